@@ -1,0 +1,98 @@
+"""The polybuild command: a click group whose subcommands are imported only when invoked."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import traceback
+from typing import Any
+
+import click
+
+from polybuild import __version__
+from polybuild.cli.exit_codes import USAGE, exit_code_for
+from polybuild.errors import PolybuildError
+
+# name -> module under polybuild.cli that defines `command`; importing it is deferred so that
+# `polybuild --help` never pays for rich, httpx or the frontend.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "binfmt": ("binfmt", "Manage QEMU user emulation handlers in binfmt_misc"),
+    "images": ("images", "List images in the local image store"),
+    "rmi": ("rmi", "Remove images from the local image store"),
+    "load": ("load", "Load images from an OCI layout tarball"),
+    "save": ("save", "Save images to an OCI layout tarball"),
+}
+
+
+class LazyGroup(click.Group):
+    """A group that imports a subcommand's module the first time it is asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = COMMANDS.get(cmd_name)
+        if entry is None:
+            return None
+        module = importlib.import_module(f"polybuild.cli.{entry[0]}")
+        command: click.Command = module.command
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, help_) for name, (_, help_) in sorted(COMMANDS.items())]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="polybuild")
+@click.option("--debug", "-D", is_flag=True, help="Show tracebacks and debug output.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Build container images for many platforms at once, without a daemon."""
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+    if debug:
+        os.environ["POLYBUILD_DEBUG"] = "1"
+
+
+def _debug_requested(argv: list[str]) -> bool:
+    return os.environ.get("POLYBUILD_DEBUG") == "1" or any(a in ("--debug", "-D") for a in argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: run the command, render errors as one line plus a hint."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = _debug_requested(args)
+    try:
+        cli.main(args=args, prog_name="polybuild", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(exit_code_for(KeyboardInterrupt()))
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code if exc.exit_code else USAGE)
+    except PolybuildError as exc:
+        if debug:
+            traceback.print_exc()
+        click.secho(f"ERROR: {exc}", err=True, fg="red")
+        if exc.hint:
+            click.echo(f"hint: {exc.hint}", err=True)
+        sys.exit(exit_code_for(exc))
+    except KeyboardInterrupt:
+        sys.exit(exit_code_for(KeyboardInterrupt()))
+    except Exception as exc:  # noqa: BLE001 - last resort: never a bare traceback without --debug
+        if debug:
+            traceback.print_exc()
+        else:
+            click.secho(f"ERROR: internal error: {type(exc).__name__}: {exc}", err=True, fg="red")
+            click.echo("hint: run again with --debug for a traceback and report it", err=True)
+        sys.exit(1)
+
+
+def option_value(ctx: click.Context, name: str) -> Any:
+    """A value the root group stored on the context (for example "debug")."""
+    return ctx.find_root().obj.get(name) if ctx.find_root().obj else None

@@ -1,0 +1,36 @@
+"""Exit codes of the polybuild command, in one table keyed by error class."""
+
+from __future__ import annotations
+
+from polybuild import errors
+
+OK = 0
+FAILURE = 1  # any PolybuildError without a more specific code below
+USAGE = 2  # click uses 2 for usage errors too
+INTERRUPTED = 130  # SIGINT, as shells report it
+
+# Most specific class first: the first entry the error is an instance of decides.
+EXIT_CODES: tuple[tuple[type[errors.PolybuildError], int], ...] = (
+    (errors.UsageError, USAGE),
+    (errors.PlatformError, USAGE),
+    (errors.InvalidReferenceError, USAGE),
+    (errors.PrivilegeError, 4),
+    (errors.EmulationError, 5),
+    (errors.DockerfileError, 6),
+    (errors.ContentError, 7),
+    (errors.ImageNotFoundError, 8),
+    (errors.ImageError, 9),
+    (errors.ExecutionError, 10),
+    (errors.AuthenticationError, 11),
+    (errors.RegistryError, 12),
+)
+
+
+def exit_code_for(error: BaseException) -> int:
+    """The process exit code for an error that ends a command."""
+    if isinstance(error, KeyboardInterrupt):
+        return INTERRUPTED
+    for cls, code in EXIT_CODES:
+        if isinstance(error, cls):
+            return code
+    return FAILURE

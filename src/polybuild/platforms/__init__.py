@@ -1,0 +1,64 @@
+"""Platforms: the Platform value, parsing and normalisation, matchers, and what this host runs.
+
+    >>> from polybuild.platforms import parse, only, only_strict
+    >>> str(parse("aarch64"))                      # one-part specifiers take the host's OS
+    'linux/arm64'
+    >>> only(parse("linux/arm64")).match(parse("linux/arm/v7"))
+    True
+    >>> only_strict(parse("linux/arm64")).match(parse("linux/arm/v7"))
+    False
+"""
+
+from __future__ import annotations
+
+from polybuild.platforms._types import (
+    KNOWN_ARCH,
+    KNOWN_OS,
+    Platform,
+    format_platform,
+    normalize,
+    parse,
+    parse_list,
+)
+from polybuild.platforms.host import default_platform, host_platform
+from polybuild.platforms.matchers import (
+    MatchComparer,
+    Ordered,
+    any_of,
+    compatible_platforms,
+    only,
+    only_strict,
+    ordered,
+)
+
+# `format` mirrors containerd's name; `format_platform` avoids shadowing the builtin in code.
+format = format_platform  # noqa: A001
+
+
+def runnable_platforms(*, refresh: bool = False) -> tuple[Platform, ...]:
+    """The native platform plus every platform runnable here through binfmt_misc (probed)."""
+    from polybuild.binfmt.probe import runnable_platforms as _probe
+
+    return _probe(refresh=refresh)
+
+
+__all__ = [
+    "KNOWN_ARCH",
+    "KNOWN_OS",
+    "MatchComparer",
+    "Ordered",
+    "Platform",
+    "any_of",
+    "compatible_platforms",
+    "default_platform",
+    "format",
+    "format_platform",
+    "host_platform",
+    "normalize",
+    "only",
+    "only_strict",
+    "ordered",
+    "parse",
+    "parse_list",
+    "runnable_platforms",
+]
