@@ -1,0 +1,291 @@
+"""Layer compression: one streaming pass compresses a tar and yields digest, size and diff-id."""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import io
+import struct
+from dataclasses import dataclass
+from types import TracebackType
+from typing import TYPE_CHECKING, BinaryIO, cast
+
+import zstandard
+from isal import igzip, isal_zlib
+
+from polybuild.errors import ImageError
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer, WriteableBuffer
+
+__all__ = [
+    "DOCKER_LAYER",
+    "DOCKER_LAYER_GZIP",
+    "OCI_LAYER",
+    "OCI_LAYER_GZIP",
+    "OCI_LAYER_ZSTD",
+    "Compression",
+    "CompressionError",
+    "LayerDescriptor",
+    "LayerWriter",
+    "compression_for_media_type",
+    "detect_compression",
+    "layer_media_type",
+    "open_decompressed",
+]
+
+# Only the layer media types live here; manifests and configs belong to polybuild.image.
+OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
+OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
+OCI_LAYER_ZSTD = "application/vnd.oci.image.layer.v1.tar+zstd"
+DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar"
+DOCKER_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+# Fixed gzip header: deflate, no flags (no file name), mtime 0, XFL 0, OS 255 ("unknown"),
+# the same bytes Go's compress/gzip writes, so the header never depends on the host or clock.
+_GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
+# Compressing in large batches keeps per-call overhead low: tarfile writes 512-byte headers.
+_BATCH = 1 << 20
+
+
+class CompressionError(ImageError):
+    """A layer could not be compressed or decompressed, or the option is not supported."""
+
+
+class Compression(enum.StrEnum):
+    """How a layer blob is compressed."""
+
+    GZIP = "gzip"
+    ZSTD = "zstd"
+    NONE = "none"
+
+
+# Levels: gzip uses ISA-L's own scale 0..3 (0 still compresses, unlike zlib's 0);
+# zstd uses zstandard's 1..22; defaults favour speed, as a layer is compressed once per build.
+_DEFAULT_LEVEL = {Compression.GZIP: 1, Compression.ZSTD: 3, Compression.NONE: 0}
+_LEVEL_RANGE = {Compression.GZIP: (0, 3), Compression.ZSTD: (1, 22), Compression.NONE: (0, 0)}
+
+
+@dataclass(frozen=True, slots=True)
+class LayerDescriptor:
+    """A finished layer blob: `digest`/`size` of the compressed bytes, `diff_id` of the tar."""
+
+    digest: str
+    size: int
+    diff_id: str
+    media_type: str
+
+
+def layer_media_type(compression: Compression, *, docker: bool = False) -> str:
+    """The layer media type for `compression`, OCI by default or Docker schema 2."""
+    if docker:
+        if compression is Compression.ZSTD:
+            raise CompressionError(
+                "Docker image manifests have no zstd layer media type",
+                hint="use OCI media types (oci-mediatypes=true) with zstd compression",
+            )
+        return DOCKER_LAYER_GZIP if compression is Compression.GZIP else DOCKER_LAYER
+    return {
+        Compression.GZIP: OCI_LAYER_GZIP,
+        Compression.ZSTD: OCI_LAYER_ZSTD,
+        Compression.NONE: OCI_LAYER,
+    }[compression]
+
+
+def compression_for_media_type(media_type: str) -> Compression:
+    """The compression a layer media type announces (ImageError for a non-layer type)."""
+    table = {
+        OCI_LAYER: Compression.NONE,
+        OCI_LAYER_GZIP: Compression.GZIP,
+        OCI_LAYER_ZSTD: Compression.ZSTD,
+        DOCKER_LAYER: Compression.NONE,
+        DOCKER_LAYER_GZIP: Compression.GZIP,
+        # Non-distributable ("foreign") layers compress the same way as their plain forms.
+        "application/vnd.oci.image.layer.nondistributable.v1.tar": Compression.NONE,
+        "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip": Compression.GZIP,
+        "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd": Compression.ZSTD,
+        "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip": Compression.GZIP,
+    }
+    try:
+        return table[media_type]
+    except KeyError:
+        raise CompressionError(f"not a layer media type: {media_type!r}") from None
+
+
+class _Compressor:
+    """Uniform compress/finish over gzip (ISA-L raw deflate + our own framing), zstd and none."""
+
+    def __init__(self, compression: Compression, level: int) -> None:
+        self._compression = compression
+        self._crc = 0
+        self._isize = 0
+        if compression is Compression.GZIP:
+            self._deflate = isal_zlib.compressobj(level, isal_zlib.DEFLATED, -15)
+        elif compression is Compression.ZSTD:
+            # threads=0 keeps the output a pure function of the input and the level.
+            cctx = zstandard.ZstdCompressor(level=level, write_checksum=True, threads=0)
+            self._zstd = cctx.compressobj()
+
+    def start(self) -> bytes:
+        return _GZIP_HEADER if self._compression is Compression.GZIP else b""
+
+    def compress(self, data: bytes) -> bytes:
+        if self._compression is Compression.GZIP:
+            self._crc = isal_zlib.crc32(data, self._crc)
+            self._isize += len(data)
+            return self._deflate.compress(data)
+        if self._compression is Compression.ZSTD:
+            return self._zstd.compress(data)
+        return data
+
+    def finish(self) -> bytes:
+        if self._compression is Compression.GZIP:
+            trailer = struct.pack("<II", self._crc & 0xFFFFFFFF, self._isize & 0xFFFFFFFF)
+            return self._deflate.flush() + trailer
+        if self._compression is Compression.ZSTD:
+            return self._zstd.flush()
+        return b""
+
+
+class LayerWriter(io.RawIOBase):
+    """A write-only stream taking the layer tar; compresses it into `out` and hashes both sides.
+
+    Use as a context manager (or call `finish()`); `descriptor` is set once finished.
+    Nothing larger than one batch (1 MiB) of the layer is held in memory.
+    """
+
+    def __init__(
+        self,
+        out: BinaryIO,
+        *,
+        compression: Compression = Compression.GZIP,
+        level: int | None = None,
+        docker: bool = False,
+    ) -> None:
+        super().__init__()
+        if level is None:
+            level = _DEFAULT_LEVEL[compression]
+        low, high = _LEVEL_RANGE[compression]
+        if not low <= level <= high:
+            raise CompressionError(
+                f"{compression} compression level {level} is out of range {low}..{high}"
+            )
+        self._out = out
+        self._media_type = layer_media_type(compression, docker=docker)
+        self._compressor = _Compressor(compression, level)
+        self._diff = hashlib.sha256()
+        self._blob = hashlib.sha256()
+        self._size = 0
+        self._pending = bytearray()
+        self.descriptor: LayerDescriptor | None = None
+        self._emit(self._compressor.start())
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: ReadableBuffer) -> int:
+        if self.descriptor is not None:
+            raise ValueError("write to a finished LayerWriter")
+        view = memoryview(data)
+        self._pending += view
+        if len(self._pending) >= _BATCH:
+            self._drain()
+        return view.nbytes
+
+    def finish(self) -> LayerDescriptor:
+        """Flush the compressor and return the descriptor (idempotent)."""
+        if self.descriptor is None:
+            self._drain()
+            self._emit(self._compressor.finish())
+            self._out.flush()
+            self.descriptor = LayerDescriptor(
+                digest=f"sha256:{self._blob.hexdigest()}",
+                size=self._size,
+                diff_id=f"sha256:{self._diff.hexdigest()}",
+                media_type=self._media_type,
+            )
+        return self.descriptor
+
+    def close(self) -> None:
+        if not self.closed:
+            self.finish()
+        super().close()
+
+    def __enter__(self) -> LayerWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            # A failed layer is abandoned: the caller discards the half-written blob.
+            super().close()
+
+    def _drain(self) -> None:
+        if self._pending:
+            chunk = bytes(self._pending)
+            self._pending.clear()
+            self._diff.update(chunk)
+            self._emit(self._compressor.compress(chunk))
+
+    def _emit(self, chunk: bytes) -> None:
+        if chunk:
+            self._out.write(chunk)
+            self._blob.update(chunk)
+            self._size += len(chunk)
+
+
+def detect_compression(head: bytes) -> Compression:
+    """The compression of a blob from its first four bytes (anything unknown is plain tar)."""
+    if head.startswith(_ZSTD_MAGIC):
+        return Compression.ZSTD
+    if head.startswith(_GZIP_MAGIC):
+        return Compression.GZIP
+    return Compression.NONE
+
+
+class _Prefixed(io.RawIOBase):
+    """Replays bytes already read for sniffing, then reads on from the underlying stream."""
+
+    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+        super().__init__()
+        self._head = head
+        self._rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        view = memoryview(buffer).cast("B")
+        if self._head:
+            n = min(len(view), len(self._head))
+            view[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        data = self._rest.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+
+def open_decompressed(stream: BinaryIO) -> tuple[BinaryIO, Compression]:
+    """Wrap `stream` so reads return the tar, detecting gzip/zstd/plain by magic bytes."""
+    head = stream.read(4)
+    compression = detect_compression(head)
+    raw = io.BufferedReader(_Prefixed(head, stream), buffer_size=_BATCH)
+    if compression is Compression.GZIP:
+        gz = igzip.IGzipFile(fileobj=raw, mode="rb")  # type: ignore[no-untyped-call]
+        return cast(BinaryIO, gz), compression
+    if compression is Compression.ZSTD:
+        reader = zstandard.ZstdDecompressor().stream_reader(
+            raw, read_across_frames=True, closefd=False
+        )
+        buffered = io.BufferedReader(reader, buffer_size=_BATCH)  # type: ignore[arg-type]
+        return cast(BinaryIO, buffered), compression
+    return cast(BinaryIO, raw), compression
