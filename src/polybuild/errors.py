@@ -124,6 +124,6 @@ __all__ = [
     "PlatformError",
     "PolybuildError",
     "PrivilegeError",
-        "RegistryError",
+    "RegistryError",
     "UsageError",
 ]

@@ -17,7 +17,7 @@ from polybuild.errors import PolybuildError
 # name -> module under polybuild.cli that defines `command`; importing it is deferred so that
 # `polybuild --help` never pays for rich, httpx or the frontend.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "binfmt": ("binfmt", "Manage QEMU user emulation handlers in binfmt_misc"),
+    "binfmt": ("binfmt", "Show, install and remove QEMU emulators (binfmt_misc)"),
     "images": ("images", "List images in the local image store"),
     "rmi": ("rmi", "Remove images from the local image store"),
     "load": ("load", "Load images from an OCI layout tarball"),
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exit_code_for(exc))
     except KeyboardInterrupt:
         sys.exit(exit_code_for(KeyboardInterrupt()))
-    except Exception as exc:  # noqa: BLE001 - last resort: never a bare traceback without --debug
+    except Exception as exc:
         if debug:
             traceback.print_exc()
         else:

@@ -1,12 +1,12 @@
 """Platforms: the Platform value, parsing and normalisation, matchers, and what this host runs.
 
-    >>> from polybuild.platforms import parse, only, only_strict
-    >>> str(parse("aarch64"))                      # one-part specifiers take the host's OS
-    'linux/arm64'
-    >>> only(parse("linux/arm64")).match(parse("linux/arm/v7"))
-    True
-    >>> only_strict(parse("linux/arm64")).match(parse("linux/arm/v7"))
-    False
+>>> from polybuild.platforms import parse, only, only_strict
+>>> str(parse("aarch64"))                      # one-part specifiers take the host's OS
+'linux/arm64'
+>>> only(parse("linux/arm64")).match(parse("linux/arm/v7"))
+True
+>>> only_strict(parse("linux/arm64")).match(parse("linux/arm/v7"))
+False
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from polybuild.platforms.matchers import (
 )
 
 # `format` mirrors containerd's name; `format_platform` avoids shadowing the builtin in code.
-format = format_platform  # noqa: A001
+format = format_platform
 
 
 def runnable_platforms(*, refresh: bool = False) -> tuple[Platform, ...]:

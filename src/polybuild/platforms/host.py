@@ -48,10 +48,13 @@ def arm_variant(cpuinfo: str, architecture: str) -> str:
         return "" if value in ("", "8", "aarch64") else ("v" + value if value.isdigit() else "")
     if value in ("aarch64",):
         return "v8"
+    model = (_cpuinfo_field(cpuinfo, "model name") or "").lower()
+    if "armv6-compatible" in model:
+        # The Raspberry Pi 1's ARM1176 reports "CPU architecture: 7" but is an ARMv6 core.
+        return "v6"
     digits = "".join(ch for ch in value if ch.isdigit())
     if digits in ("5", "6", "7", "8"):
         return "v" + digits
-    model = (_cpuinfo_field(cpuinfo, "model name") or "").lower()
     for version in ("7", "6", "5"):
         if f"armv{version}" in model:
             return "v" + version

@@ -66,7 +66,7 @@ class Ordered:
         for candidate in self.platforms:
             if a == candidate and b != candidate:
                 return True
-            if a == candidate or b == candidate:
+            if candidate in (a, b):
                 return False
         return False
 

@@ -1,0 +1,149 @@
+"""Which platforms this host can run: execute a tiny program per architecture in a chroot.
+
+This is BuildKit's method: a handler registered without the F flag names an interpreter
+path that does not exist inside a container's root, so the probe runs in an empty chroot
+and such a handler fails there. The failure is then explained by looking at binfmt_misc.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from polybuild.binfmt.elf import EXIT_CODE, TARGETS, exit_program
+from polybuild.binfmt.handlers import BinfmtMisc, Handler
+from polybuild.platforms import Platform, host_platform
+
+CACHE_SECONDS = 30.0
+_PROBE_TIMEOUT = 20.0
+
+# Display order after the native platform, as tonistiigi/binfmt prints it.
+_ORDER = (
+    "amd64",
+    "arm64",
+    "riscv64",
+    "ppc64le",
+    "s390x",
+    "386",
+    "mips64le",
+    "mips64",
+    "loong64",
+    "arm",
+)
+
+
+class ProbeStatus(enum.Enum):
+    NATIVE = "native"
+    EMULATED = "emulated"
+    NO_HANDLER = "no handler"
+    NO_FIX_BINARY = "registered without the F flag"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeResult:
+    """What running the probe program of one architecture showed."""
+
+    arch: str
+    platforms: tuple[Platform, ...]
+    status: ProbeStatus
+    handler: Handler | None = None
+    detail: str = ""
+
+    @property
+    def runnable(self) -> bool:
+        return self.status in (ProbeStatus.NATIVE, ProbeStatus.EMULATED)
+
+
+def _platforms_for(arch: str, native: Platform) -> tuple[Platform, ...]:
+    if arch == "arm":
+        return (Platform("linux", "arm", "v7"), Platform("linux", "arm", "v6"))
+    if arch == "amd64" and native.architecture == "amd64" and native.variant:
+        # A native x86-64 host also runs images built for the levels its CPU has.
+        level = int(native.variant[1:])
+        levels = (Platform("linux", "amd64", f"v{n}") for n in range(2, level + 1))
+        return (Platform("linux", "amd64"), *levels)
+    return (Platform("linux", arch),)
+
+
+def _run_program(
+    directory: Path, name: str, use_chroot: bool
+) -> subprocess.CompletedProcess[bytes]:
+    def enter_root() -> None:
+        os.chroot(directory)
+        os.chdir("/")
+
+    argv = [f"/{name}"] if use_chroot else [str(directory / name)]
+    return subprocess.run(
+        argv,
+        capture_output=True,
+        timeout=_PROBE_TIMEOUT,
+        preexec_fn=enter_root if use_chroot else None,
+        env={},
+        check=False,
+    )
+
+
+def probe_arch(arch: str, workdir: Path, handlers: tuple[Handler, ...]) -> ProbeResult:
+    """Run the exit program for `arch` (in a chroot when root) and classify the outcome."""
+    native = host_platform()
+    program = exit_program(arch)
+    path = workdir / arch
+    path.write_bytes(program)
+    path.chmod(0o755)
+    platforms = _platforms_for(arch, native)
+    matching = next((h for h in handlers if h.matches(program)), None)
+    try:
+        proc = _run_program(workdir, arch, use_chroot=os.geteuid() == 0)
+        ran = proc.returncode == EXIT_CODE
+        detail = proc.stderr.decode(errors="replace").strip()[:200]
+    except OSError as exc:
+        ran, detail = False, exc.strerror or str(exc)
+    except subprocess.TimeoutExpired:
+        ran, detail = False, "timed out"
+    if ran:
+        status = ProbeStatus.EMULATED if matching is not None else ProbeStatus.NATIVE
+        return ProbeResult(arch, platforms, status, matching)
+    if matching is None:
+        return ProbeResult(arch, platforms, ProbeStatus.NO_HANDLER, None, detail)
+    if not matching.fix_binary:
+        return ProbeResult(arch, platforms, ProbeStatus.NO_FIX_BINARY, matching, detail)
+    return ProbeResult(arch, platforms, ProbeStatus.FAILED, matching, detail)
+
+
+def probe_all(binfmt: BinfmtMisc | None = None) -> tuple[ProbeResult, ...]:
+    """Probe every architecture polybuild can assemble a program for, native first."""
+    handlers = (binfmt or BinfmtMisc()).handlers()
+    native_arch = host_platform().architecture
+    order = [native_arch] + [a for a in _ORDER if a != native_arch and a in TARGETS]
+    with tempfile.TemporaryDirectory(prefix="polybuild-probe-") as tmp:
+        return tuple(probe_arch(arch, Path(tmp), handlers) for arch in order)
+
+
+_lock = threading.Lock()
+_cache: dict[str, tuple[float, tuple[ProbeResult, ...]]] = {}
+
+
+def cached_probe(*, refresh: bool = False) -> tuple[ProbeResult, ...]:
+    """probe_all(), remembered for CACHE_SECONDS so a build asks the kernel only once."""
+    with _lock:
+        now = time.monotonic()
+        hit = _cache.get("probe")
+        if refresh or hit is None or now - hit[0] > CACHE_SECONDS:
+            hit = _cache["probe"] = (now, probe_all())
+        return hit[1]
+
+
+def runnable_platforms(*, refresh: bool = False) -> tuple[Platform, ...]:
+    """The native platform(s) first, then every platform runnable through binfmt_misc."""
+    result: list[Platform] = []
+    for probe in cached_probe(refresh=refresh):
+        if probe.runnable:
+            result.extend(p for p in probe.platforms if p not in result)
+    return tuple(result)

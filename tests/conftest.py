@@ -1,0 +1,69 @@
+"""Shared test fixtures: requirements that fail loudly (never skip) and busybox root filesystems."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from polybuild.platforms import Platform, parse
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+
+def require(condition: bool, message: str) -> None:
+    """Fail (not skip) with `message` when a system requirement of a test is missing."""
+    if not condition:
+        pytest.fail(
+            f"missing requirement: {message} (scripts/setup installs everything)", pytrace=False
+        )
+
+
+def require_root() -> None:
+    require(os.geteuid() == 0, "this test needs root (chroot, mounts, binfmt_misc)")
+
+
+def require_tool(name: str) -> str:
+    path = shutil.which(name)
+    require(path is not None, f"{name} is not installed")
+    assert path is not None
+    return path
+
+
+def require_platforms(*specs: str) -> tuple[Platform, ...]:
+    """Fail unless every platform can run here (natively or with an F-flag QEMU handler)."""
+    from polybuild.platforms import runnable_platforms
+
+    wanted = tuple(parse(s) for s in specs)
+    runnable = runnable_platforms()
+    missing = [str(p) for p in wanted if p not in runnable]
+    require(not missing, f"cannot run {', '.join(missing)}: run `polybuild binfmt --install all`")
+    return wanted
+
+
+@pytest.fixture
+def polybuild_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """An empty POLYBUILD_ROOT for one test."""
+    root = tmp_path / "polybuild-root"
+    monkeypatch.setenv("POLYBUILD_ROOT", str(root))
+    yield root
+
+
+@pytest.fixture(scope="session")
+def busybox_rootfs(tmp_path_factory: pytest.TempPathFactory) -> object:
+    """A factory: busybox_rootfs("arm64") -> Path of a busybox root filesystem (cached)."""
+    from polybuild.testing.busybox import make_rootfs
+
+    base = tmp_path_factory.mktemp("busybox")
+    made: dict[str, Path] = {}
+
+    def factory(debian_arch: str) -> Path:
+        if debian_arch not in made:
+            made[debian_arch] = make_rootfs(debian_arch, base / debian_arch)
+        return made[debian_arch]
+
+    return factory

@@ -1,0 +1,43 @@
+"""The busybox fixtures really run: `uname -m` in a chroot, natively and under QEMU."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from tests.conftest import require_platforms, require_root
+
+CASES = [
+    ("amd64", "linux/amd64", "x86_64"),
+    ("arm64", "linux/arm64", "aarch64"),
+    ("armhf", "linux/arm/v7", "armv7l"),
+    ("s390x", "linux/s390x", "s390x"),
+]
+
+
+@pytest.mark.parametrize(("debian_arch", "platform", "machine"), CASES)
+def test_uname_in_chroot(
+    busybox_rootfs: Callable[[str], Path], debian_arch: str, platform: str, machine: str
+) -> None:
+    require_root()
+    require_platforms(platform)
+    root = busybox_rootfs(debian_arch)
+
+    def enter() -> None:
+        os.chroot(root)
+        os.chdir("/")
+
+    proc = subprocess.run(
+        ["/bin/sh", "-c", "uname -m"],
+        preexec_fn=enter,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={},
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == machine
