@@ -1,0 +1,189 @@
+"""The image config (platform, container defaults, rootfs diff IDs, history) as typed values."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from polybuild.errors import ImageError
+from polybuild.image import mediatypes as mt
+from polybuild.image._wire import (
+    ContainerConfigJSON,
+    HealthcheckJSON,
+    HistoryJSON,
+    ImageConfigJSON,
+    RootFSJSON,
+    decode,
+    encode,
+)
+from polybuild.image.digest import Digest, InvalidDigestError
+from polybuild.image.manifest import Stored
+from polybuild.platforms import Platform
+
+
+@dataclass(frozen=True, slots=True)
+class Healthcheck:
+    """HEALTHCHECK settings; durations are in nanoseconds as Docker stores them."""
+
+    test: tuple[str, ...] = ()
+    interval: int = 0
+    timeout: int = 0
+    start_period: int = 0
+    start_interval: int = 0
+    retries: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerConfig:
+    """The defaults a container of this image runs with (the `config` object Docker uses)."""
+
+    user: str = ""
+    exposed_ports: tuple[str, ...] = ()
+    env: tuple[str, ...] = ()
+    entrypoint: tuple[str, ...] = ()
+    cmd: tuple[str, ...] = ()
+    volumes: tuple[str, ...] = ()
+    working_dir: str = ""
+    labels: Mapping[str, str] = field(default_factory=dict, hash=False)
+    stop_signal: str = ""
+    args_escaped: bool = False
+    healthcheck: Healthcheck | None = None
+    on_build: tuple[str, ...] = ()
+    shell: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """One history entry; `empty_layer` entries have no layer in rootfs."""
+
+    created: str | None = None
+    created_by: str = ""
+    author: str = ""
+    comment: str = ""
+    empty_layer: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ImageConfig:
+    """An image config: what platform it runs on, how to run it, and its layers' diff IDs."""
+
+    architecture: str
+    os: str
+    variant: str = ""
+    os_version: str = ""
+    os_features: tuple[str, ...] = ()
+    created: str | None = None
+    author: str = ""
+    config: ContainerConfig = field(default_factory=ContainerConfig)
+    diff_ids: tuple[Digest, ...] = ()
+    history: tuple[History, ...] = ()
+
+    @property
+    def platform(self) -> Platform:
+        return Platform(self.os, self.architecture, self.variant)
+
+
+def _container_from_wire(wire: ContainerConfigJSON) -> ContainerConfig:
+    health = wire.healthcheck
+    return ContainerConfig(
+        user=wire.user,
+        exposed_ports=tuple(sorted(wire.exposed_ports or {})),
+        env=tuple(wire.env or ()),
+        entrypoint=tuple(wire.entrypoint or ()),
+        cmd=tuple(wire.cmd or ()),
+        volumes=tuple(sorted(wire.volumes or {})),
+        working_dir=wire.working_dir,
+        labels=dict(wire.labels or {}),
+        stop_signal=wire.stop_signal,
+        args_escaped=wire.args_escaped,
+        healthcheck=Healthcheck(
+            tuple(health.test or ()),
+            health.interval,
+            health.timeout,
+            health.start_period,
+            health.start_interval,
+            health.retries,
+        )
+        if health
+        else None,
+        on_build=tuple(wire.on_build or ()),
+        shell=tuple(wire.shell or ()),
+    )
+
+
+def _container_to_wire(config: ContainerConfig) -> ContainerConfigJSON:
+    health = config.healthcheck
+    return ContainerConfigJSON(
+        user=config.user,
+        exposed_ports={port: {} for port in config.exposed_ports} or None,
+        env=list(config.env) or None,
+        entrypoint=list(config.entrypoint) or None,
+        cmd=list(config.cmd) or None,
+        volumes={volume: {} for volume in config.volumes} or None,
+        working_dir=config.working_dir,
+        labels=dict(config.labels) or None,
+        stop_signal=config.stop_signal,
+        args_escaped=config.args_escaped,
+        healthcheck=HealthcheckJSON(
+            list(health.test) or None,
+            health.interval,
+            health.timeout,
+            health.start_period,
+            health.start_interval,
+            health.retries,
+        )
+        if health
+        else None,
+        on_build=list(config.on_build) or None,
+        shell=list(config.shell) or None,
+    )
+
+
+def parse_config(raw: bytes, media_type: str = mt.OCI_CONFIG) -> Stored[ImageConfig]:
+    """Parse an image config blob; ImageError names the field that is wrong."""
+    wire = decode(raw, ImageConfigJSON, "image config")
+    if not wire.architecture or not wire.os:
+        raise ImageError("invalid image config: `architecture` and `os` are required")
+    raw_diff_ids = (wire.rootfs.diff_ids if wire.rootfs else None) or []
+    try:
+        diff_ids = tuple(Digest.parse(d) for d in raw_diff_ids)
+    except InvalidDigestError as exc:
+        raise ImageError(f"invalid image config: rootfs.diff_ids: {exc}") from None
+    config = ImageConfig(
+        architecture=wire.architecture,
+        os=wire.os,
+        variant=wire.variant,
+        os_version=wire.os_version,
+        os_features=tuple(wire.os_features or ()),
+        created=wire.created,
+        author=wire.author,
+        config=_container_from_wire(wire.config or ContainerConfigJSON()),
+        diff_ids=diff_ids,
+        history=tuple(
+            History(h.created, h.created_by, h.author, h.comment, h.empty_layer)
+            for h in wire.history or ()
+        ),
+    )
+    return Stored(config, raw, media_type, Digest.of(raw))
+
+
+def encode_config(config: ImageConfig, media_type: str = mt.OCI_CONFIG) -> Stored[ImageConfig]:
+    """Serialise a new image config as BuildKit does (sorted top level, Go order inside)."""
+    wire = ImageConfigJSON(
+        architecture=config.architecture,
+        author=config.author,
+        config=_container_to_wire(config.config),
+        created=config.created,
+        history=[
+            HistoryJSON(h.created, h.created_by, h.author, h.comment, h.empty_layer)
+            for h in config.history
+        ]
+        or None,
+        os=config.os,
+        os_features=list(config.os_features) or None,
+        os_version=config.os_version,
+        rootfs=RootFSJSON(type="layers", diff_ids=[str(d) for d in config.diff_ids]),
+        variant=config.variant,
+    )
+    raw = encode(wire)
+    return Stored(config, raw, media_type, Digest.of(raw))

@@ -1,0 +1,303 @@
+"""The content store: blobs by digest, written atomically and verified on every write and read.
+
+Layout under the root::
+
+    blobs/<algorithm>/<hex>   committed blobs, read-only, only ever renamed into place
+    ingest/<name>.partial     blobs being written; each is flock()ed by its live writer
+
+A writer streams into a temp file in `ingest/` (same filesystem, so the final rename is
+atomic), hashes as it goes, and on commit checks size and digest, fsyncs the file, renames
+it into `blobs/` and fsyncs the directory. A killed writer leaves only an unlocked
+`.partial` file, which readers never look at and `gc_temp()` removes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+
+from polybuild.errors import BlobNotFoundError, ContentError, DigestMismatchError
+from polybuild.image.digest import ALGORITHMS, CANONICAL, Digest, Digester, InvalidDigestError
+
+_CHUNK = 1 << 20
+_PARTIAL = ".partial"
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _os_error(action: str, exc: OSError) -> ContentError:
+    return ContentError(f"content store: cannot {action}: {exc.strerror or exc}")
+
+
+class BlobWriter:
+    """Streams one blob into the store; verified and made visible only by `commit()`."""
+
+    def __init__(self, store: ContentStore, expected: Digest | None, size: int | None) -> None:
+        self._store = store
+        self.expected = expected
+        self.expected_size = size
+        self._digester = Digester(expected.algorithm if expected else CANONICAL)
+        store.ingest_dir.mkdir(parents=True, exist_ok=True)
+        name = f"{os.getpid()}-{secrets.token_hex(8)}{_PARTIAL}"
+        self.temp_path = store.ingest_dir / name
+        try:
+            fd = os.open(self.temp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except OSError as exc:
+            raise _os_error("create a temporary file", exc) from exc
+        # The lock tells gc_temp() in other processes that this file is still being written.
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        self._file = os.fdopen(fd, "wb")
+        self.digest: Digest | None = None
+        self._done = False
+
+    @property
+    def written(self) -> int:
+        return self._digester.size
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        if self._done:
+            raise ContentError("content store: write after commit or abort")
+        if self.expected_size is not None and self.written + len(data) > self.expected_size:
+            self.abort()
+            raise DigestMismatchError(
+                f"blob {self.expected or ''} is larger than its expected size "
+                f"{self.expected_size}; refused"
+            )
+        self._digester.update(data)
+        try:
+            self._file.write(data)
+        except OSError as exc:
+            self.abort()
+            raise _os_error("write a blob", exc) from exc
+        return len(data)
+
+    def commit(self) -> Digest:
+        """Verify size and digest, then make the blob visible atomically; returns its digest."""
+        if self._done:
+            if self.digest is None:
+                raise ContentError("content store: commit after abort")
+            return self.digest
+        actual = self._digester.digest()
+        if self.expected_size is not None and self.written != self.expected_size:
+            self.abort()
+            raise DigestMismatchError(
+                f"blob {self.expected or actual} has {self.written} bytes, "
+                f"expected {self.expected_size}; refused"
+            )
+        if self.expected is not None and actual != self.expected:
+            self.abort()
+            raise DigestMismatchError(
+                f"blob content has digest {actual}, expected {self.expected}; refused"
+            )
+        target = self._store.path(actual)
+        try:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            os.fchmod(self._file.fileno(), 0o444)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.exists():
+                # Same digest, same bytes: keep the existing blob, but refresh its mtime so a
+                # concurrent garbage collection sees it as just written (see ImageStore.lease).
+                os.utime(target)
+                self.temp_path.unlink(missing_ok=True)
+            else:
+                os.rename(self.temp_path, target)
+                _fsync_dir(target.parent)
+        except OSError as exc:
+            self.abort()
+            raise _os_error(f"commit blob {actual}", exc) from exc
+        finally:
+            self._file.close()
+        self._done = True
+        self.digest = actual
+        return actual
+
+    def abort(self) -> None:
+        """Throw the partial blob away; nothing becomes visible."""
+        if self._done:
+            return
+        self._done = True
+        with contextlib.suppress(OSError):
+            self._file.close()
+        with contextlib.suppress(OSError):
+            self.temp_path.unlink()
+
+    def __enter__(self) -> BlobWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+
+
+class BlobReader:
+    """A read-only stream of one blob that raises DigestMismatchError once it has read it all
+    and the bytes do not hash to the digest."""
+
+    def __init__(self, digest: Digest, path: Path) -> None:
+        self.digest = digest
+        try:
+            self._file = path.open("rb")
+        except FileNotFoundError:
+            raise BlobNotFoundError(f"blob {digest} not found in the content store") from None
+        except OSError as exc:
+            raise _os_error(f"open blob {digest}", exc) from exc
+        self.size = os.fstat(self._file.fileno()).st_size
+        self._digester = Digester(digest.algorithm)
+        self._checked = False
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._file.read(n)
+        self._digester.update(data)
+        if not self._checked and (not data or self._digester.size >= self.size):
+            self._check()
+        return data
+
+    def _check(self) -> None:
+        self._checked = True
+        actual = self._digester.digest()
+        if actual != self.digest or self._digester.size != self.size:
+            raise DigestMismatchError(
+                f"blob {self.digest} in the content store is corrupt (its bytes hash to {actual})",
+                hint="remove the images that use it (polybuild rmi) and pull or load them again",
+            )
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> BlobReader:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(lambda: self.read(_CHUNK), b"")
+
+
+class ContentStore:
+    """Blobs by digest under `root`; see the module docstring for the guarantees."""
+
+    def __init__(self, root: Path, *, clean_temp: bool = True) -> None:
+        self.root = Path(root)
+        self.blobs_dir = self.root / "blobs"
+        self.ingest_dir = self.root / "ingest"
+        if clean_temp:
+            self.gc_temp()
+
+    def path(self, digest: Digest) -> Path:
+        """Where the blob lives (whether or not it exists)."""
+        return self.blobs_dir / digest.algorithm / digest.hex
+
+    def exists(self, digest: Digest) -> bool:
+        return self.path(digest).is_file()
+
+    def size(self, digest: Digest) -> int:
+        try:
+            return self.path(digest).stat().st_size
+        except FileNotFoundError:
+            raise BlobNotFoundError(f"blob {digest} not found in the content store") from None
+
+    def open(self, digest: Digest) -> BlobReader:
+        """A verified stream of the blob; BlobNotFoundError if it is absent."""
+        return BlobReader(digest, self.path(digest))
+
+    def get(self, digest: Digest) -> bytes:
+        """The blob's bytes, verified against its digest."""
+        with self.open(digest) as reader:
+            return reader.read()
+
+    def verify(self, digest: Digest) -> None:
+        """Re-hash the blob; DigestMismatchError if it is corrupt."""
+        with self.open(digest) as reader:
+            for _ in reader:
+                pass
+
+    def writer(self, expected: Digest | None = None, size: int | None = None) -> BlobWriter:
+        """A streaming writer; use it as a context manager (commit on success)."""
+        return BlobWriter(self, expected, size)
+
+    def put(self, data: bytes, expected: Digest | None = None) -> Digest:
+        """Store `data` (verified against `expected` when given) and return its digest."""
+        if expected is not None and self.exists(expected):
+            if Digest.of(data, expected.algorithm) != expected:
+                raise DigestMismatchError(f"blob content does not match {expected}; refused")
+            os.utime(self.path(expected))
+            return expected
+        with self.writer(expected, len(data)) as writer:
+            writer.write(data)
+        assert writer.digest is not None
+        return writer.digest
+
+    def delete(self, digest: Digest) -> bool:
+        """Remove a blob; False if it was not there."""
+        try:
+            self.path(digest).unlink()
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise _os_error(f"delete blob {digest}", exc) from exc
+        return True
+
+    def __iter__(self) -> Iterator[Digest]:
+        """Every committed blob's digest (names that are not digests are skipped)."""
+        for algorithm in ALGORITHMS:
+            directory = self.blobs_dir / algorithm
+            if not directory.is_dir():
+                continue
+            for entry in os.scandir(directory):
+                try:
+                    digest = Digest(algorithm, entry.name)
+                except InvalidDigestError:
+                    continue
+                yield digest
+
+    def gc_temp(self) -> int:
+        """Remove partial blobs that no live writer holds; returns how many were removed."""
+        removed = 0
+        try:
+            entries = list(os.scandir(self.ingest_dir))
+        except FileNotFoundError:
+            return 0
+        for entry in entries:
+            if not entry.name.endswith(_PARTIAL):
+                continue
+            try:
+                fd = os.open(entry.path, os.O_RDONLY)
+            except FileNotFoundError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                    continue  # a live writer holds it
+                raise
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+                    removed += 1
+            finally:
+                os.close(fd)
+        return removed
