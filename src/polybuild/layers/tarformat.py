@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import IO
+from typing import Protocol
 
 __all__ = [
     "BLKTYPE",
@@ -15,6 +15,7 @@ __all__ = [
     "LNKTYPE",
     "REGTYPE",
     "SYMTYPE",
+    "ByteSink",
     "TarEntry",
     "encode_header",
     "end_of_archive",
@@ -32,6 +33,12 @@ FIFOTYPE = b"6"
 _PAXTYPE = b"x"
 # Python's tarfile names its extended headers this way too; any fixed name keeps output stable.
 _PAX_NAME = b"././@PaxHeader"
+
+
+class ByteSink(Protocol):
+    """Where tar bytes go: a file, a pipe or a LayerWriter; only `write` is needed."""
+
+    def write(self, data: bytes, /) -> object: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +172,6 @@ def padding(size: int) -> bytes:
     return b"\0" * (-size % BLOCK)
 
 
-def end_of_archive(out: IO[bytes]) -> None:
+def end_of_archive(out: ByteSink) -> None:
     """Write the two zero blocks that end a tar archive."""
     out.write(b"\0" * (2 * BLOCK))

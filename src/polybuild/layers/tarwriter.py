@@ -9,7 +9,6 @@ import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import IO
 
 from polybuild.errors import ImageError
 from polybuild.layers import tarformat
@@ -131,7 +130,7 @@ def _is_whiteout_device(st: os.stat_result) -> bool:
 class _TarEmitter:
     """Writes entries with fixed metadata rules into one PAX tar stream."""
 
-    def __init__(self, out: IO[bytes], source_date_epoch: int | None) -> None:
+    def __init__(self, out: tarformat.ByteSink, source_date_epoch: int | None) -> None:
         self._out = out
         self._epoch = source_date_epoch
         self._links: dict[tuple[int, int], str] = {}
@@ -213,7 +212,7 @@ class _TarEmitter:
 
 
 def write_directory_tar(
-    root: Path, out: IO[bytes], *, source_date_epoch: int | None = None
+    root: Path, out: tarformat.ByteSink, *, source_date_epoch: int | None = None
 ) -> None:
     """Write every entry below `root` (not root itself) as a deterministic tar into `out`."""
     emitter = _TarEmitter(out, source_date_epoch)
@@ -222,7 +221,9 @@ def write_directory_tar(
     emitter.close()
 
 
-def write_upper_tar(upper: Path, out: IO[bytes], *, source_date_epoch: int | None = None) -> None:
+def write_upper_tar(
+    upper: Path, out: tarformat.ByteSink, *, source_date_epoch: int | None = None
+) -> None:
     """Write an overlayfs upper directory as an OCI layer: whiteouts become `.wh.` entries.
 
     Char devices 0/0 become `.wh.NAME`; a directory whose opaque xattr is `y` is followed
@@ -330,7 +331,7 @@ def compute_changes(lower: Path, new: Path) -> list[Change]:
 def write_changes_tar(
     new: Path,
     changes: Iterable[Change],
-    out: IO[bytes],
+    out: tarformat.ByteSink,
     *,
     source_date_epoch: int | None = None,
 ) -> None:
