@@ -41,6 +41,26 @@ def _os_error(action: str, exc: OSError) -> ContentError:
     return ContentError(f"content store: cannot {action}: {exc.strerror or exc}")
 
 
+def write_file_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Replace `path` with `data` so that readers see the old or the new file, never a mix."""
+    temp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temp, path)
+        _fsync_dir(path.parent)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        raise _os_error(f"write {path}", exc) from exc
+
+
 class BlobWriter:
     """Streams one blob into the store; verified and made visible only by `commit()`."""
 
@@ -200,10 +220,13 @@ class BlobReader:
 class ContentStore:
     """Blobs by digest under `root`; see the module docstring for the guarantees."""
 
-    def __init__(self, root: Path, *, clean_temp: bool = True) -> None:
+    def __init__(
+        self, root: Path, *, ingest_dir: Path | None = None, clean_temp: bool = True
+    ) -> None:
         self.root = Path(root)
         self.blobs_dir = self.root / "blobs"
-        self.ingest_dir = self.root / "ingest"
+        # Must be on the same filesystem as blobs/ so that commit is a rename.
+        self.ingest_dir = Path(ingest_dir) if ingest_dir else self.root / "ingest"
         if clean_temp:
             self.gc_temp()
 
@@ -244,12 +267,22 @@ class ContentStore:
         if expected is not None and self.exists(expected):
             if Digest.of(data, expected.algorithm) != expected:
                 raise DigestMismatchError(f"blob content does not match {expected}; refused")
-            os.utime(self.path(expected))
+            self.touch(expected)
             return expected
         with self.writer(expected, len(data)) as writer:
             writer.write(data)
         assert writer.digest is not None
         return writer.digest
+
+    def touch(self, digest: Digest) -> bool:
+        """Mark an existing blob as just written (see ImageStore.lease); False if absent."""
+        try:
+            os.utime(self.path(digest))
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise _os_error(f"touch blob {digest}", exc) from exc
+        return True
 
     def delete(self, digest: Digest) -> bool:
         """Remove a blob; False if it was not there."""

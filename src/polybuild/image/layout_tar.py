@@ -1,0 +1,173 @@
+"""OCI image layouts as tar archives: written deterministically, read without extracting.
+
+Reading never writes to the filesystem outside the content store: each `blobs/<alg>/<hex>`
+member is streamed into the store through a verifying writer, so a member whose bytes do
+not match its name is refused and no path in the archive can escape anywhere.
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from collections.abc import Sequence
+from pathlib import PurePosixPath
+from typing import BinaryIO
+
+from polybuild.errors import DigestMismatchError, ImageError
+from polybuild.image.content import ContentStore
+from polybuild.image.descriptor import Descriptor
+from polybuild.image.digest import Digest, Digester, InvalidDigestError
+from polybuild.image.layout import (
+    INDEX_FILE,
+    LAYOUT_FILE,
+    LAYOUT_FILE_BYTES,
+    check_layout_file,
+    layout_index,
+)
+from polybuild.image.manifest import Index, Stored, parse_index
+from polybuild.image.walk import reachable, require_complete
+
+_MAX_METADATA = 16 << 20
+_CHUNK = 1 << 20
+
+
+def _info(name: str, *, size: int = 0, directory: bool = False) -> tarfile.TarInfo:
+    # Fixed metadata so the same images always give the same archive bytes.
+    info = tarfile.TarInfo(name)
+    info.size = size
+    info.mtime = 0
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    info.mode = 0o755 if directory else 0o644
+    info.type = tarfile.DIRTYPE if directory else tarfile.REGTYPE
+    return info
+
+
+def write_tar(
+    fileobj: BinaryIO, source: ContentStore, entries: Sequence[Descriptor]
+) -> Stored[Index]:
+    """Write an OCI layout tar of the images `entries` point at, all platforms included.
+
+    Entries are written as given into index.json (annotate them with names first); blobs
+    are streamed from `source`, verified as they are read, in digest order.
+    """
+    found = reachable(source, entries)
+    require_complete(found, "image")
+    index = layout_index(entries)
+    try:
+        with tarfile.open(fileobj=fileobj, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+            tar.addfile(
+                _info(LAYOUT_FILE, size=len(LAYOUT_FILE_BYTES)), io.BytesIO(LAYOUT_FILE_BYTES)
+            )
+            tar.addfile(_info(INDEX_FILE, size=index.size), io.BytesIO(index.raw))
+            tar.addfile(_info("blobs/", directory=True))
+            algorithms = sorted({d.algorithm for d in found.present})
+            for algorithm in algorithms:
+                tar.addfile(_info(f"blobs/{algorithm}/", directory=True))
+            for digest in sorted(found.present):
+                with source.open(digest) as reader:
+                    if reader.size != found.present[digest].size:
+                        raise ImageError(
+                            f"blob {digest} has {reader.size} bytes in the content store, "
+                            f"but its descriptor says {found.present[digest].size}"
+                        )
+                    info = _info(f"blobs/{digest.algorithm}/{digest.hex}", size=reader.size)
+                    tar.addfile(info, reader)
+    except OSError as exc:
+        raise ImageError(f"cannot write the OCI layout archive: {exc}") from exc
+    return index
+
+
+def _member_path(member: tarfile.TarInfo) -> PurePosixPath:
+    path = PurePosixPath(member.name)
+    parts = [p for p in path.parts if p not in (".", "")]
+    if path.is_absolute() or ".." in parts:
+        raise ImageError(f"OCI layout archive has an unsafe path {member.name!r}; refused")
+    return PurePosixPath(*parts) if parts else PurePosixPath(".")
+
+
+def _read_small(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
+    if member.size > _MAX_METADATA:
+        raise ImageError(f"{member.name} in the OCI layout archive is too large ({member.size})")
+    extracted = tar.extractfile(member)
+    if extracted is None:
+        raise ImageError(f"cannot read {member.name} in the OCI layout archive")
+    return extracted.read()
+
+
+def _blob_digest(path: PurePosixPath) -> Digest | None:
+    parts = path.parts
+    if len(parts) != 3 or parts[0] != "blobs":
+        return None
+    try:
+        return Digest(parts[1], parts[2])
+    except InvalidDigestError as exc:
+        raise ImageError(f"OCI layout archive has an invalid blob name {path}: {exc}") from None
+
+
+def _ingest_blob(
+    tar: tarfile.TarFile, member: tarfile.TarInfo, digest: Digest, store: ContentStore
+) -> None:
+    extracted = tar.extractfile(member)
+    if extracted is None:
+        raise ImageError(f"cannot read {member.name} in the OCI layout archive")
+    if store.exists(digest):
+        # Already stored: still hash the member so a corrupt archive is reported, not trusted.
+        digester = Digester(digest.algorithm)
+        for chunk in iter(lambda: extracted.read(_CHUNK), b""):
+            digester.update(chunk)
+        if digester.digest() != digest:
+            raise DigestMismatchError(
+                f"{member.name} in the OCI layout archive hashes to {digester.digest()}; refused"
+            )
+        store.touch(digest)
+        return
+    try:
+        with store.writer(digest, member.size) as writer:
+            for chunk in iter(lambda: extracted.read(_CHUNK), b""):
+                writer.write(chunk)
+    except DigestMismatchError as exc:
+        raise DigestMismatchError(
+            f"{member.name} in the OCI layout archive does not match its digest: {exc}"
+        ) from None
+
+
+def read_tar(fileobj: BinaryIO, store: ContentStore) -> Stored[Index]:
+    """Stream an OCI layout tar (optionally gzip-compressed) into `store`; returns index.json.
+
+    Every blob is verified against its name; the archive must contain every blob its
+    images need (foreign layers excepted).
+    """
+    layout_seen = False
+    index_raw: bytes | None = None
+    try:
+        with tarfile.open(fileobj=fileobj, mode="r|*") as tar:
+            for member in tar:
+                path = _member_path(member)
+                if member.isdir():
+                    continue
+                if not member.isfile():
+                    raise ImageError(
+                        f"OCI layout archive member {member.name!r} is not a regular file; refused"
+                    )
+                if path == PurePosixPath(LAYOUT_FILE):
+                    check_layout_file(_read_small(tar, member))
+                    layout_seen = True
+                elif path == PurePosixPath(INDEX_FILE):
+                    index_raw = _read_small(tar, member)
+                elif (digest := _blob_digest(path)) is not None:
+                    _ingest_blob(tar, member, digest, store)
+    except tarfile.TarError as exc:
+        raise ImageError(f"not a valid tar archive: {exc}") from None
+    except EOFError:
+        raise ImageError("the OCI layout archive is truncated") from None
+    if not layout_seen or index_raw is None:
+        raise ImageError(
+            "not an OCI image layout archive: it has no "
+            + (LAYOUT_FILE if not layout_seen else INDEX_FILE),
+            hint="polybuild load reads OCI layout tarballs (docker save from Docker 25+, "
+            "polybuild save, skopeo copy ... oci-archive:FILE)",
+        )
+    index = parse_index(index_raw)
+    require_complete(reachable(store, index.value.manifests), "OCI layout archive")
+    return index

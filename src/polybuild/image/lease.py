@@ -1,0 +1,71 @@
+"""Leases: a live process's promise that blobs it is writing are not garbage yet.
+
+A lease is a file under `leases/`, flock()ed by its owner for as long as it lives. Garbage
+collection keeps every blob written (or re-put) since the start of any live lease, so a
+build or load that has stored blobs but not yet named its image never loses them. A lease
+whose owner died is no longer locked and is removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import secrets
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+# mtimes and time.time() can disagree slightly (coarse filesystem timestamps); keep a margin.
+CLOCK_SLACK_SECONDS = 2.0
+
+
+@contextlib.contextmanager
+def hold_lease(leases_dir: Path) -> Iterator[Path]:
+    """Hold a lease while the block runs; yields the lease file's path."""
+    leases_dir.mkdir(parents=True, exist_ok=True)
+    name = f"{time.time():.6f}-{os.getpid()}-{secrets.token_hex(4)}"
+    path = leases_dir / name
+    # Locked under a name collectors skip, then renamed: a collector never sees it unlocked.
+    pending = leases_dir / f".{name}"
+    fd = os.open(pending, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        os.rename(pending, path)
+        yield path
+    finally:
+        for leftover in (path, pending):
+            with contextlib.suppress(OSError):
+                leftover.unlink()
+        os.close(fd)
+
+
+def oldest_live_lease(leases_dir: Path) -> float | None:
+    """The start time of the oldest live lease (minus slack); removes dead leases."""
+    oldest: float | None = None
+    try:
+        entries = list(os.scandir(leases_dir))
+    except FileNotFoundError:
+        return None
+    for entry in entries:
+        try:
+            started = float(entry.name.split("-", 1)[0])
+        except ValueError:
+            continue
+        try:
+            fd = os.open(entry.path, os.O_RDONLY)
+        except FileNotFoundError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise
+            oldest = started if oldest is None else min(oldest, started)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry.path)
+        finally:
+            os.close(fd)
+    return None if oldest is None else oldest - CLOCK_SLACK_SECONDS
