@@ -9,11 +9,6 @@ overlayfs char 0/0 devices and opaque xattrs).
 """
 
 from polybuild.layers.compress import (
-    DOCKER_LAYER,
-    DOCKER_LAYER_GZIP,
-    OCI_LAYER,
-    OCI_LAYER_GZIP,
-    OCI_LAYER_ZSTD,
     Compression,
     CompressionError,
     LayerDescriptor,
@@ -42,11 +37,6 @@ from polybuild.layers.unpack import (
 )
 
 __all__ = [
-    "DOCKER_LAYER",
-    "DOCKER_LAYER_GZIP",
-    "OCI_LAYER",
-    "OCI_LAYER_GZIP",
-    "OCI_LAYER_ZSTD",
     "Change",
     "ChangeKind",
     "Compression",

@@ -14,16 +14,20 @@ import zstandard
 from isal import igzip, isal_zlib
 
 from polybuild.errors import ImageError
+from polybuild.image import mediatypes
+from polybuild.image.mediatypes import (
+    DOCKER_LAYER,
+    DOCKER_LAYER_GZIP,
+    DOCKER_LAYER_ZSTD,
+    OCI_LAYER,
+    OCI_LAYER_GZIP,
+    OCI_LAYER_ZSTD,
+)
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer, WriteableBuffer
 
 __all__ = [
-    "DOCKER_LAYER",
-    "DOCKER_LAYER_GZIP",
-    "OCI_LAYER",
-    "OCI_LAYER_GZIP",
-    "OCI_LAYER_ZSTD",
     "Compression",
     "CompressionError",
     "LayerDescriptor",
@@ -33,13 +37,6 @@ __all__ = [
     "layer_media_type",
     "open_decompressed",
 ]
-
-# Only the layer media types live here; manifests and configs belong to polybuild.image.
-OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
-OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
-OCI_LAYER_ZSTD = "application/vnd.oci.image.layer.v1.tar+zstd"
-DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar"
-DOCKER_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -81,36 +78,25 @@ class LayerDescriptor:
 def layer_media_type(compression: Compression, *, docker: bool = False) -> str:
     """The layer media type for `compression`, OCI by default or Docker schema 2."""
     if docker:
-        if compression is Compression.ZSTD:
-            raise CompressionError(
-                "Docker image manifests have no zstd layer media type",
-                hint="use OCI media types (oci-mediatypes=true) with zstd compression",
-            )
-        return DOCKER_LAYER_GZIP if compression is Compression.GZIP else DOCKER_LAYER
-    return {
-        Compression.GZIP: OCI_LAYER_GZIP,
-        Compression.ZSTD: OCI_LAYER_ZSTD,
-        Compression.NONE: OCI_LAYER,
-    }[compression]
+        table = {
+            Compression.GZIP: DOCKER_LAYER_GZIP,
+            Compression.ZSTD: DOCKER_LAYER_ZSTD,
+            Compression.NONE: DOCKER_LAYER,
+        }
+    else:
+        table = {
+            Compression.GZIP: OCI_LAYER_GZIP,
+            Compression.ZSTD: OCI_LAYER_ZSTD,
+            Compression.NONE: OCI_LAYER,
+        }
+    return table[compression]
 
 
 def compression_for_media_type(media_type: str) -> Compression:
-    """The compression a layer media type announces (ImageError for a non-layer type)."""
-    table = {
-        OCI_LAYER: Compression.NONE,
-        OCI_LAYER_GZIP: Compression.GZIP,
-        OCI_LAYER_ZSTD: Compression.ZSTD,
-        DOCKER_LAYER: Compression.NONE,
-        DOCKER_LAYER_GZIP: Compression.GZIP,
-        # Non-distributable ("foreign") layers compress the same way as their plain forms.
-        "application/vnd.oci.image.layer.nondistributable.v1.tar": Compression.NONE,
-        "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip": Compression.GZIP,
-        "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd": Compression.ZSTD,
-        "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip": Compression.GZIP,
-    }
+    """The compression a layer media type announces (CompressionError for a non-layer type)."""
     try:
-        return table[media_type]
-    except KeyError:
+        return Compression(mediatypes.layer_compression(media_type) or "none")
+    except ValueError:
         raise CompressionError(f"not a layer media type: {media_type!r}") from None
 
 
