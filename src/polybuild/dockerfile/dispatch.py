@@ -171,7 +171,7 @@ def _mounts(state: StageState, c: ins.Run, ctx: Context) -> tuple[Mount, ...]:
         mounts.append(
             Mount(
                 type=spec.type,
-                target=_abs_path(state, spec.target) if spec.target else "",
+                target=_abs_path(state, spec.target).rstrip("/") or "/" if spec.target else "",
                 source=source,
                 source_path=spec.source or "/",
                 readonly=spec.readonly,
