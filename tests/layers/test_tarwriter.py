@@ -133,12 +133,14 @@ def test_metadata_is_kept_and_host_names_are_not(tmp_path: Path) -> None:
         members = {m.name: m for m in tar}
     hostname = members["etc/hostname"]
     assert (hostname.uid, hostname.gid, hostname.uname, hostname.gname) == (1234, 5678, "", "")
-    assert hostname.pax_headers["SCHILY.xattr.security.capability"].encode(
-        "utf-8", "surrogateescape"
-    ) == cap
+    assert (
+        hostname.pax_headers["SCHILY.xattr.security.capability"].encode("utf-8", "surrogateescape")
+        == cap
+    )
     assert members["a-first-link"].mode == 0o4755
     assert members["empty"].mode == 0o700
-    assert members["usr/null"].ischr() and (members["usr/null"].devmajor, members["usr/null"].devminor) == (1, 3)
+    null = members["usr/null"]
+    assert null.ischr() and (null.devmajor, null.devminor) == (1, 3)
     assert members["usr/fifo"].isfifo()
     assert members["usr/hostname-link"].linkname == "../etc/hostname"
     assert members["etc"].pax_headers == {"SCHILY.xattr.user.dir": "yes"}

@@ -81,9 +81,7 @@ def hardlink_groups(root: Path) -> set[frozenset[str]]:
             path = os.path.join(dirpath, name)
             st = os.lstat(path)
             if not stat.S_ISDIR(st.st_mode):
-                by_inode.setdefault((st.st_dev, st.st_ino), set()).add(
-                    os.path.relpath(path, root)
-                )
+                by_inode.setdefault((st.st_dev, st.st_ino), set()).add(os.path.relpath(path, root))
     return {frozenset(names) for names in by_inode.values() if len(names) > 1}
 
 
@@ -110,9 +108,7 @@ def member(name: str, kind: bytes = tarfile.REGTYPE, **fields: object) -> tarfil
 
 
 @contextmanager
-def overlay_mount(
-    lowers: list[Path], upper: Path, work: Path, merged: Path
-) -> Iterator[Path]:
+def overlay_mount(lowers: list[Path], upper: Path, work: Path, merged: Path) -> Iterator[Path]:
     """Mount overlayfs (first lower is the top one); always unmounted on the way out."""
     for d in (upper, work, merged):
         d.mkdir(parents=True, exist_ok=True)

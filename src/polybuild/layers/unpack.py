@@ -12,10 +12,13 @@ import stat
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, cast
+
+import zstandard
+from isal import isal_zlib
 
 from polybuild.errors import DigestMismatchError, ImageError
-from polybuild.layers.compress import Compression, open_decompressed
+from polybuild.layers.compress import Compression, CompressionError, open_decompressed
 from polybuild.layers.rootfs import RootDir, UnsafePathError, clean_path, proc_path
 from polybuild.layers.tarwriter import OPAQUE_WHITEOUT, WHITEOUT_PREFIX
 
@@ -25,6 +28,8 @@ if TYPE_CHECKING:
 __all__ = ["SkippedEntry", "UnpackError", "UnpackMode", "UnpackResult", "unpack_layer"]
 
 _log = logging.getLogger(__name__)
+# isal's stub declares its error class as an instance; it is an Exception subclass.
+_ISAL_ERROR = cast(type[Exception], isal_zlib.error)
 _CHUNK = 1 << 20
 _SPECIAL_BITS = stat.S_ISUID | stat.S_ISGID
 # Never taken from layer content: they steer overlayfs itself (redirects, opaque dirs).
@@ -80,7 +85,11 @@ class _HashingReader(io.RawIOBase):
 
     def readinto(self, buffer: WriteableBuffer) -> int:
         view = memoryview(buffer).cast("B")
-        data = self._inner.read(len(view))
+        try:
+            data = self._inner.read(len(view))
+        except (OSError, EOFError, _ISAL_ERROR, zstandard.ZstdError) as exc:
+            # Corrupt or truncated compressed data is a bad layer, not a file system error.
+            raise CompressionError(f"cannot decompress layer: {exc}") from exc
         view[: len(data)] = data
         self.hash.update(data)
         return len(data)
