@@ -163,7 +163,9 @@ def test_new_config_is_emitted_as_buildkit_does() -> None:
     # sorted top level, Go struct order inside config, Go's HTML escaping
     assert text.startswith('{"architecture":"arm64","config":{"Env":["PATH=/bin"],"Cmd":["sh"],')
     assert '"Labels":{"a":"1","z":"\\u003c\\u0026\\u003e"},"ArgsEscaped":true}' in text
-    assert text.endswith(f'"os":"linux","rootfs":{{"type":"layers","diff_ids":["{LAYER_DIGEST}"]}}}}')
+    assert text.endswith(
+        f'"os":"linux","rootfs":{{"type":"layers","diff_ids":["{LAYER_DIGEST}"]}}}}'
+    )
     assert parse_config(stored.raw).value == config
 
 

@@ -22,7 +22,11 @@ HEX = "a" * 64
         ("localhost:5000/a/b:1", "localhost:5000/a/b:1", "localhost:5000/a/b:1"),
         ("ghcr.io/org/app", "ghcr.io/org/app:latest", "ghcr.io/org/app:latest"),
         ("[::1]:5000/app", "[::1]:5000/app:latest", "[::1]:5000/app:latest"),
-        (f"busybox@sha256:{HEX}", f"docker.io/library/busybox@sha256:{HEX}", f"busybox@sha256:{HEX}"),
+        (
+            f"busybox@sha256:{HEX}",
+            f"docker.io/library/busybox@sha256:{HEX}",
+            f"busybox@sha256:{HEX}",
+        ),
         (
             f"busybox:1@sha256:{HEX}",
             f"docker.io/library/busybox:1@sha256:{HEX}",
