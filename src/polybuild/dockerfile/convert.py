@@ -375,6 +375,12 @@ def _onbuild_triggers(conv: _Converter, state: StageState, stage: Stage) -> list
     return commands
 
 
+def _base_name(conv: _Converter, base: int | str) -> str:
+    if isinstance(base, int):
+        return conv.df.stages[base].display_name
+    return base if base == "scratch" else normalize_reference(base)
+
+
 def _convert_stage(
     conv: _Converter, stage: Stage, bases: dict[int, int | str],
     platforms: dict[int, Platform | None], scope: dict[str, str], context: Op,
@@ -405,7 +411,7 @@ def _convert_stage(
     return StageGraph(
         index=stage.index,
         name=stage.name,
-        base=conv.df.stages[base].display_name if isinstance(base, int) else base,
+        base=_base_name(conv, base),
         platform=state.platform,
         root=state.root,
         config=state.config,

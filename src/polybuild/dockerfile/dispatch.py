@@ -214,7 +214,6 @@ def _run(state: StageState, c: ins.Run, ctx: Context) -> None:
             args = (full,)
     if c.prepend_shell and not (c.files and args and args[0].startswith("/dev/pipes/")):
         args = _with_shell(state, args)
-    network = _expander(state, ctx, c.location)(c.network) if "$" in c.network else c.network
     state.root = Exec(
         rootfs=state.root,
         argv=args,
@@ -223,7 +222,7 @@ def _run(state: StageState, c: ins.Run, ctx: Context) -> None:
         user=state.config.user,
         platform=state.platform,
         mounts=tuple(mounts),
-        network=network,
+        network=c.network,
         security=c.security,
         description="RUN " + " ".join(c.cmd),
     )
@@ -344,6 +343,8 @@ def _expose(state: StageState, c: ins.Expose, ctx: Context) -> None:
                 )
             low = int(match.group(1))
             high = int(match.group(2) or low)
+            if not 0 < low <= high <= 65535:
+                raise _error(f"invalid containerPort: {spec}", c.location, ctx)
             proto = (match.group(3) or "tcp").lower()
             ports.update(f"{p}/{proto}" for p in range(low, high + 1))
     state.config = replace(state.config, exposed_ports=tuple(sorted(ports)))

@@ -313,7 +313,7 @@ def _run(node: Node) -> Run:
         if "$" not in value:  # variables are only known during conversion
             parse_mount(value)
     network = flags.get("network", "default")
-    if "$" not in network and network not in NETWORK_MODES:
+    if network not in NETWORK_MODES:
         raise _Error(f"unsupported network mode {network!r}", hint="use default, none or host")
     security = flags.get("security", "sandbox")
     if security not in SECURITY_MODES:
