@@ -146,7 +146,8 @@ def test_stdin_and_stdout_through_the_console_script(root: Path, tmp_path: Path)
     with archive.open("rb") as inp:
         result = subprocess.run(
             [str(POLYBUILD), "load"],
-            check=False, stdin=inp,
+            check=False,
+            stdin=inp,
             env=other,
             capture_output=True,
             text=True,

@@ -179,6 +179,17 @@ def test_lease_protects_blobs_not_yet_named(store: ImageStore) -> None:
     assert store.content.exists(keeper.digest)
 
 
+def test_dead_lease_protects_nothing_and_is_removed(store: ImageStore) -> None:
+    pending = write_image(store.content, ARM64)
+    leases = store.root / "leases"
+    leases.mkdir(parents=True)
+    dead = leases / "1.000000-999999-deadbeef"  # a crashed process's lease: not locked
+    dead.touch()
+    assert store.gc()[0] == 3
+    assert not store.content.exists(pending.digest)
+    assert not dead.exists()
+
+
 def test_select_platform_by_containerd_preference(store: ImageStore) -> None:
     index = write_index(store.content, [AMD64, ARMV6, ARMV7])
     store.tag("multi", index)

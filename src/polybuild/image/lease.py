@@ -49,6 +49,8 @@ def oldest_live_lease(leases_dir: Path) -> float | None:
     except FileNotFoundError:
         return None
     for entry in entries:
+        if entry.name.startswith("."):
+            continue  # still being set up by hold_lease, already locked
         try:
             started = float(entry.name.split("-", 1)[0])
         except ValueError:

@@ -129,10 +129,13 @@ class ImageStore:
             )
         if not ref.tag:
             ref = ref.with_tag("latest")
-        if not self.content.exists(target.digest):
-            raise ImageNotFoundError(f"cannot tag {ref.familiar()}: {target.digest} is not stored")
 
         def change(records: list[ImageRecord]) -> list[ImageRecord]:
+            # Checked under the lock: a garbage collection cannot remove it before we name it.
+            if not self.content.exists(target.digest):
+                raise ImageNotFoundError(
+                    f"cannot tag {ref.familiar()}: {target.digest} is not stored"
+                )
             kept = [
                 r
                 for r in records
@@ -228,31 +231,34 @@ class ImageStore:
         A name removes that name only. An ID (or digest) removes the image with all its
         names, which needs `force` when it has more than one name, as with `docker rmi`.
         """
-        doomed: dict[str, ImageRecord] = {}
-        for text in texts:
-            matches = self.resolve_all(text)
-            by_id = any(r.name is None for r in matches) or not self._is_name(text, matches)
-            if by_id:
-                digest = matches[0].target.digest
-                named = [r for r in self.records() if r.target.digest == digest]
-                if len([r for r in named if r.name]) > 1 and not force:
-                    raise ImageError(
-                        f"unable to delete {digest.short()} (must be forced): the image is "
-                        f"referenced by {len(named)} names",
-                        hint="remove the names one by one, or use --force",
-                    )
-                matches = named
-            doomed.update((r.key, r) for r in matches)
+        self.root.mkdir(parents=True, exist_ok=True)
+        # Resolve and remove under one lock so a name re-tagged meanwhile is not removed.
+        with self._lock:
+            doomed: dict[str, ImageRecord] = {}
+            for text in texts:
+                matches = self.resolve_all(text)
+                by_id = any(r.name is None for r in matches) or not self._is_name(text, matches)
+                if by_id:
+                    digest = matches[0].target.digest
+                    named = [r for r in self.records() if r.target.digest == digest]
+                    if len([r for r in named if r.name]) > 1 and not force:
+                        raise ImageError(
+                            f"unable to delete {digest.short()} (must be forced): the image is "
+                            f"referenced by {len(named)} names",
+                            hint="remove the names one by one, or use --force",
+                        )
+                    matches = named
+                doomed.update((r.key, r) for r in matches)
 
-        def change(records: list[ImageRecord]) -> list[ImageRecord]:
-            return [r for r in records if r.key not in doomed]
+            def change(records: list[ImageRecord]) -> list[ImageRecord]:
+                return [r for r in records if r.key not in doomed]
 
-        self._update(change)
-        remaining = {r.target.digest for r in self.records()}
-        deleted = tuple(sorted({r.target.digest for r in doomed.values()} - remaining))
-        blobs, freed = self.gc()
-        untagged = tuple(r.name for r in doomed.values() if r.name is not None)
-        return Removal(untagged, deleted, blobs, freed)
+            self._update(change)
+            remaining = {r.target.digest for r in self.records()}
+            deleted = tuple(sorted({r.target.digest for r in doomed.values()} - remaining))
+            blobs, freed = self.gc()
+            untagged = tuple(r.name for r in doomed.values() if r.name is not None)
+            return Removal(untagged, deleted, blobs, freed)
 
     @staticmethod
     def _is_name(text: str, matches: list[ImageRecord]) -> bool:
