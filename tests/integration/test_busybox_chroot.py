@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from tests.conftest import require_platforms, require_root
+from tests.conftest import require_platforms, require_root, require_tool
 
 CASES = [
     ("amd64", "linux/amd64", "x86_64"),
@@ -26,13 +25,8 @@ def test_uname_in_chroot(
     require_platforms(platform)
     root = busybox_rootfs(debian_arch)
 
-    def enter() -> None:
-        os.chroot(root)
-        os.chdir("/")
-
     proc = subprocess.run(
-        ["/bin/sh", "-c", "uname -m"],
-        preexec_fn=enter,
+        [require_tool("chroot"), str(root), "/bin/sh", "-c", "uname -m"],
         capture_output=True,
         text=True,
         timeout=120,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import os
+import shutil
 import subprocess
 import tempfile
 import threading
@@ -75,19 +76,10 @@ def _platforms_for(arch: str, native: Platform) -> tuple[Platform, ...]:
 def _run_program(
     directory: Path, name: str, use_chroot: bool
 ) -> subprocess.CompletedProcess[bytes]:
-    def enter_root() -> None:
-        os.chroot(directory)
-        os.chdir("/")
-
-    argv = [f"/{name}"] if use_chroot else [str(directory / name)]
-    return subprocess.run(
-        argv,
-        capture_output=True,
-        timeout=_PROBE_TIMEOUT,
-        preexec_fn=enter_root if use_chroot else None,
-        env={},
-        check=False,
-    )
+    # chroot(8) rather than preexec_fn: probes may run from a build's worker threads.
+    chroot = shutil.which("chroot") or "/usr/sbin/chroot"
+    argv = [chroot, str(directory), f"/{name}"] if use_chroot else [str(directory / name)]
+    return subprocess.run(argv, capture_output=True, timeout=_PROBE_TIMEOUT, env={}, check=False)
 
 
 def probe_arch(arch: str, workdir: Path, handlers: tuple[Handler, ...]) -> ProbeResult:

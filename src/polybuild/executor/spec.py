@@ -1,0 +1,245 @@
+"""Build an OCI runtime spec (config.json) for one container process, Docker's defaults."""
+
+from __future__ import annotations
+
+import resource
+from pathlib import Path
+from typing import Any
+
+from polybuild.executor.process import DEFAULT_PATH, Process
+from polybuild.executor.user import ResolvedUser
+
+# Docker's (and BuildKit's RUN) default capability set.
+DEFAULT_CAPABILITIES = tuple(
+    "CAP_" + c
+    for c in [
+        "CHOWN",
+        "DAC_OVERRIDE",
+        "FSETID",
+        "FOWNER",
+        "MKNOD",
+        "NET_RAW",
+        "SETGID",
+        "SETUID",
+        "SETFCAP",
+        "SETPCAP",
+        "NET_BIND_SERVICE",
+        "SYS_CHROOT",
+        "KILL",
+        "AUDIT_WRITE",
+    ]
+)
+# --security=insecure: every capability, in kernel bit order (index = capability number).
+ALL_CAPABILITIES = tuple(
+    "CAP_" + c
+    for c in [
+        "CHOWN",
+        "DAC_OVERRIDE",
+        "DAC_READ_SEARCH",
+        "FOWNER",
+        "FSETID",
+        "KILL",
+        "SETGID",
+        "SETUID",
+        "SETPCAP",
+        "LINUX_IMMUTABLE",
+        "NET_BIND_SERVICE",
+        "NET_BROADCAST",
+        "NET_ADMIN",
+        "NET_RAW",
+        "IPC_LOCK",
+        "IPC_OWNER",
+        "SYS_MODULE",
+        "SYS_RAWIO",
+        "SYS_CHROOT",
+        "SYS_PTRACE",
+        "SYS_PACCT",
+        "SYS_ADMIN",
+        "SYS_BOOT",
+        "SYS_NICE",
+        "SYS_RESOURCE",
+        "SYS_TIME",
+        "SYS_TTY_CONFIG",
+        "MKNOD",
+        "LEASE",
+        "AUDIT_WRITE",
+        "AUDIT_CONTROL",
+        "SETFCAP",
+        "MAC_OVERRIDE",
+        "MAC_ADMIN",
+        "SYSLOG",
+        "WAKE_ALARM",
+        "BLOCK_SUSPEND",
+        "AUDIT_READ",
+        "PERFMON",
+        "BPF",
+        "CHECKPOINT_RESTORE",
+    ]
+)
+MASKED_PATHS = (
+    "/proc/acpi",
+    "/proc/asound",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+)
+READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
+WANTED_NOFILE = 1048576
+
+
+def own_capabilities() -> frozenset[str]:
+    """The capabilities in our bounding set: a container cannot be given more than these."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return frozenset(ALL_CAPABILITIES)
+    for line in status.splitlines():
+        if line.startswith("CapBnd:"):
+            mask = int(line.split()[1], 16)
+            return frozenset(c for i, c in enumerate(ALL_CAPABILITIES) if mask >> i & 1)
+    return frozenset(ALL_CAPABILITIES)
+
+
+def nofile_limit() -> int:
+    """Docker asks for 1048576 open files; the host's hard limit may be lower (20000 here)."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        return WANTED_NOFILE
+    return min(WANTED_NOFILE, hard)
+
+
+def environment(process: Process, user: ResolvedUser) -> list[str]:
+    """The process environment with PATH and HOME filled in as Docker does."""
+    env = list(process.env)
+    if process.env_value("PATH") is None:
+        env.insert(0, f"PATH={DEFAULT_PATH}")
+    if process.env_value("HOME") is None:
+        env.append(f"HOME={user.home or '/'}")
+    return env
+
+
+def _default_mounts(network: str) -> list[dict[str, Any]]:
+    mounts: list[dict[str, Any]] = [
+        {
+            "destination": "/proc",
+            "type": "proc",
+            "source": "proc",
+            "options": ["nosuid", "noexec", "nodev"],
+        },
+        {
+            "destination": "/dev",
+            "type": "tmpfs",
+            "source": "tmpfs",
+            "options": ["nosuid", "strictatime", "mode=755", "size=65536k"],
+        },
+        {
+            "destination": "/dev/pts",
+            "type": "devpts",
+            "source": "devpts",
+            "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
+        },
+        {
+            "destination": "/dev/shm",
+            "type": "tmpfs",
+            "source": "shm",
+            "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+        },
+        {
+            "destination": "/dev/mqueue",
+            "type": "mqueue",
+            "source": "mqueue",
+            "options": ["nosuid", "noexec", "nodev"],
+        },
+    ]
+    if network == "none":
+        mounts.append(
+            {
+                "destination": "/sys",
+                "type": "sysfs",
+                "source": "sysfs",
+                "options": ["nosuid", "noexec", "nodev", "ro"],
+            }
+        )
+    else:
+        # A fresh sysfs would show this network namespace's devices anyway; bind the host's.
+        mounts.append(
+            {
+                "destination": "/sys",
+                "type": "bind",
+                "source": "/sys",
+                "options": ["rbind", "nosuid", "noexec", "nodev", "ro"],
+            }
+        )
+    return mounts
+
+
+def build_spec(
+    rootfs: Path,
+    process: Process,
+    user: ResolvedUser,
+    *,
+    args: list[str],
+    etc_files: dict[str, Path],
+) -> dict[str, Any]:
+    """The config.json for running `args` (already emulator-prefixed) in `rootfs`."""
+    wanted = ALL_CAPABILITIES if process.security == "insecure" else DEFAULT_CAPABILITIES
+    allowed = own_capabilities()
+    capabilities = [c for c in wanted if c in allowed]
+    namespaces = [{"type": t} for t in ("pid", "ipc", "uts", "mount")]
+    if process.network == "none":
+        namespaces.append({"type": "network"})
+    mounts = _default_mounts(process.network)
+    for destination, source in sorted(etc_files.items()):
+        mounts.append(
+            {
+                "destination": destination,
+                "type": "bind",
+                "source": str(source),
+                "options": ["rbind", "ro"],
+            }
+        )
+    for mount in process.mounts:
+        options = list(mount.options)
+        if mount.type == "bind" and "rbind" not in options and "bind" not in options:
+            options.insert(0, "rbind")
+        mounts.append(
+            {
+                "destination": mount.destination,
+                "type": mount.type,
+                "source": mount.source or mount.type,
+                "options": options,
+            }
+        )
+    nofile = nofile_limit()
+    return {
+        "ociVersion": "1.0.2",
+        "process": {
+            "terminal": False,
+            "user": {
+                "uid": user.uid,
+                "gid": user.gid,
+                **({"additionalGids": list(user.additional_gids)} if user.additional_gids else {}),
+            },
+            "args": args,
+            "env": environment(process, user),
+            "cwd": process.cwd or "/",
+            "capabilities": {k: capabilities for k in ("bounding", "effective", "permitted")},
+            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": nofile, "soft": nofile}],
+            "noNewPrivileges": False,
+        },
+        "root": {"path": str(rootfs), "readonly": False},
+        "hostname": process.hostname,
+        "mounts": mounts,
+        "linux": {
+            "namespaces": namespaces,
+            "maskedPaths": [] if process.security == "insecure" else list(MASKED_PATHS),
+            "readonlyPaths": [] if process.security == "insecure" else list(READONLY_PATHS),
+            "resources": {"devices": [{"allow": process.security == "insecure", "access": "rwm"}]},
+        },
+    }

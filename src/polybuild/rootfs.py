@@ -1,0 +1,91 @@
+"""Resolve paths inside a container's root filesystem as if chrooted there.
+
+Image content is untrusted: `/etc/passwd` may be a symlink to `/etc/shadow` or to `../..`.
+Every lookup here walks the path one component at a time, resolving symlinks against the
+root rather than the host, so nothing outside the root is ever read or written.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path, PurePosixPath
+
+from polybuild.errors import PolybuildError
+
+_MAX_SYMLINKS = 40  # as the kernel's ELOOP limit
+
+
+class RootfsPathError(PolybuildError):
+    """A path inside a root filesystem cannot be resolved (a symlink loop, for example)."""
+
+
+def resolve_in_root(root: Path, path: str, *, follow_last: bool = True) -> Path:
+    """The host path for `path` inside `root`, with symlinks resolved inside `root`.
+
+    `..` never climbs above the root and absolute symlink targets start at the root.
+    Missing components are allowed (the result may not exist yet).
+    """
+    parts = list(PurePosixPath("/", path).parts[1:])
+    resolved: list[str] = []
+    links = 0
+    while parts:
+        part = parts.pop(0)
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if resolved:
+                resolved.pop()
+            continue
+        candidate = root.joinpath(*resolved, part)
+        is_last = not parts
+        try:
+            st = os.lstat(candidate)
+        except FileNotFoundError:
+            resolved.append(part)
+            continue
+        except NotADirectoryError:
+            resolved.append(part)
+            continue
+        if stat.S_ISLNK(st.st_mode) and (follow_last or not is_last):
+            links += 1
+            if links > _MAX_SYMLINKS:
+                raise RootfsPathError(f"too many levels of symbolic links in {path!r}")
+            target = os.readlink(candidate)
+            target_parts = PurePosixPath(target).parts
+            if target.startswith("/"):
+                resolved, target_parts = [], target_parts[1:]
+            parts = [*target_parts, *parts]
+            continue
+        resolved.append(part)
+    return root.joinpath(*resolved) if resolved else root
+
+
+def read_text_in_root(root: Path, path: str, limit: int = 4 << 20) -> str | None:
+    """The text of a regular file inside `root`, or None when it is missing or not a file."""
+    host_path = resolve_in_root(root, path)
+    try:
+        fd = os.open(host_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            return f.read(limit).decode(errors="replace")
+    finally:
+        os.close(fd)
+
+
+def lookup_path(root: Path, name: str, search_path: str) -> str | None:
+    """The absolute in-container path of an executable found on `search_path`, like execvp."""
+    if "/" in name:
+        return name
+    for directory in search_path.split(":"):
+        if not directory:
+            continue
+        candidate = f"{directory.rstrip('/')}/{name}"
+        host_path = resolve_in_root(root, candidate)
+        if host_path.is_file() and os.access(host_path, os.X_OK):
+            return candidate
+    return None

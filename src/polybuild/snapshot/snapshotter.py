@@ -1,0 +1,246 @@
+"""Writable root filesystems for steps: overlayfs over unpacked layers, or a copy fallback.
+
+A snapshot stacks lower directories (unpacked layers, bottom first) under a fresh upper
+directory. `commit` turns what the step changed into a layer; `release` unmounts and
+removes everything. Each snapshot directory is named after the owning process, so one
+left by a killed polybuild is found and removed by the next one (`cleanup_stale`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import secrets
+import shutil
+import stat
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from polybuild import syscalls
+from polybuild.errors import ExecutionError
+from polybuild.layers import Compression, LayerDescriptor, changes_layer, upper_layer
+
+OPAQUE_XATTR = "trusted.overlay.opaque"
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """An active snapshot: `rootfs` is what a container sees and writes."""
+
+    key: str
+    directory: Path
+    rootfs: Path
+    overlay: bool
+
+    @property
+    def upper(self) -> Path:
+        return self.directory / "upper"
+
+    @property
+    def base(self) -> Path:
+        """Copy mode only: the pristine lower tree the changes are computed against."""
+        return self.directory / "base"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _is_mountpoint(path: Path) -> bool:
+    target = str(path.resolve())
+    with open("/proc/self/mountinfo") as f:
+        return any(line.split()[4] == target for line in f)
+
+
+class Snapshotter:
+    """Creates, commits and removes snapshots under `root`."""
+
+    def __init__(self, root: Path, *, overlay: bool | None = None) -> None:
+        self.root = root
+        self.active = root / "active"
+        self._overlay = overlay
+
+    @property
+    def uses_overlay(self) -> bool:
+        if self._overlay is None:
+            self._overlay = self._overlay_works()
+        return self._overlay
+
+    def _overlay_works(self) -> bool:
+        if os.geteuid() != 0:
+            return False
+        probe = self.root / f"probe-{os.getpid()}-{secrets.token_hex(4)}"
+        try:
+            for name in ("lower", "upper", "work", "merged"):
+                (probe / name).mkdir(parents=True)
+            self._mount_overlay(
+                [probe / "lower"], probe / "upper", probe / "work", probe / "merged"
+            )
+            syscalls.umount(probe / "merged", syscalls.MNT_DETACH)
+            return True
+        except OSError:
+            return False
+        finally:
+            shutil.rmtree(probe, ignore_errors=True)
+
+    @staticmethod
+    def _mount_overlay(lowers: Sequence[Path], upper: Path, work: Path, merged: Path) -> None:
+        # /proc/self/fd paths keep the option string short however deep the layer chain is.
+        fds = [os.open(p, os.O_RDONLY | os.O_DIRECTORY) for p in reversed(lowers)]
+        try:
+            lowerdir = ":".join(f"/proc/self/fd/{fd}" for fd in fds)
+            syscalls.mount(
+                "overlay",
+                merged,
+                "overlay",
+                0,
+                f"lowerdir={lowerdir},upperdir={upper},workdir={work},index=off",
+            )
+        finally:
+            for fd in fds:
+                os.close(fd)
+
+    def prepare(self, lowers: Sequence[Path]) -> Snapshot:
+        """A writable root over `lowers` (bottom layer first; may be empty for scratch)."""
+        self.cleanup_stale()
+        key = f"{os.getpid()}-{secrets.token_hex(6)}"
+        directory = self.active / key
+        directory.mkdir(parents=True)
+        try:
+            if self.uses_overlay:
+                for name in ("upper", "work", "merged", "empty"):
+                    (directory / name).mkdir()
+                stack = list(lowers) or [directory / "empty"]
+                self._mount_overlay(
+                    stack, directory / "upper", directory / "work", directory / "merged"
+                )
+                return Snapshot(key, directory, directory / "merged", overlay=True)
+            (directory / "base").mkdir()
+            for lower in lowers:
+                merge_overlay_dir(lower, directory / "base")
+            shutil.copytree(
+                directory / "base", directory / "rootfs", symlinks=True, copy_function=_copy_file
+            )
+            return Snapshot(key, directory, directory / "rootfs", overlay=False)
+        except OSError as exc:
+            self._remove(directory)
+            raise ExecutionError(f"cannot prepare a root filesystem: {exc}") from exc
+
+    def commit(
+        self,
+        snapshot: Snapshot,
+        out: BinaryIO,
+        *,
+        compression: Compression = Compression.GZIP,
+        level: int | None = None,
+        docker: bool = False,
+        source_date_epoch: int | None = None,
+    ) -> LayerDescriptor:
+        """Write what changed in `snapshot` as a layer into `out` (the snapshot is unmounted)."""
+        if snapshot.overlay:
+            with contextlib.suppress(OSError):
+                syscalls.umount(snapshot.rootfs)
+            return upper_layer(
+                snapshot.upper,
+                out,
+                compression=compression,
+                level=level,
+                docker=docker,
+                source_date_epoch=source_date_epoch,
+            )
+        return changes_layer(
+            snapshot.base,
+            snapshot.rootfs,
+            out,
+            compression=compression,
+            level=level,
+            docker=docker,
+            source_date_epoch=source_date_epoch,
+        )
+
+    def release(self, snapshot: Snapshot) -> None:
+        """Unmount and delete the snapshot."""
+        self._remove(snapshot.directory)
+
+    def _remove(self, directory: Path) -> None:
+        merged = directory / "merged"
+        if merged.exists() and _is_mountpoint(merged):
+            try:
+                syscalls.umount(merged)
+            except OSError as exc:
+                if exc.errno != errno.EINVAL:
+                    syscalls.umount(merged, syscalls.MNT_DETACH)
+        shutil.rmtree(directory, ignore_errors=True)
+
+    def cleanup_stale(self) -> list[str]:
+        """Remove snapshots whose owning polybuild process is gone (killed, crashed)."""
+        removed: list[str] = []
+        if not self.active.exists():
+            return removed
+        for directory in self.active.iterdir():
+            pid = directory.name.split("-")[0]
+            if pid.isdigit() and not _pid_alive(int(pid)):
+                self._remove(directory)
+                removed.append(directory.name)
+        return removed
+
+
+def _copy_file(src: str, dst: str) -> object:
+    return shutil.copy2(src, dst, follow_symlinks=False)
+
+
+def merge_overlay_dir(lower: Path, target: Path) -> None:
+    """Apply one overlay-form layer directory onto `target` (copy mode's stacking)."""
+    for dirpath, dirnames, filenames in os.walk(lower):
+        rel = Path(dirpath).relative_to(lower)
+        dest_dir = target / rel
+        if rel != Path(".") and _opaque(Path(dirpath)) and dest_dir.is_dir():
+            shutil.rmtree(dest_dir)
+        if not dest_dir.is_dir() or dest_dir.is_symlink():
+            _remove_path(dest_dir)
+            dest_dir.mkdir()
+        shutil.copystat(dirpath, dest_dir, follow_symlinks=False)
+        _chown(Path(dirpath), dest_dir)
+        for name in [*filenames, *[d for d in dirnames if (Path(dirpath) / d).is_symlink()]]:
+            src = Path(dirpath) / name
+            dst = dest_dir / name
+            st = os.lstat(src)
+            _remove_path(dst)
+            if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
+                continue  # a whiteout: the lower entry is deleted
+            if stat.S_ISLNK(st.st_mode):
+                os.symlink(os.readlink(src), dst)
+            elif stat.S_ISREG(st.st_mode):
+                shutil.copy2(src, dst, follow_symlinks=False)
+            else:
+                os.mknod(dst, st.st_mode, st.st_rdev)
+            _chown(src, dst)
+
+
+def _opaque(path: Path) -> bool:
+    try:
+        return os.getxattr(path, OPAQUE_XATTR, follow_symlinks=False) == b"y"
+    except OSError:
+        return False
+
+
+def _remove_path(path: Path) -> None:
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
+        path.unlink()
+    elif path.is_dir():
+        shutil.rmtree(path)
+
+
+def _chown(src: Path, dst: Path) -> None:
+    if os.geteuid() == 0:
+        st = os.lstat(src)
+        os.chown(dst, st.st_uid, st.st_gid, follow_symlinks=False)
