@@ -47,3 +47,20 @@ def test_dockerfile_like_text(text: str) -> None:
 @given(dockerish)
 def test_text_after_a_valid_from(text: str) -> None:
     _check("FROM alpine AS base\n" + text)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(["$A", "${A}", "$B", "${B}", "$NOPE", "}", "{", "a", "/", ":", "_", "x1"])
+    ).map("".join),
+)
+def test_fast_expansion_matches_the_lexer(word: str) -> None:
+    from e2b_dockerfile_utils import ShellLex
+
+    from polybuild.dockerfile.shell import expand_word
+
+    env = {"A": "one", "B": "x y}"}
+    assert expand_word(word, env) == ShellLex("\\", env=env, skip_unset_env=False).process_word(
+        word
+    )

@@ -7,11 +7,17 @@ this module is the one place polybuild calls it, so it can be replaced without t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from e2b_dockerfile_utils import ShellLex
 
 _NO_ENV: Mapping[str, str] = {}
+# Words made only of plain ASCII text and `$NAME` / `${NAME}` references expand by plain
+# substitution; the general lexer walks every character of every value, which is slow when
+# values grow long (PATH=/x:$PATH repeated), and gives the same result for these words.
+_SIMPLE_WORD = re.compile(r"(?:[^$'\"\\`<]|\$[A-Za-z_][A-Za-z0-9_]*|\$\{[A-Za-z_][A-Za-z0-9_]*\})*")
+_REFERENCE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
 
 
 def lex_words(
@@ -38,8 +44,8 @@ def expand_word(word: str, env: Mapping[str, str], *, escape: str = "\\") -> str
 
     Raises ValueError with BuildKit's message for bad syntax or a failed `${V:?msg}`.
     """
-    if "$" not in word and "'" not in word and '"' not in word and escape not in word:
-        return word  # the common case needs no lexer
+    if word.isascii() and _SIMPLE_WORD.fullmatch(word):
+        return _REFERENCE.sub(lambda m: env.get(m.group(1) or m.group(2), ""), word)
     return ShellLex(escape, env=env, skip_unset_env=False).process_word(word)
 
 
