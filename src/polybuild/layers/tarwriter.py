@@ -7,7 +7,7 @@ import errno
 import os
 import stat
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from polybuild.errors import ImageError
@@ -152,41 +152,45 @@ class _TarEmitter:
                 f"{path}: names starting with {WHITEOUT_PREFIX!r} cannot be stored in a layer",
                 hint="an OCI layer would read it as a whiteout; rename the file",
             )
-        base = tarformat.TarEntry(
+        key = (st.st_dev, st.st_ino)
+        linkname, size, devmajor, devminor = "", 0, 0, 0
+        xattr_items = tuple(sorted(_content_xattrs(xattrs).items()))
+        first = name
+        if not stat.S_ISDIR(mode) and st.st_nlink > 1:
+            first = self._links.setdefault(key, name)
+        if first != name:
+            # A later name of an inode already in the layer; it shares data and xattrs.
+            kind, linkname, xattr_items = tarformat.LNKTYPE, first, ()
+        elif stat.S_ISREG(mode):
+            kind, size = tarformat.REGTYPE, st.st_size
+        elif stat.S_ISDIR(mode):
+            kind = tarformat.DIRTYPE
+        elif stat.S_ISLNK(mode):
+            kind, linkname = tarformat.SYMTYPE, os.readlink(path)
+        elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+            kind = tarformat.CHRTYPE if stat.S_ISCHR(mode) else tarformat.BLKTYPE
+            devmajor, devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
+        elif stat.S_ISFIFO(mode):
+            kind = tarformat.FIFOTYPE
+        else:
+            raise LayerWriteError(f"{path}: unsupported file type {stat.S_IFMT(mode):o}")
+        entry = tarformat.TarEntry(
             name=name,
-            type=tarformat.REGTYPE,
+            type=kind,
             mode=stat.S_IMODE(mode),
             uid=st.st_uid,
             gid=st.st_gid,
+            size=size,
             mtime=self._clamp(st.st_mtime),
+            linkname=linkname,
+            devmajor=devmajor,
+            devminor=devminor,
+            xattrs=xattr_items,
         )
-        key = (st.st_dev, st.st_ino)
-        if not stat.S_ISDIR(mode) and st.st_nlink > 1:
-            first = self._links.setdefault(key, name)
-            if first != name:
-                # The link shares the first entry's inode, xattrs included.
-                self._write(replace(base, type=tarformat.LNKTYPE, linkname=first))
-                return
-        entry = replace(base, xattrs=tuple(sorted(_content_xattrs(xattrs).items())))
-        if stat.S_ISREG(mode):
-            self._write_file(replace(entry, size=st.st_size), path)
-            return
-        if stat.S_ISDIR(mode):
-            entry = replace(entry, type=tarformat.DIRTYPE)
-        elif stat.S_ISLNK(mode):
-            entry = replace(entry, type=tarformat.SYMTYPE, linkname=os.readlink(path))
-        elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-            entry = replace(
-                entry,
-                type=tarformat.CHRTYPE if stat.S_ISCHR(mode) else tarformat.BLKTYPE,
-                devmajor=os.major(st.st_rdev),
-                devminor=os.minor(st.st_rdev),
-            )
-        elif stat.S_ISFIFO(mode):
-            entry = replace(entry, type=tarformat.FIFOTYPE)
+        if kind == tarformat.REGTYPE:
+            self._write_file(entry, path)
         else:
-            raise LayerWriteError(f"{path}: unsupported file type {stat.S_IFMT(mode):o}")
-        self._write(entry)
+            self._write(entry)
 
     def marker(self, name: str) -> None:
         """A whiteout or opaque marker: an empty file with metadata fixed for determinism."""
