@@ -11,6 +11,7 @@ overlayfs char 0/0 devices and opaque xattrs).
 from polybuild.layers.compress import (
     Compression,
     CompressionError,
+    DecompressedLayer,
     LayerDescriptor,
     LayerWriter,
     compression_for_media_type,
@@ -41,6 +42,7 @@ __all__ = [
     "ChangeKind",
     "Compression",
     "CompressionError",
+    "DecompressedLayer",
     "LayerDescriptor",
     "LayerWriteError",
     "LayerWriter",

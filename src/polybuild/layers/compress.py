@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Compression",
     "CompressionError",
+    "DecompressedLayer",
     "LayerDescriptor",
     "LayerWriter",
     "compression_for_media_type",
@@ -39,6 +40,8 @@ __all__ = [
 ]
 
 _GZIP_MAGIC = b"\x1f\x8b"
+# isal's stub declares its error class as an instance; it is an Exception subclass.
+_ISAL_ERROR = cast(type[Exception], isal_zlib.error)
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 # Fixed gzip header: deflate, no flags (no file name), mtime 0, XFL 0, OS 255 ("unknown"),
 # the same bytes Go's compress/gzip writes, so the header never depends on the host or clock.
@@ -262,18 +265,47 @@ class _Prefixed(io.RawIOBase):
         return len(data)
 
 
-def open_decompressed(stream: BinaryIO) -> tuple[BinaryIO, Compression]:
+class DecompressedLayer(io.RawIOBase):
+    """The tar inside a layer blob; hashes what it returns, so the diff-id needs no extra pass.
+
+    Corrupt or truncated compressed data raises CompressionError, not a bare OSError.
+    """
+
+    def __init__(self, inner: BinaryIO, compression: Compression) -> None:
+        super().__init__()
+        self._inner = inner
+        self._hash = hashlib.sha256()
+        self.compression = compression
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        view = memoryview(buffer).cast("B")
+        try:
+            data = self._inner.read(len(view))
+        except (OSError, EOFError, _ISAL_ERROR, zstandard.ZstdError) as exc:
+            raise CompressionError(f"cannot decompress layer: {exc}") from exc
+        view[: len(data)] = data
+        self._hash.update(data)
+        return len(data)
+
+    def diff_id(self) -> str:
+        """sha256 of everything read so far (the diff-id once read to the end)."""
+        return f"sha256:{self._hash.hexdigest()}"
+
+
+def open_decompressed(stream: BinaryIO) -> DecompressedLayer:
     """Wrap `stream` so reads return the tar, detecting gzip/zstd/plain by magic bytes."""
     head = stream.read(4)
     compression = detect_compression(head)
     raw = io.BufferedReader(_Prefixed(head, stream), buffer_size=_BATCH)
+    inner: object = raw
     if compression is Compression.GZIP:
-        gz = igzip.IGzipFile(fileobj=raw, mode="rb")  # type: ignore[no-untyped-call]
-        return cast(BinaryIO, gz), compression
-    if compression is Compression.ZSTD:
+        inner = igzip.IGzipFile(fileobj=raw, mode="rb")  # type: ignore[no-untyped-call]
+    elif compression is Compression.ZSTD:
         reader = zstandard.ZstdDecompressor().stream_reader(
             raw, read_across_frames=True, closefd=False
         )
-        buffered = io.BufferedReader(reader, buffer_size=_BATCH)  # type: ignore[arg-type]
-        return cast(BinaryIO, buffered), compression
-    return cast(BinaryIO, raw), compression
+        inner = io.BufferedReader(reader, buffer_size=_BATCH)  # type: ignore[arg-type]
+    return DecompressedLayer(cast(BinaryIO, inner), compression)

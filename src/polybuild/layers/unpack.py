@@ -4,32 +4,22 @@ from __future__ import annotations
 
 import enum
 import errno
-import hashlib
-import io
 import logging
 import os
 import stat
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, cast
-
-import zstandard
-from isal import isal_zlib
+from typing import BinaryIO
 
 from polybuild.errors import DigestMismatchError, ImageError
-from polybuild.layers.compress import Compression, CompressionError, open_decompressed
+from polybuild.layers.compress import Compression, open_decompressed
 from polybuild.layers.rootfs import RootDir, UnsafePathError, clean_path, proc_path
 from polybuild.layers.tarwriter import OPAQUE_WHITEOUT, WHITEOUT_PREFIX
-
-if TYPE_CHECKING:
-    from _typeshed import WriteableBuffer
 
 __all__ = ["SkippedEntry", "UnpackError", "UnpackMode", "UnpackResult", "unpack_layer"]
 
 _log = logging.getLogger(__name__)
-# isal's stub declares its error class as an instance; it is an Exception subclass.
-_ISAL_ERROR = cast(type[Exception], isal_zlib.error)
 _CHUNK = 1 << 20
 _SPECIAL_BITS = stat.S_ISUID | stat.S_ISGID
 # Never taken from layer content: they steer overlayfs itself (redirects, opaque dirs).
@@ -70,29 +60,6 @@ class UnpackResult:
     compression: Compression
     entries: int
     skipped: tuple[SkippedEntry, ...]
-
-
-class _HashingReader(io.RawIOBase):
-    """Passes reads through while hashing them, so the diff-id comes from the same pass."""
-
-    def __init__(self, inner: BinaryIO) -> None:
-        super().__init__()
-        self._inner = inner
-        self.hash = hashlib.sha256()
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: WriteableBuffer) -> int:
-        view = memoryview(buffer).cast("B")
-        try:
-            data = self._inner.read(len(view))
-        except (OSError, EOFError, _ISAL_ERROR, zstandard.ZstdError) as exc:
-            # Corrupt or truncated compressed data is a bad layer, not a file system error.
-            raise CompressionError(f"cannot decompress layer: {exc}") from exc
-        view[: len(data)] = data
-        self.hash.update(data)
-        return len(data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -381,13 +348,12 @@ def unpack_layer(
     root. With `expected_diff_id`, a mismatch raises DigestMismatchError after unpacking,
     so the caller must then discard `root`.
     """
-    decompressed, compression = open_decompressed(stream)
-    hashing = _HashingReader(decompressed)
+    tar_stream = open_decompressed(stream)
     rootdir = RootDir(str(root))
     unpacker = _Unpacker(rootdir, mode, trusted, opaque_xattr)
     entries = 0
     try:
-        with tarfile.open(fileobj=hashing, mode="r|", errors="surrogateescape") as tar:
+        with tarfile.open(fileobj=tar_stream, mode="r|", errors="surrogateescape") as tar:
             for member in tar:
                 entries += 1
                 try:
@@ -399,13 +365,13 @@ def unpack_layer(
                     raise UnpackError(member.name, str(reason)) from exc
             unpacker.finish()
         # The diff-id covers the whole tar, including the padding after the end marker.
-        while hashing.read(_CHUNK):
+        while tar_stream.read(_CHUNK):
             pass
     except tarfile.TarError as exc:
         raise ImageError(f"layer is not a valid tar archive: {exc}") from exc
     finally:
         rootdir.close()
-    diff_id = f"sha256:{hashing.hash.hexdigest()}"
+    diff_id = tar_stream.diff_id()
     if expected_diff_id is not None and diff_id != expected_diff_id:
         raise DigestMismatchError(f"layer diff-id is {diff_id}, expected {expected_diff_id}")
-    return UnpackResult(diff_id, compression, entries, tuple(unpacker.skipped))
+    return UnpackResult(diff_id, tar_stream.compression, entries, tuple(unpacker.skipped))
