@@ -9,9 +9,12 @@ import subprocess
 import tarfile
 from pathlib import Path
 
+import pytest
+
 from polybuild.layers import (
     Compression,
     LayerDescriptor,
+    LayerWriteError,
     UnpackMode,
     directory_layer,
     unpack_layer,
@@ -164,3 +167,29 @@ def test_zstd_layers_unpack_the_same(tmp_path: Path) -> None:
         blob.seek(0)
         unpack_layer(blob, tmp_path / name)
     assert snapshot(tmp_path / "gz") == snapshot(tmp_path / "zst") == snapshot(base)
+
+
+def test_renamed_lower_dirs_are_refused_with_redirect_dir_and_copied_without(
+    tmp_path: Path,
+) -> None:
+    require_root()
+    base = _base(tmp_path / "base")
+    upper, work, merged = tmp_path / "upper", tmp_path / "work", tmp_path / "merged"
+    with overlay_mount([base], upper, work, merged, ",redirect_dir=on"):
+        os.rename(merged / "replaced", merged / "moved")
+    # The upper dir alone cannot say where "moved" came from; a silent layer would be wrong.
+    with pytest.raises(LayerWriteError, match="redirect"):
+        upper_layer(upper, io.BytesIO())
+
+    upper2, work2, merged2 = tmp_path / "upper2", tmp_path / "work2", tmp_path / "merged2"
+    with overlay_mount([base], upper2, work2, merged2):
+        # Without redirect_dir the kernel refuses the rename, and mv copies instead.
+        subprocess.run(["mv", str(merged2 / "replaced"), str(merged2 / "moved")], check=True)
+        expected = snapshot(merged2, mtimes=False)
+    blob = io.BytesIO()
+    upper_layer(upper2, blob)
+    blob.seek(0)
+    target = tmp_path / "target"
+    subprocess.run(["cp", "-a", str(base), str(target)], check=True)
+    unpack_layer(blob, target, trusted=True)
+    assert snapshot(target, mtimes=False) == expected

@@ -108,11 +108,13 @@ def member(name: str, kind: bytes = tarfile.REGTYPE, **fields: object) -> tarfil
 
 
 @contextmanager
-def overlay_mount(lowers: list[Path], upper: Path, work: Path, merged: Path) -> Iterator[Path]:
-    """Mount overlayfs (first lower is the top one); always unmounted on the way out."""
+def overlay_mount(
+    lowers: list[Path], upper: Path, work: Path, merged: Path, extra: str = ""
+) -> Iterator[Path]:
+    """Mount overlayfs (first lower is top; `extra` adds ",opt=val" options); always unmounted."""
     for d in (upper, work, merged):
         d.mkdir(parents=True, exist_ok=True)
-    options = f"lowerdir={':'.join(map(str, lowers))},upperdir={upper},workdir={work}"
+    options = f"lowerdir={':'.join(map(str, lowers))},upperdir={upper},workdir={work}{extra}"
     subprocess.run(
         ["mount", "-t", "overlay", "overlay", "-o", options, str(merged)],
         check=True,
