@@ -39,8 +39,8 @@ def test_one_pass_gives_blob_digest_size_and_diff_id(compression: Compression) -
     assert desc.size == len(blob)
     assert desc.diff_id == "sha256:" + hashlib.sha256(PAYLOAD).hexdigest()
     assert desc.media_type == layer_media_type(compression)
-    reader = open_decompressed(io.BytesIO(blob))
-    assert reader.compression is compression
+    reader, detected = open_decompressed(io.BytesIO(blob))
+    assert detected is reader.compression is compression
     assert reader.read() == PAYLOAD
     assert reader.diff_id() == desc.diff_id
 

@@ -295,7 +295,7 @@ class DecompressedLayer(io.RawIOBase):
         return f"sha256:{self._hash.hexdigest()}"
 
 
-def open_decompressed(stream: BinaryIO) -> DecompressedLayer:
+def open_decompressed(stream: BinaryIO) -> tuple[DecompressedLayer, Compression]:
     """Wrap `stream` so reads return the tar, detecting gzip/zstd/plain by magic bytes."""
     head = stream.read(4)
     compression = detect_compression(head)
@@ -308,4 +308,4 @@ def open_decompressed(stream: BinaryIO) -> DecompressedLayer:
             raw, read_across_frames=True, closefd=False
         )
         inner = io.BufferedReader(reader, buffer_size=_BATCH)  # type: ignore[arg-type]
-    return DecompressedLayer(cast(BinaryIO, inner), compression)
+    return DecompressedLayer(cast(BinaryIO, inner), compression), compression

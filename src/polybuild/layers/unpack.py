@@ -348,7 +348,7 @@ def unpack_layer(
     root. With `expected_diff_id`, a mismatch raises DigestMismatchError after unpacking,
     so the caller must then discard `root`.
     """
-    tar_stream = open_decompressed(stream)
+    tar_stream, compression = open_decompressed(stream)
     rootdir = RootDir(str(root))
     unpacker = _Unpacker(rootdir, mode, trusted, opaque_xattr)
     entries = 0
@@ -374,4 +374,4 @@ def unpack_layer(
     diff_id = tar_stream.diff_id()
     if expected_diff_id is not None and diff_id != expected_diff_id:
         raise DigestMismatchError(f"layer diff-id is {diff_id}, expected {expected_diff_id}")
-    return UnpackResult(diff_id, tar_stream.compression, entries, tuple(unpacker.skipped))
+    return UnpackResult(diff_id, compression, entries, tuple(unpacker.skipped))
