@@ -27,6 +27,20 @@ class EmulationPlan:
     args: tuple[str, ...]
     mounts: tuple[Mount, ...] = ()
     emulated: bool = False  # True when QEMU is involved, through binfmt_misc or the mount
+    env: tuple[str, ...] = ()  # for QEMU itself (it reads QEMU_CPU from the environment)
+
+
+# QEMU's default ARM CPU is an ARMv7 (or later) core; an arm/v6 or v5 image should run on
+# the CPU it was built for, so `uname -m` says armv6l and v7-only instructions fault.
+QEMU_CPU_FOR_VARIANT = {"v6": "arm1176", "v5": "arm926"}
+
+
+def _qemu_env(process: Process) -> tuple[str, ...]:
+    platform = process.platform
+    if platform is None or platform.architecture != "arm" or process.env_value("QEMU_CPU"):
+        return ()
+    cpu = QEMU_CPU_FOR_VARIANT.get(platform.variant)
+    return (f"QEMU_CPU={cpu}",) if cpu else ()
 
 
 def plan(process: Process, rootfs: Path) -> EmulationPlan:
@@ -39,7 +53,9 @@ def plan(process: Process, rootfs: Path) -> EmulationPlan:
         native = runnable[0].architecture == platform.architecture or (
             platform.architecture == "386" and runnable[0].architecture == "amd64"
         )
-        return EmulationPlan(process.args, emulated=not native)
+        return EmulationPlan(
+            process.args, emulated=not native, env=() if native else _qemu_env(process)
+        )
     emulator = EMULATOR_BY_ARCH.get(platform.architecture)
     interpreter = find_interpreter(emulator) if emulator else None
     if emulator is None or interpreter is None:
@@ -57,4 +73,4 @@ def plan(process: Process, rootfs: Path) -> EmulationPlan:
         )
     args = (EMULATOR_MOUNT, "-0", process.args[0], program, *process.args[1:])
     mount = Mount(EMULATOR_MOUNT, "bind", static, ("ro",))
-    return EmulationPlan(args, (mount,), emulated=True)
+    return EmulationPlan(args, (mount,), emulated=True, env=_qemu_env(process))

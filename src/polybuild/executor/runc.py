@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import secrets
@@ -114,6 +115,8 @@ class RuncExecutor:
         try:
             user = resolve_user_in_root(rootfs, process.user)
             plan = emulation.plan(process, rootfs)
+            if plan.env:
+                process = dataclasses.replace(process, env=(*process.env, *plan.env))
             etc_files = self._etc_files(bundle, process)
             spec = build_spec(
                 rootfs.resolve(), process, user, args=list(plan.args), etc_files=etc_files
@@ -168,9 +171,7 @@ class RuncExecutor:
         self.runc_root.mkdir(parents=True, exist_ok=True)
         argv = _with_parent_death_signal(self._runc("run", "--bundle", str(bundle), container_id))
         try:
-            proc = subprocess.Popen(
-                argv, stdin=stdin, stdout=stdout, stderr=stderr
-            )
+            proc = subprocess.Popen(argv, stdin=stdin, stdout=stdout, stderr=stderr)
         except OSError as exc:
             raise ExecutionError(f"cannot start {self.runtime}: {exc.strerror}") from exc
         try:

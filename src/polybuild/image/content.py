@@ -103,6 +103,9 @@ class BlobWriter:
             raise _os_error("write a blob", exc) from exc
         return len(data)
 
+    def flush(self) -> None:
+        """Nothing to do: data reaches the disk (and fsync) in commit(); streams call this."""
+
     def commit(self) -> Digest:
         """Verify size and digest, then make the blob visible atomically; returns its digest."""
         if self._done:

@@ -8,6 +8,7 @@ from polybuild.errors import ImageError, ImageNotFoundError
 from polybuild.image import mediatypes as mt
 from polybuild.image.config import ImageConfig, parse_config
 from polybuild.image.descriptor import Descriptor
+from polybuild.image.digest import Digest
 from polybuild.image.manifest import Manifest, Stored, is_attestation, parse_index, parse_manifest
 from polybuild.image.walk import BlobSource, read_document
 from polybuild.platforms import Platform, default_platform, format_platform, only
@@ -92,10 +93,14 @@ def select_manifest(
             f"(available: {available})",
             hint="choose one of the available platforms with --platform",
         )
-    descriptor = best[1]
+    return load_selected(source, best[1], format_platform(wanted))
+
+
+def load_selected(source: BlobSource, descriptor: Descriptor, what: str = "") -> Selected:
+    """The manifest `descriptor` points at, with its config, read and parsed."""
     if not source.exists(descriptor.digest):
         raise ImageNotFoundError(
-            f"the {format_platform(wanted)} manifest {descriptor.digest} is not in the store",
+            f"the {what + ' ' if what else ''}manifest {descriptor.digest} is not in the store",
             hint="pull the image again for this platform",
         )
     manifest = parse_manifest(read_document(source, descriptor), descriptor.media_type)
@@ -103,3 +108,10 @@ def select_manifest(
         read_document(source, manifest.value.config), manifest.value.config.media_type
     )
     return Selected(descriptor, manifest, config)
+
+
+def find_child(source: BlobSource, target: Descriptor, digest: Digest) -> Descriptor | None:
+    """The manifest with `digest` inside image `target` (itself, or an entry of its index)."""
+    if target.digest == digest:
+        return target
+    return next((d for d, _ in platform_manifests(source, target) if d.digest == digest), None)

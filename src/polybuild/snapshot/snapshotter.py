@@ -103,7 +103,8 @@ class Snapshotter:
                 merged,
                 "overlay",
                 0,
-                f"lowerdir={lowerdir},upperdir={upper},workdir={work},index=off",
+                f"lowerdir={lowerdir},upperdir={upper},workdir={work},"
+                "index=off,redirect_dir=off,metacopy=off",
             )
         finally:
             for fd in fds:

@@ -1,0 +1,170 @@
+"""Running containers from stored images: layers unpacked once, a snapshot per container, runc.
+
+`Runtime` ties the image store to the container machinery. `polybuild run` and the build's
+RUN steps both go through it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, cast
+
+from polybuild.dataroot import data_root
+from polybuild.errors import ImageError, InvalidReferenceError
+from polybuild.executor import ExitStatus, Process, RuncExecutor
+from polybuild.executor.runc import Stream
+from polybuild.image import Digest, ImageStore, reference
+from polybuild.image.config import ImageConfig
+from polybuild.image.manifest import Manifest, Stored
+from polybuild.image.select import (
+    Selected,
+    find_child,
+    load_selected,
+    platform_manifests,
+    select_manifest,
+)
+from polybuild.platforms import Platform, format_platform
+from polybuild.snapshot import LayerStore, Snapshot, Snapshotter
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """`docker run`-style overrides of the image config."""
+
+    command: tuple[str, ...] = ()
+    entrypoint: str | None = None
+    env: tuple[str, ...] = ()
+    workdir: str | None = None
+    user: str | None = None
+    network: str = "host"
+    hostname: str | None = None
+
+
+def process_for(config: ImageConfig, options: RunOptions) -> Process:
+    """The process `docker run` would start for this image config and these options."""
+    container = config.config
+    if options.entrypoint is not None:
+        # As docker run: --entrypoint replaces the image's entrypoint and drops its CMD.
+        entrypoint: tuple[str, ...] = (options.entrypoint,) if options.entrypoint else ()
+        cmd = options.command
+    else:
+        entrypoint = tuple(container.entrypoint or ())
+        cmd = options.command or tuple(container.cmd or ())
+    args = (*entrypoint, *cmd)
+    if not args:
+        raise ImageError(
+            "no command specified: the image has no CMD or ENTRYPOINT",
+            hint="give the command after the image name",
+        )
+    return Process(
+        args=args,
+        env=(*(container.env or ()), *options.env),
+        cwd=options.workdir or container.working_dir or "/",
+        user=options.user if options.user is not None else (container.user or ""),
+        hostname=options.hostname or secrets.token_hex(6),
+        network=options.network,
+        platform=config.platform,
+    )
+
+
+class Runtime:
+    """Layers, snapshots and the OCI runtime under one data root."""
+
+    def __init__(self, root: Path | None = None, store: ImageStore | None = None) -> None:
+        self.root = root or data_root()
+        self.store = store or ImageStore(self.root)
+        self.layers = LayerStore(self.root / "layers")
+        self.snapshots = Snapshotter(self.root / "snapshots")
+        self.executor = RuncExecutor(self.root / "containers")
+
+    def cleanup_stale(self) -> None:
+        """Remove what killed polybuild processes left: containers, mounts, temp dirs."""
+        self.executor.cleanup_stale()
+        self.snapshots.cleanup_stale()
+        self.layers.cleanup_stale()
+
+    def lowers(self, manifest: Stored[Manifest], config: Stored[ImageConfig]) -> list[Path]:
+        """The image's layers unpacked (once, shared), bottom first."""
+        layers = manifest.value.layers
+        diff_ids = config.value.diff_ids
+        if len(layers) != len(diff_ids):
+            raise ImageError(
+                f"image {manifest.digest}: {len(layers)} layers but {len(diff_ids)} diff IDs"
+            )
+        return [
+            self.layers.ensure(str(diff_id), self._opener(layer.digest))
+            for layer, diff_id in zip(layers, diff_ids, strict=True)
+        ]
+
+    def _opener(self, digest: Digest) -> Callable[[], BinaryIO]:
+        # BlobReader verifies the digest as it is read; it quacks like a binary file.
+        return lambda: cast(BinaryIO, self.store.content.open(digest))
+
+    @contextlib.contextmanager
+    def snapshot(self, lowers: Sequence[Path]) -> Iterator[Snapshot]:
+        """A writable root over `lowers`, removed when the block ends."""
+        snap = self.snapshots.prepare(lowers)
+        try:
+            yield snap
+        finally:
+            self.snapshots.release(snap)
+
+    def run(
+        self,
+        manifest: Stored[Manifest],
+        config: Stored[ImageConfig],
+        process: Process,
+        *,
+        stdin: Stream = None,
+        stdout: Stream = None,
+        stderr: Stream = None,
+    ) -> ExitStatus:
+        """Run `process` in a throw-away container of the image (docker run --rm)."""
+        self.cleanup_stale()
+        with self.snapshot(self.lowers(manifest, config)) as snap:
+            return self.executor.run(
+                snap.rootfs, process, stdin=stdin, stdout=stdout, stderr=stderr
+            )
+
+
+def select_for_run(
+    store: ImageStore, text: str, platform: Platform | None, *, all_platforms: bool = False
+) -> list[Selected]:
+    """The image variants `polybuild run` should start.
+
+    `NAME@sha256:...` pins one variant: the digest may be the image's index (then the
+    platform picks, as usual) or one of its manifests (then exactly that one runs,
+    whatever its platform). `all_platforms` gives every variant of the image.
+    """
+    try:
+        ref = reference.parse(text)
+    except InvalidReferenceError:
+        ref = None
+    if ref is not None and ref.digest is not None:
+        pinned = _pinned_child(store, ref)
+        if pinned is not None:
+            return [pinned]
+    record = store.resolve(text)
+    if all_platforms:
+        return [
+            load_selected(store.content, descriptor.with_platform(found), format_platform(found))
+            for descriptor, found in platform_manifests(store.content, record.target)
+        ]
+    return [select_manifest(store.content, record.target, platform)]
+
+
+def _pinned_child(store: ImageStore, ref: reference.Reference) -> Selected | None:
+    assert ref.digest is not None
+    for record in store.records():
+        if record.name is None or record.name.name != ref.name:
+            continue
+        if record.target.digest == ref.digest:
+            return None  # the index itself: select by platform
+        child = find_child(store.content, record.target, ref.digest)
+        if child is not None:
+            return load_selected(store.content, child)
+    return None
