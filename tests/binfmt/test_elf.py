@@ -6,11 +6,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from tests.conftest import require_tool
 
 from polybuild.binfmt.elf import EXIT_CODE, TARGETS, exit_program
 from polybuild.binfmt.handlers import EMULATOR_BY_ARCH, EMULATORS
 from polybuild.platforms import host_platform
+from tests.conftest import require_tool
 
 
 @pytest.mark.parametrize("arch", sorted(TARGETS))

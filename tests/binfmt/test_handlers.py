@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.conftest import require
 
 from polybuild.binfmt.handlers import EMULATORS, parse_handler, resolve_arch_name
+from tests.conftest import require
 
 DEBIAN_BINFMT_D = Path("/usr/lib/binfmt.d")
 

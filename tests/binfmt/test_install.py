@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.conftest import require_root
 
 from polybuild.binfmt import installer as install_module
 from polybuild.binfmt.handlers import BinfmtMisc
 from polybuild.errors import EmulationError, PrivilegeError, UsageError
+from tests.conftest import require_root
 
 
 def scratch_binfmt(tmp_path: Path) -> BinfmtMisc:

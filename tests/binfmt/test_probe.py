@@ -8,11 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.conftest import require, require_platforms, require_root, require_tool
 
 from polybuild.binfmt.handlers import EMULATOR_BY_ARCH, BinfmtMisc, Handler
 from polybuild.binfmt.probe import ProbeStatus, probe_arch, runnable_platforms
 from polybuild.platforms import parse
+from tests.conftest import require, require_platforms, require_root, require_tool
 
 MUST_RUN = (
     "linux/amd64",

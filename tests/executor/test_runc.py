@@ -12,12 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.conftest import require_platforms, require_root, require_tool
 
 from polybuild.errors import EmulationError, ExecutionError
 from polybuild.executor import Mount, Process, RuncExecutor, emulation
 from polybuild.platforms import parse
 from polybuild.testing.busybox import make_rootfs
+from tests.conftest import require_platforms, require_root, require_tool
 
 
 @pytest.fixture

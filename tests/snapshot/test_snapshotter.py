@@ -13,12 +13,12 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.conftest import require_root
 
 from polybuild.executor import Process, RuncExecutor
 from polybuild.layers import UnpackMode, directory_layer, open_decompressed, unpack_layer
 from polybuild.snapshot import LayerStore, Snapshotter
 from polybuild.testing.busybox import make_rootfs
+from tests.conftest import require_root
 
 STEP = "rm /etc/group && rm -rf /root && mkdir /root && echo new > /root/file && echo x > /added"
 
