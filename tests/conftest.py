@@ -67,3 +67,32 @@ def busybox_rootfs(tmp_path_factory: pytest.TempPathFactory) -> object:
         return made[debian_arch]
 
     return factory
+
+
+BUSYBOX_PLATFORMS = {
+    "amd64": "linux/amd64",
+    "arm64": "linux/arm64",
+    "armhf": "linux/arm/v7",
+    "armel": "linux/arm/v6",
+    "ppc64el": "linux/ppc64le",
+    "s390x": "linux/s390x",
+}
+
+
+def import_busybox(
+    root: Path, arches: tuple[str, ...] = ("amd64", "arm64", "armhf"), name: str = "busybox"
+) -> None:
+    """Import busybox root filesystems for `arches` as one multi-platform image in `root`."""
+    import tempfile
+
+    from polybuild.image import ImageStore
+    from polybuild.importer import import_rootfs
+    from polybuild.platforms import parse as parse_platform
+    from polybuild.testing.busybox import make_rootfs_tar
+
+    store = ImageStore(root)
+    with tempfile.TemporaryDirectory() as tmp:
+        for arch in arches:
+            tarball = make_rootfs_tar(arch, Path(tmp) / f"{arch}.tar")
+            with open(tarball, "rb") as f:
+                import_rootfs(store, f, name, parse_platform(BUSYBOX_PLATFORMS[arch]))

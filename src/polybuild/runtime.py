@@ -95,10 +95,13 @@ class Runtime:
             raise ImageError(
                 f"image {manifest.digest}: {len(layers)} layers but {len(diff_ids)} diff IDs"
             )
-        return [
-            self.layers.ensure(str(diff_id), self._opener(layer.digest))
-            for layer, diff_id in zip(layers, diff_ids, strict=True)
-        ]
+        return self.unpacked(
+            [(layer.digest, diff_id) for layer, diff_id in zip(layers, diff_ids, strict=True)]
+        )
+
+    def unpacked(self, layers: Sequence[tuple[Digest, Digest]]) -> list[Path]:
+        """Each (blob, diff-id) layer unpacked once into the layer store, bottom first."""
+        return [self.layers.ensure(str(diff_id), self._opener(blob)) for blob, diff_id in layers]
 
     def _opener(self, digest: Digest) -> Callable[[], BinaryIO]:
         # BlobReader verifies the digest as it is read; it quacks like a binary file.

@@ -9,6 +9,7 @@ import os
 import secrets
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 from typing import IO
 
@@ -79,6 +80,8 @@ class RuncExecutor:
         self.runtime = runtime
         self.runc_root = state_dir / "runc"
         self.bundles = state_dir / "bundles"
+        self._active: set[str] = set()
+        self._active_lock = threading.Lock()
 
     def _runc(self, *args: str) -> list[str]:
         return [self.runtime, "--root", str(self.runc_root), *args]
@@ -169,6 +172,31 @@ class RuncExecutor:
         stderr: Stream,
     ) -> ExitStatus:
         self.runc_root.mkdir(parents=True, exist_ok=True)
+        with self._active_lock:
+            self._active.add(container_id)
+        try:
+            return self._wait_bundle(container_id, bundle, timeout, stdin, stdout, stderr)
+        finally:
+            with self._active_lock:
+                self._active.discard(container_id)
+
+    def kill_all(self) -> None:
+        """SIGKILL every container this executor is running (a failed build cancels the rest)."""
+        with self._active_lock:
+            active = list(self._active)
+        for container_id in active:
+            subprocess.run(self._runc("kill", container_id, "KILL"), capture_output=True,
+                           check=False)
+
+    def _wait_bundle(
+        self,
+        container_id: str,
+        bundle: Path,
+        timeout: float | None,
+        stdin: Stream,
+        stdout: Stream,
+        stderr: Stream,
+    ) -> ExitStatus:
         argv = _with_parent_death_signal(self._runc("run", "--bundle", str(bundle), container_id))
         try:
             proc = subprocess.Popen(argv, stdin=stdin, stdout=stdout, stderr=stderr)

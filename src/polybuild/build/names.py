@@ -1,0 +1,52 @@
+"""Step names as BuildKit shows them: `[linux/arm64 build 2/4] RUN make`."""
+
+from __future__ import annotations
+
+from polybuild.dockerfile import BuildGraph
+from polybuild.graph import ops
+from polybuild.platforms import format_platform
+
+
+def _parent(op: ops.Op) -> ops.Op | None:
+    if isinstance(op, ops.Exec):
+        return op.rootfs
+    if isinstance(op, ops.Copy):
+        return op.dest_base
+    if isinstance(op, ops.Mkdir):
+        return op.base
+    if isinstance(op, ops.Merge):
+        return op.layers[0] if op.layers else None
+    return None
+
+
+def _label(op: ops.Op) -> str:
+    if isinstance(op, ops.Mkdir):
+        return f"WORKDIR {op.path}"
+    description = getattr(op, "description", "")
+    return str(description) or op.kind
+
+
+def step_names(graphs: list[BuildGraph], multi_platform: bool) -> dict[str, str]:
+    """Op digest -> display name, for every op of every stage of every platform's graph."""
+    names: dict[str, str] = {}
+    for graph in graphs:
+        roots = {s.root.digest: s for s in graph.stages if s.root is not None}
+        for stage in graph.stages:
+            chain: list[ops.Op] = []
+            op = stage.root
+            while op is not None and not isinstance(op, ops.ImageSource):
+                if op is not stage.root and op.digest in roots:
+                    break  # the parent stage's own steps
+                chain.append(op)
+                if isinstance(op, ops.Merge):
+                    chain.extend(layer for layer in op.layers[1:] if layer is not None)
+                op = _parent(op)
+            steps = [o for o in reversed(chain) if not isinstance(o, ops.Merge)]
+            total = len(steps) + 1
+            stage_name = stage.name or f"stage-{stage.index}"
+            for number, step in enumerate(steps, start=2):
+                prefix = f"{format_platform(step.platform)} " if multi_platform else ""
+                names.setdefault(
+                    step.digest, f"[{prefix}{stage_name} {number}/{total}] {_label(step)}"
+                )
+    return names

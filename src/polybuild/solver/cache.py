@@ -1,0 +1,73 @@
+"""The build cache: cache key -> layer chain, in SQLite, shared by every build on this machine."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+from polybuild.image import ContentStore
+from polybuild.solver.results import Chain, LayerRef
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS results (
+    key TEXT PRIMARY KEY,
+    layers TEXT NOT NULL,
+    created REAL NOT NULL,
+    used REAL NOT NULL
+);
+"""
+
+
+class CacheStore:
+    """Maps cache keys to the layer chains they produced; entries whose blobs are gone are void.
+
+    Only keys and layer digests are stored: never file contents, environment values or
+    secrets (secrets are not part of any key).
+    """
+
+    def __init__(self, path: Path, content: ContentStore) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.content = content
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, timeout=30, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(_SCHEMA)
+
+    def get(self, key: str) -> Chain | None:
+        with self._lock:
+            row = self._db.execute("SELECT layers FROM results WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        layers = tuple(LayerRef.from_json(item) for item in json.loads(row[0]))
+        if not all(self.content.exists(layer.blob) for layer in layers):
+            return None  # a blob was garbage-collected: the entry can no longer be used
+        with self._lock:
+            self._db.execute("UPDATE results SET used = ? WHERE key = ?", (time.time(), key))
+        return Chain(layers, key, cached=True)
+
+    def put(self, chain: Chain) -> None:
+        data = json.dumps([layer.to_json() for layer in chain.layers], sort_keys=True)
+        now = time.time()
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO results (key, layers, created, used) VALUES (?, ?, ?, ?)",
+                (chain.key, data, now, now),
+            )
+
+    def blobs(self) -> set[str]:
+        """Every blob digest the cache refers to (kept by garbage collection)."""
+        with self._lock:
+            rows = self._db.execute("SELECT layers FROM results").fetchall()
+        return {item["blob"] for (data,) in rows for item in json.loads(data)}
+
+    def clear(self) -> int:
+        with self._lock:
+            return self._db.execute("DELETE FROM results").rowcount
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

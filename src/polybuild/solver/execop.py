@@ -1,0 +1,214 @@
+"""Run one RUN step (a graph Exec op): mounts, secrets and the container, output streamed."""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import hashlib
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from polybuild.errors import ExecutionError
+from polybuild.executor import ExitStatus, Mount, Process
+from polybuild.graph import ops
+from polybuild.runtime import Runtime
+from polybuild.snapshot import Snapshot
+
+TAIL_LINES = 12
+
+
+class StepFailedError(ExecutionError):
+    """A RUN step exited non-zero; the message says which, where and how."""
+
+
+@dataclass(frozen=True, slots=True)
+class BuildSecrets:
+    """What `--secret` and `--ssh` provided: never written into layers, cache or config."""
+
+    secrets: dict[str, bytes] = field(default_factory=dict)
+    ssh: dict[str, str] = field(default_factory=dict)  # id -> agent socket path
+
+
+class OutputTail:
+    """Forwards a step's output and keeps its last lines for the error message."""
+
+    def __init__(self, on_output: Callable[[bytes], None]) -> None:
+        self.on_output = on_output
+        self.lines: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
+        self._partial = b""
+
+    def feed(self, data: bytes) -> None:
+        self.on_output(data)
+        *complete, self._partial = (self._partial + data).split(b"\n")
+        for line in complete:
+            self.lines.append(line.decode(errors="replace"))
+
+    def text(self) -> str:
+        lines = list(self.lines) + (
+            [self._partial.decode(errors="replace")] if self._partial else []
+        )
+        return "\n".join(lines[-TAIL_LINES:])
+
+
+def run_streaming(runtime: Runtime, rootfs: Path, process: Process, tail: OutputTail) -> ExitStatus:
+    """Run the container with stdout and stderr piped into `tail` as they arrive."""
+    read_fd, write_fd = os.pipe()
+
+    def pump() -> None:
+        with os.fdopen(read_fd, "rb", buffering=0) as reader:
+            while chunk := reader.read(65536):
+                tail.feed(chunk)
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    try:
+        return runtime.executor.run(rootfs, process, stdout=write_fd, stderr=write_fd)
+    finally:
+        os.close(write_fd)
+        reader.join()
+
+
+def _cache_mount_dir(runtime: Runtime, mount: ops.Mount, platform_key: str) -> Path:
+    cache_id = mount.cache_id or mount.target
+    # BuildKit keys cache mounts by id only; platform-specific contents are the user's concern.
+    name = hashlib.sha256(cache_id.encode()).hexdigest()[:32]
+    del platform_key
+    path = runtime.root / "cache-mounts" / name
+    if not path.exists():
+        path.mkdir(parents=True, exist_ok=True)
+        path.chmod(mount.mode if mount.mode is not None else 0o755)
+        if mount.uid is not None or mount.gid is not None:
+            os.chown(path, mount.uid or 0, mount.gid or 0)
+    return path
+
+
+@contextlib.contextmanager
+def prepared_mounts(
+    runtime: Runtime,
+    exec_op: ops.Exec,
+    sources: dict[str, Path],
+    secrets: BuildSecrets,
+    scratch: Path,
+) -> Iterator[tuple[tuple[Mount, ...], tuple[str, ...]]]:
+    """The executor mounts and extra environment for an Exec op's `--mount` options.
+
+    `sources` maps each mount's source op digest to a directory holding that tree.
+    """
+    mounts: list[Mount] = []
+    env: list[str] = []
+    with contextlib.ExitStack() as stack:
+        for index, mount in enumerate(exec_op.mounts):
+            if mount.type == "bind":
+                base = sources[mount.source.digest] if mount.source is not None else None
+                if base is None:
+                    raise ExecutionError(f"bind mount {mount.target}: no source")
+                from polybuild.rootfs import resolve_in_root
+
+                source = resolve_in_root(base, mount.source_path)
+                if not source.exists():
+                    raise ExecutionError(
+                        f"bind mount {mount.target}: {mount.source_path} does not exist in "
+                        "its source"
+                    )
+                options = ("ro",) if mount.readonly else ()
+                mounts.append(Mount(mount.target, "bind", str(source), options))
+            elif mount.type == "cache":
+                path = _cache_mount_dir(runtime, mount, "")
+                if mount.sharing == "locked":
+                    stack.enter_context(FileLock(str(path) + ".lock"))
+                elif mount.sharing == "private":
+                    lock = FileLock(str(path) + ".lock")
+                    try:
+                        lock.acquire(blocking=False)
+                        stack.callback(lock.release)
+                    except Timeout:  # busy: a private mount gets a directory of its own
+                        path = Path(tempfile.mkdtemp(dir=scratch, prefix="cache-"))
+                options = ("ro",) if mount.readonly else ()
+                mounts.append(Mount(mount.target, "bind", str(path), options))
+            elif mount.type == "tmpfs":
+                size = f"size={mount.size}" if mount.size else "size=65536k"
+                mounts.append(Mount(mount.target, "tmpfs", "tmpfs", ("nosuid", "nodev", size)))
+            elif mount.type == "secret":
+                secret = secrets.secrets.get(mount.secret_id)
+                if secret is None:
+                    if mount.required:
+                        raise ExecutionError(
+                            f"secret {mount.secret_id} not found",
+                            hint=f"pass it with --secret id={mount.secret_id},src=FILE",
+                        )
+                    continue
+                if mount.env:
+                    env.append(f"{mount.env}={secret.decode(errors='replace')}")
+                if mount.env and mount.target in ("", f"/run/secrets/{mount.secret_id}"):
+                    continue
+                target = mount.target or f"/run/secrets/{mount.secret_id}"
+                path = scratch / f"secret-{index}"
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mount.mode or 0o400)
+                with os.fdopen(fd, "wb") as f:
+                    f.write(secret)
+                os.chown(path, mount.uid or 0, mount.gid or 0)
+                mounts.append(Mount(target, "bind", str(path), ("ro",)))
+            elif mount.type == "ssh":
+                socket = secrets.ssh.get(mount.secret_id or "default")
+                if socket is None:
+                    if mount.required:
+                        raise ExecutionError(
+                            f"no SSH agent socket for id {mount.secret_id or 'default'}",
+                            hint="pass --ssh default (uses $SSH_AUTH_SOCK) or --ssh id=PATH",
+                        )
+                    continue
+                target = mount.target or f"/run/buildkit/ssh_agent.{index}"
+                mounts.append(Mount(target, "bind", socket, ()))
+                env.append(f"SSH_AUTH_SOCK={target}")
+        yield tuple(mounts), tuple(env)
+
+
+def exec_process(
+    exec_op: ops.Exec, mounts: tuple[Mount, ...], extra_env: tuple[str, ...]
+) -> Process:
+    """The executor process for an Exec op."""
+    network = "host" if exec_op.network in ("default", "", "host") else exec_op.network
+    return Process(
+        args=exec_op.argv,
+        env=(*exec_op.env, *extra_env),
+        cwd=exec_op.cwd or "/",
+        user=exec_op.user,
+        hostname="buildkitsandbox",
+        network=network,
+        security=exec_op.security,
+        mounts=mounts,
+        platform=exec_op.platform,
+    )
+
+
+def failure(exec_op: ops.Exec, status: ExitStatus, tail: OutputTail, name: str) -> StepFailedError:
+    """BuildKit's wording for a failed RUN, with the step, its platform and its last output."""
+    command = " ".join(exec_op.argv)
+    how = "timed out" if status.timed_out else f"exit code: {status.code}"
+    output = tail.text()
+    message = f'{name}: process "{command}" did not complete successfully: {how}'
+    if output:
+        message += "\n" + "\n".join("  > " + line for line in output.splitlines())
+    return StepFailedError(message, hint="the last lines of the step's output are shown above")
+
+
+def release_snapshot(runtime: Runtime, snapshot: Snapshot | None) -> None:
+    if snapshot is not None:
+        runtime.snapshots.release(snapshot)
+
+
+def make_scratch(runtime: Runtime) -> Path:
+    parent = runtime.root / "tmp"
+    parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f"step-{os.getpid()}-", dir=parent))
+
+
+def remove_scratch(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)

@@ -1,0 +1,310 @@
+"""The solver: runs the build graphs of every target platform together, each op at most once.
+
+Ops are memoised by digest, so work that does not depend on the target platform (a
+`FROM --platform=$BUILDPLATFORM` stage) runs once for all targets. Independent ops run in
+parallel up to `jobs`; the first failure cancels the rest and kills running containers.
+Results are cached by key (op definition + input keys + content checksums) in SQLite and
+reused across builds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from polybuild.errors import PolybuildError
+from polybuild.graph import ops
+from polybuild.graph.ops import canonical_json
+from polybuild.image import Digest, ImageStore
+from polybuild.layers import Compression
+from polybuild.platforms import Platform, host_platform
+from polybuild.runtime import Runtime
+from polybuild.snapshot import Snapshot
+from polybuild.solver import execop
+from polybuild.solver.cache import CacheStore
+from polybuild.solver.results import Chain, LayerRef, Result, Tree
+
+
+class Reporter(Protocol):
+    """Where the solver reports progress (the progress package adapts this)."""
+
+    def started(self, vertex: str, name: str, platform: Platform, emulated: bool) -> None: ...
+
+    def log(self, vertex: str, data: bytes) -> None: ...
+
+    def completed(self, vertex: str, *, cached: bool, error: str | None = None) -> None: ...
+
+
+class NullReporter:
+    def started(self, vertex: str, name: str, platform: Platform, emulated: bool) -> None:
+        pass
+
+    def log(self, vertex: str, data: bytes) -> None:
+        pass
+
+    def completed(self, vertex: str, *, cached: bool, error: str | None = None) -> None:
+        pass
+
+
+@dataclass(frozen=True, slots=True)
+class SolveOptions:
+    """How to solve: caching, parallelism, layer format and the build's private inputs."""
+
+    context_dir: Path
+    ignore_patterns: tuple[str, ...] = ()
+    no_cache: bool = False
+    no_cache_ops: frozenset[str] = frozenset()  # op digests that must not use the cache
+    jobs: int = field(default_factory=lambda: os.cpu_count() or 2)
+    compression: Compression = Compression.GZIP
+    compression_level: int | None = None
+    source_date_epoch: int | None = None
+    secrets: execop.BuildSecrets = field(default_factory=execop.BuildSecrets)
+
+
+@dataclass(frozen=True, slots=True)
+class BaseImage:
+    """A resolved base image for one platform: its layers and manifest digest."""
+
+    layers: tuple[LayerRef, ...]
+    manifest: Digest
+
+
+def key_of(kind: str, definition: Any, inputs: list[str], extra: Any = None) -> str:
+    payload = {"kind": kind, "def": definition, "inputs": inputs, "extra": extra}
+    return "sha256:" + hashlib.sha256(canonical_json(payload)).hexdigest()
+
+
+def is_emulated(platform: Platform) -> bool:
+    """True when steps for `platform` run under QEMU here."""
+    host = host_platform().architecture
+    return not (
+        platform.architecture == host or (platform.architecture == "386" and host == "amd64")
+    )
+
+
+class Solver:
+    """Solves ops to results; one instance per build."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        cache: CacheStore,
+        options: SolveOptions,
+        *,
+        base_images: Mapping[tuple[str, Platform], BaseImage],
+        names: Mapping[str, str] | None = None,
+        reporter: Reporter | None = None,
+        file_ops: FileOps | None = None,
+    ) -> None:
+        self.runtime = runtime
+        self.store: ImageStore = runtime.store
+        self.cache = cache
+        self.options = options
+        self.base_images = base_images
+        self.names = dict(names or {})
+        self.reporter = reporter or NullReporter()
+        self.file_ops = file_ops
+        self._tasks: dict[str, asyncio.Task[Result]] = {}
+        self._slots = asyncio.Semaphore(max(1, options.jobs))
+        self.executed: list[str] = []  # op digests that really ran (not cached), in order
+        self.timings: dict[str, tuple[float, bool]] = {}  # digest -> (seconds, emulated)
+
+    # ---- public -------------------------------------------------------------------------
+
+    async def solve_all(self, roots: list[ops.Op | None]) -> list[Result]:
+        """Solve every root together; the first failure cancels the others."""
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(self.solve(root)) for root in roots]
+        except BaseExceptionGroup as group_error:
+            self.runtime.executor.kill_all()
+            for task in self._tasks.values():
+                task.cancel()
+            first = _first_error(group_error)
+            raise first from None
+        return [task.result() for task in tasks]
+
+    async def solve(self, op: ops.Op | None) -> Result:
+        """The result of `op` (None is scratch: an empty chain)."""
+        if op is None:
+            return Chain((), key_of("scratch", None, []))
+        task = self._tasks.get(op.digest)
+        if task is None:
+            task = asyncio.ensure_future(self._solve(op))
+            self._tasks[op.digest] = task
+        return await asyncio.shield(task)
+
+    # ---- per op -------------------------------------------------------------------------
+
+    async def _solve(self, op: ops.Op) -> Result:
+        if isinstance(op, ops.ImageSource):
+            return self._image(op)
+        if isinstance(op, ops.LocalSource):
+            return Tree(self.options.context_dir, key_of(op.kind, op.definition(), []))
+        if isinstance(op, ops.InlineSource):
+            return self._inline(op)
+        inputs = [await self.solve(i) for i in op.inputs()]
+        if isinstance(op, ops.Merge):
+            layers = tuple(layer for r in inputs if isinstance(r, Chain) for layer in r.layers)
+            return Chain(layers, key_of(op.kind, op.definition(), [r.key for r in inputs]))
+        extra = await self._extra_key(op, inputs)
+        key = key_of(op.kind, op.definition(), [r.key for r in inputs], extra)
+        name = self.names.get(op.digest) or getattr(op, "description", "") or op.kind
+        vertex = f"{op.digest}"
+        emulated = isinstance(op, ops.Exec) and is_emulated(op.platform)
+        use_cache = not (self.options.no_cache or op.digest in self.options.no_cache_ops)
+        if use_cache:
+            hit = self.cache.get(key)
+            if hit is not None:
+                self.reporter.started(vertex, name, op.platform, emulated)
+                self.reporter.completed(vertex, cached=True)
+                return hit
+        async with self._slots:
+            self.reporter.started(vertex, name, op.platform, emulated)
+            started = time.monotonic()
+            try:
+                layer = await asyncio.to_thread(self._run_op, op, inputs, name, vertex)
+            except BaseException as exc:
+                self.reporter.completed(vertex, cached=False, error=str(exc).split("\n")[0])
+                raise
+            self.timings[op.digest] = (time.monotonic() - started, emulated)
+            self.executed.append(op.digest)
+            self.reporter.completed(vertex, cached=False)
+        base = inputs[0]
+        assert isinstance(base, Chain)
+        chain = Chain((*base.layers, layer), key)
+        self.cache.put(chain)
+        return chain
+
+    def _image(self, op: ops.ImageSource) -> Chain:
+        image = self.base_images.get((op.ref, op.platform))
+        if image is None:
+            raise PolybuildError(f"base image {op.ref} for {op.platform} was not resolved")
+        return Chain(image.layers, key_of(op.kind, str(image.manifest), []))
+
+    def _inline(self, op: ops.InlineSource) -> Tree:
+        directory = self.runtime.root / "inline" / op.digest.split(":")[1]
+        if not directory.exists():
+            tmp = directory.with_name(directory.name + f".tmp-{os.getpid()}")
+            tmp.mkdir(parents=True, exist_ok=True)
+            for f in op.files:
+                path = tmp / f.path.lstrip("/")
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(f.data)
+                path.chmod(f.mode)
+            os.replace(tmp, directory) if not directory.exists() else None
+        return Tree(directory, op.digest)
+
+    async def _extra_key(self, op: ops.Op, inputs: list[Result]) -> Any:
+        """What the key needs beyond definitions: checksums of the context files a copy reads."""
+        if isinstance(op, ops.Copy) and isinstance(op.source, ops.LocalSource):
+            assert self.file_ops is not None
+            return await asyncio.to_thread(
+                self.file_ops.checksum, self.options.context_dir, op, self.options.ignore_patterns
+            )
+        return None
+
+    # ---- running (in a worker thread) ----------------------------------------------------
+
+    def _run_op(self, op: ops.Op, inputs: list[Result], name: str, vertex: str) -> LayerRef:
+        base = inputs[0]
+        assert isinstance(base, Chain)
+        scratch = execop.make_scratch(self.runtime)
+        snapshots: list[Snapshot] = []
+        try:
+            snapshot = self.runtime.snapshots.prepare(self._lowers(base))
+            snapshots.append(snapshot)
+            if isinstance(op, ops.Exec):
+                self._run_exec(op, inputs, snapshot, snapshots, scratch, name, vertex)
+            elif isinstance(op, ops.Copy):
+                assert self.file_ops is not None
+                source = inputs[1] if len(inputs) > 1 else None
+                source_root = self._tree(source, snapshots) if source is not None else None
+                self.file_ops.copy(op, source_root, snapshot.rootfs, self.options.ignore_patterns)
+            elif isinstance(op, ops.Mkdir):
+                assert self.file_ops is not None
+                self.file_ops.mkdir(op, snapshot.rootfs)
+            else:  # pragma: no cover - every layer-producing op is handled above
+                raise PolybuildError(f"cannot run op {op.kind}")
+            return self._commit(snapshot)
+        finally:
+            for snap in reversed(snapshots):
+                self.runtime.snapshots.release(snap)
+            execop.remove_scratch(scratch)
+
+    def _lowers(self, chain: Chain) -> list[Path]:
+        return self.runtime.unpacked([(layer.blob, layer.diff_id) for layer in chain.layers])
+
+    def _tree(self, result: Result, snapshots: list[Snapshot]) -> Path:
+        """A directory holding `result`'s files (a chain gets its own read-only snapshot)."""
+        if isinstance(result, Tree):
+            return result.path
+        snapshot = self.runtime.snapshots.prepare(self._lowers(result))
+        snapshots.append(snapshot)
+        return snapshot.rootfs
+
+    def _run_exec(
+        self,
+        op: ops.Exec,
+        inputs: list[Result],
+        snapshot: Snapshot,
+        snapshots: list[Snapshot],
+        scratch: Path,
+        name: str,
+        vertex: str,
+    ) -> None:
+        sources: dict[str, Path] = {}
+        for mount, result in zip(
+            (m for m in op.mounts if m.source is not None), inputs[1:], strict=False
+        ):
+            assert mount.source is not None
+            sources[mount.source.digest] = self._tree(result, snapshots)
+        tail = execop.OutputTail(lambda data: self.reporter.log(vertex, data))
+        with execop.prepared_mounts(self.runtime, op, sources, self.options.secrets, scratch) as (
+            mounts,
+            env,
+        ):
+            process = execop.exec_process(op, mounts, env)
+            status = execop.run_streaming(self.runtime, snapshot.rootfs, process, tail)
+        if not status.ok:
+            raise execop.failure(op, status, tail, name)
+
+    def _commit(self, snapshot: Snapshot) -> LayerRef:
+        with self.store.content.writer() as writer:
+            layer = self.runtime.snapshots.commit(
+                snapshot,
+                writer,  # type: ignore[arg-type]
+                compression=self.options.compression,
+                level=self.options.compression_level,
+                source_date_epoch=self.options.source_date_epoch,
+            )
+        return LayerRef(
+            Digest.parse(layer.digest), Digest.parse(layer.diff_id), layer.size, layer.media_type
+        )
+
+
+class FileOps(Protocol):
+    """COPY/ADD/WORKDIR semantics, applied to a writable root (see solver.fileop)."""
+
+    def checksum(self, context: Path, op: ops.Copy, ignore: tuple[str, ...]) -> str: ...
+
+    def copy(
+        self, op: ops.Copy, source_root: Path | None, dest_root: Path, ignore: tuple[str, ...]
+    ) -> None: ...
+
+    def mkdir(self, op: ops.Mkdir, dest_root: Path) -> None: ...
+
+
+def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            return _first_error(exc)
+        if not isinstance(exc, asyncio.CancelledError):
+            return exc
+    return group.exceptions[0]

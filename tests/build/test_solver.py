@@ -1,0 +1,102 @@
+"""The solver on real containers: sharing across platforms, caching, parallel failure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from polybuild.build.pipeline import convert_all, solve
+from polybuild.build.request import BuildRequest
+from polybuild.errors import ExecutionError
+from polybuild.platforms import Platform, parse_list
+from polybuild.runtime import Runtime
+from tests.conftest import import_busybox, require_platforms, require_root, require_tool
+
+THREE = "linux/amd64,linux/arm64,linux/arm/v7"
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str, object]] = []
+
+    def started(self, vertex: str, name: str, platform: Platform, emulated: bool) -> None:
+        self.events.append(("started", name, emulated))
+
+    def log(self, vertex: str, data: bytes) -> None:
+        self.events.append(("log", vertex, data))
+
+    def completed(self, vertex: str, *, cached: bool, error: str | None = None) -> None:
+        self.events.append(("completed", vertex, (cached, error)))
+
+
+@pytest.fixture(scope="module")
+def runtime(tmp_path_factory: pytest.TempPathFactory) -> Runtime:
+    require_root()
+    require_tool("runc")
+    require_platforms(*THREE.split(","))
+    root = tmp_path_factory.mktemp("solver") / "root"
+    import_busybox(root)
+    return Runtime(root)
+
+
+def build(
+    runtime: Runtime, context: Path, dockerfile: str, **kw: object
+) -> tuple[list, object, Recorder]:
+    (context / "Dockerfile").write_text(dockerfile)
+    request = BuildRequest(context=context, platforms=parse_list(THREE), **kw)  # type: ignore[arg-type]
+    recorder = Recorder()
+    converted = convert_all(request, runtime, None)
+    images, solver = solve(request, runtime, converted, recorder, None)  # type: ignore[arg-type]
+    return images, solver, recorder
+
+
+SHARED = """\
+FROM --platform=$BUILDPLATFORM busybox AS build
+RUN echo "shared $(date +%s%N)" > /shared
+FROM busybox
+RUN uname -m > /arch
+"""
+
+
+def test_build_platform_stage_runs_once_for_three_targets(runtime: Runtime, tmp_path: Path) -> None:
+    images, solver, recorder = build(runtime, tmp_path, SHARED, target="build")
+    assert len(solver.executed) == 1  # type: ignore[attr-defined]
+    # One image per target, all with the same single RUN layer on top of the amd64 base.
+    top = {img.config.value.diff_ids[-1] for img in images}
+    assert len(top) == 1
+    started = [e for e in recorder.events if e[0] == "started"]
+    assert [e[2] for e in started] == [False]  # ran natively, not under emulation
+
+
+def test_target_steps_run_per_platform_under_emulation(runtime: Runtime, tmp_path: Path) -> None:
+    images, solver, recorder = build(runtime, tmp_path, SHARED)
+    assert len(solver.executed) == 3  # type: ignore[attr-defined]
+    assert [img.platform for img in images] == list(parse_list(THREE))
+    emulated = sorted(e[2] for e in recorder.events if e[0] == "started")
+    assert emulated == [False, True, True]
+    names = sorted(e[1] for e in recorder.events if e[0] == "started")
+    assert names[0].startswith("[linux/amd64 stage-1 2/2] RUN uname -m")
+
+
+def test_rebuild_runs_no_container(runtime: Runtime, tmp_path: Path) -> None:
+    first, _, _ = build(runtime, tmp_path, SHARED + "RUN echo again > /again\n")
+    second, solver, recorder = build(runtime, tmp_path, SHARED + "RUN echo again > /again\n")
+    assert solver.executed == []  # type: ignore[attr-defined]
+    assert all(e[2][0] for e in recorder.events if e[0] == "completed")
+    assert [i.config.value.diff_ids for i in first] == [i.config.value.diff_ids for i in second]
+    _, solver, _ = build(runtime, tmp_path, SHARED + "RUN echo again > /again\n", no_cache=True)
+    assert len(solver.executed) == 6  # type: ignore[attr-defined]
+
+
+def test_first_failure_names_step_platform_and_output(runtime: Runtime, tmp_path: Path) -> None:
+    dockerfile = "FROM busybox\nRUN echo line-one; echo oops-$(uname -m) >&2; exit 3\n"
+    with pytest.raises(ExecutionError) as info:
+        build(runtime, tmp_path, dockerfile)
+    message = str(info.value)
+    assert "did not complete successfully: exit code: 3" in message
+    assert "stage-0 2/2] RUN echo line-one" in message
+    assert "oops-" in message and "line-one" in message
+    # Nothing is left running or mounted.
+    assert list((runtime.root / "snapshots" / "active").iterdir()) == []
+    assert list((runtime.root / "containers" / "bundles").iterdir()) == []
