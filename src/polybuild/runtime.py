@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+import shutil
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ from polybuild.image.select import (
 )
 from polybuild.platforms import Platform, format_platform
 from polybuild.snapshot import LayerStore, Snapshot, Snapshotter
+from polybuild.syscalls import pid_alive
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +88,13 @@ class Runtime:
         self.executor.cleanup_stale()
         self.snapshots.cleanup_stale()
         self.layers.cleanup_stale()
+        scratch = self.root / "tmp"
+        if scratch.is_dir():
+            for entry in scratch.iterdir():
+                # step-<pid>-xxxx and import-xxxx directories of processes that are gone
+                pid = entry.name.split("-")[1] if entry.name.startswith("step-") else ""
+                if pid.isdigit() and not pid_alive(int(pid)):
+                    shutil.rmtree(entry, ignore_errors=True)
 
     def lowers(self, manifest: Stored[Manifest], config: Stored[ImageConfig]) -> list[Path]:
         """The image's layers unpacked (once, shared), bottom first."""

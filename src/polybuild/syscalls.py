@@ -44,3 +44,14 @@ def umount(target: str | os.PathLike[str], flags: int = 0) -> None:
     if _libc().umount2(os.fsencode(target), ctypes.c_int(flags)) != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"umount {os.fsdecode(target)}: {os.strerror(err)}")
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process `pid` exists (owners of state left behind are checked this way)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

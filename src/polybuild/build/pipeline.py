@@ -113,6 +113,7 @@ def solve(
         jobs=request.jobs or os.cpu_count() or 2,
         source_date_epoch=epoch,
         secrets=parse_secrets(request.secrets, request.ssh),
+        network=request.network,
     )
     cache = CacheStore(runtime.root / "cache" / "cache.db", runtime.store.content)
     solver = Solver(

@@ -19,6 +19,7 @@ from polybuild.executor.process import ExitStatus, Process
 from polybuild.executor.spec import build_spec
 from polybuild.executor.user import resolve_user_in_root
 from polybuild.rootfs import resolve_in_root
+from polybuild.syscalls import pid_alive
 
 Stream = int | IO[bytes] | IO[str] | None
 
@@ -30,16 +31,6 @@ def _with_parent_death_signal(argv: list[str]) -> list[str]:
     """
     setpriv = shutil.which("setpriv")
     return [setpriv, "--pdeathsig", "KILL", *argv] if setpriv else argv
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _missing_destinations(rootfs: Path, destinations: list[str]) -> list[Path]:
@@ -185,8 +176,9 @@ class RuncExecutor:
         with self._active_lock:
             active = list(self._active)
         for container_id in active:
-            subprocess.run(self._runc("kill", container_id, "KILL"), capture_output=True,
-                           check=False)
+            subprocess.run(
+                self._runc("kill", container_id, "KILL"), capture_output=True, check=False
+            )
 
     def _wait_bundle(
         self,
@@ -235,7 +227,7 @@ class RuncExecutor:
             parts = bundle.name.split("-")
             if len(parts) != 3 or parts[0] != "pb" or not parts[1].isdigit():
                 continue
-            if _pid_alive(int(parts[1])):
+            if pid_alive(int(parts[1])):
                 continue
             self._remove(bundle.name, bundle)
             removed.append(bundle.name)

@@ -12,6 +12,7 @@ from typing import BinaryIO
 from filelock import FileLock
 
 from polybuild.layers import UnpackMode, unpack_layer
+from polybuild.syscalls import pid_alive
 
 
 class LayerStore:
@@ -67,15 +68,5 @@ class LayerStore:
             return
         for entry in self.root.glob(".tmp-*"):
             pid = entry.name.split("-")[1]
-            if pid.isdigit() and not _alive(int(pid)):
+            if pid.isdigit() and not pid_alive(int(pid)):
                 shutil.rmtree(entry, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -45,16 +45,6 @@ class Snapshot:
         return self.directory / "base"
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _is_mountpoint(path: Path) -> bool:
     target = str(path.resolve())
     with open("/proc/self/mountinfo") as f:
@@ -189,7 +179,7 @@ class Snapshotter:
             return removed
         for directory in self.active.iterdir():
             pid = directory.name.split("-")[0]
-            if pid.isdigit() and not _pid_alive(int(pid)):
+            if pid.isdigit() and not syscalls.pid_alive(int(pid)):
                 self._remove(directory)
                 removed.append(directory.name)
         return removed

@@ -171,17 +171,17 @@ def prepared_mounts(
 
 
 def exec_process(
-    exec_op: ops.Exec, mounts: tuple[Mount, ...], extra_env: tuple[str, ...]
+    exec_op: ops.Exec, mounts: tuple[Mount, ...], extra_env: tuple[str, ...], default_network: str
 ) -> Process:
-    """The executor process for an Exec op."""
-    network = "host" if exec_op.network in ("default", "", "host") else exec_op.network
+    """The executor process for an Exec op (`RUN --network` wins over `build --network`)."""
+    network = exec_op.network if exec_op.network not in ("default", "") else default_network
     return Process(
         args=exec_op.argv,
         env=(*exec_op.env, *extra_env),
         cwd=exec_op.cwd or "/",
         user=exec_op.user,
         hostname="buildkitsandbox",
-        network=network,
+        network="host" if network in ("default", "host") else network,
         security=exec_op.security,
         mounts=mounts,
         platform=exec_op.platform,

@@ -65,6 +65,7 @@ class SolveOptions:
     compression_level: int | None = None
     source_date_epoch: int | None = None
     secrets: execop.BuildSecrets = field(default_factory=execop.BuildSecrets)
+    network: str = "default"  # --network: the mode of RUN steps that do not choose one
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,7 +271,7 @@ class Solver:
             mounts,
             env,
         ):
-            process = execop.exec_process(op, mounts, env)
+            process = execop.exec_process(op, mounts, env, self.options.network)
             status = execop.run_streaming(self.runtime, snapshot.rootfs, process, tail)
         if not status.ok:
             raise execop.failure(op, status, tail, name)
