@@ -186,7 +186,7 @@ def parse_output(spec: str) -> OutputSpec:
     if spec == "-":
         return OutputSpec(OutputType.TAR, dest="-")
     # As buildx: one CSV field that is not `type=...` is a directory, even with a "=" in it.
-    if not spec.startswith("type=") and _fields(spec) == [spec]:
+    if not spec.lower().startswith("type=") and _fields(spec) == [spec]:
         return OutputSpec(OutputType.LOCAL, dest=spec)
     pairs = _pairs(spec)
     kinds = [v for k, v in pairs if k == "type"]
