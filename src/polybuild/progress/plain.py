@@ -1,0 +1,171 @@
+"""BuildKit's plain progress format, written as events arrive.
+
+    #5 [linux/arm64 build 2/4] RUN make
+    #5 0.532 cc -o app app.c
+    #5 DONE 3.2s
+
+Steps are numbered in the order they start. When output switches to another step while
+one is still running, the running one gets a `#N ...` line and is re-announced by name
+when it continues, as BuildKit does. Log lines carry the seconds since the step started.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from polybuild.progress.events import (
+    BuildWarning,
+    Event,
+    VertexCompleted,
+    VertexLog,
+    VertexStarted,
+    VertexStatus,
+)
+
+
+@dataclass(slots=True)
+class _Vertex:
+    index: int
+    name: str
+    started: float
+    partial: bytearray = field(default_factory=bytearray)
+
+
+def format_bytes(size: int) -> str:
+    """Sizes as BuildKit prints them: 512B, 1.50kB, 3.20MB (powers of 1024)."""
+    value = float(size)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if value < 1024 or unit == "TB":
+            return f"{int(value)}B" if unit == "B" else f"{value:.2f}{unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+class PlainRenderer:
+    """Writes the plain format to `stream`; safe to call from many threads."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._lock = threading.Lock()
+        self._vertices: dict[str, _Vertex] = {}
+        self._current: str | None = None
+        self._first = True
+        self._warnings: list[BuildWarning] = []
+        self._closed = False
+
+    def emit(self, event: Event) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            if isinstance(event, VertexStarted):
+                self._started(event)
+            elif isinstance(event, VertexLog):
+                self._log(event)
+            elif isinstance(event, VertexStatus):
+                self._status(event)
+            elif isinstance(event, VertexCompleted):
+                self._completed(event)
+            else:
+                self._warning(event)
+            self._stream.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._flush_partial()
+            if self._warnings:
+                count = len(self._warnings)
+                self._write(f"\n{count} warning{'s' if count > 1 else ''} found:\n")
+                for warning in self._warnings:
+                    self._write(f" - {warning.message}\n")
+            self._stream.flush()
+
+    def _write(self, text: str) -> None:
+        self._stream.write(text)
+
+    def _switch(self, vertex: str) -> _Vertex | None:
+        """Make `vertex` the one being printed, with BuildKit's `#N ...` hand-over."""
+        state = self._vertices.get(vertex)
+        if state is None or self._current == vertex:
+            return state
+        if self._current is not None:
+            old = self._vertices[self._current]
+            self._flush_partial()
+            self._write(f"#{old.index} ...\n")
+        if not self._first:
+            self._write("\n")
+        self._first = False
+        self._write(f"#{state.index} {state.name}\n")
+        self._current = vertex
+        return state
+
+    def _started(self, event: VertexStarted) -> None:
+        if event.vertex in self._vertices:
+            return
+        self._vertices[event.vertex] = _Vertex(len(self._vertices) + 1, event.name, event.started)
+        self._switch(event.vertex)
+
+    def _log(self, event: VertexLog) -> None:
+        state = self._switch(event.vertex)
+        if state is None:
+            return
+        state.partial += event.data
+        *lines, rest = bytes(state.partial).split(b"\n")
+        state.partial = bytearray(rest)
+        offset = max(event.timestamp - state.started, 0.0)
+        for line in lines:
+            text = line.decode(errors="replace").rstrip("\r")
+            self._write(f"#{state.index} {offset:.3f} {text}\n")
+
+    def _flush_partial(self) -> None:
+        if self._current is None:
+            return
+        state = self._vertices[self._current]
+        if state.partial:
+            text = bytes(state.partial).decode(errors="replace")
+            self._write(f"#{state.index} {text}\n")
+            state.partial.clear()
+
+    def _status(self, event: VertexStatus) -> None:
+        state = self._switch(event.vertex)
+        if state is None:
+            return
+        size = ""
+        if event.total:
+            size = f" {format_bytes(event.current)} / {format_bytes(event.total)}"
+        elif event.current:
+            size = f" {format_bytes(event.current)}"
+        end = event.completed if event.completed is not None else event.timestamp
+        elapsed = ""
+        if event.started is not None and end - event.started > 0.01:
+            elapsed = f" {end - event.started:.1f}s"
+        done = " done" if event.completed is not None else ""
+        self._write(f"#{state.index} {event.id}{size}{elapsed}{done}\n")
+
+    def _completed(self, event: VertexCompleted) -> None:
+        state = self._switch(event.vertex)
+        if state is None:
+            return
+        self._flush_partial()
+        if event.canceled:
+            self._write(f"#{state.index} CANCELED\n")
+        elif event.error is not None:
+            self._write(f"#{state.index} ERROR: {event.error}\n")
+        elif event.cached:
+            self._write(f"#{state.index} CACHED\n")
+        else:
+            self._write(f"#{state.index} DONE {event.completed - state.started:.1f}s\n")
+        self._current = None
+
+    def _warning(self, event: BuildWarning) -> None:
+        self._warnings.append(event)
+        state = self._switch(event.vertex) if event.vertex else None
+        if state is not None:
+            self._write(f"#{state.index} WARN: {event.message}\n")
+
+
+__all__ = ["PlainRenderer", "format_bytes"]
