@@ -1,0 +1,173 @@
+"""The build context as a COPY/ADD source: its file list and content checksums for cache keys."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from collections.abc import Sequence
+from pathlib import Path
+
+from polybuild.dockerfile.ignore import IgnoreMatcher
+from polybuild.errors import DockerfileError
+from polybuild.fileops.errors import FileOpError
+from polybuild.fileops.sources import (
+    ExpandOptions,
+    expand_source,
+    filtered,
+    included,
+    may_include_under,
+)
+from polybuild.rootfs import resolve_in_root
+
+__all__ = ["content_checksum", "list_context_files"]
+
+# (dev, inode, size, mtime_ns, ctime_ns) -> sha256 of the content; ctime catches rewrites
+# that restore the mtime. Bounded so a long-lived worker does not grow without end.
+_HASHES: dict[tuple[int, int, int, int, int], str] = {}
+_MAX_CACHED = 200_000
+_CHUNK = 1 << 20
+
+
+def list_context_files(context_root: Path, ignore_patterns: Sequence[str] = ()) -> tuple[str, ...]:
+    """Every path (directories too) in the context after .dockerignore, sorted, `/`-separated."""
+    matcher = IgnoreMatcher(tuple(ignore_patterns)) if ignore_patterns else None
+    found: list[str] = []
+
+    def walk(host: str, rel: str) -> None:
+        with os.scandir(host) as it:
+            entries = sorted(it, key=lambda e: e.name)
+        for entry in entries:
+            child = f"{rel}/{entry.name}" if rel else entry.name
+            is_dir = entry.is_dir(follow_symlinks=False)
+            if matcher is not None and matcher.excluded(child):
+                if is_dir and matcher.may_match_under(child):
+                    walk(entry.path, child)
+                continue
+            found.append(child)
+            if is_dir:
+                walk(entry.path, child)
+
+    walk(str(context_root), "")
+    return tuple(found)
+
+
+def _file_digest(host: str, st: os.stat_result) -> str:
+    key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    cached = _HASHES.get(key)
+    if cached is not None:
+        return cached
+    digest = hashlib.sha256()
+    fd = os.open(host, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        while chunk := os.read(fd, _CHUNK):
+            digest.update(chunk)
+    finally:
+        os.close(fd)
+    value = digest.hexdigest()
+    if len(_HASHES) >= _MAX_CACHED:
+        _HASHES.clear()
+    _HASHES[key] = value
+    return value
+
+
+def _record(out: list[bytes], path: str, host: str, st: os.stat_result, top_dir: bool) -> None:
+    """One entry's line: path, type and what a copy reproduces (never owners or times)."""
+    mode = st.st_mode
+    kind = stat.S_IFMT(mode)
+    if stat.S_ISREG(mode):
+        extra = _file_digest(host, st)
+    elif stat.S_ISLNK(mode):
+        extra = os.readlink(host)
+    elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        extra = f"{os.major(st.st_rdev)},{os.minor(st.st_rdev)}"
+    else:
+        extra = ""
+    # a copied directory's own mode is not reproduced (only its contents are)
+    perm = 0 if top_dir else mode & 0o7777
+    line = f"{path}\0{kind:o}\0{perm:o}\0{extra}\n"
+    out.append(line.encode("utf-8", "surrogateescape"))
+
+
+def content_checksum(
+    context_root: Path,
+    sources: Sequence[str],
+    exclude: Sequence[str] = (),
+    ignore_patterns: Sequence[str] = (),
+    *,
+    parents: bool = False,
+    follow_symlinks: bool = True,
+) -> str:
+    """sha256 over exactly what `copy_files` would read for these sources from the context.
+
+    It covers each copied entry's path, type, permission bits, symlink target and file
+    content (hashed once per inode, size and times while the process lives), and not
+    mtimes or owners, which the context does not carry into the cache key. Missing
+    sources raise FileOpError as the copy would.
+    """
+    try:
+        exclude_m = IgnoreMatcher(tuple(exclude)) if exclude else None
+        ignore_m = IgnoreMatcher(tuple(ignore_patterns)) if ignore_patterns else None
+    except DockerfileError as exc:
+        raise FileOpError(f"invalid pattern: {exc.message}") from None
+    opts = ExpandOptions(parents, exclude_m, ignore_m, follow_symlinks, True, True)
+    out: list[bytes] = []
+    for source in sources:
+        out.append(f"source\0{source}\n".encode("utf-8", "surrogateescape"))
+        for match in expand_source(context_root, source, opts, ""):
+            rel = "/".join(match.parts)
+            host = resolve_in_root(context_root, rel, follow_last=follow_symlinks)
+            try:
+                st = os.lstat(host)
+            except FileNotFoundError:
+                raise FileOpError(f'"/{rel}": not found') from None
+            _record(out, rel, str(host), st, top_dir=stat.S_ISDIR(st.st_mode))
+            if stat.S_ISDIR(st.st_mode):
+                prefix = "/".join(host.relative_to(context_root).parts)
+                _walk(out, str(host), rel, "", prefix, match.include, exclude_m, ignore_m)
+    return "sha256:" + hashlib.sha256(b"".join(out)).hexdigest()
+
+
+def _walk(
+    out: list[bytes],
+    host_dir: str,
+    shown: str,
+    rel: str,
+    prefix: str,
+    include: str,
+    exclude: IgnoreMatcher | None,
+    ignore: IgnoreMatcher | None,
+) -> bool:
+    """Records for the children `copy_files` would copy; True when it recorded anything."""
+    recorded = False
+    with os.scandir(host_dir) as it:
+        names = sorted(entry.name for entry in it)
+    for name in names:
+        child_rel = f"{rel}/{name}" if rel else name
+        host = os.path.join(host_dir, name)
+        st = os.lstat(host)
+        left_out, descend = filtered(exclude, ignore, child_rel, prefix)
+        matched = not include or included(include, child_rel)
+        path = f"{shown}/{child_rel}" if shown else child_rel
+        if not stat.S_ISDIR(st.st_mode):
+            if matched and not left_out:
+                _record(out, path, host, st, top_dir=False)
+                recorded = True
+            continue
+        if matched and not left_out:
+            _record(out, path, host, st, top_dir=False)
+            _walk(out, host, shown, child_rel, prefix, include, exclude, ignore)
+            recorded = True
+            continue
+        if (left_out and not descend) or (
+            not matched and not may_include_under(include, child_rel)
+        ):
+            continue
+        mark = len(out)
+        if _walk(out, host, shown, child_rel, prefix, include, exclude, ignore):
+            # a directory made only because something below it is copied
+            line: list[bytes] = []
+            _record(line, path, host, st, top_dir=False)
+            out.insert(mark, line[0])
+            recorded = True
+    return recorded

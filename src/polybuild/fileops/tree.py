@@ -1,0 +1,213 @@
+"""Writing into a destination root as if chrooted: directory fds, no path ever leaves the root.
+
+Every destination entry is addressed as (directory fd, name); directories are opened with
+O_NOFOLLOW one component at a time and symlinks met on the way are resolved against the
+root (RootDir's rules), so a hostile `/etc -> /` or `x -> ../../..` can only lead back into
+the root. Metadata calls without an *at form go through /proc/self/fd of an O_PATH fd.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+from polybuild.fileops.errors import FileOpError
+from polybuild.fileops.owner import ResolvedOwner
+from polybuild.layers.rootfs import clean_path, proc_path
+from polybuild.rootfs import resolve_in_root
+
+__all__ = ["DestRoot", "Meta"]
+
+_MAX_SYMLINKS = 40
+_DIR_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+# Never copied: they steer overlayfs itself.
+_SKIPPED_XATTRS = ("trusted.overlay.", "user.overlay.")
+_IGNORED_XATTR_ERRORS = (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EACCES)
+
+
+@dataclass(frozen=True, slots=True)
+class Meta:
+    """Metadata to give one destination entry."""
+
+    uid: int
+    gid: int
+    mode: int  # st_mode & 0o7777; ignored for symlinks
+    atime_ns: int
+    mtime_ns: int
+
+
+class DestRoot:
+    """The destination root directory; `created` collects the paths a copy made (for tests)."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        owner: ResolvedOwner | None = None,
+        created_mtime_ns: int | None = None,
+        created_mode: int = 0o755,
+    ) -> None:
+        self.root = root
+        self.created_mode = created_mode
+        self.fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        self.owner = owner
+        self.created_mtime_ns = created_mtime_ns
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+    def __enter__(self) -> DestRoot:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def resolve(self, path: str) -> list[str]:
+        """Components of `path` with every symlink (the last too) resolved inside the root."""
+        host = resolve_in_root(self.root, path)
+        return list(host.relative_to(self.root).parts)
+
+    def mkdir_all(self, parts: list[str]) -> int:
+        """An O_PATH fd of directory `parts`, creating what is missing like BuildKit's MkdirAll.
+
+        Created directories get `created_mode` (0755), the `owner` (when given) and
+        `created_mtime_ns` (when given; else the current time). Existing ones are not touched.
+        """
+        stack = [os.dup(self.fd)]
+        pending = deque(parts)
+        followed = 0
+        try:
+            while pending:
+                part = pending.popleft()
+                if part in ("", "."):
+                    continue
+                if part == "..":
+                    if len(stack) > 1:
+                        os.close(stack.pop())
+                    continue
+                current = stack[-1]
+                st = lstat_at(current, part)
+                if st is None:
+                    os.mkdir(part, 0o755, dir_fd=current)
+                    fd = os.open(part, _DIR_FLAGS, dir_fd=current)
+                    self._created_dir(fd)
+                    stack.append(fd)
+                    continue
+                if stat.S_ISLNK(st.st_mode):
+                    followed += 1
+                    if followed > _MAX_SYMLINKS:
+                        raise FileOpError(
+                            f"too many levels of symbolic links in /{'/'.join(parts)}"
+                        )
+                    target = os.readlink(part, dir_fd=current)
+                    if target.startswith("/"):
+                        while len(stack) > 1:
+                            os.close(stack.pop())
+                    pending.extendleft(reversed(target.split("/")))
+                    continue
+                if not stat.S_ISDIR(st.st_mode):
+                    raise FileOpError(f"mkdir /{'/'.join(parts)}: not a directory")
+                stack.append(os.open(part, _DIR_FLAGS, dir_fd=current))
+            return stack.pop()
+        finally:
+            for fd in stack:
+                os.close(fd)
+
+    def _created_dir(self, fd: int) -> None:
+        path = proc_path(fd)
+        if self.owner is not None:
+            os.chown(path, self.owner.uid, self.owner.gid)
+        os.chmod(path, self.created_mode)  # independent of our umask
+        if self.created_mtime_ns is not None:
+            os.utime(path, ns=(self.created_mtime_ns, self.created_mtime_ns))
+
+    def mkdir_child(self, parent: int, name: str) -> int:
+        """An O_PATH fd of directory `name` in `parent`, made when missing (mode set later)."""
+        st = lstat_at(parent, name)
+        if st is None:
+            os.mkdir(name, 0o700, dir_fd=parent)
+        elif not stat.S_ISDIR(st.st_mode):
+            raise FileOpError(f"cannot copy to non-directory: {name}")
+        return os.open(name, _DIR_FLAGS, dir_fd=parent)
+
+
+def lstat_at(dir_fd: int, name: str) -> os.stat_result | None:
+    """lstat of `name` in `dir_fd`, or None when nothing is there."""
+    try:
+        return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+
+
+def remove_non_dir(dir_fd: int, name: str, what: str) -> None:
+    """fsutil's ensureEmptyFileTarget: replace anything but a directory."""
+    st = lstat_at(dir_fd, name)
+    if st is None:
+        return
+    if stat.S_ISDIR(st.st_mode):
+        raise FileOpError(f"cannot replace to directory {what} with file")
+    os.unlink(name, dir_fd=dir_fd)
+
+
+def set_meta(dir_fd: int, name: str, meta: Meta, *, is_link: bool) -> None:
+    """Owner, then mode (chown clears set-id bits), then times; never follows `name`."""
+    os.chown(name, meta.uid, meta.gid, dir_fd=dir_fd, follow_symlinks=False)
+    if not is_link:
+        fd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+        try:
+            os.chmod(proc_path(fd), meta.mode)
+        finally:
+            os.close(fd)
+    os.utime(name, ns=(meta.atime_ns, meta.mtime_ns), dir_fd=dir_fd, follow_symlinks=False)
+
+
+def copy_xattrs(src: str, dir_fd: int, name: str) -> None:
+    """Extended attributes of host path `src` onto `name`; refused ones are skipped as BuildKit."""
+    try:
+        keys = os.listxattr(src, follow_symlinks=False)
+    except OSError:
+        return
+    for key in keys:
+        if key.startswith(_SKIPPED_XATTRS):
+            continue
+        try:
+            value = os.getxattr(src, key, follow_symlinks=False)
+            os.setxattr(proc_path(dir_fd, name), key, value, follow_symlinks=False)
+        except OSError as exc:
+            if exc.errno not in _IGNORED_XATTR_ERRORS:
+                raise
+
+
+def write_file_from(src_fd: int, dir_fd: int, name: str) -> int:
+    """Create `name` (never following a link) and copy `src_fd` into it; returns the new fd."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    out = os.open(name, flags, 0o600, dir_fd=dir_fd)
+    try:
+        size = os.fstat(src_fd).st_size
+        copied = 0
+        try:
+            while copied < size:
+                n = os.copy_file_range(src_fd, out, min(size - copied, 1 << 30))
+                if n == 0:
+                    break
+                copied += n
+        except OSError as exc:
+            if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+                raise
+            os.lseek(src_fd, copied, os.SEEK_SET)
+            os.lseek(out, copied, os.SEEK_SET)
+            while chunk := os.read(src_fd, 1 << 20):
+                os.write(out, chunk)
+    except BaseException:
+        os.close(out)
+        raise
+    return out
+
+
+def relative_parts(path: str) -> list[str]:
+    """`path` cleaned lexically: `..` stops at the root, leading `/` and `.` dropped."""
+    return clean_path(path)
