@@ -31,6 +31,7 @@ class _Vertex:
     name: str
     started: float
     partial: bytearray = field(default_factory=bytearray)
+    partial_offset: float = 0.0
 
 
 def format_bytes(size: int) -> str:
@@ -113,21 +114,26 @@ class PlainRenderer:
         state = self._switch(event.vertex)
         if state is None:
             return
+        offset = max(event.timestamp - state.started, 0.0)
+        if not state.partial:
+            state.partial_offset = offset
         state.partial += event.data
         *lines, rest = bytes(state.partial).split(b"\n")
         state.partial = bytearray(rest)
-        offset = max(event.timestamp - state.started, 0.0)
-        for line in lines:
+        for n, line in enumerate(lines):
+            # a line begun by an earlier chunk carries the time it began
+            at = state.partial_offset if n == 0 else offset
             text = line.decode(errors="replace").rstrip("\r")
-            self._write(f"#{state.index} {offset:.3f} {text}\n")
+            self._write(f"#{state.index} {at:.3f} {text}\n")
+        state.partial_offset = offset
 
     def _flush_partial(self) -> None:
         if self._current is None:
             return
         state = self._vertices[self._current]
         if state.partial:
-            text = bytes(state.partial).decode(errors="replace")
-            self._write(f"#{state.index} {text}\n")
+            text = bytes(state.partial).decode(errors="replace").rstrip("\r")
+            self._write(f"#{state.index} {state.partial_offset:.3f} {text}\n")
             state.partial.clear()
 
     def _status(self, event: VertexStatus) -> None:
