@@ -1,0 +1,399 @@
+"""The registry client: resolve references, fetch manifests and blobs (verified), check, mount
+and upload blobs, push manifests with their exact bytes, list tags. Pulls go through mirrors."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Awaitable, Callable, Sequence
+from types import TracebackType
+from typing import BinaryIO, TypeVar
+
+import httpx
+
+from polybuild.errors import (
+    DigestMismatchError,
+    ImageError,
+    ImageNotFoundError,
+    RegistryError,
+)
+from polybuild.image import mediatypes as mt
+from polybuild.image.content import ContentStore
+from polybuild.image.descriptor import Descriptor
+from polybuild.image.digest import Digest, InvalidDigestError
+from polybuild.image.manifest import Index, Manifest, Stored, parse_manifest_or_index
+from polybuild.image.reference import Reference
+from polybuild.image.walk import MAX_MANIFEST_SIZE
+from polybuild.registry.auth import Authorizer
+from polybuild.registry.config import RegistryConfig, load_config
+from polybuild.registry.credentials import DockerCredentials
+from polybuild.registry.http import (
+    Connections,
+    Endpoint,
+    api_host,
+    raise_for_status,
+)
+from polybuild.registry.retry import RetryPolicy, TransientError, retrying
+from polybuild.registry.upload import Uploader, UploadResult
+
+T = TypeVar("T")
+MANIFEST_ACCEPT = ", ".join(
+    (mt.OCI_INDEX, mt.DOCKER_MANIFEST_LIST, mt.OCI_MANIFEST, mt.DOCKER_MANIFEST)
+)
+DEFAULT_CHUNK_SIZE = 32 << 20
+TAGS_PAGE = 100
+_READ_CHUNK = 1 << 20
+
+
+def _media_type_of(response: httpx.Response) -> str | None:
+    value = response.headers.get("Content-Type", "").split(";", 1)[0].strip()
+    return value if mt.is_index(value) or mt.is_manifest(value) else None
+
+
+class RegistryClient:
+    """An async registry client; use it as `async with RegistryClient() as client:`.
+
+    `chunk_size` is the size of each PATCH of a chunked upload; blobs up to that size are
+    uploaded in one streamed PUT. Every failure is a PolybuildError naming the registry and
+    the repository.
+    """
+
+    def __init__(
+        self,
+        config: RegistryConfig | None = None,
+        credentials: DockerCredentials | None = None,
+        *,
+        retry: RetryPolicy | None = None,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        timeout: float = 60.0,
+    ) -> None:
+        self.config = config if config is not None else load_config()
+        self.retry = retry or RetryPolicy()
+        self.authorizer = Authorizer(credentials)
+        self.connections = Connections(
+            self.config,
+            self.authorizer,
+            self.retry,
+            httpx.Timeout(timeout, connect=min(timeout, 15.0)),
+        )
+        self.uploader = Uploader(self.connections, self.retry, chunk_size)
+
+    async def __aenter__(self) -> RegistryClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self.connections.aclose()
+
+    # ---- endpoints -------------------------------------------------------------------------
+
+    def endpoints(self, ref: Reference, *, pull: bool = True) -> list[Endpoint]:
+        """Where to send `ref`'s requests: for pulls its mirrors first, then the origin."""
+        origin = Endpoint(api_host(ref.domain))
+        if not pull:
+            return [origin]
+        mirrors = self.config.host(ref.domain).mirrors
+        return [*(Endpoint(m.host, m.prefix, mirror=True) for m in mirrors), origin]
+
+    async def _through_mirrors(
+        self, ref: Reference, what: str, operation: Callable[[Endpoint], Awaitable[T]]
+    ) -> T:
+        """Try each pull endpoint; a mirror that lacks the content or fails is skipped."""
+        endpoints = self.endpoints(ref)
+        for endpoint in endpoints[:-1]:
+            try:
+                return await retrying(
+                    self.retry,
+                    functools.partial(operation, endpoint),
+                    f"{what} from mirror {endpoint.host}",
+                )
+            except (RegistryError, ImageNotFoundError):
+                continue  # the mirror lacks it or is down: go on to the next, then the origin
+        origin = endpoints[-1]
+        return await retrying(
+            self.retry, lambda: operation(origin), f"{what} ({origin.describe(ref.path)})"
+        )
+
+    # ---- manifests -------------------------------------------------------------------------
+
+    async def resolve(self, ref: Reference) -> Descriptor:
+        """The descriptor `ref` (tag or digest) points at, without downloading the manifest."""
+        return await self._through_mirrors(
+            ref, f"resolving {ref}", lambda e: self._resolve_once(e, ref)
+        )
+
+    async def _resolve_once(self, endpoint: Endpoint, ref: Reference) -> Descriptor:
+        target = str(ref.digest) if ref.digest else (ref.tag or "latest")
+        path = f"/v2/{endpoint.path(ref.path)}/manifests/{target}"
+        where = endpoint.describe(ref.path)
+        response = await self.connections.send(
+            endpoint, "HEAD", path, repository=ref.path, headers={"Accept": MANIFEST_ACCEPT}
+        )
+        raise_for_status(response, where, f"manifest {target}", not_found="manifest")
+        media_type = _media_type_of(response)
+        digest_header = response.headers.get("Docker-Content-Digest", "")
+        length = response.headers.get("Content-Length", "")
+        if media_type is None or not digest_header or not length.isdigit():
+            # Some registries leave headers out of HEAD answers: fetch and hash the bytes.
+            stored = await self._get_manifest_once(endpoint, ref, target, None)
+            return stored.descriptor()
+        try:
+            digest = Digest.parse(digest_header)
+        except InvalidDigestError:
+            raise RegistryError(
+                f"{where}: invalid Docker-Content-Digest {digest_header!r}"
+            ) from None
+        if ref.digest is not None and digest != ref.digest:
+            raise RegistryError(f"{where}: asked for {ref.digest} but the registry has {digest}")
+        return Descriptor(media_type, digest, int(length))
+
+    async def get_manifest(
+        self, ref: Reference, descriptor: Descriptor | None = None
+    ) -> Stored[Manifest] | Stored[Index]:
+        """The manifest or index `descriptor` (else `ref`) names, exact bytes, verified."""
+        target = descriptor.digest if descriptor else ref.digest
+        text = str(target) if target else (ref.tag or "latest")
+        media_type = descriptor.media_type if descriptor else None
+        return await self._through_mirrors(
+            ref,
+            f"fetching manifest {ref.name}@{text}" if target else f"fetching manifest {ref}",
+            lambda e: self._get_manifest_once(e, ref, text, media_type),
+        )
+
+    async def _get_manifest_once(
+        self, endpoint: Endpoint, ref: Reference, target: str, media_type: str | None
+    ) -> Stored[Manifest] | Stored[Index]:
+        where = endpoint.describe(ref.path)
+        path = f"/v2/{endpoint.path(ref.path)}/manifests/{target}"
+        response = await self.connections.send(
+            endpoint,
+            "GET",
+            path,
+            repository=ref.path,
+            headers={"Accept": MANIFEST_ACCEPT},
+            stream=True,
+        )
+        try:
+            if response.status_code >= 300:
+                await response.aread()
+            raise_for_status(response, where, f"manifest {target}", not_found="manifest")
+            raw = bytearray()
+            async for chunk in response.aiter_bytes():
+                raw += chunk
+                if len(raw) > MAX_MANIFEST_SIZE:
+                    raise RegistryError(f"{where}: manifest {target} is larger than 16 MiB")
+        finally:
+            await response.aclose()
+        data = bytes(raw)
+        declared = response.headers.get("Docker-Content-Digest", "")
+        expected = target if target.count(":") == 1 and not target.startswith(":") else declared
+        if expected:
+            try:
+                wanted = Digest.parse(expected)
+            except InvalidDigestError:
+                wanted = None
+            if wanted is not None and Digest.of(data, wanted.algorithm) != wanted:
+                raise RegistryError(
+                    f"{where}: manifest {target} does not match its digest {wanted} "
+                    f"(its bytes hash to {Digest.of(data, wanted.algorithm)}); refused",
+                    hint="the registry or a proxy in between corrupted it",
+                )
+        try:
+            return parse_manifest_or_index(data, media_type or _media_type_of(response))
+        except ImageError as exc:
+            raise ImageError(f"{where}: {exc}", hint=exc.hint) from None
+
+    async def manifest_exists(self, ref: Reference, digest: Digest) -> bool:
+        """Whether the repository (at its origin) has the manifest `digest`."""
+        endpoint = self.endpoints(ref, pull=False)[0]
+
+        async def head() -> bool:
+            path = f"/v2/{ref.path}/manifests/{digest}"
+            response = await self.connections.send(
+                endpoint,
+                "HEAD",
+                path,
+                repository=ref.path,
+                actions=("pull", "push"),
+                headers={"Accept": MANIFEST_ACCEPT},
+            )
+            if response.status_code == 404:
+                return False
+            raise_for_status(response, endpoint.describe(ref.path), f"checking manifest {digest}")
+            return True
+
+        return await retrying(self.retry, head, f"checking manifest {digest} in {ref.name}")
+
+    async def push_manifest(
+        self, ref: Reference, stored: Stored[Manifest] | Stored[Index], *, target: str | None = None
+    ) -> None:
+        """PUT the exact bytes under `target` (default: the tag, else the digest)."""
+        endpoint = self.endpoints(ref, pull=False)[0]
+        name = target or ref.tag or str(stored.digest)
+        where = endpoint.describe(ref.path)
+
+        async def put() -> None:
+            response = await self.connections.send(
+                endpoint,
+                "PUT",
+                f"/v2/{ref.path}/manifests/{name}",
+                repository=ref.path,
+                actions=("pull", "push"),
+                headers={"Content-Type": stored.media_type},
+                body=stored.raw,
+            )
+            raise_for_status(response, where, f"pushing manifest {name}")
+            echoed = response.headers.get("Docker-Content-Digest")
+            if echoed and echoed != str(stored.digest):
+                raise RegistryError(
+                    f"{where}: the registry stored manifest {name} as {echoed}, "
+                    f"not {stored.digest} (it rewrote our bytes)"
+                )
+
+        await retrying(self.retry, put, f"pushing manifest {ref.name}:{name}")
+
+    async def list_tags(self, ref: Reference) -> list[str]:
+        """Every tag of the repository, following the registry's pagination."""
+        endpoint = self.endpoints(ref, pull=False)[0]
+        where = endpoint.describe(ref.path)
+        tags: list[str] = []
+        url: str | None = f"/v2/{ref.path}/tags/list?n={TAGS_PAGE}"
+        while url is not None:
+            page_url = url
+
+            async def page(page_url: str = page_url) -> httpx.Response:
+                response = await self.connections.send(
+                    endpoint, "GET", page_url, repository=ref.path
+                )
+                raise_for_status(response, where, "listing tags", not_found="manifest")
+                return response
+
+            response = await retrying(self.retry, page, f"listing tags of {ref.name}")
+            tags.extend(response.json().get("tags") or [])
+            url = _next_link(response)
+        return tags
+
+    # ---- blobs -----------------------------------------------------------------------------
+
+    async def blob_exists(self, ref: Reference, descriptor: Descriptor) -> bool:
+        """HEAD the blob in the repository (its origin)."""
+        return await self.uploader.exists(self.endpoints(ref, pull=False)[0], ref.path, descriptor)
+
+    async def fetch_blob(
+        self, ref: Reference, descriptor: Descriptor, content: ContentStore
+    ) -> None:
+        """Download a blob into the content store, verified against its digest and size.
+
+        Nothing becomes visible unless the bytes match; a body cut short is fetched again.
+        """
+        if content.exists(descriptor.digest):
+            content.touch(descriptor.digest)
+            return
+        await self._through_mirrors(
+            ref,
+            f"fetching blob {descriptor.digest}",
+            lambda e: self._fetch_blob_once(e, ref, descriptor, content),
+        )
+
+    async def _fetch_blob_once(
+        self, endpoint: Endpoint, ref: Reference, descriptor: Descriptor, content: ContentStore
+    ) -> None:
+        where = endpoint.describe(ref.path)
+        response = await self.connections.send(
+            endpoint,
+            "GET",
+            f"/v2/{endpoint.path(ref.path)}/blobs/{descriptor.digest}",
+            repository=ref.path,
+            stream=True,
+            follow_redirects=True,
+        )
+        writer = content.writer(descriptor.digest, descriptor.size)
+        try:
+            if response.status_code >= 300:
+                await response.aread()
+            raise_for_status(response, where, f"blob {descriptor.digest}", not_found="blob")
+            async for chunk in response.aiter_raw(_READ_CHUNK):
+                writer.write(chunk)
+            if writer.written < descriptor.size:
+                raise TransientError(
+                    f"{where}: blob {descriptor.digest} ended after {writer.written} of "
+                    f"{descriptor.size} bytes"
+                )
+            await asyncio.to_thread(writer.commit)
+        except DigestMismatchError as exc:
+            raise RegistryError(
+                f"{where}: blob {descriptor.digest} has the wrong content ({exc}); refused",
+                hint="the registry or a proxy in between served corrupt data; nothing was stored",
+            ) from None
+        finally:
+            writer.abort()
+            await response.aclose()
+
+    async def fetch_bytes(self, ref: Reference, descriptor: Descriptor) -> bytes:
+        """A small blob (a config) in memory, verified against its digest and size."""
+        if descriptor.size > MAX_MANIFEST_SIZE:
+            raise ImageError(f"{descriptor.digest} is too large to read into memory")
+        return await self._through_mirrors(
+            ref,
+            f"fetching blob {descriptor.digest}",
+            lambda e: self._fetch_bytes_once(e, ref, descriptor),
+        )
+
+    async def _fetch_bytes_once(
+        self, endpoint: Endpoint, ref: Reference, descriptor: Descriptor
+    ) -> bytes:
+        where = endpoint.describe(ref.path)
+        response = await self.connections.send(
+            endpoint,
+            "GET",
+            f"/v2/{endpoint.path(ref.path)}/blobs/{descriptor.digest}",
+            repository=ref.path,
+            follow_redirects=True,
+        )
+        raise_for_status(response, where, f"blob {descriptor.digest}", not_found="blob")
+        data = response.content
+        if len(data) < descriptor.size:
+            raise TransientError(f"{where}: blob {descriptor.digest} was cut short")
+        actual = Digest.of(data, descriptor.digest.algorithm)
+        if actual != descriptor.digest or len(data) != descriptor.size:
+            raise RegistryError(
+                f"{where}: blob {descriptor.digest} has the wrong content (its {len(data)} "
+                f"bytes hash to {actual}); refused",
+                hint="the registry or a proxy in between served corrupt data",
+            )
+        return data
+
+    async def push_blob(
+        self,
+        ref: Reference,
+        descriptor: Descriptor,
+        opener: Callable[[], BinaryIO],
+        *,
+        mount_from: Sequence[Reference] = (),
+    ) -> UploadResult:
+        """Make the blob exist in `ref`'s repository: present, mounted, or uploaded."""
+        endpoint = self.endpoints(ref, pull=False)[0]
+        sources = [s.path for s in mount_from if s.domain == ref.domain and s.path != ref.path]
+        return await self.uploader.ensure(endpoint, ref.path, descriptor, opener, sources)
+
+    async def mount_blob(self, ref: Reference, descriptor: Descriptor, source: Reference) -> bool:
+        """Cross-repository mount from `source` (same registry); False if it was not mounted."""
+        if source.domain != ref.domain:
+            return False
+        endpoint = self.endpoints(ref, pull=False)[0]
+        return await self.uploader.mount(endpoint, ref.path, descriptor, source.path)
+
+
+def _next_link(response: httpx.Response) -> str | None:
+    link = response.headers.get("Link", "")
+    for part in link.split(","):
+        if 'rel="next"' in part and "<" in part:
+            return str(part[part.index("<") + 1 : part.index(">")])
+    return None

@@ -1,0 +1,213 @@
+"""Pushing an image from the content store: every platform's blobs and manifest first, the
+index last and once per tag, so a tag never points at an incomplete image."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from polybuild.errors import BlobNotFoundError, ImageError, UsageError
+from polybuild.image import mediatypes as mt
+from polybuild.image.content import ContentStore
+from polybuild.image.convert import is_convertible, to_docker_index, to_docker_manifest
+from polybuild.image.descriptor import Descriptor
+from polybuild.image.manifest import (
+    Index,
+    Manifest,
+    Stored,
+    encode_index,
+    encode_manifest,
+    is_attestation,
+    parse_index,
+    parse_manifest,
+)
+from polybuild.image.reference import Reference
+from polybuild.image.walk import read_document
+from polybuild.platforms import format_platform
+from polybuild.registry.client import RegistryClient
+from polybuild.registry.sources import BlobSources
+from polybuild.registry.upload import UploadResult
+
+Document = Stored[Manifest] | Stored[Index]
+Log = Callable[[str], None]
+DEFAULT_CONCURRENCY = 4
+
+
+@dataclass(frozen=True, slots=True)
+class PushPlan:
+    """What to push: blobs, then manifests and nested indexes (children first), then `top`."""
+
+    top: Document
+    documents: tuple[Document, ...]
+    blobs: tuple[Descriptor, ...]
+
+
+def plan_push(
+    content: ContentStore, target: Descriptor, *, docker_media_types: bool = False
+) -> PushPlan:
+    """Everything `target` needs in a registry, re-encoded with Docker media types if asked.
+
+    ImageError names the first missing blob (an image pulled for some platforms only).
+    """
+    documents: list[Document] = []
+    blobs: dict[str, Descriptor] = {}
+    top = _plan(content, target, docker_media_types, documents, blobs)
+    return PushPlan(top, tuple(documents[:-1]), tuple(blobs.values()))
+
+
+def _missing(descriptor: Descriptor) -> ImageError:
+    platform = f" ({format_platform(descriptor.platform)})" if descriptor.platform else ""
+    return ImageError(
+        f"cannot push: {descriptor.media_type} {descriptor.digest}{platform} is not in the "
+        "local store",
+        hint="pull the image with --all-platforms (or build it again) before pushing it",
+    )
+
+
+def _plan(
+    content: ContentStore,
+    descriptor: Descriptor,
+    docker: bool,
+    documents: list[Document],
+    blobs: dict[str, Descriptor],
+) -> Document:
+    try:
+        raw = read_document(content, descriptor)
+    except BlobNotFoundError:
+        raise _missing(descriptor) from None
+    stored: Document
+    if mt.is_index(descriptor.media_type):
+        index = parse_index(raw, descriptor.media_type)
+        entries: list[Descriptor] = []
+        for entry in index.value.manifests:
+            if docker and is_attestation(entry):
+                continue  # a Docker manifest list cannot carry attestations
+            child = _plan(content, entry, docker, documents, blobs)
+            entries.append(
+                Descriptor(
+                    child.media_type,
+                    child.digest,
+                    child.size,
+                    entry.platform,
+                    dict(entry.annotations),
+                )
+            )
+        stored = index
+        changed = [e.digest for e in index.value.manifests] != [e.digest for e in entries]
+        if docker and (index.media_type != mt.DOCKER_MANIFEST_LIST or changed):
+            stored = encode_index(to_docker_index(index.value, tuple(entries)))
+    elif mt.is_manifest(descriptor.media_type):
+        manifest = parse_manifest(raw, descriptor.media_type)
+        for blob in (manifest.value.config, *manifest.value.layers):
+            if not content.exists(blob.digest):
+                if mt.is_nondistributable(blob.media_type) or blob.urls:
+                    continue  # foreign layers stay where their URLs say
+                raise _missing(blob)
+            blobs.setdefault(str(blob.digest), blob)
+        stored = manifest
+        convert = docker and manifest.media_type != mt.DOCKER_MANIFEST
+        if convert and is_convertible(manifest.value):
+            stored = encode_manifest(to_docker_manifest(manifest.value))
+    else:
+        raise ImageError(f"cannot push {descriptor.media_type} {descriptor.digest}: not an image")
+    if all(d.digest != stored.digest for d in documents):
+        documents.append(stored)
+    return stored
+
+
+def _group(refs: Sequence[Reference]) -> dict[str, list[Reference]]:
+    groups: dict[str, list[Reference]] = {}
+    for ref in refs:
+        groups.setdefault(ref.name, []).append(ref)
+    return groups
+
+
+async def push(
+    content: ContentStore,
+    target: Descriptor,
+    refs: Sequence[Reference],
+    *,
+    docker_media_types: bool = False,
+    client: RegistryClient | None = None,
+    sources: BlobSources | None = None,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    log: Log | None = None,
+) -> Descriptor:
+    """Push image `target` from `content` to every reference; returns the pushed top descriptor.
+
+    Per repository: blobs (HEAD first, mounted from another repository of the same registry
+    when one is known to hold them, else uploaded), then manifests by digest, then the top
+    manifest or index once per tag. With `docker_media_types` manifests are re-encoded with
+    Docker types (a manifest list on top), which changes their digests.
+    """
+    if not refs:
+        raise UsageError("nothing to push to: give at least one image name")
+    plan = plan_push(content, target, docker_media_types=docker_media_types)
+    for ref in refs:
+        if ref.digest is not None and ref.digest != plan.top.digest:
+            raise UsageError(
+                f"cannot push {ref}: the image's digest is {plan.top.digest}",
+                hint="push to a name without a digest, or with the image's own digest",
+            )
+    sources = sources or BlobSources(content.root.parent / "blob-sources")
+    owned = client is None
+    active = client or RegistryClient()
+    try:
+        for group in _group(refs).values():
+            await _push_repository(active, content, plan, group, sources, concurrency, log)
+    finally:
+        if owned:
+            await active.aclose()
+    return plan.top.descriptor()
+
+
+async def _push_repository(
+    client: RegistryClient,
+    content: ContentStore,
+    plan: PushPlan,
+    refs: list[Reference],
+    sources: BlobSources,
+    concurrency: int,
+    log: Log | None,
+) -> None:
+    repository = refs[0].repository()
+    limit = asyncio.Semaphore(max(concurrency, 1))
+
+    async def blob(descriptor: Descriptor) -> None:
+        async with limit:
+            mount_from = sources.get(descriptor.digest, repository.domain)
+            result = await client.push_blob(
+                repository, descriptor, _opener(content, descriptor), mount_from=mount_from
+            )
+        sources.add(descriptor.digest, repository)
+        if log is not None:
+            log(f"{_kind(descriptor)} {descriptor.digest}: {_RESULT_WORDS[result]}")
+
+    async with asyncio.TaskGroup() as group:
+        for descriptor in plan.blobs:
+            group.create_task(blob(descriptor))
+    for document in plan.documents:
+        if not await client.manifest_exists(repository, document.digest):
+            await client.push_manifest(repository, document, target=str(document.digest))
+    for ref in refs:
+        await client.push_manifest(ref, plan.top, target=ref.tag or str(plan.top.digest))
+        if log is not None:
+            log(f"pushed {ref.with_digest(plan.top.digest)}")
+
+
+_RESULT_WORDS = {
+    UploadResult.EXISTS: "already exists",
+    UploadResult.MOUNTED: "mounted",
+    UploadResult.UPLOADED: "pushed",
+}
+
+
+def _kind(descriptor: Descriptor) -> str:
+    return "config" if mt.is_config(descriptor.media_type) else "layer"
+
+
+def _opener(content: ContentStore, descriptor: Descriptor) -> Callable[[], BinaryIO]:
+    path = content.path(descriptor.digest)
+    return lambda: path.open("rb")
