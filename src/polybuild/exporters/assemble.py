@@ -17,7 +17,6 @@ from polybuild.exporters.spec import Annotation, AnnotationTarget, ImageOptions
 from polybuild.image import mediatypes as mt
 from polybuild.image.config import ImageConfig
 from polybuild.image.content import ContentStore
-from polybuild.image.convert import convert_descriptor
 from polybuild.image.descriptor import Descriptor
 from polybuild.image.digest import Digest
 from polybuild.image.manifest import Index, Manifest, Stored, encode_index, encode_manifest
@@ -65,6 +64,27 @@ class AssembledImage:
     def config_digest(self) -> Digest | None:
         """The config's digest (the image ID) when there is exactly one platform."""
         return self.platforms[0].config.digest if len(self.platforms) == 1 else None
+
+
+def convert_descriptor(descriptor: Descriptor, *, docker: bool) -> Descriptor:
+    """The descriptor with its media type in the Docker (or OCI) family; digest unchanged."""
+    media_type = mt.to_docker(descriptor.media_type) if docker else mt.to_oci(descriptor.media_type)
+    if docker and not mt.is_docker(media_type) and mt.is_layer(media_type):
+        raise ImageError(
+            f"layer type {media_type} has no Docker equivalent",
+            hint="keep OCI media types (oci-mediatypes=true)",
+        )
+    if media_type == descriptor.media_type:
+        return descriptor
+    return Descriptor(
+        media_type,
+        descriptor.digest,
+        descriptor.size,
+        descriptor.platform,
+        dict(descriptor.annotations),
+        descriptor.urls,
+        descriptor.artifact_type,
+    )
 
 
 def _annotations(
