@@ -276,3 +276,16 @@ def test_metadata_and_iidfile(source: ExportSource, single: ExportSource, tmp_pa
     assert (tmp_path / "iid").read_text() == str(single.platforms[0].config.digest)
     write_iidfile(tmp_path / "iid", multi)
     assert (tmp_path / "iid").read_text() == str(multi.digest)
+
+
+def test_async_pusher_is_run_to_completion(source: ExportSource, store: ImageStore) -> None:
+    done: list[str] = []
+
+    async def pusher(
+        content: ContentStore, target: Descriptor, refs: Any, *, docker_media_types: bool
+    ) -> Descriptor:
+        done.append(str(target.digest))
+        return target
+
+    (result,) = export(source, parse_outputs([], push=True, tags=["a"]), store=store, pusher=pusher)
+    assert done == [str(result.image.digest)]

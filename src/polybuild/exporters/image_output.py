@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import inspect
+from collections.abc import Awaitable, Sequence
 from typing import Protocol
 
 from polybuild.errors import UsageError
@@ -16,8 +18,9 @@ from polybuild.image.walk import reachable, require_complete
 
 
 class Pusher(Protocol):
-    """Pushes an image whose blobs are in `content` under every ref (the registry client's
-    `polybuild.registry.transfer.push`)."""
+    """Pushes an image whose blobs are in `content` under every ref: a function or coroutine
+    function such as `polybuild.registry.push` (the image is already in its final media
+    types, so `docker_media_types` only confirms them)."""
 
     def __call__(
         self,
@@ -54,7 +57,31 @@ def push_image(pusher: Pusher | None, image: AssembledImage, names: Sequence[Ref
             "--output: push=true was asked but this build has no registry client to push with",
             hint="push the image later with a registry-enabled polybuild, or drop push=true",
         )
-    pusher(image.content, image.target, tuple(names), docker_media_types=image.docker_media_types)
+    result = pusher(
+        image.content, image.target, tuple(names), docker_media_types=image.docker_media_types
+    )
+    if inspect.isawaitable(result):
+        _run_to_completion(result)
+
+
+def _run_to_completion(awaitable: Awaitable[object]) -> None:
+    """Run an async pusher (`polybuild.registry.push` is one) from this synchronous code."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        if inspect.iscoroutine(awaitable):
+            awaitable.close()  # never awaited: avoid the "never awaited" warning
+        raise UsageError(
+            "an async pusher was given to export() inside a running event loop",
+            hint="call export() in a worker thread: await asyncio.to_thread(export, ...)",
+        )
+
+    async def wait() -> None:
+        await awaitable
+
+    asyncio.run(wait())
 
 
 __all__ = ["Pusher", "push_image", "store_image"]
