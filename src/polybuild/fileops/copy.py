@@ -363,6 +363,7 @@ def copy_files(
                 name = match.parts[-1] if match.parts else ""
                 copier.prefix = "/".join(Path(host).relative_to(src_root).parts)
                 copier.copy_top(host, st, resolved, name, match.include)
+            root.finish()
         except OSError as exc:
             raise FileOpError(
                 _os_message(exc, src_root, dest_root), instruction=instruction

@@ -35,6 +35,7 @@ def make_dir(
             dest_root, owner=owner, created_mtime_ns=mtime_ns, created_mode=mode & 0o777
         ) as root:
             os.close(root.mkdir_all(clean_path(path)))
+            root.finish()
     except FileOpError as exc:
         raise FileOpError(exc.reason, instruction=instruction) from None
     except OSError as exc:

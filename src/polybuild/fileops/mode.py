@@ -11,8 +11,8 @@ from polybuild.fileops.errors import FileOpError
 __all__ = ["ChmodSpec", "parse_chmod"]
 
 _WHO = {"u": 0o4700, "g": 0o2070, "o": 0o1007}
-_CLAUSE = re.compile(r"([ugoa]*)((?:[-+=](?:[rwxXst]*|[ugo]))+)\Z")
-_ACTION = re.compile(r"([-+=])([rwxXst]*|[ugo])")
+_CLAUSE = re.compile(r"([ugoa]*)((?:[-+=](?:[ugo]|[rwxXst]*))+)\Z")
+_ACTION = re.compile(r"([-+=])([ugo]|[rwxXst]*)")
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,8 +56,23 @@ class DestRoot:
         self.fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         self.owner = owner
         self.created_mtime_ns = created_mtime_ns
+        self._dated: list[int] = []  # O_PATH fds of created dirs, dated once all is written
+
+    def finish(self) -> None:
+        """Give created directories `created_mtime_ns` now that nothing more goes into them."""
+        for fd in reversed(self._dated):
+            mtime = self.created_mtime_ns
+            assert mtime is not None
+            os.utime(proc_path(fd), ns=(mtime, mtime))
+        self._close_dated()
+
+    def _close_dated(self) -> None:
+        for fd in self._dated:
+            os.close(fd)
+        self._dated.clear()
 
     def close(self) -> None:
+        self._close_dated()
         os.close(self.fd)
 
     def __enter__(self) -> DestRoot:
@@ -75,7 +90,8 @@ class DestRoot:
         """An O_PATH fd of directory `parts`, creating what is missing like BuildKit's MkdirAll.
 
         Created directories get `created_mode` (0755), the `owner` (when given) and
-        `created_mtime_ns` (when given; else the current time). Existing ones are not touched.
+        `created_mtime_ns` (when given, set by `finish`; else the current time). Existing
+        directories are not touched.
         """
         stack = [os.dup(self.fd)]
         pending = deque(parts)
@@ -123,7 +139,7 @@ class DestRoot:
             os.chown(path, self.owner.uid, self.owner.gid)
         os.chmod(path, self.created_mode)  # independent of our umask
         if self.created_mtime_ns is not None:
-            os.utime(path, ns=(self.created_mtime_ns, self.created_mtime_ns))
+            self._dated.append(os.dup(fd))
 
     def mkdir_child(self, parent: int, name: str) -> int:
         """An O_PATH fd of directory `name` in `parent`, made when missing (mode set later)."""
