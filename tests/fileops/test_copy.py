@@ -247,3 +247,18 @@ def test_xattrs_are_copied(tmp_path: Path) -> None:
     dst = make_tree(tmp_path / "dst", {})
     copy_files(src, dst, ["f"], "/f")
     assert os.getxattr(dst / "f", "user.note") == b"hello"
+
+
+def test_copy_into_the_root_itself(tmp_path: Path) -> None:
+    src = make_tree(tmp_path / "src", {"etc/app.conf": "c", "top": "t"})
+    dst = make_tree(tmp_path / "dst", {"etc/passwd": "p"})
+    os.utime(src, ns=(5_000_000_000, 5_000_000_000))
+    copy_files(src, dst, ["."], "/")
+    assert describe(dst) == {"etc": "d", "etc/passwd": "f:p", "etc/app.conf": "f:c", "top": "f:t"}
+    assert os.stat(dst).st_mtime == 5  # the top directory takes the source's times only
+
+
+def test_path_through_a_file_is_not_found(tmp_path: Path) -> None:
+    src = make_tree(tmp_path / "src", {"a.txt": "A"})
+    with pytest.raises(FileOpError, match='"/a.txt/b": not found'):
+        copy_files(src, make_tree(tmp_path / "dst", {}), ["a.txt/b"], "/x")

@@ -354,7 +354,7 @@ def copy_files(
                 host = str(resolve_in_root(src_root, rel, follow_last=follow_symlinks))
                 try:
                     st = os.lstat(host)
-                except FileNotFoundError:
+                except (FileNotFoundError, NotADirectoryError):
                     raise FileOpError(f'"/{rel}": not found', instruction=instruction) from None
                 if attempt_unpack and stat.S_ISREG(st.st_mode) and is_archive(host):
                     copier.entries += extract_archive(host, root, resolved, chown)
