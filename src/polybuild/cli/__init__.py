@@ -24,6 +24,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "save": ("save", "Save images to an OCI layout tarball"),
     "run": ("run", "Run a command in a new container of an image, on any platform"),
     "import": ("import_", "Import a root filesystem tarball as one platform of an image"),
+    "pull": ("pull", "Pull an image (some or all of its platforms) from a registry"),
+    "push": ("push", "Push an image from the local store to a registry"),
+    "imagetools": ("imagetools", "Inspect images in registries and combine them into indexes"),
 }
 
 
