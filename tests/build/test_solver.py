@@ -10,24 +10,12 @@ from polybuild.build.pipeline import convert_all, solve
 from polybuild.build.request import BuildRequest
 from polybuild.errors import ExecutionError
 from polybuild.platforms import Platform, parse_list
+from polybuild.progress.events import VertexCompleted, VertexStarted
+from polybuild.progress.writer import ProgressWriter, Recorder
 from polybuild.runtime import Runtime
 from tests.conftest import import_busybox, require_platforms, require_root, require_tool
 
 THREE = "linux/amd64,linux/arm64,linux/arm/v7"
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.events: list[tuple[str, str, object]] = []
-
-    def started(self, vertex: str, name: str, platform: Platform, emulated: bool) -> None:
-        self.events.append(("started", name, emulated))
-
-    def log(self, vertex: str, data: bytes) -> None:
-        self.events.append(("log", vertex, data))
-
-    def completed(self, vertex: str, *, cached: bool, error: str | None = None) -> None:
-        self.events.append(("completed", vertex, (cached, error)))
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +35,7 @@ def build(
     request = BuildRequest(context=context, platforms=parse_list(THREE), **kw)  # type: ignore[arg-type]
     recorder = Recorder()
     converted = convert_all(request, runtime, None)
-    images, solver = solve(request, runtime, converted, recorder, None)  # type: ignore[arg-type]
+    images, solver = solve(request, runtime, converted, ProgressWriter(recorder), None)  # type: ignore[arg-type]
     return images, solver, recorder
 
 
@@ -65,17 +53,25 @@ def test_build_platform_stage_runs_once_for_three_targets(runtime: Runtime, tmp_
     # One image per target, all with the same single RUN layer on top of the amd64 base.
     top = {img.config.value.diff_ids[-1] for img in images}
     assert len(top) == 1
-    started = [e for e in recorder.events if e[0] == "started"]
-    assert [e[2] for e in started] == [False]  # ran natively, not under emulation
+    started = [e for e in recorder.events if isinstance(e, VertexStarted)]
+    assert [e.emulated for e in started] == [False]  # ran natively, not under emulation
 
 
 def test_target_steps_run_per_platform_under_emulation(runtime: Runtime, tmp_path: Path) -> None:
     images, solver, recorder = build(runtime, tmp_path, SHARED)
     assert len(solver.executed) == 3  # type: ignore[attr-defined]
     assert [img.platform for img in images] == list(parse_list(THREE))
-    emulated = sorted(e[2] for e in recorder.events if e[0] == "started")
-    assert emulated == [False, True, True]
-    names = sorted(e[1] for e in recorder.events if e[0] == "started")
+    ran = [e for e in recorder.events if isinstance(e, VertexStarted)]
+    ran = [
+        e
+        for e in ran
+        if not any(
+            isinstance(c, VertexCompleted) and c.vertex == e.vertex and c.cached
+            for c in recorder.events
+        )
+    ]
+    assert sorted(e.emulated for e in ran) == [False, True, True]
+    names = sorted(e.name for e in ran)
     assert names[0].startswith("[linux/amd64 stage-1 2/2] RUN uname -m")
 
 
@@ -83,7 +79,8 @@ def test_rebuild_runs_no_container(runtime: Runtime, tmp_path: Path) -> None:
     first, _, _ = build(runtime, tmp_path, SHARED + "RUN echo again > /again\n")
     second, solver, recorder = build(runtime, tmp_path, SHARED + "RUN echo again > /again\n")
     assert solver.executed == []  # type: ignore[attr-defined]
-    assert all(e[2][0] for e in recorder.events if e[0] == "completed")
+    completed = [e for e in recorder.events if isinstance(e, VertexCompleted)]
+    assert completed and all(e.cached for e in completed)
     assert [i.config.value.diff_ids for i in first] == [i.config.value.diff_ids for i in second]
     _, solver, _ = build(runtime, tmp_path, SHARED + "RUN echo again > /again\n", no_cache=True)
     assert len(solver.executed) == 6  # type: ignore[attr-defined]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime
 import time
-from dataclasses import dataclass
 
+from polybuild.exporters.assemble import PlatformImage
 from polybuild.graph.config import ImageConfig as GraphConfig
 from polybuild.image import ContentStore, Descriptor
 from polybuild.image.config import (
@@ -18,15 +18,6 @@ from polybuild.image.config import (
 from polybuild.image.manifest import Manifest, Stored, encode_manifest
 from polybuild.platforms import Platform
 from polybuild.solver.results import Chain
-
-
-@dataclass(frozen=True, slots=True)
-class PlatformImage:
-    """A built image for one platform: manifest and config, both stored in the content store."""
-
-    platform: Platform
-    manifest: Stored[Manifest]
-    config: Stored[ImageConfig]
 
 
 def rfc3339(epoch: int) -> str:

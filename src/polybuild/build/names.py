@@ -44,8 +44,13 @@ def step_names(graphs: list[BuildGraph], multi_platform: bool) -> dict[str, str]
             steps = [o for o in reversed(chain) if not isinstance(o, ops.Merge)]
             total = len(steps) + 1
             stage_name = stage.name or f"stage-{stage.index}"
+            target = graph.target_platform
             for number, step in enumerate(steps, start=2):
                 prefix = f"{format_platform(step.platform)} " if multi_platform else ""
+                if multi_platform and step.platform != target:
+                    # BuildKit's cross-compilation form: built on one platform for another
+                    arch = "/".join(filter(None, (target.architecture, target.variant)))
+                    prefix = f"{format_platform(step.platform)}->{arch} "
                 names.setdefault(
                     step.digest, f"[{prefix}{stage_name} {number}/{total}] {_label(step)}"
                 )

@@ -7,7 +7,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from polybuild.build.assemble import PlatformImage, store_platform_image
+from polybuild.build.assemble import store_platform_image
+from polybuild.exporters.assemble import PlatformImage
 from polybuild.build.baseimages import BaseImageResolver, Puller
 from polybuild.build.names import step_names
 from polybuild.build.request import BuildRequest, parse_secrets
@@ -19,7 +20,8 @@ from polybuild.platforms import Platform, default_platform
 from polybuild.runtime import Runtime
 from polybuild.solver.cache import CacheStore
 from polybuild.solver.results import Chain
-from polybuild.solver.scheduler import FileOps, Reporter, SolveOptions, Solver
+from polybuild.progress.writer import ProgressWriter
+from polybuild.solver.scheduler import FileOps, SolveOptions, Solver
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +102,7 @@ def solve(
     request: BuildRequest,
     runtime: Runtime,
     converted: Converted,
-    reporter: Reporter | None,
+    progress: ProgressWriter | None,
     file_ops: FileOps,
 ) -> tuple[list[PlatformImage], Solver]:
     """Run every platform's graph; returns each platform's stored image and the solver."""
@@ -122,7 +124,7 @@ def solve(
         options,
         base_images=converted.resolver.resolved,
         names=step_names(list(converted.graphs), len(converted.graphs) > 1),
-        reporter=reporter,
+        progress=progress,
         file_ops=file_ops,
     )
     try:

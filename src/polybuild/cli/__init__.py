@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rmi": ("rmi", "Remove images from the local image store"),
     "load": ("load", "Load images from an OCI layout tarball"),
     "save": ("save", "Save images to an OCI layout tarball"),
+    "build": ("build", "Build images for many platforms from a Dockerfile"),
     "run": ("run", "Run a command in a new container of an image, on any platform"),
     "import": ("import_", "Import a root filesystem tarball as one platform of an image"),
     "pull": ("pull", "Pull an image (some or all of its platforms) from a registry"),

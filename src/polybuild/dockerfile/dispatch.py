@@ -265,7 +265,8 @@ def _copy(state: StageState, c: ins.Copy, ctx: Context) -> None:
         "unpack": c.unpack,
         "checksum": expand(c.checksum),
         "keep_git_dir": bool(c.keep_git_dir),
-        "description": f"{name} " + " ".join((*c.sources, c.dest)),
+        "description": f"{name} "
+        + " ".join((*([f"--from={c.from_}"] if c.from_ else []), *c.sources, c.dest)),
     }
     base: Op | None = None if c.link else state.root
     layers: list[Copy] = []

@@ -24,32 +24,12 @@ from polybuild.graph.ops import canonical_json
 from polybuild.image import Digest, ImageStore
 from polybuild.layers import Compression
 from polybuild.platforms import Platform, host_platform
+from polybuild.progress.writer import NullProgress, ProgressWriter, VertexHandle
 from polybuild.runtime import Runtime
 from polybuild.snapshot import Snapshot
 from polybuild.solver import execop
 from polybuild.solver.cache import CacheStore
 from polybuild.solver.results import Chain, LayerRef, Result, Tree
-
-
-class Reporter(Protocol):
-    """Where the solver reports progress (the progress package adapts this)."""
-
-    def started(self, vertex: str, name: str, platform: Platform, emulated: bool) -> None: ...
-
-    def log(self, vertex: str, data: bytes) -> None: ...
-
-    def completed(self, vertex: str, *, cached: bool, error: str | None = None) -> None: ...
-
-
-class NullReporter:
-    def started(self, vertex: str, name: str, platform: Platform, emulated: bool) -> None:
-        pass
-
-    def log(self, vertex: str, data: bytes) -> None:
-        pass
-
-    def completed(self, vertex: str, *, cached: bool, error: str | None = None) -> None:
-        pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +80,7 @@ class Solver:
         *,
         base_images: Mapping[tuple[str, Platform], BaseImage],
         names: Mapping[str, str] | None = None,
-        reporter: Reporter | None = None,
+        progress: ProgressWriter | None = None,
         file_ops: FileOps | None = None,
     ) -> None:
         self.runtime = runtime
@@ -109,7 +89,7 @@ class Solver:
         self.options = options
         self.base_images = base_images
         self.names = dict(names or {})
-        self.reporter = reporter or NullReporter()
+        self.progress = progress or ProgressWriter(NullProgress())
         self.file_ops = file_ops
         self._tasks: dict[str, asyncio.Task[Result]] = {}
         self._slots = asyncio.Semaphore(max(1, options.jobs))
@@ -163,20 +143,20 @@ class Solver:
         if use_cache:
             hit = self.cache.get(key)
             if hit is not None:
-                self.reporter.started(vertex, name, op.platform, emulated)
-                self.reporter.completed(vertex, cached=True)
+                self.progress.cached(vertex, name, platform=op.platform)
                 return hit
         async with self._slots:
-            self.reporter.started(vertex, name, op.platform, emulated)
             started = time.monotonic()
-            try:
-                layer = await asyncio.to_thread(self._run_op, op, inputs, name, vertex)
-            except BaseException as exc:
-                self.reporter.completed(vertex, cached=False, error=str(exc).split("\n")[0])
-                raise
+            with self.progress.vertex(
+                vertex,
+                name,
+                platform=op.platform,
+                emulated=emulated,
+                inputs=[i.digest for i in op.inputs() if i],
+            ) as step:
+                layer = await asyncio.to_thread(self._run_op, op, inputs, name, step)
             self.timings[op.digest] = (time.monotonic() - started, emulated)
             self.executed.append(op.digest)
-            self.reporter.completed(vertex, cached=False)
         base = inputs[0]
         assert isinstance(base, Chain)
         chain = Chain((*base.layers, layer), key)
@@ -213,7 +193,7 @@ class Solver:
 
     # ---- running (in a worker thread) ----------------------------------------------------
 
-    def _run_op(self, op: ops.Op, inputs: list[Result], name: str, vertex: str) -> LayerRef:
+    def _run_op(self, op: ops.Op, inputs: list[Result], name: str, step: VertexHandle) -> LayerRef:
         base = inputs[0]
         assert isinstance(base, Chain)
         scratch = execop.make_scratch(self.runtime)
@@ -222,7 +202,7 @@ class Solver:
             snapshot = self.runtime.snapshots.prepare(self._lowers(base))
             snapshots.append(snapshot)
             if isinstance(op, ops.Exec):
-                self._run_exec(op, inputs, snapshot, snapshots, scratch, name, vertex)
+                self._run_exec(op, inputs, snapshot, snapshots, scratch, name, step)
             elif isinstance(op, ops.Copy):
                 assert self.file_ops is not None
                 source = inputs[1] if len(inputs) > 1 else None
@@ -258,7 +238,7 @@ class Solver:
         snapshots: list[Snapshot],
         scratch: Path,
         name: str,
-        vertex: str,
+        step: VertexHandle,
     ) -> None:
         sources: dict[str, Path] = {}
         for mount, result in zip(
@@ -266,7 +246,7 @@ class Solver:
         ):
             assert mount.source is not None
             sources[mount.source.digest] = self._tree(result, snapshots)
-        tail = execop.OutputTail(lambda data: self.reporter.log(vertex, data))
+        tail = execop.OutputTail(step.log)
         with execop.prepared_mounts(self.runtime, op, sources, self.options.secrets, scratch) as (
             mounts,
             env,

@@ -1,0 +1,181 @@
+"""`polybuild build`: docker buildx build's flags, for many platforms at once."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from polybuild.errors import UsageError
+
+UNSUPPORTED = (
+    "cache_from",
+    "cache_to",
+    "attest",
+    "build_context",
+    "add_host",
+    "allow",
+    "ulimit",
+    "shm_size",
+    "cgroup_parent",
+)
+
+
+def _key_values(items: tuple[str, ...], flag: str) -> dict[str, str]:
+    result: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not key:
+            raise UsageError(f"{flag}: invalid value {item!r}")
+        if not sep:
+            # buildx: `--build-arg NAME` takes NAME's value from the environment when set
+            if key not in os.environ:
+                continue
+            value = os.environ[key]
+        result[key] = value
+    return result
+
+
+@click.command("build")
+@click.option(
+    "--platform",
+    "platforms",
+    multiple=True,
+    metavar="PLATFORMS",
+    help="Target platforms, comma separated (linux/amd64,linux/arm64,linux/arm/v7).",
+)
+@click.option("-t", "--tag", "tags", multiple=True, metavar="NAME[:TAG]", help="Image name.")
+@click.option(
+    "-f",
+    "--file",
+    "file",
+    metavar="PATH",
+    help="Dockerfile (default CONTEXT/Dockerfile; - for stdin).",
+)
+@click.option(
+    "--build-arg", "build_args", multiple=True, metavar="K=V", help="Build-time variable."
+)
+@click.option("--target", default="", metavar="STAGE", help="Build this stage.")
+@click.option(
+    "-o",
+    "--output",
+    "outputs",
+    multiple=True,
+    metavar="SPEC",
+    help="Output: type=image|oci|docker|local|tar|registry[,dest=...][,...]",
+)
+@click.option("--push", is_flag=True, help="Shorthand for --output=type=registry.")
+@click.option("--load", is_flag=True, help="Shorthand for --output=type=image (local store).")
+@click.option("--label", "labels", multiple=True, metavar="K=V", help="Image label.")
+@click.option("--annotation", "annotations", multiple=True, metavar="K=V", help="Annotation.")
+@click.option("--no-cache", is_flag=True, help="Do not use the build cache.")
+@click.option(
+    "--no-cache-filter", multiple=True, metavar="STAGE", help="Do not cache these stages."
+)
+@click.option("--pull", is_flag=True, help="Always look for newer base images in the registry.")
+@click.option(
+    "--secret",
+    "secrets",
+    multiple=True,
+    metavar="id=ID,src=FILE|env=VAR",
+    help="Secret for RUN --mount=type=secret.",
+)
+@click.option(
+    "--ssh", multiple=True, metavar="default|ID=SOCKET", help="SSH agent for RUN --mount=type=ssh."
+)
+@click.option(
+    "--network",
+    default="default",
+    type=click.Choice(["default", "host", "none"]),
+    help="Network for RUN steps.",
+)
+@click.option(
+    "--progress",
+    default=None,
+    metavar="MODE",
+    help="auto, tty, plain, rawjson or quiet (default $BUILDKIT_PROGRESS or auto).",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Print only the image digest.")
+@click.option("--iidfile", type=click.Path(dir_okay=False), help="Write the image ID to a file.")
+@click.option(
+    "--metadata-file", type=click.Path(dir_okay=False), help="Write build metadata (JSON)."
+)
+@click.option(
+    "--call", default="build", metavar="METHOD", help="build, or outline to print the graph."
+)
+@click.option(
+    "--print", "print_", default=None, metavar="outline|graph", help="Alias of --call outline."
+)
+@click.option("-j", "--jobs", type=int, default=None, help="Steps run in parallel (default: CPUs).")
+@click.option("--provenance", default=None, hidden=True)
+@click.option("--sbom", default=None, hidden=True)
+@click.option("--cache-from", multiple=True, hidden=True)
+@click.option("--cache-to", multiple=True, hidden=True)
+@click.option("--attest", multiple=True, hidden=True)
+@click.option("--build-context", multiple=True, hidden=True)
+@click.option("--add-host", multiple=True, hidden=True)
+@click.option("--allow", multiple=True, hidden=True)
+@click.option("--ulimit", multiple=True, hidden=True)
+@click.option("--shm-size", default=None, hidden=True)
+@click.option("--cgroup-parent", default=None, hidden=True)
+@click.argument("context", metavar="CONTEXT", type=click.Path())
+def command(**kw: object) -> None:
+    """Build images for one or more platforms from a Dockerfile and a context directory."""
+    from polybuild.build.request import BuildRequest
+    from polybuild.cli.build_run import run_build
+    from polybuild.platforms import parse_list
+
+    for name in UNSUPPORTED:
+        if kw.get(name):
+            flag = "--" + name.replace("_", "-")
+            raise UsageError(
+                f"{flag} is not supported by polybuild yet",
+                hint=f"drop {flag}; see the README for what is supported",
+            )
+    for name in ("provenance", "sbom"):
+        value = kw.get(name)
+        if value not in (None, "false", "0"):
+            raise UsageError(
+                f"--{name} attestations are not supported yet",
+                hint=f"use --{name}=false or drop the flag",
+            )
+    file_value = kw["file"]
+    dockerfile_text = sys.stdin.buffer.read() if file_value == "-" else None
+    call = str(kw["call"])
+    if kw["print_"]:
+        if kw["print_"] not in ("outline", "graph"):
+            raise UsageError(f"--print: unknown value {kw['print_']!r}", hint="use outline")
+        call = "outline"
+    if call not in ("build", "outline"):
+        raise UsageError(f"--call: unsupported method {call!r}", hint="use build or outline")
+    progress = str(kw["progress"] or os.environ.get("BUILDKIT_PROGRESS") or "auto")
+    if kw["quiet"]:
+        progress = "quiet"
+    request = BuildRequest(
+        context=Path(str(kw["context"])),
+        dockerfile=Path(str(file_value)) if file_value and file_value != "-" else None,
+        dockerfile_text=dockerfile_text,
+        platforms=parse_list(list(kw["platforms"])),  # type: ignore[call-overload]
+        build_args=_key_values(kw["build_args"], "--build-arg"),  # type: ignore[arg-type]
+        target=str(kw["target"]),
+        tags=tuple(kw["tags"]),  # type: ignore[arg-type]
+        outputs=tuple(kw["outputs"]),  # type: ignore[arg-type]
+        push=bool(kw["push"]),
+        load=bool(kw["load"]),
+        labels=_key_values(kw["labels"], "--label"),  # type: ignore[arg-type]
+        annotations=tuple(kw["annotations"]),  # type: ignore[arg-type]
+        no_cache=bool(kw["no_cache"]),
+        no_cache_filter=tuple(kw["no_cache_filter"]),  # type: ignore[arg-type]
+        pull=bool(kw["pull"]),
+        secrets=tuple(kw["secrets"]),  # type: ignore[arg-type]
+        ssh=tuple(kw["ssh"]),  # type: ignore[arg-type]
+        network=str(kw["network"]),
+        progress=progress,
+        iidfile=Path(str(kw["iidfile"])) if kw["iidfile"] else None,
+        metadata_file=Path(str(kw["metadata_file"])) if kw["metadata_file"] else None,
+        jobs=kw["jobs"],  # type: ignore[arg-type]
+        call=call,
+    )
+    sys.exit(run_build(request, quiet=bool(kw["quiet"])))

@@ -1,0 +1,17 @@
+"""Runs a parsed `polybuild build` request and prints what buildx prints at the end."""
+
+from __future__ import annotations
+
+import sys
+
+from polybuild.build.request import BuildRequest
+
+
+def run_build(request: BuildRequest, *, quiet: bool = False) -> int:
+    """Build; with -q print only the image digest (as docker build -q)."""
+    from polybuild.build.api import run_request
+
+    result = run_request(request)
+    if quiet and result.index is not None:
+        sys.stdout.write(f"{result.index.digest}\n")
+    return 0

@@ -1,0 +1,59 @@
+"""COPY, ADD and WORKDIR for the solver: graph ops applied to a writable root with fileops."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from polybuild.fileops import add_url, content_checksum, copy_files, make_dir, resolve_owner
+from polybuild.graph import ops
+
+
+class DockerfileFileOps:
+    """The solver's FileOps: BuildKit's COPY/ADD/WORKDIR rules (see polybuild.fileops)."""
+
+    def __init__(self, source_date_epoch: int | None = None) -> None:
+        self.source_date_epoch = source_date_epoch
+
+    def checksum(self, context: Path, op: ops.Copy, ignore: tuple[str, ...]) -> str:
+        return content_checksum(context, op.sources, op.exclude, ignore, parents=op.parents)
+
+    def copy(
+        self, op: ops.Copy, source_root: Path | None, dest_root: Path, ignore: tuple[str, ...]
+    ) -> None:
+        instruction = op.description
+        owner = resolve_owner(dest_root, op.chown, instruction=instruction) if op.chown else None
+        if op.url:
+            add_url(
+                op.url,
+                dest_root,
+                op.dest,
+                chmod=op.chmod,
+                chown=owner,
+                checksum=op.checksum,
+                unpack=op.unpack,
+                source_date_epoch=self.source_date_epoch,
+                instruction=instruction,
+            )
+            return
+        assert source_root is not None
+        from_context = isinstance(op.source, ops.LocalSource)
+        copy_files(
+            source_root, dest_root, op.sources, op.dest,
+            chmod=op.chmod, chown=owner, parents=op.parents, exclude=op.exclude,
+            reset_owner=from_context or isinstance(op.source, ops.InlineSource),
+            source_date_epoch=self.source_date_epoch, is_add=op.is_add, unpack=op.unpack,
+            ignore=ignore if from_context else (), instruction=instruction,
+        )  # fmt: skip
+
+    def mkdir(self, op: ops.Mkdir, dest_root: Path) -> None:
+        owner = (
+            resolve_owner(dest_root, op.user, instruction=f"WORKDIR {op.path}") if op.user else None
+        )
+        make_dir(
+            dest_root,
+            op.path,
+            owner=owner,
+            mode=op.mode,
+            source_date_epoch=self.source_date_epoch,
+            instruction=f"WORKDIR {op.path}",
+        )
