@@ -148,7 +148,11 @@ def store(tmp_path: Path) -> ImageStore:
 
 
 def make_client(
-    docker_config_dir: Path | None = None, *, chunk_size: int = 1 << 20, **config: object
+    docker_config_dir: Path | None = None,
+    *,
+    chunk_size: int = 1 << 20,
+    retry: RetryPolicy = FAST_RETRY,
+    **config: object,
 ) -> RegistryClient:
     """A client with quick retries, small chunks and the given Docker config directory."""
     # Without a directory, one that does not exist: the user's own config must not leak in.
@@ -156,6 +160,6 @@ def make_client(
     return RegistryClient(
         RegistryConfig(**config),  # type: ignore[arg-type]
         credentials,
-        retry=FAST_RETRY,
+        retry=retry,
         chunk_size=chunk_size,
     )

@@ -12,7 +12,7 @@ import secrets
 import socket
 import threading
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -236,7 +236,6 @@ def _handler(proxy: Proxy) -> type[BaseHTTPRequestHandler]:
                     return
                 token_repos = self._check_token(proxy.auth, repository)
                 if token_repos is None:
-                    proxy._record(Logged(self.command, path, 401, repository, None))
                     return
             fault = proxy._take_fault(self.command, path)
             if fault is not None and fault.action == "status":
@@ -253,10 +252,16 @@ def _handler(proxy: Proxy) -> type[BaseHTTPRequestHandler]:
                 proxy._record(Logged(self.command, path, 0, repository, token_repos))
                 self._drop()
                 return
-            status = self._forward(fault)
-            proxy._record(Logged(self.command, path, status, repository, token_repos))
+            # Recorded as soon as the registry answers, before the client sees the answer, so
+            # a test that counts requests right after a call sees them all.
+            self._forward(
+                fault,
+                lambda status: proxy._record(
+                    Logged(self.command, path, status, repository, token_repos)
+                ),
+            )
 
-        def _forward(self, fault: Fault | None) -> int:
+        def _forward(self, fault: Fault | None, record: Callable[[int], None]) -> int:
             upstream = http.client.HTTPConnection(proxy.upstream, timeout=120)
             try:
                 upstream.putrequest(
@@ -279,8 +284,10 @@ def _handler(proxy: Proxy) -> type[BaseHTTPRequestHandler]:
                 response = upstream.getresponse()
                 if fault is not None and fault.action == "drop_response":
                     response.read()
+                    record(0)
                     self._drop()
                     return 0
+                record(response.status)
                 self.send_response(response.status)
                 length = response.getheader("Content-Length")
                 data = None

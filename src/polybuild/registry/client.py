@@ -328,8 +328,9 @@ class RegistryClient:
                 )
             await asyncio.to_thread(writer.commit)
         except DigestMismatchError as exc:
+            detail = str(exc).removesuffix("; refused")
             raise RegistryError(
-                f"{where}: blob {descriptor.digest} has the wrong content ({exc}); refused",
+                f"{where}: blob {descriptor.digest} has the wrong content ({detail}); refused",
                 hint="the registry or a proxy in between served corrupt data; nothing was stored",
             ) from None
         finally:

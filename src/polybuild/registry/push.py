@@ -28,6 +28,7 @@ from polybuild.image.walk import read_document
 from polybuild.platforms import format_platform
 from polybuild.registry.client import RegistryClient
 from polybuild.registry.sources import BlobSources
+from polybuild.registry.tasks import run_all
 from polybuild.registry.upload import UploadResult
 
 Document = Stored[Manifest] | Stored[Index]
@@ -185,9 +186,7 @@ async def _push_repository(
         if log is not None:
             log(f"{_kind(descriptor)} {descriptor.digest}: {_RESULT_WORDS[result]}")
 
-    async with asyncio.TaskGroup() as group:
-        for descriptor in plan.blobs:
-            group.create_task(blob(descriptor))
+    await run_all(blob(descriptor) for descriptor in plan.blobs)
     for document in plan.documents:
         if not await client.manifest_exists(repository, document.digest):
             await client.push_manifest(repository, document, target=str(document.digest))

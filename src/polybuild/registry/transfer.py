@@ -19,6 +19,7 @@ from polybuild.platforms import Platform, default_platform, format_platform, onl
 from polybuild.registry.client import RegistryClient
 from polybuild.registry.push import DEFAULT_CONCURRENCY, Log, PushPlan, plan_push, push
 from polybuild.registry.sources import BlobSources
+from polybuild.registry.tasks import run_all
 
 PlatformChoice = Sequence[Platform] | Literal["all"] | None
 Document = Stored[Manifest] | Stored[Index]
@@ -90,11 +91,12 @@ class _Puller:
         if not isinstance(manifest.value, Manifest):
             raise NoMatchingPlatformError(f"{descriptor.digest} is not an image manifest")
         value = manifest.value
-        async with asyncio.TaskGroup() as group:
-            for blob in (value.config, *value.layers):
-                if mt.is_nondistributable(blob.media_type) and blob.urls:
-                    continue  # foreign layers are fetched from their URLs by whoever needs them
-                group.create_task(self.blob(blob))
+        # Foreign layers are fetched from their URLs by whoever needs them.
+        await run_all(
+            self.blob(blob)
+            for blob in (value.config, *value.layers)
+            if not (mt.is_nondistributable(blob.media_type) and blob.urls)
+        )
         self.store.content.put(manifest.raw, manifest.digest)
         return Stored(value, manifest.raw, manifest.media_type, manifest.digest)
 
@@ -150,9 +152,7 @@ async def pull(
             top = await active.get_manifest(ref)
             if isinstance(top.value, Index):
                 chosen = await _choose(puller, top.value, platforms)
-                async with asyncio.TaskGroup() as group:
-                    for entry in chosen:
-                        group.create_task(puller.image(entry))
+                await run_all(puller.image(entry) for entry in chosen)
             else:
                 chosen = [top.descriptor()]
                 await puller.image(top.descriptor())

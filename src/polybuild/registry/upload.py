@@ -181,9 +181,7 @@ class Uploader:
         opener: Callable[[], BinaryIO],
         location: str | None,
     ) -> None:
-        budget = _Budget(
-            self.policy, f"uploading blob {descriptor.digest} to {endpoint.describe(repository)}"
-        )
+        budget = _Budget(self.policy, f"uploading blob {descriptor.digest}")
         while True:
             if location is None:
                 _, location = await self._start(endpoint, repository, descriptor, None)
