@@ -6,13 +6,13 @@ import datetime
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from polybuild.errors import ImageNotFoundError
+from polybuild.errors import ImageNotFoundError, PolybuildError
 from polybuild.graph.config import HealthConfig, HistoryEntry
 from polybuild.graph.config import ImageConfig as GraphConfig
 from polybuild.image import ImageStore
 from polybuild.image.config import ImageConfig
 from polybuild.image.select import Selected
-from polybuild.platforms import Platform
+from polybuild.platforms import Platform, format_platform
 from polybuild.solver.results import LayerRef
 from polybuild.solver.scheduler import BaseImage
 
@@ -95,10 +95,22 @@ class BaseImageResolver:
 
     def _select(self, ref: str, platform: Platform) -> Selected:
         if self.pull and self.puller is not None:
-            return self.puller(self.store, ref, platform)
+            return self._pull(ref, platform)
         try:
             return self.store.select(ref, platform)
         except ImageNotFoundError as exc:
             if self.puller is None or "no manifest for platform" in str(exc):
                 raise
+            return self._pull(ref, platform)
+
+    def _pull(self, ref: str, platform: Platform) -> Selected:
+        assert self.puller is not None
+        try:
             return self.puller(self.store, ref, platform)
+        except PolybuildError as exc:
+            # Say which FROM failed, as BuildKit does, whatever the registry said.
+            raise type(exc)(
+                f"{ref}: not in the local image store, and failed to resolve source metadata "
+                f"for {format_platform(platform)}: {exc.message}",
+                hint=exc.hint or "import or pull the image first (polybuild images lists them)",
+            ) from exc

@@ -1,0 +1,270 @@
+"""`polybuild build` end to end: the seed's cross-compile example, outputs, cache, secrets."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import import_busybox, require_platforms, require_root, require_tool
+
+THREE = "linux/amd64,linux/arm64,linux/arm/v7"
+SEED = """\
+# syntax=docker/dockerfile:1
+FROM --platform=$BUILDPLATFORM busybox AS build
+ARG BUILDPLATFORM
+ARG TARGETPLATFORM
+RUN echo "I am running on $BUILDPLATFORM, building for $TARGETPLATFORM" > /log
+FROM busybox
+COPY --from=build /log /log
+"""
+
+
+def polybuild(
+    root: Path, *args: str, env: dict[str, str] | None = None, stdin: bytes | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    full_env = {**os.environ, "POLYBUILD_ROOT": str(root), **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "polybuild", *args],
+        capture_output=True,
+        env=full_env,
+        input=stdin,
+        timeout=600,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    require_root()
+    require_tool("runc")
+    require_platforms(*THREE.split(","))
+    data = tmp_path_factory.mktemp("build") / "root"
+    import_busybox(data)
+    yield data
+    assert list((data / "snapshots" / "active").iterdir()) == []
+    assert list((data / "containers" / "bundles").iterdir()) == []
+
+
+def context(tmp_path: Path, dockerfile: str, files: dict[str, str] | None = None) -> Path:
+    ctx = tmp_path / "ctx"
+    ctx.mkdir(exist_ok=True)
+    (ctx / "Dockerfile").write_text(dockerfile)
+    for name, text in (files or {}).items():
+        (ctx / name).parent.mkdir(parents=True, exist_ok=True)
+        (ctx / name).write_text(text)
+    return ctx
+
+
+def rawjson_vertices(stderr: bytes) -> list[dict[str, object]]:
+    vertices = []
+    for line in stderr.decode().splitlines():
+        if line.startswith("{"):
+            vertices.extend(json.loads(line).get("vertexes") or [])
+    return vertices
+
+
+def test_seed_example_three_platforms(root: Path, tmp_path: Path) -> None:
+    ctx = context(tmp_path, SEED)
+    proc = polybuild(
+        root, "build", "--platform", THREE, "-t", "seed", "--load", "--progress=rawjson", str(ctx)
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    runs = [
+        v
+        for v in rawjson_vertices(proc.stderr)
+        if "RUN echo" in str(v.get("name")) and v.get("completed")
+    ]
+    assert len(runs) == 3  # TARGETPLATFORM is read: one run per target ...
+    assert {v["platform"] for v in runs} == {"linux/amd64"}  # ... all native, on the build platform
+    assert not any(v.get("emulated") for v in runs)
+    for platform, machine in (("linux/arm/v7", "arm/v7"), ("linux/arm64", "arm64")):
+        out = polybuild(root, "run", "--platform", platform, "seed", "cat", "/log")
+        assert (
+            out.stdout.decode().strip()
+            == f"I am running on linux/amd64, building for linux/{machine}"
+        )
+
+
+def test_build_stage_without_target_args_runs_once(root: Path, tmp_path: Path) -> None:
+    dockerfile = SEED.replace("building for $TARGETPLATFORM", "building once").replace(
+        "ARG TARGETPLATFORM\n", ""
+    )
+    ctx = context(tmp_path, dockerfile + "RUN uname -m > /arch\n")
+    proc = polybuild(
+        root, "build", "--platform", THREE, "-t", "once", "--load", "--progress=rawjson", str(ctx)
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    vertices = rawjson_vertices(proc.stderr)
+    runs = {v["digest"] for v in vertices if "RUN echo" in str(v.get("name"))}
+    assert len(runs) == 1
+    emulated = {v["name"]: v.get("emulated") for v in vertices if "uname" in str(v.get("name"))}
+    assert sorted(emulated.values()) == [False, True, True]
+    out = polybuild(root, "run", "--all-platforms", "once", "cat", "/arch")
+    assert [line.split("|")[1].strip() for line in out.stdout.decode().splitlines()] == [
+        "x86_64",
+        "aarch64",
+        "armv7l",
+    ]
+
+
+def test_rebuild_runs_no_container(root: Path, tmp_path: Path) -> None:
+    ctx = context(
+        tmp_path, "FROM busybox\nCOPY a.txt /a.txt\nRUN cat /a.txt > /b\n", {"a.txt": "one"}
+    )
+    args = ("build", "--platform", THREE, "--progress=rawjson", str(ctx))
+    assert polybuild(root, *args).returncode == 0
+    second = polybuild(root, *args)
+    vertices = [v for v in rawjson_vertices(second.stderr) if v.get("completed")]
+    assert vertices and all(v.get("cached") for v in vertices)
+    assert b"build result will only remain in the build cache" in second.stderr.lower()
+    # Touching the file (mtime only) keeps the cache; changing its content does not.
+    os.utime(ctx / "a.txt", (1, 1))
+    vertices = rawjson_vertices(polybuild(root, *args).stderr)
+    assert all(v.get("cached") for v in vertices if v.get("completed"))
+    (ctx / "a.txt").write_text("two")
+    vertices = rawjson_vertices(polybuild(root, *args).stderr)
+    assert not any(v.get("cached") for v in vertices if v.get("completed"))
+
+
+def test_oci_archive_is_read_by_skopeo_and_umoci(root: Path, tmp_path: Path) -> None:
+    skopeo, umoci = require_tool("skopeo"), require_tool("umoci")
+    ctx = context(
+        tmp_path,
+        "FROM busybox\nRUN rm /etc/group && rm -rf /root && mkdir /root "
+        "&& echo new > /root/file && uname -m > /arch\n",
+    )
+    out = tmp_path / "out.tar"
+    proc = polybuild(root, "build", "--platform", THREE, "-o", f"type=oci,dest={out}", str(ctx))
+    assert proc.returncode == 0, proc.stderr.decode()
+    raw = subprocess.run(
+        [skopeo, "inspect", "--raw", f"oci-archive:{out}"], capture_output=True, check=True
+    ).stdout
+    index = json.loads(raw)
+    assert index["mediaType"] == "application/vnd.oci.image.index.v1+json"
+    platforms = [
+        "/".join(
+            filter(
+                None,
+                (m["platform"]["os"], m["platform"]["architecture"], m["platform"].get("variant")),
+            )
+        )
+        for m in index["manifests"]
+    ]
+    assert platforms == THREE.split(",")
+    layout = tmp_path / "layout"
+    with tarfile.open(out) as tar:
+        tar.extractall(layout, filter="data")
+    machines = []
+    for entry, platform in zip(index["manifests"], platforms, strict=True):
+        (layout / "index.json").write_text(
+            json.dumps(
+                {
+                    "schemaVersion": 2,
+                    "manifests": [
+                        {**entry, "annotations": {"org.opencontainers.image.ref.name": "one"}}
+                    ],
+                }
+            )
+        )
+        bundle = tmp_path / f"bundle-{platform.replace('/', '_')}"
+        subprocess.run(
+            [umoci, "unpack", "--image", f"{layout}:one", str(bundle)],
+            capture_output=True,
+            check=True,
+        )
+        rootfs = bundle / "rootfs"
+        # The RUN's whiteouts, applied by umoci to the busybox base, give the tree it saw.
+        assert not (rootfs / "etc" / "group").exists()
+        assert sorted(p.name for p in (rootfs / "root").iterdir()) == ["file"]
+        assert (rootfs / "bin" / "busybox").exists()
+        machines.append((rootfs / "arch").read_text().strip())
+    assert machines == ["x86_64", "aarch64", "armv7l"]
+
+
+def test_source_date_epoch_gives_the_same_index_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    require_root()
+    # The base image too must be the same both times (as when it comes from a registry).
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1600000000")
+    ctx = context(tmp_path, "FROM busybox\nCOPY f /f\nRUN echo built > /built\n", {"f": "x"})
+    digests = []
+    for attempt in range(2):
+        data = tmp_path / f"root{attempt}"
+        import_busybox(data)
+        iid = tmp_path / f"iid{attempt}"
+        proc = polybuild(
+            data,
+            "build",
+            "--platform",
+            THREE,
+            "--iidfile",
+            str(iid),
+            "-o",
+            f"type=oci,dest={tmp_path / f'o{attempt}.tar'}",
+            str(ctx),
+            env={"SOURCE_DATE_EPOCH": "1700000000"},
+        )
+        assert proc.returncode == 0, proc.stderr.decode()
+        digests.append(iid.read_text())
+    assert digests[0] == digests[1] and digests[0].startswith("sha256:")
+
+
+def test_secret_never_reaches_layers_config_or_cache(root: Path, tmp_path: Path) -> None:
+    secret = "s3cr3t-" + os.urandom(8).hex()
+    (tmp_path / "token").write_text(secret)
+    import hashlib
+
+    ctx = context(
+        tmp_path,
+        "FROM busybox\nRUN --mount=type=secret,id=token "
+        "sha256sum /run/secrets/token | cut -c1-64 > /checked\n",
+    )
+    proc = polybuild(
+        root,
+        "build",
+        "--secret",
+        f"id=token,src={tmp_path / 'token'}",
+        "-t",
+        "withsecret",
+        "--load",
+        str(ctx),
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    checked = polybuild(root, "run", "withsecret", "cat", "/checked").stdout
+    assert checked.decode().strip() == hashlib.sha256(secret.encode()).hexdigest()
+    assert polybuild(root, "run", "withsecret", "ls", "/run").stdout.strip() == b""
+    needle = secret.encode()
+    for path in root.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            data = path.read_bytes()
+            assert needle not in data, f"secret found in {path}"
+            if data[:2] == b"\x1f\x8b":
+                import gzip
+
+                assert needle not in gzip.decompress(data), f"secret in layer {path}"
+    # A required secret that is not given fails the build clearly.
+    ctx = context(
+        tmp_path,
+        "FROM busybox\nRUN --mount=type=secret,id=token,required=true cat /run/secrets/token\n",
+    )
+    proc = polybuild(root, "build", str(ctx))
+    assert proc.returncode != 0 and b"secret token not found" in proc.stderr
+
+
+def test_dockerfile_errors_name_file_and_line(root: Path, tmp_path: Path) -> None:
+    ctx = context(tmp_path, "FROM busybox\nRUNN echo hi\n")
+    proc = polybuild(root, "build", str(ctx))
+    assert proc.returncode == 6
+    assert b'Dockerfile:2: unknown instruction "RUNN"' in proc.stderr
+    assert b"Traceback" not in proc.stderr
+    ctx = context(tmp_path, "FROM nosuchimage\n")
+    proc = polybuild(root, "build", str(ctx))
+    assert proc.returncode != 0 and b"nosuchimage" in proc.stderr
