@@ -8,12 +8,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-from polybuild.exporters.assemble import PlatformImage
-from polybuild.exporters.export import ExportResult
-from polybuild.exporters.spec import OutputSpec
 from polybuild.build.pipeline import convert_all, solve, source_date_epoch
 from polybuild.build.request import BuildRequest, BuildResult
 from polybuild.dockerfile import outline
+from polybuild.exporters.assemble import PlatformImage
+from polybuild.exporters.export import ExportResult
+from polybuild.exporters.spec import OutputSpec
 from polybuild.image import ImageStore
 from polybuild.image.select import Selected
 from polybuild.platforms import Platform, format_platform, parse_list

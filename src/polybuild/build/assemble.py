@@ -15,7 +15,7 @@ from polybuild.image.config import (
     ImageConfig,
     encode_config,
 )
-from polybuild.image.manifest import Manifest, Stored, encode_manifest
+from polybuild.image.manifest import Manifest, encode_manifest
 from polybuild.platforms import Platform
 from polybuild.solver.results import Chain
 

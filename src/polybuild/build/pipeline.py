@@ -8,19 +8,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from polybuild.build.assemble import store_platform_image
-from polybuild.exporters.assemble import PlatformImage
 from polybuild.build.baseimages import BaseImageResolver, Puller
 from polybuild.build.names import step_names
 from polybuild.build.request import BuildRequest, parse_secrets
 from polybuild.dockerfile import BuildGraph, BuildOptions, convert, load
 from polybuild.dockerfile.ignore import load_patterns
 from polybuild.errors import UsageError
+from polybuild.exporters.assemble import PlatformImage
 from polybuild.graph import ops
 from polybuild.platforms import Platform, default_platform
+from polybuild.progress.writer import ProgressWriter
 from polybuild.runtime import Runtime
 from polybuild.solver.cache import CacheStore
 from polybuild.solver.results import Chain
-from polybuild.progress.writer import ProgressWriter
 from polybuild.solver.scheduler import FileOps, SolveOptions, Solver
 
 
