@@ -76,7 +76,8 @@ def run_request(
             )
     report = emulation_report(recorder.events)
     if report.steps and request.progress != "quiet":
-        err.write(report.render())
+        text = report.render()
+        err.write(text if text.endswith("\n") else text + "\n")
     return BuildResult(
         index=assembled.target if assembled is not None else None,
         images=tuple(images),

@@ -263,10 +263,17 @@ def make_rootfs_tar(debian_arch: str, dest: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m polybuild.testing.busybox fetch|list`: fetch the packages or list them."""
+    """`python -m polybuild.testing.busybox fetch|list|tar ARCH OUT.tar`.
+
+    fetch: download the packages (when ../shared is absent); list: show them; tar: write a
+    busybox root filesystem tarball for a Debian architecture (for `polybuild import`).
+    """
     import sys
 
     args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["tar"] and len(args) == 3:
+        print(make_rootfs_tar(args[1], Path(args[2])))
+        return 0
     if args[:1] == ["fetch"]:
         if shared_debs_dir().exists():
             print(f"using {shared_debs_dir()}")
