@@ -45,7 +45,11 @@ def run_request(
     runtime.cleanup_stale()
     store = runtime.store
     outputs = exporters.parse_outputs(
-        request.outputs, push=request.push, load=request.load, tags=request.tags
+        request.outputs,
+        push=request.push,
+        load=request.load,
+        tags=request.tags,
+        annotations=request.annotations,
     )
     out_stream = stdout or sys.stdout.buffer
     exporters.check_outputs(outputs, stdout=out_stream, store=store, pusher=push)

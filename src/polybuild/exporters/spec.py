@@ -287,10 +287,33 @@ def _with_tags(spec: OutputSpec, tags: tuple[Reference, ...]) -> OutputSpec:
     return replace(spec, names=tags)
 
 
+def parse_annotation_flag(text: str) -> Annotation:
+    """`--annotation [TYPE[,TYPE][PLATFORM]:]KEY=VALUE` as buildx takes it (manifest default)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise UsageError(f"--annotation: invalid value {text!r}", hint="use KEY=VALUE")
+    kind, colon, name = key.rpartition(":") if ":" in key else ("", "", key)
+    prefix = "annotation" if not colon else f"annotation-{kind}"
+    annotation = _annotation(f"{prefix}.{name}", value)
+    if annotation is None:
+        raise UsageError(
+            f"--annotation: invalid annotation type in {text!r}",
+            hint="types: manifest, index, manifest-descriptor, index-descriptor",
+        )
+    return annotation
+
+
 def parse_outputs(
-    specs: Sequence[str], *, push: bool = False, load: bool = False, tags: Iterable[str] = ()
+    specs: Sequence[str],
+    *,
+    push: bool = False,
+    load: bool = False,
+    tags: Iterable[str] = (),
+    annotations: Sequence[str] = (),
 ) -> list[OutputSpec]:
     """All outputs of a build: `-o` values, then `--push` / `--load`, with `-t` names applied.
+
+    `--annotation` values are added to every output that takes annotations.
 
     `--push` sets push=true on the first image output (or adds one); `--load` adds an
     image output into the local store unless one already stores there. Outputs that take
@@ -311,6 +334,14 @@ def parse_outputs(
         else:
             outputs.append(OutputSpec(OutputType.IMAGE))
     outputs = [_with_tags(o, tag_refs) for o in outputs if o.type is not OutputType.CACHEONLY]
+    extra = tuple(parse_annotation_flag(a) for a in annotations)
+    if extra:
+        outputs = [
+            replace(o, image=replace(o.image, annotations=(*o.image.annotations, *extra)))
+            if o.type in _ANNOTATED
+            else o
+            for o in outputs
+        ]
     _check(outputs)
     return outputs
 
