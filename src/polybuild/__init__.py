@@ -1,10 +1,28 @@
-"""polybuild: build container images for many CPU platforms at once, without a daemon."""
+"""polybuild: build container images for many CPU platforms at once, without a daemon.
+
+    >>> import polybuild
+    >>> result = polybuild.build(".", platforms=["linux/amd64", "linux/arm64"],
+    ...                          tags=["example:latest"], load=True)  # doctest: +SKIP
+"""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
 from polybuild.errors import PolybuildError
 from polybuild.platforms import Platform
 
-__all__ = ["Platform", "PolybuildError", "__version__"]
+if TYPE_CHECKING:
+    from polybuild.imagebuild.request import BuildResult
+
+
+def build(context: Any, **options: Any) -> BuildResult:
+    """Build `context` for several platforms; see `polybuild.imagebuild.api.build`."""
+    from polybuild.imagebuild.api import build as _build
+
+    return _build(context, **options)
+
+
+__all__ = ["Platform", "PolybuildError", "__version__", "build"]

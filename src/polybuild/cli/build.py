@@ -123,8 +123,8 @@ def _key_values(items: tuple[str, ...], flag: str) -> dict[str, str]:
 @click.argument("context", metavar="CONTEXT", type=click.Path())
 def command(**kw: object) -> None:
     """Build images for one or more platforms from a Dockerfile and a context directory."""
-    from polybuild.build.request import BuildRequest
     from polybuild.cli.build_run import run_build
+    from polybuild.imagebuild.request import BuildRequest
     from polybuild.platforms import parse_list
 
     for name in UNSUPPORTED:

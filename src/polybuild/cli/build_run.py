@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import sys
 
-from polybuild.build.request import BuildRequest
+from polybuild.imagebuild.request import BuildRequest
 
 
 def run_build(request: BuildRequest, *, quiet: bool = False) -> int:
     """Build; with -q print only the image digest (as docker build -q)."""
-    from polybuild.build.api import run_request
+    from polybuild.imagebuild.api import run_request
 
     result = run_request(request)
     if quiet and result.index is not None:

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from polybuild.build.pipeline import convert_all, solve
-from polybuild.build.request import BuildRequest
 from polybuild.errors import ExecutionError
-from polybuild.platforms import Platform, parse_list
+from polybuild.imagebuild.pipeline import convert_all, solve
+from polybuild.imagebuild.request import BuildRequest
+from polybuild.platforms import parse_list
 from polybuild.progress.events import VertexCompleted, VertexStarted
 from polybuild.progress.writer import ProgressWriter, Recorder
 from polybuild.runtime import Runtime

@@ -8,14 +8,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-from polybuild.build.pipeline import convert_all, solve, source_date_epoch
-from polybuild.build.request import BuildRequest, BuildResult
 from polybuild.dockerfile import outline
 from polybuild.exporters.assemble import PlatformImage
 from polybuild.exporters.export import ExportResult
 from polybuild.exporters.spec import OutputSpec
 from polybuild.image import ImageStore
 from polybuild.image.select import Selected
+from polybuild.imagebuild.pipeline import convert_all, solve, source_date_epoch
+from polybuild.imagebuild.request import BuildRequest, BuildResult
 from polybuild.platforms import Platform, format_platform, parse_list
 from polybuild.progress import emulation_report, make_renderer
 from polybuild.progress.writer import Fanout, ProgressWriter, Recorder

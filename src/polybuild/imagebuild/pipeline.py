@@ -7,15 +7,15 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from polybuild.build.assemble import store_platform_image
-from polybuild.build.baseimages import BaseImageResolver, Puller
-from polybuild.build.names import step_names
-from polybuild.build.request import BuildRequest, parse_secrets
 from polybuild.dockerfile import BuildGraph, BuildOptions, convert, load
 from polybuild.dockerfile.ignore import load_patterns
 from polybuild.errors import UsageError
 from polybuild.exporters.assemble import PlatformImage
 from polybuild.graph import ops
+from polybuild.imagebuild.assemble import store_platform_image
+from polybuild.imagebuild.baseimages import BaseImageResolver, Puller
+from polybuild.imagebuild.names import step_names
+from polybuild.imagebuild.request import BuildRequest, parse_secrets
 from polybuild.platforms import Platform, default_platform
 from polybuild.progress.writer import ProgressWriter
 from polybuild.runtime import Runtime

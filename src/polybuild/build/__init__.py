@@ -1,7 +1,0 @@
-"""`polybuild build`: Dockerfile + context -> one image per platform -> an index and outputs."""
-
-from __future__ import annotations
-
-from polybuild.build.request import BuildRequest, BuildResult
-
-__all__ = ["BuildRequest", "BuildResult"]
