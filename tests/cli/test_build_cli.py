@@ -1,0 +1,85 @@
+"""`polybuild build` flags that need no containers: --call outline, refused flags, bad input."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import import_busybox, require_root
+
+SEED = """\
+FROM --platform=$BUILDPLATFORM busybox AS build
+RUN echo "built once" > /log
+FROM busybox
+COPY --from=build /log /log
+"""
+
+
+def polybuild(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "POLYBUILD_ROOT": str(root)}
+    return subprocess.run(
+        [sys.executable, "-m", "polybuild", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    require_root()
+    data = tmp_path_factory.mktemp("cli-build") / "root"
+    import_busybox(data)
+    return data
+
+
+def test_outline_prints_shared_build_stage_digest(root: Path, tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text(SEED)
+    proc = polybuild(
+        root,
+        "build",
+        "--platform",
+        "linux/amd64,linux/arm64,linux/arm/v7",
+        "--call",
+        "outline",
+        str(tmp_path),
+    )
+    assert proc.returncode == 0, proc.stderr
+    build_stage = re.findall(r"\[0\] build FROM .* -> ([0-9a-f]{12})", proc.stderr)
+    final_stage = re.findall(r"\[1\] stage-1 \(target\) FROM .* -> ([0-9a-f]{12})", proc.stderr)
+    assert len(build_stage) == 3 and len(set(build_stage)) == 1
+    assert len(final_stage) == 3 and len(set(final_stage)) == 3
+    assert polybuild(root, "images", "-q").stdout.count("\n") == 1  # nothing was built
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--cache-to", "type=local,dest=x"], "--cache-to is not supported"),
+        (["--provenance", "true"], "--provenance attestations are not supported"),
+        (["--platform", "linux/arm/v7/x"], "invalid platform"),
+        (["-o", "type=nope"], 'unknown type "nope"'),
+        (["--call", "lint"], "--call: unsupported method"),
+    ],
+)
+def test_refused_flags_are_one_clear_line(
+    root: Path, tmp_path: Path, args: list[str], message: str
+) -> None:
+    (tmp_path / "Dockerfile").write_text(SEED)
+    proc = polybuild(root, "build", *args, str(tmp_path))
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_missing_context_and_dockerfile(root: Path, tmp_path: Path) -> None:
+    proc = polybuild(root, "build", str(tmp_path / "nope"))
+    assert proc.returncode == 2 and "not found" in proc.stderr
+    proc = polybuild(root, "build", str(tmp_path))
+    assert proc.returncode == 2 and "failed to read dockerfile" in proc.stderr
