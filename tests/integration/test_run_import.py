@@ -180,3 +180,51 @@ def test_bad_tarball_is_named_and_nothing_is_tagged(busybox_store: Path, tmp_pat
     assert proc.returncode != 0 and "bad.tar" in proc.stderr and "Traceback" not in proc.stderr
     assert polybuild(busybox_store, "run", "broken", "true").returncode != 0
     assert list((busybox_store / "tmp").iterdir()) == []
+
+
+def test_sigkilled_run_leaves_nothing_after_the_next_start(busybox_store: Path) -> None:
+    import signal
+    import time
+
+    def mounts() -> int:
+        text = Path("/proc/self/mountinfo").read_text()
+        return sum(str(busybox_store) in line for line in text.splitlines())
+
+    env = {**os.environ, "POLYBUILD_ROOT": str(busybox_store)}
+    marker = f"sigkill-run-{os.getpid()}"
+    child = subprocess.Popen(
+        [sys.executable, "-m", "polybuild", "run", "busybox", "sh", "-c", f"sleep 300; : {marker}"],
+        env=env,
+    )
+    deadline = time.monotonic() + 60
+    while (
+        marker
+        not in subprocess.run(
+            ["ps", "-eo", "args"], capture_output=True, text=True, check=False
+        ).stdout
+    ):
+        assert time.monotonic() < deadline, "the container never started"
+        time.sleep(0.2)
+    assert mounts() >= 1
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    # The next polybuild command cleans up what the killed one left.
+    assert polybuild(busybox_store, "run", "busybox", "true").returncode == 0
+    time.sleep(0.5)
+    assert mounts() == 0
+    assert list((busybox_store / "snapshots" / "active").iterdir()) == []
+    assert list((busybox_store / "containers" / "bundles").iterdir()) == []
+    runc_root = busybox_store / "containers" / "runc"
+    listed = subprocess.run(
+        ["runc", "--root", str(runc_root), "list", "-q"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert listed.stdout.strip() == ""
+    assert (
+        marker
+        not in subprocess.run(
+            ["ps", "-eo", "args"], capture_output=True, text=True, check=False
+        ).stdout
+    )
