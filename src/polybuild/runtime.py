@@ -22,13 +22,14 @@ from polybuild.image import Digest, ImageStore, reference
 from polybuild.image.config import ImageConfig
 from polybuild.image.manifest import Manifest, Stored
 from polybuild.image.select import (
+    NoMatchingPlatformError,
     Selected,
     find_child,
     load_selected,
     platform_manifests,
     select_manifest,
 )
-from polybuild.platforms import Platform, format_platform
+from polybuild.platforms import Platform, default_platform, format_platform
 from polybuild.snapshot import LayerStore, Snapshot, Snapshotter
 from polybuild.syscalls import pid_alive
 
@@ -144,7 +145,12 @@ class Runtime:
 
 
 def select_for_run(
-    store: ImageStore, text: str, platform: Platform | None, *, all_platforms: bool = False
+    store: ImageStore,
+    text: str,
+    platform: Platform | None,
+    *,
+    all_platforms: bool = False,
+    warn: Callable[[str], None] | None = None,
 ) -> list[Selected]:
     """The image variants `polybuild run` should start.
 
@@ -161,12 +167,26 @@ def select_for_run(
         if pinned is not None:
             return [pinned]
     record = store.resolve(text)
+    variants = platform_manifests(store.content, record.target)
     if all_platforms:
         return [
             load_selected(store.content, descriptor.with_platform(found), format_platform(found))
-            for descriptor, found in platform_manifests(store.content, record.target)
+            for descriptor, found in variants
         ]
-    return [select_manifest(store.content, record.target, platform)]
+    try:
+        return [select_manifest(store.content, record.target, platform)]
+    except NoMatchingPlatformError:
+        if platform is not None or len(variants) != 1:
+            raise
+    # As docker run: an image with a single variant runs even when it does not match.
+    descriptor, found = variants[0]
+    if warn is not None:
+        warn(
+            f"The requested image's platform ({format_platform(found)}) does not match the "
+            f"detected host platform ({format_platform(default_platform())}) and no specific "
+            "platform was requested"
+        )
+    return [load_selected(store.content, descriptor.with_platform(found))]
 
 
 def _pinned_child(store: ImageStore, ref: reference.Reference) -> Selected | None:

@@ -49,7 +49,11 @@ def run_run(options: RunCommandOptions) -> int:
     runtime = Runtime()
     platform = parse(options.platform) if options.platform else None
     selected = select_for_run(
-        runtime.store, options.image, platform, all_platforms=options.all_platforms
+        runtime.store,
+        options.image,
+        platform,
+        all_platforms=options.all_platforms,
+        warn=lambda message: click.echo(f"WARNING: {message}", err=True),
     )
     run_options = RunOptions(
         command=options.command,

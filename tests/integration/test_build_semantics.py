@@ -1,0 +1,220 @@
+"""Dockerfile semantics through real builds: RUN mounts, heredocs, COPY rules, config, outputs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import import_busybox, require_platforms, require_root, require_tool
+
+
+def polybuild(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "POLYBUILD_ROOT": str(root)}
+    return subprocess.run(
+        [sys.executable, "-m", "polybuild", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    require_root()
+    require_tool("runc")
+    require_platforms("linux/amd64", "linux/arm64")
+    data = tmp_path_factory.mktemp("semantics") / "root"
+    import_busybox(data, ("amd64", "arm64"))
+    yield data
+
+
+def make_context(tmp_path: Path, dockerfile: str, files: dict[str, str]) -> Path:
+    ctx = tmp_path / "ctx"
+    for name, text in {"Dockerfile": dockerfile, **files}.items():
+        (ctx / name).parent.mkdir(parents=True, exist_ok=True)
+        (ctx / name).write_text(text)
+    return ctx
+
+
+def build_local(root: Path, ctx: Path, out: Path, *flags: str) -> subprocess.CompletedProcess[str]:
+    return polybuild(root, "build", *flags, "-o", f"type=local,dest={out}", str(ctx))
+
+
+RUN_MOUNTS = """\
+FROM busybox AS tools
+RUN echo from-stage > /tool.txt
+FROM busybox
+RUN --mount=type=cache,target=/cache sh -c 'echo run >> /cache/count; wc -l < /cache/count > /runs'
+RUN --mount=type=bind,source=data.txt,target=/mnt/data.txt cp /mnt/data.txt /copied
+RUN --mount=type=bind,from=tools,source=/tool.txt,target=/t cat /t > /from-stage
+RUN --mount=type=tmpfs,target=/scratch \
+    sh -c 'grep -q " /scratch tmpfs" /proc/mounts && echo tmpfs > /tmpfs-seen'
+"""
+
+
+def test_run_mounts(root: Path, tmp_path: Path) -> None:
+    ctx = make_context(tmp_path, RUN_MOUNTS, {"data.txt": "context data\n"})
+    out = tmp_path / "out"
+    proc = build_local(root, ctx, out)
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "runs").read_text().strip() == "1"
+    assert (out / "copied").read_text() == "context data\n"
+    assert (out / "from-stage").read_text() == "from-stage\n"
+    assert (out / "tmpfs-seen").read_text() == "tmpfs\n"
+    for mountpoint in ("cache", "scratch", "mnt", "t"):
+        assert not (out / mountpoint).exists(), f"mount target /{mountpoint} leaked into the image"
+    # The cache mount persists across builds (and is not part of the cache key).
+    proc = build_local(root, ctx, tmp_path / "out2", "--no-cache")
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "out2" / "runs").read_text().strip() == "2"
+
+
+COPY_RULES = """\
+FROM busybox
+WORKDIR /app
+COPY --chmod=0750 script.sh ./bin/
+COPY dir/ /copied/
+COPY *.txt /texts/
+COPY <<GREETING /etc/greeting
+hello $USER_NAME
+GREETING
+ARG USER_NAME=world
+RUN <<SCRIPT
+set -e
+echo "heredoc ran in $(pwd) for $USER_NAME" > /heredoc
+SCRIPT
+ADD archive.tar /unpacked/
+"""
+
+
+def test_heredocs_copy_rules_and_workdir(root: Path, tmp_path: Path) -> None:
+    files = {
+        "script.sh": "#!/bin/sh\n",
+        "dir/a": "A",
+        "dir/sub/b": "B",
+        "one.txt": "1",
+        "two.txt": "2",
+        ".dockerignore": "two.txt\n",
+    }
+    ctx = make_context(tmp_path, COPY_RULES, files)
+    with tarfile.open(ctx / "archive.tar", "w") as tar:
+        tar.add(ctx / "dir" / "a", arcname="inside/a")
+    out = tmp_path / "out"
+    proc = build_local(root, ctx, out)
+    assert proc.returncode == 0, proc.stderr
+    script = out / "app" / "bin" / "script.sh"
+    assert oct(script.stat().st_mode & 0o7777) == "0o750"
+    copied = sorted(str(p.relative_to(out / "copied")) for p in (out / "copied").rglob("*"))
+    assert copied == ["a", "sub", "sub/b"]
+    assert sorted(p.name for p in (out / "texts").iterdir()) == ["one.txt"]  # two.txt ignored
+    assert (out / "etc" / "greeting").read_text() == "hello \n"  # the ARG comes after the COPY
+    assert (out / "heredoc").read_text() == "heredoc ran in /app for world\n"
+    assert (out / "unpacked" / "inside" / "a").read_text() == "A"
+
+
+CONFIGURED = """\
+FROM busybox
+ENV GREETING=hi
+LABEL org.example.team=builders
+EXPOSE 8080/tcp
+USER nobody
+WORKDIR /srv
+HEALTHCHECK --interval=5s CMD true
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["/bin/sh", "-c"]
+CMD ["echo $GREETING from $(pwd) as $(id -u)"]
+"""
+
+
+def test_config_and_history(root: Path, tmp_path: Path) -> None:
+    ctx = make_context(tmp_path, CONFIGURED, {})
+    proc = polybuild(
+        root,
+        "build",
+        "--platform",
+        "linux/arm64",
+        "-t",
+        "configured",
+        "--load",
+        "--label",
+        "org.example.extra=1",
+        str(ctx),
+    )
+    assert proc.returncode == 0, proc.stderr
+    run = polybuild(root, "run", "configured")
+    assert run.stdout.strip() == "hi from /srv as 65534"
+    archive = tmp_path / "oci.tar"
+    proc = polybuild(
+        root,
+        "build",
+        "--platform",
+        "linux/arm64",
+        "--label",
+        "org.example.extra=1",
+        "-o",
+        f"type=oci,dest={archive}",
+        str(ctx),
+    )
+    assert proc.returncode == 0, proc.stderr
+    with tarfile.open(archive) as tar:
+        blobs = [f.read() for m in tar if m.isfile() and (f := tar.extractfile(m)) is not None]
+    configs = [json.loads(b) for b in blobs if b.startswith(b"{") and b'"rootfs"' in b]
+    assert len(configs) == 1
+    config = configs[0]
+    c = config["config"]
+    assert config["architecture"] == "arm64"
+    assert "GREETING=hi" in c["Env"] and c["User"] == "nobody" and c["WorkingDir"] == "/srv"
+    assert c["Labels"] == {"org.example.team": "builders", "org.example.extra": "1"}
+    assert c["ExposedPorts"] == {"8080/tcp": {}} and c["StopSignal"] == "SIGTERM"
+    assert c["Healthcheck"]["Test"] == ["CMD-SHELL", "true"]  # shell form, as Docker
+    assert c["Healthcheck"]["Interval"] == 5_000_000_000
+    layers = [h for h in config["history"] if not h.get("empty_layer")]
+    assert len(layers) == len(config["rootfs"]["diff_ids"])
+    assert any(h["created_by"].startswith("WORKDIR /srv") for h in config["history"])
+
+
+def test_local_and_docker_outputs(root: Path, tmp_path: Path) -> None:
+    ctx = make_context(tmp_path, "FROM busybox\nRUN uname -m > /arch\n", {})
+    out = tmp_path / "out"
+    proc = polybuild(
+        root,
+        "build",
+        "--platform",
+        "linux/amd64,linux/arm64",
+        "-o",
+        f"type=local,dest={out}",
+        str(ctx),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["linux_amd64", "linux_arm64"]
+    assert (out / "linux_arm64" / "arch").read_text() == "aarch64\n"
+    docker_tar = tmp_path / "docker.tar"
+    proc = polybuild(
+        root,
+        "build",
+        "--platform",
+        "linux/amd64,linux/arm64",
+        "-o",
+        f"type=docker,dest={docker_tar}",
+        str(ctx),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "WARNING" in proc.stderr and "manifest.json" in proc.stderr
+    skopeo = require_tool("skopeo")
+    inspected = subprocess.run(
+        [skopeo, "inspect", f"docker-archive:{docker_tar}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert inspected.returncode == 0, inspected.stderr
+    assert json.loads(inspected.stdout)["Architecture"] == "amd64"
