@@ -79,7 +79,7 @@ def test_build_push_inspect_pull_run(
         check=True,
         env={**os.environ, "POLYBUILD_ROOT": str(client_root)},
     ).stdout
-    assert ours.rstrip(b"\n") == raw.rstrip(b"\n")  # byte for byte
+    assert ours == raw  # byte for byte
 
     layout = tmp_path / "layout"
     subprocess.run(

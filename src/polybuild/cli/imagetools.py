@@ -49,8 +49,8 @@ def run_inspect(options: InspectOptions) -> None:
 
     inspection = asyncio.run(fetch())
     if options.raw:
+        # Exactly the registry's bytes (as skopeo inspect --raw): they are what the digest is of.
         sys.stdout.buffer.write(inspection.top.raw)
-        sys.stdout.buffer.write(b"\n")
         sys.stdout.flush()
         return
     click.echo(formatted(inspection, template))
