@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -96,3 +99,24 @@ def import_busybox(
             tarball = make_rootfs_tar(arch, Path(tmp) / f"{arch}.tar")
             with open(tarball, "rb") as f:
                 import_rootfs(store, f, name, parse_platform(BUSYBOX_PLATFORMS[arch]))
+
+
+def run_cli(
+    root: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    stdin: str | bytes | None = None,
+    text: bool = True,
+    timeout: float = 600,
+) -> subprocess.CompletedProcess[Any]:
+    """`polybuild ARGS` as a user runs it, with POLYBUILD_ROOT=root (a fresh process each time)."""
+    full = {**os.environ, "POLYBUILD_ROOT": str(root), **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "polybuild", *args],
+        capture_output=True,
+        text=text,
+        env=full,
+        input=stdin,
+        timeout=timeout,
+        check=False,
+    )

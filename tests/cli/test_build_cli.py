@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import import_busybox, require_root
+from tests.conftest import run_cli as polybuild
 
 SEED = """\
 FROM --platform=$BUILDPLATFORM busybox AS build
@@ -18,18 +16,6 @@ RUN echo "built once" > /log
 FROM busybox
 COPY --from=build /log /log
 """
-
-
-def polybuild(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "POLYBUILD_ROOT": str(root)}
-    return subprocess.run(
-        [sys.executable, "-m", "polybuild", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
 
 
 @pytest.fixture(scope="module")

@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import import_busybox, require_platforms, require_root, require_tool
+from tests.conftest import import_busybox, require_platforms, require_root, require_tool, run_cli
 
 THREE = "linux/amd64,linux/arm64,linux/arm/v7"
 SEED = """\
@@ -29,15 +28,10 @@ COPY --from=build /log /log
 def polybuild(
     root: Path, *args: str, env: dict[str, str] | None = None, stdin: bytes | None = None
 ) -> subprocess.CompletedProcess[bytes]:
-    full_env = {**os.environ, "POLYBUILD_ROOT": str(root), **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "polybuild", *args],
-        capture_output=True,
-        env=full_env,
-        input=stdin,
-        timeout=600,
-        check=False,
+    result: subprocess.CompletedProcess[bytes] = run_cli(
+        root, *args, env=env, stdin=stdin, text=False
     )
+    return result
 
 
 @pytest.fixture(scope="module")

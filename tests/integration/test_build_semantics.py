@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,18 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import import_busybox, require_platforms, require_root, require_tool
-
-
-def polybuild(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "POLYBUILD_ROOT": str(root)}
-    return subprocess.run(
-        [sys.executable, "-m", "polybuild", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-        check=False,
-    )
+from tests.conftest import run_cli as polybuild
 
 
 @pytest.fixture(scope="module")

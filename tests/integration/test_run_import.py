@@ -16,6 +16,7 @@ from polybuild.image.select import platform_manifests
 from polybuild.platforms import format_platform
 from polybuild.testing.busybox import make_rootfs_tar
 from tests.conftest import require_platforms, require_root, require_tool
+from tests.conftest import run_cli as polybuild
 
 PLATFORMS = {
     "amd64": ("linux/amd64", "x86_64"),
@@ -25,19 +26,6 @@ PLATFORMS = {
     "ppc64el": ("linux/ppc64le", "ppc64le"),
     "s390x": ("linux/s390x", "s390x"),
 }
-
-
-def polybuild(root: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "POLYBUILD_ROOT": str(root)}
-    return subprocess.run(
-        [sys.executable, "-m", "polybuild", *args],
-        capture_output=True,
-        text=True,
-        input=stdin,
-        env=env,
-        timeout=300,
-        check=False,
-    )
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import time
 
@@ -46,16 +47,7 @@ def image_config(
             working_dir=graph.working_dir,
             labels=dict(graph.labels),
             stop_signal=graph.stop_signal,
-            healthcheck=Healthcheck(
-                health.test,
-                health.interval,
-                health.timeout,
-                health.start_period,
-                health.start_interval,
-                health.retries,
-            )
-            if health
-            else None,
+            healthcheck=Healthcheck(**dataclasses.asdict(health)) if health else None,
             on_build=tuple(graph.on_build),
             shell=tuple(graph.shell),
         ),

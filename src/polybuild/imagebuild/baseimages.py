@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,16 +46,7 @@ def graph_config(config: ImageConfig, platform: Platform) -> GraphConfig:
         exposed_ports=tuple(c.exposed_ports),
         volumes=tuple(c.volumes),
         stop_signal=c.stop_signal,
-        healthcheck=HealthConfig(
-            health.test,
-            health.interval,
-            health.timeout,
-            health.start_period,
-            health.start_interval,
-            health.retries,
-        )
-        if health
-        else None,
+        healthcheck=HealthConfig(**dataclasses.asdict(health)) if health else None,
         shell=tuple(c.shell),
         on_build=tuple(c.on_build),
         author=config.author,
