@@ -8,13 +8,15 @@ import posixpath
 import tempfile
 from email.utils import parsedate_to_datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-import httpx
 
 from polybuild.fileops.copy import CopyResult, copy_files
 from polybuild.fileops.errors import FileOpError
 from polybuild.fileops.owner import ResolvedOwner
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["add_url", "is_git_url", "url_file_name"]
 
@@ -70,6 +72,8 @@ def add_url(
         )
     name = url_file_name(url)
     own_client = client is None
+    import httpx  # imported here: it is slow to import, and most builds add no URL
+
     http = client or httpx.Client(follow_redirects=True, timeout=httpx.Timeout(30.0))
     with tempfile.TemporaryDirectory(prefix="polybuild-add-") as tmp:
         target = Path(tmp, name)

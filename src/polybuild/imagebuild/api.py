@@ -6,7 +6,7 @@ import asyncio
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import BinaryIO, TextIO
+from typing import Any, BinaryIO, TextIO
 
 from polybuild.dockerfile import outline
 from polybuild.exporters.assemble import PlatformImage
@@ -29,6 +29,13 @@ def _pull_base(store: ImageStore, ref: str, platform: Platform) -> Selected:
     return asyncio.run(resolve_base_image(store, ref, platform))
 
 
+def _push(content: Any, target: Any, refs: Any, /, *, docker_media_types: bool) -> Any:
+    """polybuild.registry.push, imported only when a build pushes (httpx is slow to import)."""
+    from polybuild.registry import push
+
+    return push(content, target, refs, docker_media_types=docker_media_types)
+
+
 def run_request(
     request: BuildRequest,
     *,
@@ -38,7 +45,6 @@ def run_request(
 ) -> BuildResult:
     """Build as `polybuild build` does: progress on stderr, outputs written, report printed."""
     from polybuild import exporters
-    from polybuild.registry import push
 
     err = stderr or sys.stderr
     runtime = runtime or Runtime()
@@ -52,7 +58,7 @@ def run_request(
         annotations=request.annotations,
     )
     out_stream = stdout or sys.stdout.buffer
-    exporters.check_outputs(outputs, stdout=out_stream, store=store, pusher=push)
+    exporters.check_outputs(outputs, stdout=out_stream, store=store, pusher=_push)
     converted = convert_all(request, runtime, _pull_base)
     if request.call == "outline":
         text = "\n".join(outline(graph) for graph in converted.graphs)
@@ -99,7 +105,6 @@ def _export(
     epoch: int | None,
 ) -> list[ExportResult]:
     from polybuild import exporters
-    from polybuild.registry import push
 
     if not outputs:
         return []
@@ -109,7 +114,13 @@ def _export(
 
     source = exporters.ExportSource(store.content, tuple(images))
     return exporters.export(
-        source, outputs, store=store, pusher=push, stdout=stdout, warn=warn, source_date_epoch=epoch
+        source,
+        outputs,
+        store=store,
+        pusher=_push,
+        stdout=stdout,
+        warn=warn,
+        source_date_epoch=epoch,
     )
 
 
