@@ -81,7 +81,9 @@ def main() -> None:
     try:
         import dockerfile  # type: ignore[import-not-found]
 
-        rows.append(("peer: dockerfile (Go parser)", measure(lambda: dockerfile.parse_string(text))))
+        rows.append(
+            ("peer: dockerfile (Go parser)", measure(lambda: dockerfile.parse_string(text)))
+        )
     except ImportError:
         print("peer `dockerfile` (Go parser) not installed; skipped")
     base = rows[0][1]

@@ -1,8 +1,8 @@
 """polybuild: build container images for many CPU platforms at once, without a daemon.
 
-    >>> import polybuild
-    >>> result = polybuild.build(".", platforms=["linux/amd64", "linux/arm64"],
-    ...                          tags=["example:latest"], load=True)  # doctest: +SKIP
+>>> import polybuild
+>>> result = polybuild.build(".", platforms=["linux/amd64", "linux/arm64"],
+...                          tags=["example:latest"], load=True)  # doctest: +SKIP
 """
 
 from __future__ import annotations
