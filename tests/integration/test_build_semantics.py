@@ -205,3 +205,47 @@ def test_local_and_docker_outputs(root: Path, tmp_path: Path) -> None:
     )
     assert inspected.returncode == 0, inspected.stderr
     assert json.loads(inspected.stdout)["Architecture"] == "amd64"
+
+
+def test_scratch_link_onbuild_and_missing_base_variant(root: Path, tmp_path: Path) -> None:
+    parent = make_context(tmp_path / "p", "FROM busybox\nONBUILD RUN uname -m > /onbuild\n", {})
+    proc = polybuild(
+        root,
+        "build",
+        "--platform",
+        "linux/amd64,linux/arm64",
+        "-t",
+        "onbase",
+        "--load",
+        str(parent),
+    )
+    assert proc.returncode == 0, proc.stderr
+    dockerfile = (
+        "FROM scratch AS bare\nCOPY a.txt /a.txt\n"
+        "FROM onbase\nCOPY --link a.txt /linked.txt\nCOPY --from=bare /a.txt /from-scratch.txt\n"
+    )
+    child = make_context(tmp_path / "c", dockerfile, {"a.txt": "hi\n"})
+    out = tmp_path / "out"
+    proc = polybuild(
+        root,
+        "build",
+        "--platform",
+        "linux/amd64,linux/arm64",
+        "-o",
+        f"type=local,dest={out}",
+        str(child),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "linux_arm64" / "onbuild").read_text() == "aarch64\n"  # trigger ran
+    assert (out / "linux_amd64" / "linked.txt").read_text() == "hi\n"
+    assert (out / "linux_amd64" / "from-scratch.txt").read_text() == "hi\n"
+    bare = tmp_path / "bare"
+    proc = polybuild(root, "build", "--target", "bare", "-o", f"type=local,dest={bare}", str(child))
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in bare.iterdir()) == ["a.txt"]
+    proc = polybuild(root, "build", "--platform", "linux/arm/v7", str(child))
+    assert proc.returncode != 0
+    assert (
+        "Dockerfile:3: base image docker.io/library/onbase:latest has no variant for "
+        "linux/arm/v7 (available: linux/amd64, linux/arm64)" in proc.stderr
+    )

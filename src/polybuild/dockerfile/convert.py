@@ -13,7 +13,7 @@ from polybuild.dockerfile.mounts import parse_mount
 from polybuild.dockerfile.parser import Location, Warning_, parse
 from polybuild.dockerfile.shell import expand_word
 from polybuild.dockerfile.stages import Dockerfile, Stage, load
-from polybuild.errors import DockerfileError, PlatformError
+from polybuild.errors import DockerfileError, PlatformError, PolybuildError
 from polybuild.graph import ImageConfig, ImageSource, LocalSource, Op, walk
 from polybuild.platforms import Platform, default_platform, format_platform
 from polybuild.platforms import parse as parse_platform
@@ -354,13 +354,27 @@ def _initial_state(
     else:
         source = conv.image(base, platform, stage.location)
         root = source
-        config = (conv.resolve(source.ref, platform) if conv.resolve else None) or ImageConfig(
-            platform
-        )
+        config = _resolve_base(conv, source.ref, platform, stage) or ImageConfig(platform)
     if config.env_value("PATH") is None:
         config = replace(config, env=(*config.env, f"PATH={DEFAULT_PATH}"))
     env = dict(item.partition("=")[::2] for item in config.env)
     return StageState(root, platform, config, env, config.working_dir or "/")
+
+
+def _resolve_base(
+    conv: _Converter, ref: str, platform: Platform, stage: Stage
+) -> ImageConfig | None:
+    """The base image's config from the resolver; its errors get the FROM line's location."""
+    if conv.resolve is None:
+        return None
+    try:
+        return conv.resolve(ref, platform)
+    except DockerfileError:
+        raise
+    except PolybuildError as exc:
+        raise type(exc)(
+            f"{conv.file}:{stage.location.start}: {exc.message}", hint=exc.hint
+        ) from exc
 
 
 def _onbuild_triggers(conv: _Converter, state: StageState, stage: Stage) -> list[Command]:

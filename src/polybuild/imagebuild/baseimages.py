@@ -12,7 +12,7 @@ from polybuild.graph.config import HealthConfig, HistoryEntry
 from polybuild.graph.config import ImageConfig as GraphConfig
 from polybuild.image import ImageStore
 from polybuild.image.config import ImageConfig
-from polybuild.image.select import Selected
+from polybuild.image.select import NoMatchingPlatformError, Selected
 from polybuild.platforms import Platform, format_platform
 from polybuild.solver.results import LayerRef
 from polybuild.solver.scheduler import BaseImage
@@ -90,8 +90,14 @@ class BaseImageResolver:
             return self._pull(ref, platform)
         try:
             return self.store.select(ref, platform)
-        except ImageNotFoundError as exc:
-            if self.puller is None or "no manifest for platform" in str(exc):
+        except NoMatchingPlatformError as exc:
+            available = exc.message[exc.message.find("(available") :]
+            raise NoMatchingPlatformError(
+                f"base image {ref} has no variant for {format_platform(platform)} {available}",
+                hint="build only for the platforms the base image has, or pick another base",
+            ) from exc
+        except ImageNotFoundError:
+            if self.puller is None:
                 raise
             return self._pull(ref, platform)
 
