@@ -62,6 +62,28 @@ class LayerStore:
                 raise
         return target
 
+    def adopt(self, diff_id: str, upper: Path) -> bool:
+        """Keep a committed overlayfs upper directory as the unpacked form of its layer.
+
+        The upper directory already is that layer in overlay form (whiteouts as 0/0 devices,
+        opaque directories marked), so the next step on top of it needs no unpacking. The
+        kernel's own bookkeeping xattrs (origin, impure, uuid) describe the old mount and are
+        removed. False when the layer is already there or the rename cannot be done.
+        """
+        target = self.path(diff_id)
+        if target.is_dir():
+            return False
+        self.root.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(target) + ".lock"):
+            if target.is_dir():
+                return False
+            _strip_overlay_state(upper)
+            try:
+                upper.rename(target)
+            except OSError:
+                return False  # another file system: the layer will be unpacked when needed
+        return True
+
     def cleanup_stale(self) -> None:
         """Remove temporary directories of unpacks that were killed."""
         if not self.root.exists():
@@ -70,3 +92,19 @@ class LayerStore:
             pid = entry.name.split("-")[1]
             if pid.isdigit() and not pid_alive(int(pid)):
                 shutil.rmtree(entry, ignore_errors=True)
+
+
+_KEPT_XATTRS = frozenset({"trusted.overlay.opaque"})
+
+
+def _strip_overlay_state(root: Path) -> None:
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in (".", *dirnames, *filenames):
+            path = os.path.join(dirpath, name)
+            try:
+                names = os.listxattr(path, follow_symlinks=False)
+            except OSError:
+                continue
+            for attr in names:
+                if attr.startswith("trusted.overlay.") and attr not in _KEPT_XATTRS:
+                    os.removexattr(path, attr, follow_symlinks=False)

@@ -213,7 +213,11 @@ class Solver:
                 self.file_ops.mkdir(op, snapshot.rootfs)
             else:  # pragma: no cover - every layer-producing op is handled above
                 raise PolybuildError(f"cannot run op {op.kind}")
-            return self._commit(snapshot)
+            layer = self._commit(snapshot)
+            if snapshot.overlay:
+                # The upper dir is this layer unpacked: the next step stacks on it directly.
+                self.runtime.layers.adopt(str(layer.diff_id), snapshot.upper)
+            return layer
         finally:
             for snap in reversed(snapshots):
                 self.runtime.snapshots.release(snap)
