@@ -95,3 +95,24 @@ def test_checksum_speed_on_10000_files(tmp_path: Path) -> None:
     assert _sum(ctx, ["."]) == first
     warm = time.perf_counter() - start
     print(f"\ncontent_checksum, 10,000 files: cold {cold * 1000:.0f} ms, warm {warm * 1000:.0f} ms")
+
+
+def test_hash_cache_survives_a_restart(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from polybuild.fileops import context
+
+    monkeypatch.setattr(context, "_HASHES", {})
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "big.bin").write_bytes(b"x" * 300_000)
+    first = context.content_checksum(ctx, ["."])
+    cache_file = tmp_path / "hashes"
+    context.save_hash_cache(cache_file)
+    monkeypatch.setattr(context, "_HASHES", {})
+    context.load_hash_cache(cache_file)
+    assert len(context._HASHES) == 1
+
+    def no_reads(*args: object, **kwargs: object) -> int:
+        raise AssertionError("the file was read again")
+
+    monkeypatch.setattr(context.os, "open", no_reads)
+    assert context.content_checksum(ctx, ["."]) == first

@@ -20,13 +20,36 @@ from polybuild.fileops.sources import (
 )
 from polybuild.rootfs import resolve_in_root
 
-__all__ = ["content_checksum", "list_context_files"]
+__all__ = ["content_checksum", "list_context_files", "load_hash_cache", "save_hash_cache"]
 
 # (dev, inode, size, mtime_ns, ctime_ns) -> sha256 of the content; ctime catches rewrites
 # that restore the mtime. Bounded so a long-lived worker does not grow without end.
 _HASHES: dict[tuple[int, int, int, int, int], str] = {}
 _MAX_CACHED = 200_000
 _CHUNK = 1 << 20
+
+
+def load_hash_cache(path: Path) -> None:
+    """Remember file hashes a previous build computed (a warm build then only stats files)."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return
+    for line in lines[-_MAX_CACHED:]:
+        parts = line.split()
+        if len(parts) == 6 and all(p.isdigit() for p in parts[:5]):
+            dev, ino, size, mtime, ctime = (int(p) for p in parts[:5])
+            _HASHES[(dev, ino, size, mtime, ctime)] = parts[5]
+
+
+def save_hash_cache(path: Path) -> None:
+    """Write the known file hashes for the next build (atomically; losing it only costs time)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w") as f:
+        for (dev, ino, size, mtime, ctime), digest in _HASHES.items():
+            f.write(f"{dev} {ino} {size} {mtime} {ctime} {digest}\n")
+    os.replace(tmp, path)
 
 
 def list_context_files(context_root: Path, ignore_patterns: Sequence[str] = ()) -> tuple[str, ...]:

@@ -11,6 +11,7 @@ from polybuild.dockerfile import BuildGraph, BuildOptions, convert, load
 from polybuild.dockerfile.ignore import load_patterns
 from polybuild.errors import UsageError
 from polybuild.exporters.assemble import PlatformImage
+from polybuild.fileops.context import load_hash_cache, save_hash_cache
 from polybuild.graph import ops
 from polybuild.imagebuild.assemble import store_platform_image
 from polybuild.imagebuild.baseimages import BaseImageResolver, Puller
@@ -127,10 +128,13 @@ def solve(
         progress=progress,
         file_ops=file_ops,
     )
+    hashes = runtime.root / "cache" / "context-hashes"
+    load_hash_cache(hashes)
     try:
         results = asyncio.run(solver.solve_all([g.target.root for g in converted.graphs]))
     finally:
         cache.close()
+        save_hash_cache(hashes)
     images = []
     for graph, result in zip(converted.graphs, results, strict=True):
         assert isinstance(result, Chain)
