@@ -243,8 +243,9 @@ def test_xattrs_are_copied(tmp_path: Path) -> None:
     try:
         os.setxattr(src / "f", "user.note", b"hello")
     except OSError as exc:
-        pytest.fail(f"missing requirement: user xattrs on the temporary file system ({exc})",
-                    pytrace=False)
+        pytest.fail(
+            f"missing requirement: user xattrs on the temporary file system ({exc})", pytrace=False
+        )
     dst = make_tree(tmp_path / "dst", {})
     copy_files(src, dst, ["f"], "/f")
     assert os.getxattr(dst / "f", "user.note") == b"hello"
