@@ -7,8 +7,11 @@ root rather than the host, so nothing outside the root is ever read or written.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
+from collections import deque
+from collections.abc import Callable, Sequence
 from pathlib import Path, PurePosixPath
 
 from polybuild.errors import PolybuildError
@@ -89,3 +92,71 @@ def lookup_path(root: Path, name: str, search_path: str) -> str | None:
         if host_path.is_file() and os.access(host_path, os.X_OK):
             return candidate
     return None
+
+
+DIR_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def open_dir_in_root(
+    root_fd: int,
+    parts: Sequence[str],
+    *,
+    create: bool = False,
+    on_created: Callable[[int], None] | None = None,
+) -> int | None:
+    """An O_PATH fd of directory `parts` below `root_fd` (the caller closes it), or None.
+
+    The walk goes one component at a time by file descriptor with O_NOFOLLOW: symlinks are
+    followed as the kernel would inside a chroot (absolute targets restart at the root,
+    `..` stops there), so nothing outside the root is ever reached even if the tree changes
+    under us. With `create`, missing directories are made (0755) and `on_created` gets each
+    new one's fd. Raises RootfsPathError for a symlink loop and NotADirectoryError when a
+    component is not a directory. (openat2 RESOLVE_IN_ROOT does the lookup in one call, but
+    creating missing parents needs the per-component walk anyway.)
+    """
+    stack = [os.dup(root_fd)]
+    pending = deque(parts)
+    followed = 0
+    try:
+        while pending:
+            part = pending.popleft()
+            if part in ("", "."):
+                continue
+            if part == "..":
+                if len(stack) > 1:
+                    os.close(stack.pop())
+                continue
+            current = stack[-1]
+            try:
+                st = os.stat(part, dir_fd=current, follow_symlinks=False)
+            except FileNotFoundError:
+                if not create:
+                    return None
+                os.mkdir(part, 0o755, dir_fd=current)
+                fd = os.open(part, DIR_FLAGS, dir_fd=current)
+                stack.append(fd)
+                if on_created is not None:
+                    on_created(fd)
+                continue
+            if stat.S_ISLNK(st.st_mode):
+                followed += 1
+                if followed > _MAX_SYMLINKS:
+                    raise RootfsPathError(
+                        f"too many levels of symbolic links in /{'/'.join(parts)}"
+                    )
+                target = os.readlink(part, dir_fd=current)
+                if target.startswith("/"):
+                    while len(stack) > 1:
+                        os.close(stack.pop())
+                pending.extendleft(reversed(target.split("/")))
+                continue
+            if not stat.S_ISDIR(st.st_mode):
+                raise NotADirectoryError(
+                    errno.ENOTDIR, f"/{'/'.join(parts)}: {part!r} is not a directory"
+                )
+            # O_NOFOLLOW|O_DIRECTORY: if it was swapped for a symlink since the stat, fail.
+            stack.append(os.open(part, DIR_FLAGS, dir_fd=current))
+        return stack.pop()
+    finally:
+        for fd in stack:
+            os.close(fd)

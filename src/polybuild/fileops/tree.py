@@ -11,19 +11,16 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
 from polybuild.fileops.errors import FileOpError
 from polybuild.fileops.owner import ResolvedOwner
 from polybuild.layers.rootfs import clean_path, proc_path
-from polybuild.rootfs import resolve_in_root
+from polybuild.rootfs import DIR_FLAGS, RootfsPathError, open_dir_in_root, resolve_in_root
 
 __all__ = ["DestRoot", "Meta"]
 
-_MAX_SYMLINKS = 40
-_DIR_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 # Never copied: they steer overlayfs itself.
 _SKIPPED_XATTRS = ("trusted.overlay.", "user.overlay.")
 _IGNORED_XATTR_ERRORS = (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EACCES)
@@ -93,45 +90,14 @@ class DestRoot:
         `created_mtime_ns` (when given, set by `finish`; else the current time). Existing
         directories are not touched.
         """
-        stack = [os.dup(self.fd)]
-        pending = deque(parts)
-        followed = 0
         try:
-            while pending:
-                part = pending.popleft()
-                if part in ("", "."):
-                    continue
-                if part == "..":
-                    if len(stack) > 1:
-                        os.close(stack.pop())
-                    continue
-                current = stack[-1]
-                st = lstat_at(current, part)
-                if st is None:
-                    os.mkdir(part, 0o755, dir_fd=current)
-                    fd = os.open(part, _DIR_FLAGS, dir_fd=current)
-                    self._created_dir(fd)
-                    stack.append(fd)
-                    continue
-                if stat.S_ISLNK(st.st_mode):
-                    followed += 1
-                    if followed > _MAX_SYMLINKS:
-                        raise FileOpError(
-                            f"too many levels of symbolic links in /{'/'.join(parts)}"
-                        )
-                    target = os.readlink(part, dir_fd=current)
-                    if target.startswith("/"):
-                        while len(stack) > 1:
-                            os.close(stack.pop())
-                    pending.extendleft(reversed(target.split("/")))
-                    continue
-                if not stat.S_ISDIR(st.st_mode):
-                    raise FileOpError(f"mkdir /{'/'.join(parts)}: not a directory")
-                stack.append(os.open(part, _DIR_FLAGS, dir_fd=current))
-            return stack.pop()
-        finally:
-            for fd in stack:
-                os.close(fd)
+            fd = open_dir_in_root(self.fd, parts, create=True, on_created=self._created_dir)
+        except RootfsPathError as exc:
+            raise FileOpError(str(exc)) from None
+        except NotADirectoryError:
+            raise FileOpError(f"mkdir /{'/'.join(parts)}: not a directory") from None
+        assert fd is not None  # create=True never answers "missing"
+        return fd
 
     def _created_dir(self, fd: int) -> None:
         path = proc_path(fd)
@@ -148,7 +114,7 @@ class DestRoot:
             os.mkdir(name, 0o700, dir_fd=parent)
         elif not stat.S_ISDIR(st.st_mode):
             raise FileOpError(f"cannot copy to non-directory: {name}")
-        return os.open(name, _DIR_FLAGS, dir_fd=parent)
+        return os.open(name, DIR_FLAGS, dir_fd=parent)
 
 
 def lstat_at(dir_fd: int, name: str) -> os.stat_result | None:

@@ -5,15 +5,13 @@ from __future__ import annotations
 import os
 import shutil
 import stat
-from collections import deque
 
 from polybuild.errors import ImageError
+from polybuild.rootfs import RootfsPathError, open_dir_in_root
 
 __all__ = ["RootDir", "UnsafePathError", "clean_path"]
 
 # Same bound as the kernel's MAXSYMLINKS: a longer chain is a loop or an attack.
-_MAX_SYMLINKS = 40
-_DIR_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 class UnsafePathError(ImageError):
@@ -69,44 +67,10 @@ class RootDir:
 
         With `create`, missing directories are made (mode 0755, owned by the caller) on the way.
         """
-        stack = [os.dup(self.fd)]
-        pending = deque(parts)
-        followed = 0
         try:
-            while pending:
-                part = pending.popleft()
-                if part in ("", "."):
-                    continue
-                if part == "..":
-                    if len(stack) > 1:
-                        os.close(stack.pop())
-                    continue
-                current = stack[-1]
-                try:
-                    st = os.stat(part, dir_fd=current, follow_symlinks=False)
-                except FileNotFoundError:
-                    if not create:
-                        return None
-                    os.mkdir(part, 0o755, dir_fd=current)
-                    st = os.stat(part, dir_fd=current, follow_symlinks=False)
-                if stat.S_ISLNK(st.st_mode):
-                    followed += 1
-                    if followed > _MAX_SYMLINKS:
-                        raise UnsafePathError(f"too many levels of symbolic links in {parts}")
-                    target = os.readlink(part, dir_fd=current)
-                    if target.startswith("/"):
-                        while len(stack) > 1:
-                            os.close(stack.pop())
-                    pending.extendleft(reversed(target.split("/")))
-                    continue
-                if not stat.S_ISDIR(st.st_mode):
-                    raise UnsafePathError(f"{'/'.join(parts)}: {part!r} is not a directory")
-                # O_NOFOLLOW|O_DIRECTORY: if it was swapped for a symlink since the stat, fail.
-                stack.append(os.open(part, _DIR_FLAGS, dir_fd=current))
-            return stack.pop()
-        finally:
-            for fd in stack:
-                os.close(fd)
+            return open_dir_in_root(self.fd, parts, create=create)
+        except (RootfsPathError, NotADirectoryError) as exc:
+            raise UnsafePathError(str(exc.strerror if isinstance(exc, OSError) else exc)) from None
 
     @staticmethod
     def lstat_at(dir_fd: int, name: str) -> os.stat_result | None:
