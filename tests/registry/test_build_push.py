@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 from polybuild.image import mediatypes as mt
 from polybuild.image.reference import parse
 from polybuild.image.store import ImageStore
 from polybuild.registry import push
-from tests.conftest import import_busybox, require_platforms, require_root, require_tool
+from tests.conftest import import_busybox, require_platforms, require_root, require_tool, run_cli
 from tests.registry.conftest import Registry, make_client
 
 THREE = "linux/amd64,linux/arm64,linux/arm/v7"
@@ -28,17 +26,9 @@ COPY --from=build /log /log
 
 
 def polybuild(root: Path, *args: str, env: dict[str, str] | None = None) -> str:
-    full = {**os.environ, "POLYBUILD_ROOT": str(root), **(env or {})}
-    proc = subprocess.run(
-        [sys.executable, "-m", "polybuild", *args],
-        capture_output=True,
-        text=True,
-        env=full,
-        timeout=600,
-        check=False,
-    )
+    proc = run_cli(root, *args, env=env)
     assert proc.returncode == 0, f"polybuild {' '.join(args)}:\n{proc.stderr}"
-    return proc.stdout
+    return str(proc.stdout)
 
 
 def test_build_push_then_inspect_and_run_elsewhere(

@@ -17,7 +17,7 @@ from polybuild.importer import import_rootfs
 from polybuild.platforms import Platform
 from polybuild.registry import push
 from polybuild.testing.busybox import make_rootfs_tar
-from tests.conftest import require_platforms, require_root, require_tool
+from tests.conftest import require_platforms, require_root, require_tool, run_cli
 from tests.registry.conftest import Registry, make_client
 
 ARCHES = [
@@ -28,17 +28,9 @@ ARCHES = [
 
 
 def _polybuild(root: Path, *args: str) -> str:
-    env = {**os.environ, "POLYBUILD_ROOT": str(root)}
-    result = subprocess.run(
-        [sys.executable, "-m", "polybuild", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, f"polybuild {' '.join(args)}:\n{result.stderr}"
-    return result.stdout
+    proc = run_cli(root, *args)
+    assert proc.returncode == 0, f"polybuild {' '.join(args)}:\n{proc.stderr}"
+    return str(proc.stdout)
 
 
 def test_build_push_inspect_pull_run(
