@@ -7,6 +7,8 @@ RUN steps both go through it.
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import os
 import secrets
 import shutil
 from collections.abc import Callable, Iterator, Sequence
@@ -15,7 +17,7 @@ from pathlib import Path
 from typing import BinaryIO, cast
 
 from polybuild.dataroot import data_root
-from polybuild.errors import ImageError, InvalidReferenceError
+from polybuild.errors import ImageError, InvalidReferenceError, PolybuildError
 from polybuild.executor import ExitStatus, Process, RuncExecutor
 from polybuild.executor.runc import Stream
 from polybuild.image import Digest, ImageStore, reference
@@ -84,6 +86,27 @@ class Runtime:
         self.snapshots = Snapshotter(self.root / "snapshots")
         self.executor = RuncExecutor(self.root / "containers")
 
+    @contextlib.contextmanager
+    def in_use(self, *, exclusive: bool = False) -> Iterator[None]:
+        """Held (shared) while a build or run uses layers and caches.
+
+        `exclusive` is for prune: it fails at once, with PolybuildError, while anything else
+        holds the lock, rather than deleting layers under a running build.
+        """
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.root / "runtime.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB if exclusive else fcntl.LOCK_SH)
+            except BlockingIOError:
+                raise PolybuildError(
+                    f"a build or run is using {self.root}; nothing was changed",
+                    hint="try again when it has finished",
+                ) from None
+            yield
+        finally:
+            os.close(fd)
+
     def cleanup_stale(self) -> None:
         """Remove what killed polybuild processes left: containers, mounts, temp dirs."""
         self.executor.cleanup_stale()
@@ -138,7 +161,7 @@ class Runtime:
     ) -> ExitStatus:
         """Run `process` in a throw-away container of the image (docker run --rm)."""
         self.cleanup_stale()
-        with self.snapshot(self.lowers(manifest, config)) as snap:
+        with self.in_use(), self.snapshot(self.lowers(manifest, config)) as snap:
             return self.executor.run(
                 snap.rootfs, process, stdin=stdin, stdout=stdout, stderr=stderr
             )

@@ -18,6 +18,7 @@ from polybuild.errors import PolybuildError
 # `polybuild --help` never pays for rich, httpx or the frontend.
 COMMANDS: dict[str, tuple[str, str]] = {
     "binfmt": ("binfmt", "Show, install and remove QEMU emulators (binfmt_misc)"),
+    "prune": ("prune", "Remove build cache and unused layers"),
     "images": ("images", "List images in the local image store"),
     "rmi": ("rmi", "Remove images from the local image store"),
     "load": ("load", "Load images from an OCI layout tarball"),

@@ -17,7 +17,11 @@ class RmiOptions:
 
 def run_rmi(options: RmiOptions, store: ImageStore | None = None) -> None:
     """Untag the names, delete images left without a name, and collect their blobs."""
-    removal = (store or ImageStore()).remove(list(options.images), force=options.force)
+    from polybuild.solver.cache import cached_blobs
+
+    store = store or ImageStore()
+    # Layers the build cache refers to stay: removing an image does not empty the cache.
+    removal = store.remove(list(options.images), force=options.force, keep=cached_blobs(store.root))
     for name in removal.untagged:
         click.echo(f"Untagged: {name.familiar()}")
     for digest in removal.deleted:

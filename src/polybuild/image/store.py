@@ -11,7 +11,7 @@ Readers need no lock: images.json only ever changes by rename.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -225,7 +225,9 @@ class ImageStore:
 
     # ---- removal ---------------------------------------------------------------------------
 
-    def remove(self, texts: list[str], *, force: bool = False) -> Removal:
+    def remove(
+        self, texts: list[str], *, force: bool = False, keep: Iterable[Digest] = ()
+    ) -> Removal:
         """Remove images by name or ID, then collect blobs no image references.
 
         A name removes that name only. An ID (or digest) removes the image with all its
@@ -256,7 +258,7 @@ class ImageStore:
             self._update(change)
             remaining = {r.target.digest for r in self.records()}
             deleted = tuple(sorted({r.target.digest for r in doomed.values()} - remaining))
-            blobs, freed = self.gc()
+            blobs, freed = self.gc(keep)
             untagged = tuple(r.name for r in doomed.values() if r.name is not None)
             return Removal(untagged, deleted, blobs, freed)
 
@@ -268,9 +270,10 @@ class ImageStore:
             return False
         return any(r.name == ref for r in matches)
 
-    def gc(self) -> tuple[int, int]:
-        """Delete blobs no image references (sparing those under a live lease).
+    def gc(self, keep: Iterable[Digest] = ()) -> tuple[int, int]:
+        """Delete blobs no image references (sparing `keep` and those under a live lease).
 
+        `keep` holds other roots, such as the layers the build cache refers to.
         Returns (blobs removed, bytes freed). Holds the store lock so no name is added
         while it marks.
         """
@@ -278,10 +281,11 @@ class ImageStore:
             return 0, 0
         removed = freed = 0
         with self._lock:
-            keep = set(reachable(self.content, [r.target for r in self.records()]).present)
+            kept = set(reachable(self.content, [r.target for r in self.records()]).present)
+            kept.update(keep)
             protect_since = oldest_live_lease(self.root / "leases")
             for digest in list(self.content):
-                if digest in keep:
+                if digest in kept:
                     continue
                 path = self.content.path(digest)
                 try:

@@ -68,7 +68,7 @@ def run_request(
     writer = ProgressWriter(Fanout(make_renderer(request.progress, err), recorder))
     epoch = source_date_epoch(request)
     try:
-        with store.lease():
+        with runtime.in_use(), store.lease():
             images, solver = solve(request, runtime, converted, writer, DockerfileFileOps(epoch))
             results = _export(images, outputs, store, out_stream, err, epoch)
     finally:

@@ -20,7 +20,7 @@ from polybuild.imagebuild.request import BuildRequest, parse_secrets
 from polybuild.platforms import Platform, default_platform
 from polybuild.progress.writer import ProgressWriter
 from polybuild.runtime import Runtime
-from polybuild.solver.cache import CacheStore
+from polybuild.solver.cache import CacheStore, cache_path
 from polybuild.solver.results import Chain
 from polybuild.solver.scheduler import FileOps, SolveOptions, Solver
 
@@ -118,7 +118,7 @@ def solve(
         secrets=parse_secrets(request.secrets, request.ssh),
         network=request.network,
     )
-    cache = CacheStore(runtime.root / "cache" / "cache.db", runtime.store.content)
+    cache = CacheStore(cache_path(runtime.root), runtime.store.content)
     solver = Solver(
         runtime,
         cache,

@@ -8,7 +8,7 @@ import threading
 import time
 from pathlib import Path
 
-from polybuild.image import ContentStore
+from polybuild.image import ContentStore, Digest
 from polybuild.solver.results import Chain, LayerRef
 
 _SCHEMA = """
@@ -71,3 +71,23 @@ class CacheStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def cache_path(root: Path) -> Path:
+    """Where a data root keeps its build cache."""
+    return root / "cache" / "cache.db"
+
+
+def cached_blobs(root: Path) -> set[Digest]:
+    """Layer blobs the build cache of data root `root` refers to (kept by image removal)."""
+    path = cache_path(root)
+    if not path.exists():
+        return set()
+    db = sqlite3.connect(path, timeout=30)
+    try:
+        rows = db.execute("SELECT layers FROM results").fetchall()
+    except sqlite3.Error:
+        return set()
+    finally:
+        db.close()
+    return {Digest.parse(item["blob"]) for (data,) in rows for item in json.loads(data)}

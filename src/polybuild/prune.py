@@ -1,0 +1,91 @@
+"""`polybuild prune`: free the disk space the build cache and unpacked layers take."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from polybuild.image.select import platform_manifests
+from polybuild.image.walk import read_document
+from polybuild.runtime import Runtime
+from polybuild.solver.cache import CacheStore, cache_path
+
+
+@dataclass(frozen=True, slots=True)
+class PruneReport:
+    """What was removed and how many bytes that freed."""
+
+    cache_entries: int
+    blobs: int
+    layers: int
+    cache_mounts: int
+    bytes_freed: int
+
+
+def _size(path: Path) -> int:
+    total = 0
+    for dirpath, _, filenames in os.walk(path):
+        for name in filenames:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(dirpath, name)).st_size
+    return total
+
+
+def _image_diff_ids(runtime: Runtime) -> set[str]:
+    from polybuild.image.config import parse_config
+    from polybuild.image.manifest import parse_manifest
+
+    content = runtime.store.content
+    wanted: set[str] = set()
+    for record in runtime.store.records():
+        for descriptor, _ in platform_manifests(content, record.target):
+            if not content.exists(descriptor.digest):
+                continue
+            manifest = parse_manifest(read_document(content, descriptor), descriptor.media_type)
+            config_desc = manifest.value.config
+            if content.exists(config_desc.digest):
+                config = parse_config(read_document(content, config_desc), config_desc.media_type)
+                wanted.update(str(d) for d in config.value.diff_ids)
+    return wanted
+
+
+def prune(runtime: Runtime, *, all_: bool = False) -> PruneReport:
+    """Remove the build cache, blobs and unpacked layers no image needs (and, with `all_`,
+    the `RUN --mount=type=cache` directories). Refused while a build or run is going on."""
+    with runtime.in_use(exclusive=True):
+        runtime.cleanup_stale()
+        entries = 0
+        if cache_path(runtime.root).exists():
+            cache = CacheStore(cache_path(runtime.root), runtime.store.content)
+            try:
+                entries = cache.clear()
+            finally:
+                cache.close()
+        blobs, freed = runtime.store.gc()
+        keep = {d.split(":", 1)[1] for d in _image_diff_ids(runtime)}
+        layers = 0
+        layer_root = runtime.layers.root
+        if layer_root.is_dir():
+            for entry in layer_root.iterdir():
+                if entry.is_dir() and entry.name not in keep:
+                    freed += _size(entry)
+                    shutil.rmtree(entry, ignore_errors=True)
+                    layers += 1
+        inline = runtime.root / "inline"
+        if inline.is_dir():
+            freed += _size(inline)
+            shutil.rmtree(inline, ignore_errors=True)
+        mounts = 0
+        cache_mounts = runtime.root / "cache-mounts"
+        if all_ and cache_mounts.is_dir():
+            for entry in cache_mounts.iterdir():
+                freed += _size(entry) if entry.is_dir() else 0
+                if entry.is_dir():
+                    shutil.rmtree(entry, ignore_errors=True)
+                    mounts += 1
+                else:
+                    entry.unlink(missing_ok=True)
+        return PruneReport(entries, blobs, layers, mounts, freed)
