@@ -14,11 +14,16 @@ from polybuild import __version__
 from polybuild.cli.exit_codes import USAGE, exit_code_for
 from polybuild.errors import PolybuildError
 
-# name -> module under polybuild.cli that defines `command`; importing it is deferred so that
-# `polybuild --help` never pays for rich, httpx or the frontend.
+# name -> "module[:attribute]" under polybuild.cli (default attribute `command`); importing it
+# is deferred so that `polybuild --help` never pays for rich, httpx or the frontend.
 COMMANDS: dict[str, tuple[str, str]] = {
     "binfmt": ("binfmt", "Show, install and remove QEMU emulators (binfmt_misc)"),
     "prune": ("prune", "Remove build cache and unused layers"),
+    "ls": ("builders:ls_command", "List builders and their nodes"),
+    "create": ("builders:create_command", "Create a builder, or add a node with --append"),
+    "use": ("builders:use_command", "Use a builder for the following builds"),
+    "inspect": ("builders:inspect_command", "Show a builder's nodes and platforms"),
+    "rm": ("builders:rm_command", "Remove builders"),
     "images": ("images", "List images in the local image store"),
     "rmi": ("rmi", "Remove images from the local image store"),
     "load": ("load", "Load images from an OCI layout tarball"),
@@ -42,8 +47,9 @@ class LazyGroup(click.Group):
         entry = COMMANDS.get(cmd_name)
         if entry is None:
             return None
-        module = importlib.import_module(f"polybuild.cli.{entry[0]}")
-        command: click.Command = module.command
+        module_name, _, attribute = entry[0].partition(":")
+        module = importlib.import_module(f"polybuild.cli.{module_name}")
+        command: click.Command = getattr(module, attribute or "command")
         return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:

@@ -108,6 +108,7 @@ def _key_values(items: tuple[str, ...], flag: str) -> dict[str, str]:
 @click.option(
     "--print", "print_", default=None, metavar="outline|graph", help="Alias of --call outline."
 )
+@click.option("--builder", default="", metavar="NAME", help="Build with this builder.")
 @click.option("-j", "--jobs", type=int, default=None, help="Steps run in parallel (default: CPUs).")
 @click.option("--provenance", default=None, hidden=True)
 @click.option("--sbom", default=None, hidden=True)
@@ -177,5 +178,6 @@ def command(**kw: object) -> None:
         metadata_file=Path(str(kw["metadata_file"])) if kw["metadata_file"] else None,
         jobs=kw["jobs"],  # type: ignore[arg-type]
         call=call,
+        builder=str(kw["builder"]),
     )
     sys.exit(run_build(request, quiet=bool(kw["quiet"])))

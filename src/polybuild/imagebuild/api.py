@@ -36,6 +36,20 @@ def _push(content: Any, target: Any, refs: Any, /, *, docker_media_types: bool) 
     return push(content, target, refs, docker_media_types=docker_media_types)
 
 
+def _assign_nodes(request: BuildRequest, runtime: Runtime) -> None:
+    """Check the builder and send each platform to a node (all nodes run here for now)."""
+    from polybuild.builders import BuilderStore, resolve_nodes
+    from polybuild.platforms import default_platform, runnable_platforms
+
+    builders = BuilderStore(runtime.root)
+    builder = builders.get(request.builder) if request.builder else builders.current()
+    resolve_nodes(
+        request.platforms or (default_platform(),),
+        builder.nodes,
+        lambda node: runnable_platforms() if node.is_local else (),
+    )
+
+
 def run_request(
     request: BuildRequest,
     *,
@@ -59,6 +73,7 @@ def run_request(
     )
     out_stream = stdout or sys.stdout.buffer
     exporters.check_outputs(outputs, stdout=out_stream, store=store, pusher=_push)
+    _assign_nodes(request, runtime)
     converted = convert_all(request, runtime, _pull_base)
     if request.call == "outline":
         text = "\n".join(outline(graph) for graph in converted.graphs)

@@ -40,6 +40,7 @@ class BuildRequest:
     metadata_file: Path | None = None
     jobs: int | None = None
     call: str = "build"  # "build", or "outline" to print the graph without building
+    builder: str = ""  # --builder (default: $BUILDX_BUILDER or the one `polybuild use` chose)
 
 
 @dataclass(frozen=True, slots=True)
