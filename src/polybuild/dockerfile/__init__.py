@@ -23,9 +23,10 @@ from polybuild.dockerfile.ignore import IgnoreMatcher, ignore_file_for, load_pat
 from polybuild.dockerfile.instructions import Instruction, parse_instruction
 from polybuild.dockerfile.mounts import MountSpec, parse_mount
 from polybuild.dockerfile.outline import outline
-from polybuild.dockerfile.parser import Heredoc, Location, Node, ParseResult, parse
+from polybuild.dockerfile.parser import parse
 from polybuild.dockerfile.shell import expand_word, expand_words
 from polybuild.dockerfile.stages import Dockerfile, Stage, load
+from polybuild.dockerfile.syntax import Heredoc, Location, Node, ParseResult
 
 __all__ = [
     "BuildGraph",

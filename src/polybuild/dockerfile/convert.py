@@ -10,9 +10,10 @@ from polybuild.dockerfile.dispatch import DEFAULT_PATH, Context, StageState, dis
 from polybuild.dockerfile.flags import suggest
 from polybuild.dockerfile.instructions import Command, Copy, Run, parse_instruction
 from polybuild.dockerfile.mounts import parse_mount
-from polybuild.dockerfile.parser import Location, Warning_, parse
+from polybuild.dockerfile.parser import parse
 from polybuild.dockerfile.shell import expand_word
 from polybuild.dockerfile.stages import Dockerfile, Stage, load
+from polybuild.dockerfile.syntax import Location, Warning_
 from polybuild.errors import DockerfileError, PlatformError, PolybuildError
 from polybuild.graph import ImageConfig, ImageSource, LocalSource, Op, walk
 from polybuild.platforms import Platform, default_platform, format_platform

@@ -10,8 +10,9 @@ from dataclasses import dataclass, field, replace
 from polybuild.dockerfile import instructions as ins
 from polybuild.dockerfile.flags import FlagError
 from polybuild.dockerfile.mounts import parse_mount
-from polybuild.dockerfile.parser import Location, parse_heredoc
+from polybuild.dockerfile.parser import parse_heredoc
 from polybuild.dockerfile.shell import expand_heredoc, expand_word, expand_words
+from polybuild.dockerfile.syntax import Location
 from polybuild.errors import DockerfileError
 from polybuild.graph import (
     Copy,

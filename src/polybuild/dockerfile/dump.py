@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 
-from polybuild.dockerfile.parser import Node, ParseResult
+from polybuild.dockerfile.syntax import Node, ParseResult
 
 _ESCAPES = {
     "\a": "\\a",

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from polybuild.dockerfile.flags import FlagError, FlagKind, Flags, parse_flags, suggest
 from polybuild.dockerfile.mounts import parse_mount
-from polybuild.dockerfile.parser import Heredoc, Location, Node, chomp_heredoc, parse_heredoc
+from polybuild.dockerfile.parser import chomp_heredoc, parse_heredoc
+from polybuild.dockerfile.syntax import Heredoc, Location, Node
 from polybuild.errors import DockerfileError
 
 _S, _B, _L = FlagKind.STRING, FlagKind.BOOL, FlagKind.LIST

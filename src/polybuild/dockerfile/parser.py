@@ -6,12 +6,18 @@ thing here as under `docker buildx build`; `dump()` prints the tree in BuildKit'
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
 
+from polybuild.dockerfile.line_parsers import LineError, node_from_line
 from polybuild.dockerfile.shell import lex_words
+from polybuild.dockerfile.syntax import (
+    Heredoc,
+    Location,
+    Node,
+    ParseResult,
+    Warning_,
+    trim_leading_space,
+)
 from polybuild.errors import DockerfileError
 
 # Go's regexp `\s` and `[\t\v\f\r ]`: spelled out because Python's classes are Unicode-wide.
@@ -27,76 +33,6 @@ _VALID_DIRECTIVES = frozenset({"syntax", "escape", "check"})
 _HEREDOC_COMMANDS = frozenset({"add", "copy", "run"})
 # bufio.Scanner's default token limit; BuildKit fails on longer lines, and so do we.
 MAX_LINE_BYTES = 64 * 1024
-# unicode.IsSpace over the Latin-1 range, which Go applies to single bytes when splitting flags.
-_GO_BYTE_SPACES = frozenset("\t\n\v\f\r \x85\xa0")
-
-
-def is_space(ch: str) -> bool:
-    """Go's unicode.IsSpace."""
-    return ch in _GO_BYTE_SPACES or (ch > "\xff" and ch.isspace())
-
-
-@dataclass(frozen=True, slots=True)
-class Location:
-    """Where an instruction sits in its Dockerfile: first and last line, 1-based."""
-
-    start: int
-    end: int
-
-
-@dataclass(frozen=True, slots=True)
-class Heredoc:
-    """A here-document attached to RUN, COPY or ADD (`<<EOF` ... `EOF`)."""
-
-    name: str
-    content: str
-    chomp: bool  # `<<-`: leading tabs are stripped from every content line
-    expand: bool  # an unquoted marker: the content is subject to variable expansion
-    file_descriptor: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class Node:
-    """One instruction: its keyword as written, flags, arguments and (for ONBUILD) the child."""
-
-    command: str
-    flags: tuple[str, ...]
-    args: tuple[str, ...]
-    json: bool
-    original: str
-    location: Location
-    heredocs: tuple[Heredoc, ...] = ()
-    child: Node | None = None
-    comments: tuple[str, ...] = ()
-
-    @property
-    def keyword(self) -> str:
-        return self.command.lower()
-
-
-@dataclass(frozen=True, slots=True)
-class Warning_:
-    """A parser warning that does not stop the build (an empty continuation line)."""
-
-    message: str
-    line: int
-
-
-@dataclass(frozen=True, slots=True)
-class ParseResult:
-    """A parsed Dockerfile: its instructions, escape token, directives and warnings."""
-
-    nodes: tuple[Node, ...]
-    escape_token: str
-    directives: tuple[tuple[str, str], ...]
-    warnings: tuple[Warning_, ...]
-    filename: str = "Dockerfile"
-
-    def directive(self, name: str) -> str | None:
-        for key, value in self.directives:
-            if key == name:
-                return value
-        return None
 
 
 class _Directives:
@@ -146,15 +82,8 @@ def _trim_newline(line: str) -> str:
     return line.rstrip("\r\n")
 
 
-def _trim_leading_space(line: str) -> str:
-    i = 0
-    while i < len(line) and is_space(line[i]):
-        i += 1
-    return line[i:]
-
-
 def _is_comment(line: str) -> bool:
-    return _trim_leading_space(_trim_newline(line)).startswith("#")
+    return trim_leading_space(_trim_newline(line)).startswith("#")
 
 
 def _split_lines(text: str) -> list[str]:
@@ -185,7 +114,7 @@ def parse(source: str | bytes, *, filename: str = "Dockerfile") -> ParseResult:
             )
         line = _trim_newline(raw)
         if strip:
-            line = _trim_leading_space(line)
+            line = trim_leading_space(line)
         directives.check(line, lineno)
         return "" if line.startswith("#") else line
 
@@ -193,7 +122,7 @@ def parse(source: str | bytes, *, filename: str = "Dockerfile") -> ParseResult:
         raw = lines[index]
         index += 1
         if _is_comment(raw):
-            comments.append(_trim_leading_space(_trim_newline(raw))[1:].strip())
+            comments.append(trim_leading_space(_trim_newline(raw))[1:].strip())
         line = process(raw, True, current + 1)
         current += 1
         start = current
@@ -208,7 +137,7 @@ def parse(source: str | bytes, *, filename: str = "Dockerfile") -> ParseResult:
             current += 1
             if _is_comment(raw):
                 continue
-            if not _trim_leading_space(_trim_newline(raw)):
+            if not trim_leading_space(_trim_newline(raw)):
                 empty_continuation = True
                 continue
             continued, ended = _trim_continuation(continued, directives)
@@ -216,8 +145,8 @@ def parse(source: str | bytes, *, filename: str = "Dockerfile") -> ParseResult:
         if empty_continuation:
             warnings.append(Warning_(f"Empty continuation line found in: {line}", current))
         try:
-            node = _node_from_line(line, directives.escape, Location(start, current))
-        except _LineError as exc:
+            node = node_from_line(line, directives.escape, Location(start, current))
+        except LineError as exc:
             raise DockerfileError(
                 exc.message, line=start, end_line=current, filename=filename, hint=exc.hint
             ) from None
@@ -329,261 +258,3 @@ def heredocs_in_line(line: str) -> list[Heredoc]:
 def chomp_heredoc(content: str) -> str:
     """Content of a `<<-` heredoc: leading tabs removed from every line."""
     return _LEADING_TABS.sub("", content)
-
-
-class _LineError(Exception):
-    def __init__(self, message: str, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
-
-
-def _node_from_line(line: str, escape: str, location: Location) -> Node:
-    command, flags, rest = _split_command(line)
-    parser = _LINE_PARSERS.get(command.lower(), _parse_ignore)
-    args, is_json, child = parser(rest, escape, location)
-    return Node(command, tuple(flags), tuple(args), is_json, line, location, child=child)
-
-
-def _split_command(line: str) -> tuple[str, list[str], str]:
-    parts = _WHITESPACE.split(line.strip(), maxsplit=1)
-    if len(parts) == 1:
-        return parts[0], [], ""
-    rest, flags = _extract_flags(parts[1])
-    return parts[0], flags, rest.strip()
-
-
-def _extract_flags(line: str) -> tuple[str, list[str]]:
-    """Leading `--flag[=value]` words; BuildKit scans bytes here, so we scan bytes too."""
-    # Go appends each byte as a rune, so a flag's text is the Latin-1 reading of its bytes.
-    data = line.encode("utf-8", "surrogateescape").decode("latin-1")
-    flags: list[str] = []
-    word: list[str] = []
-    phase, quote, blank_ok, pos, size = "spaces", "", False, 0, len(data)
-
-    def remainder(at: int) -> str:
-        return data[at:].encode("latin-1").decode("utf-8", "surrogateescape")
-
-    while pos <= size:
-        ch = data[pos] if pos < size else ""
-        if phase == "spaces":
-            if pos == size:
-                break
-            if ch in _GO_BYTE_SPACES:
-                pos += 1
-                continue
-            if ch != "-" or pos + 1 == size or data[pos + 1] != "-":
-                return remainder(pos), flags
-            phase = "word"
-        if pos == size:
-            text = "".join(word)
-            if text != "--" and (blank_ok or word):
-                flags.append(text)
-            break
-        if phase == "word":
-            if ch in _GO_BYTE_SPACES:
-                phase = "spaces"
-                text = "".join(word)
-                if text == "--":
-                    return remainder(pos), flags
-                if blank_ok or word:
-                    flags.append(text)
-                word, blank_ok = [], False
-                pos += 1
-                continue
-            if ch in ("'", '"'):
-                quote, blank_ok, phase = ch, True, "quote"
-                pos += 1
-                continue
-        elif ch == quote:
-            phase = "word"
-            pos += 1
-            continue
-        if ch == "\\":
-            if pos + 1 == size:
-                if phase == "quote":
-                    phase = "word"
-                pos += 1
-                continue
-            pos += 1
-            ch = data[pos]
-        word.append(ch)
-        pos += 1
-    return "", flags
-
-
-_Parsed = tuple[list[str], bool, "Node | None"]
-
-
-def _parse_ignore(rest: str, escape: str, location: Location) -> _Parsed:
-    return [], False, None
-
-
-def _parse_string(rest: str, escape: str, location: Location) -> _Parsed:
-    return ([rest] if rest else []), False, None
-
-
-def _parse_whitespace_delimited(rest: str, escape: str, location: Location) -> _Parsed:
-    return (_WHITESPACE.split(rest) if rest else []), False, None
-
-
-class _NotJSON(Exception):
-    pass
-
-
-def _reject_constant(name: str) -> object:
-    raise _NotJSON(name)  # Go's encoding/json has no NaN or Infinity
-
-
-def _parse_json(rest: str) -> list[str]:
-    rest = _trim_leading_space(rest)
-    if not rest.startswith("["):
-        raise _NotJSON
-    try:
-        value = json.loads(rest, parse_constant=_reject_constant)
-    except (ValueError, RecursionError):
-        raise _NotJSON from None
-    if not isinstance(value, list):
-        raise _NotJSON
-    if not all(isinstance(item, str) for item in value):
-        raise _LineError(
-            "when using JSON array syntax, arrays must be comprised of strings only",
-            hint='write every element as a string: ["executable", "arg"]',
-        )
-    return value
-
-
-def _parse_maybe_json(rest: str, escape: str, location: Location) -> _Parsed:
-    if not rest:
-        return [], False, None
-    try:
-        return _parse_json(rest), True, None
-    except _NotJSON:
-        return [rest], False, None
-
-
-def _parse_maybe_json_to_list(rest: str, escape: str, location: Location) -> _Parsed:
-    try:
-        return _parse_json(rest), True, None
-    except _NotJSON:
-        return _parse_whitespace_delimited(rest, escape, location)
-
-
-def _parse_health(rest: str, escape: str, location: Location) -> _Parsed:
-    sep = 0
-    while sep < len(rest) and not is_space(rest[sep]):
-        sep += 1
-    if sep == 0:
-        return [], False, None
-    nxt = sep
-    while nxt < len(rest) and is_space(rest[nxt]):
-        nxt += 1
-    args, is_json, _ = _parse_maybe_json(rest[nxt:], escape, location)
-    return [rest[:sep], *args], is_json, None
-
-
-def parse_words(rest: str, escape: str) -> list[str]:
-    """Split on blanks, honouring quotes and escapes but keeping them (ENV/LABEL/ARG)."""
-    words: list[str] = []
-    word: list[str] = []
-    phase, quote, blank_ok, pos, size = "spaces", "", False, 0, len(rest)
-    while pos <= size:
-        ch = rest[pos] if pos < size else ""
-        if phase == "spaces":
-            if pos == size:
-                break
-            if is_space(ch):
-                pos += 1
-                continue
-            phase = "word"
-        if pos == size:
-            if blank_ok or word:
-                words.append("".join(word))
-            break
-        if phase == "word":
-            if is_space(ch):
-                phase = "spaces"
-                if blank_ok or word:
-                    words.append("".join(word))
-                word, blank_ok = [], False
-                pos += 1
-                continue
-            if ch in ("'", '"'):
-                quote, blank_ok, phase = ch, True, "quote"
-            if ch == escape:
-                if pos + 1 == size:
-                    pos += 1
-                    continue
-                word.append(ch)
-                pos += 1
-                ch = rest[pos]
-        else:
-            if ch == quote:
-                phase = "word"
-            if ch == escape and quote != "'":
-                if pos + 1 == size:
-                    phase = "word"
-                    pos += 1
-                    continue
-                word.append(ch)
-                pos += 1
-                ch = rest[pos]
-        word.append(ch)
-        pos += 1
-    return words
-
-
-def _parse_name_val(key: str) -> Callable[[str, str, Location], _Parsed]:
-    def parse_kv(rest: str, escape: str, location: Location) -> _Parsed:
-        words = parse_words(rest, escape)
-        if not words:
-            return [], False, None
-        if "=" not in words[0]:
-            parts = _WHITESPACE.split(rest, maxsplit=1)
-            if len(parts) < 2:
-                raise _LineError(f"{key} must have two arguments", hint=f"write {key} name=value")
-            return [parts[0], parts[1], ""], False, None
-        args: list[str] = []
-        for word in words:
-            if "=" not in word:
-                raise _LineError(
-                    f"Syntax error - can't find = in {json.dumps(word)}. "
-                    "Must be of the form: name=value"
-                )
-            name, value = word.split("=", 1)
-            args += [name, value, "="]
-        return args, False, None
-
-    return parse_kv
-
-
-def _parse_name_or_name_val(rest: str, escape: str, location: Location) -> _Parsed:
-    return parse_words(rest, escape), False, None
-
-
-def _parse_sub_command(rest: str, escape: str, location: Location) -> _Parsed:
-    if not rest:
-        return [], False, None
-    return [], False, _node_from_line(rest, escape, location)
-
-
-_LINE_PARSERS: dict[str, Callable[[str, str, Location], _Parsed]] = {
-    "add": _parse_maybe_json_to_list,
-    "arg": _parse_name_or_name_val,
-    "cmd": _parse_maybe_json,
-    "copy": _parse_maybe_json_to_list,
-    "entrypoint": _parse_maybe_json,
-    "env": _parse_name_val("ENV"),
-    "expose": _parse_whitespace_delimited,
-    "from": _parse_whitespace_delimited,
-    "healthcheck": _parse_health,
-    "label": _parse_name_val("LABEL"),
-    "maintainer": _parse_string,
-    "onbuild": _parse_sub_command,
-    "run": _parse_maybe_json,
-    "shell": _parse_maybe_json,
-    "stopsignal": _parse_string,
-    "user": _parse_string,
-    "volume": _parse_maybe_json_to_list,
-    "workdir": _parse_string,
-}

@@ -6,7 +6,8 @@ import re
 from dataclasses import dataclass
 
 from polybuild.dockerfile.instructions import Arg, Command, From, parse_instruction
-from polybuild.dockerfile.parser import Location, ParseResult, Warning_, parse
+from polybuild.dockerfile.parser import parse
+from polybuild.dockerfile.syntax import Location, ParseResult, Warning_
 from polybuild.errors import DockerfileError
 
 # `# syntax=` values that name the frontend we implement (any docker/dockerfile:1.x tag).
