@@ -8,12 +8,38 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 
+from polybuild.dockerfile.commands import (
+    INSTRUCTION_NAMES,
+    NETWORK_MODES,
+    SECURITY_MODES,
+    Arg,
+    ArgDef,
+    Cmd,
+    Command,
+    Copy,
+    Entrypoint,
+    Env,
+    Expose,
+    From,
+    Healthcheck,
+    Instruction,
+    KeyValue,
+    Label,
+    Maintainer,
+    Onbuild,
+    Run,
+    Shell,
+    SourceContent,
+    StopSignal,
+    User,
+    Volume,
+    Workdir,
+)
 from polybuild.dockerfile.flags import FlagError, FlagKind, Flags, parse_flags, suggest
 from polybuild.dockerfile.mounts import parse_mount
 from polybuild.dockerfile.parser import chomp_heredoc, parse_heredoc
-from polybuild.dockerfile.syntax import Heredoc, Location, Node
+from polybuild.dockerfile.syntax import Node
 from polybuild.errors import DockerfileError
 
 _S, _B, _L = FlagKind.STRING, FlagKind.BOOL, FlagKind.LIST
@@ -21,208 +47,6 @@ _STAGE_NAME = re.compile(r"^[a-z][a-z0-9-_.]*$")
 _DURATION = re.compile(r"([0-9]*\.?[0-9]*)(ns|us|µs|μs|ms|s|m|h)")
 _UNIT_NS = {"ns": 1, "us": 10**3, "µs": 10**3, "μs": 10**3, "ms": 10**6, "s": 10**9}
 _UNIT_NS |= {"m": 60 * 10**9, "h": 3600 * 10**9}
-NETWORK_MODES = ("default", "none", "host")
-SECURITY_MODES = ("sandbox", "insecure")
-
-
-@dataclass(frozen=True, slots=True)
-class KeyValue:
-    key: str
-    value: str
-
-
-@dataclass(frozen=True, slots=True)
-class ArgDef:
-    """`NAME` or `NAME=default` from an ARG line (the default is expanded later)."""
-
-    key: str
-    default: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class From:
-    base: str
-    stage_name: str
-    platform: str
-    location: Location
-
-
-@dataclass(frozen=True, slots=True)
-class Run:
-    cmd: tuple[str, ...]
-    prepend_shell: bool
-    files: tuple[Heredoc, ...]
-    mounts: tuple[str, ...]  # raw --mount values, expanded and parsed during conversion
-    network: str
-    security: str
-    location: Location
-
-
-@dataclass(frozen=True, slots=True)
-class Cmd:
-    cmd: tuple[str, ...]
-    prepend_shell: bool
-    files: tuple[Heredoc, ...]
-    location: Location
-
-
-@dataclass(frozen=True, slots=True)
-class Entrypoint:
-    cmd: tuple[str, ...] | None  # None: `ENTRYPOINT` with no arguments clears it
-    prepend_shell: bool
-    files: tuple[Heredoc, ...]
-    location: Location
-
-
-@dataclass(frozen=True, slots=True)
-class Shell:
-    shell: tuple[str, ...]
-    location: Location
-
-
-@dataclass(frozen=True, slots=True)
-class Env:
-    pairs: tuple[KeyValue, ...]
-    location: Location
-
-
-@dataclass(frozen=True, slots=True)
-class Arg:
-    args: tuple[ArgDef, ...]
-    location: Location
-
-
-@dataclass(frozen=True, slots=True)
-class Label:
-    pairs: tuple[KeyValue, ...]
-    location: Location
-
-
-@dataclass(frozen=True, slots=True)
-class Expose:
-    ports: tuple[str, ...]
-    location: Location
-
-
-@dataclass(frozen=True, slots=True)
-class Volume:
-    volumes: tuple[str, ...]
-    location: Location
-
-
-@dataclass(frozen=True, slots=True)
-class Workdir:
-    path: str
-    location: Location
-
-
-@dataclass(frozen=True, slots=True)
-class User:
-    user: str
-    location: Location
-
-
-@dataclass(frozen=True, slots=True)
-class SourceContent:
-    """A heredoc used as a COPY/ADD source: it becomes a file named `path`."""
-
-    path: str
-    data: str
-    expand: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Copy:
-    """COPY, or ADD when `is_add`; ADD-only and COPY-only fields keep their defaults."""
-
-    sources: tuple[str, ...]
-    contents: tuple[SourceContent, ...]
-    dest: str
-    from_: str
-    chown: str
-    chmod: str
-    link: bool
-    parents: bool
-    exclude: tuple[str, ...]
-    location: Location
-    is_add: bool = False
-    checksum: str = ""
-    keep_git_dir: bool | None = None
-    unpack: bool | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Healthcheck:
-    """HEALTHCHECK; `test` is ("NONE",), ("CMD", ...) or ("CMD-SHELL", cmd); durations in ns."""
-
-    test: tuple[str, ...]
-    interval: int
-    timeout: int
-    start_period: int
-    start_interval: int
-    retries: int
-    location: Location
-
-
-@dataclass(frozen=True, slots=True)
-class StopSignal:
-    signal: str
-    location: Location
-
-
-@dataclass(frozen=True, slots=True)
-class Onbuild:
-    expression: str  # the trigger as text, as stored in the image config's OnBuild
-    location: Location
-
-
-@dataclass(frozen=True, slots=True)
-class Maintainer:
-    maintainer: str
-    location: Location
-
-
-Instruction = (
-    From
-    | Run
-    | Cmd
-    | Entrypoint
-    | Shell
-    | Env
-    | Arg
-    | Label
-    | Expose
-    | Volume
-    | Workdir
-    | User
-    | Copy
-    | Healthcheck
-    | StopSignal
-    | Onbuild
-    | Maintainer
-)
-Command = (
-    Run
-    | Cmd
-    | Entrypoint
-    | Shell
-    | Env
-    | Arg
-    | Label
-    | Expose
-    | Volume
-    | Workdir
-    | User
-    | Copy
-    | Healthcheck
-    | StopSignal
-    | Onbuild
-    | Maintainer
-)
-INSTRUCTION_NAMES = (
-    "ADD", "ARG", "CMD", "COPY", "ENTRYPOINT", "ENV", "EXPOSE", "FROM", "HEALTHCHECK", "LABEL",
-    "MAINTAINER", "ONBUILD", "RUN", "SHELL", "STOPSIGNAL", "USER", "VOLUME", "WORKDIR",
-)  # fmt: skip
 
 
 class _Error(Exception):
@@ -526,3 +350,32 @@ _HANDLERS: dict[str, Callable[[Node], Instruction]] = {
     "onbuild": _onbuild,
     "maintainer": _simple(Maintainer),
 }
+
+__all__ = [
+    "INSTRUCTION_NAMES",
+    "NETWORK_MODES",
+    "SECURITY_MODES",
+    "Arg",
+    "ArgDef",
+    "Cmd",
+    "Command",
+    "Copy",
+    "Entrypoint",
+    "Env",
+    "Expose",
+    "From",
+    "Healthcheck",
+    "Instruction",
+    "KeyValue",
+    "Label",
+    "Maintainer",
+    "Onbuild",
+    "Run",
+    "Shell",
+    "SourceContent",
+    "StopSignal",
+    "User",
+    "Volume",
+    "Workdir",
+    "parse_instruction",
+]
