@@ -214,15 +214,26 @@ class Connections:
             full = full.copy_merge_params(params)
         scopes = [repository_scope(endpoint.path(repository), *actions), *extra_scopes]
         where = endpoint.describe(repository)
+        # A URL the registry handed us (an upload Location, a Link) may name another host,
+        # such as a storage backend: our credentials are for the registry alone, as in
+        # containerd, and never go to another origin (or over a downgraded scheme).
+        base_url = httpx.URL(base)
+        same_origin = (full.scheme, full.host, full.port) == (
+            base_url.scheme,
+            base_url.host,
+            base_url.port,
+        )
         for attempt in range(2):
             request_headers = dict(headers or {})
-            authorization = await self.authorizer.authorization(client, host, scopes)
+            authorization = (
+                await self.authorizer.authorization(client, host, scopes) if same_origin else None
+            )
             if authorization:
                 request_headers["Authorization"] = authorization
             content = body() if callable(body) else body
             request = client.build_request(method, full, headers=request_headers, content=content)
             response = await client.send(request, stream=stream, follow_redirects=follow_redirects)
-            if response.status_code == 401 and attempt == 0:
+            if response.status_code == 401 and attempt == 0 and same_origin:
                 if stream:
                     await response.aclose()
                 challenge = response.headers.get("WWW-Authenticate", "")
