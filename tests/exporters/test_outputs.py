@@ -167,7 +167,9 @@ def test_local_single_platform_goes_straight_into_dest(
     _export(single, store, f"type=local,dest={dest}")
     assert (dest / "etc/os").read_text() == "linux/arm64\n"
     assert (dest / "keep").read_text() == "mine"  # unrelated files stay, as with buildx
-    assert not (dest / "etc/stale").exists()  # a top-level entry is replaced whole
+    # Directories merge (BuildKit's local exporter receives with fsutil's Merge): the
+    # user's own files inside them stay too.
+    assert (dest / "etc/stale").read_text() == "old"
 
 
 def test_tar_output_holds_the_platform_trees(source: ExportSource, store: ImageStore) -> None:
@@ -289,3 +291,16 @@ def test_async_pusher_is_run_to_completion(source: ExportSource, store: ImageSto
 
     (result,) = export(source, parse_outputs([], push=True, tags=["a"]), store=store, pusher=pusher)
     assert done == [str(result.image.digest)]
+
+
+def test_local_output_to_the_current_directory(
+    single: ExportSource, store: ImageStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    work = tmp_path / "work"
+    (work / "etc").mkdir(parents=True)
+    (work / "etc" / "mine.txt").write_text("keep me")
+    monkeypatch.chdir(work)
+    _export(single, store, ".")  # `-o .`, as in Docker's docs
+    assert (work / "etc/os").read_text() == "linux/arm64\n"
+    assert (work / "etc/mine.txt").read_text() == "keep me"
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]

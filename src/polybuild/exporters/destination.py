@@ -14,7 +14,9 @@ from polybuild.errors import ImageError, UsageError
 
 
 def _temp_name(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+    path = path.absolute()  # `.` and `/` have no name of their own to put beside
+    name = path.name or "root"
+    return path.parent / f".{name}.{os.getpid()}-{secrets.token_hex(4)}.tmp"
 
 
 def check_file_dest(dest: str, stdout: BinaryIO | None = None) -> None:
@@ -63,15 +65,15 @@ def open_file_dest(dest: str, stdout: BinaryIO) -> Iterator[BinaryIO]:
 
 @contextlib.contextmanager
 def staging_dir(dest: str) -> Iterator[Path]:
-    """A fresh directory next to `dest` to fill; on success its entries move into `dest`.
+    """A fresh directory next to `dest` to fill; on success its content merges into `dest`.
 
-    A new `dest` is the renamed staging directory itself; into an existing one each top-level
-    entry is moved, replacing an entry of the same name (as buildx's local exporter writes
-    into an existing directory). On error the staging directory is removed and `dest` is
-    untouched.
+    A new `dest` is the renamed staging directory itself. Into an existing one the content
+    is merged as BuildKit's local exporter does: directories are merged recursively, files
+    of the same name are replaced (each by a rename), and everything else already in `dest`
+    stays. On error the staging directory is removed and `dest` is untouched.
     """
     check_dir_dest(dest)
-    path = Path(dest)
+    path = Path(dest).absolute()
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = _temp_name(path)
     temp.mkdir(mode=0o755)
@@ -80,18 +82,27 @@ def staging_dir(dest: str) -> Iterator[Path]:
         if not path.exists():
             temp.rename(path)
             return
-        for entry in sorted(temp.iterdir()):
-            target = path / entry.name
-            if target.is_dir() and not target.is_symlink():
-                shutil.rmtree(target)
-            elif target.exists() or target.is_symlink():
-                target.unlink()
-            entry.rename(target)
+        _merge(temp, path)
     except OSError as exc:
         raise ImageError(f"cannot write {dest}: {exc.strerror or exc}") from exc
     finally:
         if temp.exists():
             shutil.rmtree(temp, ignore_errors=True)
+
+
+def _merge(source: Path, target: Path) -> None:
+    for entry in sorted(source.iterdir()):
+        destination = target / entry.name
+        if entry.is_dir() and not entry.is_symlink():
+            if destination.is_dir() and not destination.is_symlink():
+                _merge(entry, destination)
+                shutil.copystat(entry, destination, follow_symlinks=False)
+                continue
+            if destination.exists() or destination.is_symlink():
+                destination.unlink()  # a file (or link) where the image has a directory
+        elif destination.is_dir() and not destination.is_symlink():
+            shutil.rmtree(destination)  # a directory where the image has a file
+        entry.rename(destination)
 
 
 __all__ = ["check_dir_dest", "check_file_dest", "open_file_dest", "staging_dir"]
