@@ -197,12 +197,16 @@ def test_chmod(tmp_path: Path, chmod: str, file_mode: int, dir_mode: int) -> Non
     assert stat.S_IMODE(os.stat(dst / "o").st_mode) == 0o755  # created by MkdirAll
 
 
-def test_octal_chmod_keeps_setuid_as_fsutil(tmp_path: Path) -> None:
-    src = make_tree(tmp_path / "src", {"f": "x"})
+def test_octal_chmod_sets_the_whole_mode_special_bits_included(tmp_path: Path) -> None:
+    # BuildKit since tonistiigi/fsutil#168 (moby/buildkit#3920): --chmod=4755 gives setuid,
+    # and --chmod=700 on a setuid source clears it.
+    src = make_tree(tmp_path / "src", {"f": "x", "g": "y"})
     os.chmod(src / "f", 0o4755)
     dst = make_tree(tmp_path / "dst", {})
     copy_files(src, dst, ["f"], "/f", chmod="700")
-    assert stat.S_IMODE(os.stat(dst / "f").st_mode) == 0o4700
+    assert stat.S_IMODE(os.stat(dst / "f").st_mode) == 0o700
+    copy_files(src, dst, ["g"], "/g", chmod="4755")
+    assert stat.S_IMODE(os.stat(dst / "g").st_mode) == 0o4755
 
 
 @pytest.mark.parametrize("bad", ["8", "77777", "u=rwz", "x+"])

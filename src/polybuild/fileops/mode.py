@@ -26,8 +26,9 @@ class ChmodSpec:
     def apply(self, mode: int) -> int:
         """New `st_mode & 0o7777` for an entry whose current `st_mode` is `mode`."""
         if self.octal is not None:
-            # fsutil: (mode &^ 0777) | (chmod & 0777), so set-id and sticky bits stay the source's
-            return (mode & 0o7000) | (self.octal & 0o777)
+            # The whole mode, set-id and sticky bits included (BuildKit since fsutil #168 fixed
+            # moby/buildkit#3920, where --chmod=4755 lost its setuid bit).
+            return self.octal
         is_dir = stat.S_ISDIR(mode)
         perm = mode & 0o7777
         for who, actions in self.clauses:
