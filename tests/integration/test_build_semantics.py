@@ -249,3 +249,17 @@ def test_scratch_link_onbuild_and_missing_base_variant(root: Path, tmp_path: Pat
         "Dockerfile:3: base image docker.io/library/onbase:latest has no variant for "
         "linux/arm/v7 (available: linux/amd64, linux/arm64)" in proc.stderr
     )
+
+
+def test_tar_output_keeps_setuid_and_modes(root: Path, tmp_path: Path) -> None:
+    ctx = make_context(
+        tmp_path, "FROM busybox\nCOPY --chmod=4755 tool /usr/bin/tool\n", {"tool": "#!/bin/sh\n"}
+    )
+    out = tmp_path / "fs.tar"
+    proc = polybuild(root, "build", "-o", f"type=tar,dest={out}", str(ctx))
+    assert proc.returncode == 0, proc.stderr
+    with tarfile.open(out) as tar:
+        members = {m.name.removeprefix("./"): m for m in tar.getmembers()}
+    assert members["usr/bin/tool"].mode == 0o4755
+    assert members["bin/busybox"].mode & 0o777 == 0o755
+    assert "" not in members or members[""].mode & 0o777 == 0o755

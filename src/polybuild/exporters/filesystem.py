@@ -3,11 +3,13 @@
 With one platform the filesystem goes straight into the destination; with several, each
 goes into a subdirectory named as BuildKit names it (`linux_amd64`, `linux_arm_v7`).
 
-Layers are unpacked as untrusted (polybuild.layers.unpack): device nodes, set-id bits and
-privileged xattrs are left out, because the files land on the host, outside any container,
-where a set-uid binary or a device node would be a privilege the image should not grant.
-What was left out is reported as a warning. Ownership is kept when running as root and
-becomes the caller's otherwise.
+For `local`, layers are unpacked as untrusted (polybuild.layers.unpack): device nodes, set-id
+bits and privileged xattrs are left out, because the files land on the host, outside any
+container, where a set-uid binary or a device node would be a privilege the image should not
+grant; what was left out is reported as a warning. The `tar` output is a stream, not files
+on the host: it keeps everything (a root filesystem tarball needs its set-uid `su`), going
+through a private scratch directory. Ownership is kept when running as root and becomes the
+caller's otherwise.
 """
 
 from __future__ import annotations
@@ -34,7 +36,9 @@ def platform_dir_name(platform: Platform) -> str:
     return format_platform(platform).replace("/", "_")
 
 
-def unpack_image(content: ContentStore, image: PlatformImage, root: Path) -> list[SkippedEntry]:
+def unpack_image(
+    content: ContentStore, image: PlatformImage, root: Path, *, trusted: bool = False
+) -> list[SkippedEntry]:
     """Apply the image's layers, bottom first, onto `root` (merged: whiteouts delete)."""
     skipped: list[SkippedEntry] = []
     manifest = image.manifest.value
@@ -50,7 +54,7 @@ def unpack_image(content: ContentStore, image: PlatformImage, root: Path) -> lis
                 cast(BinaryIO, blob),
                 root,
                 mode=UnpackMode.MERGED,
-                trusted=False,
+                trusted=trusted,
                 expected_diff_id=str(diff_id),
             )
         skipped.extend(result.skipped)
@@ -68,11 +72,13 @@ def _split(image: AssembledImage, platform_split: bool | None) -> bool:
     return platform_split
 
 
-def _fill(image: AssembledImage, root: Path, split: bool, warn: Warn) -> None:
+def _fill(
+    image: AssembledImage, root: Path, split: bool, warn: Warn, *, trusted: bool = False
+) -> None:
     for platform_image in image.platforms:
         target = root / platform_dir_name(platform_image.platform) if split else root
         target.mkdir(mode=0o755, exist_ok=True)
-        skipped = unpack_image(image.content, platform_image, target)
+        skipped = unpack_image(image.content, platform_image, target, trusted=trusted)
         if skipped:
             listed = ", ".join(f"{s.name} ({s.reason})" for s in skipped[:3])
             more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
@@ -106,8 +112,8 @@ def export_tar(
     with contextlib.ExitStack() as stack:
         scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="polybuild-tar-")))
         root = scratch / "rootfs"
-        root.mkdir()
-        _fill(image, root, split, warn)
+        root.mkdir(mode=0o700)  # private: trusted content (set-id files, devices) lands here
+        _fill(image, root, split, warn, trusted=True)
         out = stack.enter_context(open_file_dest(dest, stdout))
         write_directory_tar(root, out, source_date_epoch=source_date_epoch)
 
