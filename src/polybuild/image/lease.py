@@ -32,12 +32,27 @@ def hold_lease(leases_dir: Path) -> Iterator[Path]:
     fd = os.open(pending, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        os.rename(pending, path)
+        # A lease may not start while a collection sweeps (it could re-use a blob the sweep
+        # has already judged garbage); the collector holds this lock exclusively meanwhile.
+        with sweep_lock(leases_dir, exclusive=False):
+            os.rename(pending, path)
         yield path
     finally:
         for leftover in (path, pending):
             with contextlib.suppress(OSError):
                 leftover.unlink()
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def sweep_lock(leases_dir: Path, *, exclusive: bool) -> Iterator[None]:
+    """Shared while a lease registers, exclusive while garbage collection sweeps."""
+    leases_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(leases_dir / ".sweep.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield
+    finally:
         os.close(fd)
 
 

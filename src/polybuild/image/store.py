@@ -21,11 +21,12 @@ import msgspec
 
 from polybuild.dataroot import data_root
 from polybuild.errors import ImageError, ImageNotFoundError, InvalidReferenceError
+from polybuild.image import mediatypes as mt
 from polybuild.image._wire import DescriptorJSON, decode, encode
 from polybuild.image.content import ContentStore, write_file_atomic
 from polybuild.image.descriptor import Descriptor, descriptor_from_wire, descriptor_to_wire
 from polybuild.image.digest import Digest
-from polybuild.image.lease import hold_lease, oldest_live_lease
+from polybuild.image.lease import hold_lease, oldest_live_lease, sweep_lock
 from polybuild.image.reference import Reference, parse
 from polybuild.image.select import Selected, platform_manifests, select_manifest
 from polybuild.image.walk import reachable
@@ -135,6 +136,23 @@ class ImageStore:
             if not self.content.exists(target.digest):
                 raise ImageNotFoundError(
                     f"cannot tag {ref.familiar()}: {target.digest} is not stored"
+                )
+            # Every variant that is present must be whole (variants never pulled may be
+            # absent): a name never points at an image with a config or layer missing.
+            try:
+                found = reachable(self.content, [target])
+            except ImageError:
+                found = None  # not a well-formed image: only the top blob is checked
+            broken = [] if found is None else [
+                d for d in found.missing.values()
+                if not (mt.is_manifest(d.media_type) or mt.is_index(d.media_type)
+                        or mt.is_nondistributable(d.media_type) or d.urls)
+            ]  # fmt: skip
+            if broken:
+                raise ImageError(
+                    f"cannot tag {ref.familiar()}: the image is incomplete, missing "
+                    + ", ".join(str(d.digest) for d in broken[:3]),
+                    hint="pull, load or build it again",
                 )
             kept = [
                 r
@@ -280,7 +298,7 @@ class ImageStore:
         if not self.root.exists():
             return 0, 0
         removed = freed = 0
-        with self._lock:
+        with self._lock, sweep_lock(self.root / "leases", exclusive=True):
             kept = set(reachable(self.content, [r.target for r in self.records()]).present)
             kept.update(keep)
             protect_since = oldest_live_lease(self.root / "leases")
