@@ -263,3 +263,28 @@ def test_tar_output_keeps_setuid_and_modes(root: Path, tmp_path: Path) -> None:
     assert members["usr/bin/tool"].mode == 0o4755
     assert members["bin/busybox"].mode & 0o777 == 0o755
     assert "" not in members or members[""].mode & 0o777 == 0o755
+
+
+def test_context_bind_mount_is_a_filtered_throwaway_view(root: Path, tmp_path: Path) -> None:
+    dockerfile = (
+        "FROM busybox\n"
+        "RUN --mount=type=bind,rw,target=/src sh -c "
+        "'ls -a /src > /seen; cat /src/ver.txt > /ver; rm -f /src/keep.txt; echo x > /src/new'\n"
+    )
+    ctx = make_context(
+        tmp_path,
+        dockerfile,
+        {"keep.txt": "k", ".env": "SECRET=1", "ver.txt": "v1", ".dockerignore": ".env\n"},
+    )
+    out = tmp_path / "out"
+    proc = build_local(root, ctx, out)
+    assert proc.returncode == 0, proc.stderr
+    seen = (out / "seen").read_text().split()
+    assert "keep.txt" in seen and ".env" not in seen  # .dockerignore applies to the mount
+    assert (ctx / "keep.txt").read_text() == "k"  # rw writes never reach the user's files
+    assert not (ctx / "new").exists()
+    # The step depends on the context files it mounts: a change re-runs it.
+    (ctx / "ver.txt").write_text("v2")
+    proc = build_local(root, ctx, tmp_path / "out2")
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "out2" / "ver").read_text() == "v2"

@@ -20,7 +20,13 @@ from polybuild.fileops.sources import (
 )
 from polybuild.rootfs import resolve_in_root
 
-__all__ = ["content_checksum", "list_context_files", "load_hash_cache", "save_hash_cache"]
+__all__ = [
+    "content_checksum",
+    "hidden_paths",
+    "list_context_files",
+    "load_hash_cache",
+    "save_hash_cache",
+]
 
 # (dev, inode, size, mtime_ns, ctime_ns) -> sha256 of the content; ctime catches rewrites
 # that restore the mtime. Bounded so a long-lived worker does not grow without end.
@@ -194,3 +200,31 @@ def _walk(
             out.insert(mark, line[0])
             recorded = True
     return recorded
+
+
+def hidden_paths(context_root: Path, ignore_patterns: Sequence[str]) -> tuple[str, ...]:
+    """The top-most context entries .dockerignore leaves out (what a bind mount must hide).
+
+    A left-out directory holding a re-included (`!pattern`) path is not hidden itself; its
+    left-out children are.
+    """
+    if not ignore_patterns:
+        return ()
+    included = set(list_context_files(context_root, ignore_patterns))
+    prefixes = {"/".join(p.split("/")[:i]) for p in included for i in range(1, p.count("/") + 1)}
+    hidden: list[str] = []
+
+    def walk(host: str, rel: str) -> None:
+        with os.scandir(host) as it:
+            entries = sorted(it, key=lambda e: e.name)
+        for entry in entries:
+            child = f"{rel}/{entry.name}" if rel else entry.name
+            is_dir = entry.is_dir(follow_symlinks=False)
+            if child in included or child in prefixes:
+                if is_dir:
+                    walk(entry.path, child)
+            else:
+                hidden.append(child)
+
+    walk(str(context_root), "")
+    return tuple(hidden)

@@ -100,8 +100,13 @@ class Snapshotter:
             for fd in fds:
                 os.close(fd)
 
-    def prepare(self, lowers: Sequence[Path]) -> Snapshot:
-        """A writable root over `lowers` (bottom layer first; may be empty for scratch)."""
+    def prepare(self, lowers: Sequence[Path], *, hide: Sequence[str] = ()) -> Snapshot:
+        """A writable root over `lowers` (bottom layer first; may be empty for scratch).
+
+        `hide` lists paths (relative, `/`-separated) of the top lower that the snapshot must
+        not show, such as a build context's .dockerignore'd files: whiteouts in the upper
+        directory (or deletions, in copy mode) hide them without touching the lower.
+        """
         self.cleanup_stale()
         key = f"{os.getpid()}-{secrets.token_hex(6)}"
         directory = self.active / key
@@ -110,6 +115,8 @@ class Snapshotter:
             if self.uses_overlay:
                 for name in ("upper", "work", "merged", "empty"):
                     (directory / name).mkdir()
+                if hide and lowers:
+                    _whiteouts(lowers[-1], directory / "upper", hide)
                 stack = list(lowers) or [directory / "empty"]
                 self._mount_overlay(
                     stack, directory / "upper", directory / "work", directory / "merged"
@@ -118,6 +125,8 @@ class Snapshotter:
             (directory / "base").mkdir()
             for lower in lowers:
                 merge_overlay_dir(lower, directory / "base")
+            for rel in hide:
+                _remove_path(directory / "base" / rel)
             shutil.copytree(
                 directory / "base", directory / "rootfs", symlinks=True, copy_function=_copy_file
             )
@@ -215,6 +224,20 @@ def merge_overlay_dir(lower: Path, target: Path) -> None:
             else:
                 os.mknod(dst, st.st_mode, st.st_rdev)
             _chown(src, dst)
+
+
+def _whiteouts(lower: Path, upper: Path, hide: Sequence[str]) -> None:
+    """Char 0/0 devices in `upper` for each path of `lower` to hide (parents mirror lower's)."""
+    for rel in hide:
+        parts = rel.split("/")
+        for depth in range(1, len(parts)):
+            parent = upper.joinpath(*parts[:depth])
+            if not parent.exists():
+                source = lower.joinpath(*parts[:depth])
+                parent.mkdir()
+                shutil.copystat(source, parent, follow_symlinks=False)
+                _chown(source, parent)
+        os.mknod(upper / rel, stat.S_IFCHR | 0o000, os.makedev(0, 0))
 
 
 def _opaque(path: Path) -> bool:

@@ -12,13 +12,15 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import secrets
+import shutil
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from polybuild.errors import PolybuildError
+from polybuild.errors import DockerfileError, PolybuildError
 from polybuild.graph import ops
 from polybuild.graph.ops import canonical_json
 from polybuild.image import Digest, ImageStore
@@ -170,16 +172,29 @@ class Solver:
         return Chain(image.layers, key_of(op.kind, str(image.manifest), []))
 
     def _inline(self, op: ops.InlineSource) -> Tree:
+        """Heredoc files in a directory of their own (written once per op digest)."""
         directory = self.runtime.root / "inline" / op.digest.split(":")[1]
         if not directory.exists():
-            tmp = directory.with_name(directory.name + f".tmp-{os.getpid()}")
-            tmp.mkdir(parents=True, exist_ok=True)
-            for f in op.files:
-                path = tmp / f.path.lstrip("/")
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(f.data)
-                path.chmod(f.mode)
-            os.replace(tmp, directory) if not directory.exists() else None
+            tmp = directory.with_name(f"{directory.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
+            tmp.mkdir(parents=True)
+            try:
+                for f in op.files:
+                    # The name comes from the Dockerfile: one plain component, never a path,
+                    # and created exclusively, so nothing can be written outside `tmp`.
+                    if f.path in ("", ".", "..") or "/" in f.path or "\0" in f.path:
+                        raise DockerfileError(
+                            f"invalid heredoc name {f.path!r}: it must be a plain file name",
+                            hint="use a name such as EOF or script.sh",
+                        )
+                    fd = os.open(tmp / f.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL
+                                 | os.O_NOFOLLOW | os.O_CLOEXEC, f.mode)  # fmt: skip
+                    with os.fdopen(fd, "w") as out:
+                        out.write(f.data)
+                    os.chmod(tmp / f.path, f.mode, follow_symlinks=False)
+                if not directory.exists():
+                    os.replace(tmp, directory)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
         return Tree(directory, op.digest)
 
     async def _extra_key(self, op: ops.Op, inputs: list[Result]) -> Any:
@@ -189,6 +204,17 @@ class Solver:
             return await asyncio.to_thread(
                 self.file_ops.checksum, self.options.context_dir, op, self.options.ignore_patterns
             )
+        if isinstance(op, ops.Exec):
+            # A RUN that bind-mounts the context depends on the files it can see there.
+            from polybuild.fileops.context import content_checksum
+
+            paths = sorted({m.source_path.strip("/") or "." for m in op.mounts
+                            if isinstance(m.source, ops.LocalSource)})  # fmt: skip
+            if paths:
+                return await asyncio.to_thread(
+                    content_checksum, self.options.context_dir, paths, (),
+                    self.options.ignore_patterns,
+                )  # fmt: skip
         return None
 
     # ---- running (in a worker thread) ----------------------------------------------------
@@ -234,6 +260,17 @@ class Solver:
         snapshots.append(snapshot)
         return snapshot.rootfs
 
+    def _context_view(self, snapshots: list[Snapshot]) -> Path:
+        """The build context as a RUN bind mount sees it: .dockerignore'd files hidden, and
+        writes (`rw`) going to a throw-away upper directory, never to the user's files."""
+        from polybuild.fileops.context import hidden_paths
+
+        context = self.options.context_dir
+        hide = hidden_paths(context, self.options.ignore_patterns)
+        snapshot = self.runtime.snapshots.prepare([context], hide=hide)
+        snapshots.append(snapshot)
+        return snapshot.rootfs
+
     def _run_exec(
         self,
         op: ops.Exec,
@@ -249,7 +286,10 @@ class Solver:
             (m for m in op.mounts if m.source is not None), inputs[1:], strict=False
         ):
             assert mount.source is not None
-            sources[mount.source.digest] = self._tree(result, snapshots)
+            if isinstance(mount.source, ops.LocalSource):
+                sources[mount.source.digest] = self._context_view(snapshots)
+            else:
+                sources[mount.source.digest] = self._tree(result, snapshots)
         tail = execop.OutputTail(step.log)
         with execop.prepared_mounts(self.runtime, op, sources, self.options.secrets, scratch) as (
             mounts,
