@@ -69,3 +69,13 @@ def test_missing_context_and_dockerfile(root: Path, tmp_path: Path) -> None:
     assert proc.returncode == 2 and "not found" in proc.stderr
     proc = polybuild(root, "build", str(tmp_path))
     assert proc.returncode == 2 and "failed to read dockerfile" in proc.stderr
+
+
+def test_insecure_run_needs_the_entitlement(root: Path, tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nRUN --security=insecure true\n")
+    proc = polybuild(root, "build", str(tmp_path))
+    assert proc.returncode == 2
+    assert "--security=insecure is not allowed" in proc.stderr
+    assert "--allow security.insecure" in proc.stderr
+    proc = polybuild(root, "build", "--allow", "bogus", str(tmp_path))
+    assert proc.returncode == 2 and "unknown entitlement 'bogus'" in proc.stderr

@@ -16,7 +16,6 @@ UNSUPPORTED = (
     "attest",
     "build_context",
     "add_host",
-    "allow",
     "ulimit",
     "shm_size",
     "cgroup_parent",
@@ -117,7 +116,12 @@ def _key_values(items: tuple[str, ...], flag: str) -> dict[str, str]:
 @click.option("--attest", multiple=True, hidden=True)
 @click.option("--build-context", multiple=True, hidden=True)
 @click.option("--add-host", multiple=True, hidden=True)
-@click.option("--allow", multiple=True, hidden=True)
+@click.option(
+    "--allow",
+    multiple=True,
+    metavar="ENTITLEMENT",
+    help="Allow an entitlement: security.insecure (RUN --security=insecure).",
+)
 @click.option("--ulimit", multiple=True, hidden=True)
 @click.option("--shm-size", default=None, hidden=True)
 @click.option("--cgroup-parent", default=None, hidden=True)
@@ -179,5 +183,6 @@ def command(**kw: object) -> None:
         jobs=kw["jobs"],  # type: ignore[arg-type]
         call=call,
         builder=str(kw["builder"]),
+        allow=tuple(kw["allow"]),  # type: ignore[arg-type]
     )
     sys.exit(run_build(request, quiet=bool(kw["quiet"])))

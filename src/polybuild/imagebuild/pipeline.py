@@ -88,6 +88,33 @@ def convert_all(request: BuildRequest, store_runtime: Runtime, puller: Puller | 
     return Converted(name, tuple(graphs), patterns, resolver)
 
 
+ENTITLEMENTS = ("security.insecure", "network.host")
+
+
+def check_entitlements(request: BuildRequest, graphs: tuple[BuildGraph, ...]) -> None:
+    """RUN --security=insecure needs `--allow security.insecure`, as BuildKit requires."""
+    for value in request.allow:
+        for item in value.split(","):
+            if item.strip() not in ENTITLEMENTS:
+                raise UsageError(
+                    f"--allow: unknown entitlement {item.strip()!r}",
+                    hint="entitlements: " + ", ".join(ENTITLEMENTS),
+                )
+    allowed = {item.strip() for value in request.allow for item in value.split(",")}
+    for graph in graphs:
+        for op in graph.ops():
+            if (
+                isinstance(op, ops.Exec)
+                and op.security == "insecure"
+                and "security.insecure" not in allowed
+            ):
+                raise UsageError(
+                    f"{op.description or 'RUN'}: --security=insecure is not allowed",
+                    hint="grant it with --allow security.insecure (the step gets every "
+                    "capability and the host's devices)",
+                )
+
+
 def no_cache_ops(graphs: tuple[BuildGraph, ...], stages: tuple[str, ...]) -> frozenset[str]:
     """Digests of every op belonging to the named stages (--no-cache-filter)."""
     wanted = set(stages)
@@ -107,6 +134,7 @@ def solve(
     file_ops: FileOps,
 ) -> tuple[list[PlatformImage], Solver]:
     """Run every platform's graph; returns each platform's stored image and the solver."""
+    check_entitlements(request, converted.graphs)
     epoch = source_date_epoch(request)
     options = SolveOptions(
         context_dir=request.context.resolve(),

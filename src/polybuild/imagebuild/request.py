@@ -41,6 +41,7 @@ class BuildRequest:
     jobs: int | None = None
     call: str = "build"  # "build", or "outline" to print the graph without building
     builder: str = ""  # --builder (default: $BUILDX_BUILDER or the one `polybuild use` chose)
+    allow: tuple[str, ...] = ()  # --allow entitlements (security.insecure)
 
 
 @dataclass(frozen=True, slots=True)
