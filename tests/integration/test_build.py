@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -193,6 +194,13 @@ def test_source_date_epoch_gives_the_same_index_twice(
     for attempt in range(2):
         data = tmp_path / f"root{attempt}"
         import_busybox(data)
+        if attempt == 1:
+            # A build without the epoch first: its cached layers must not leak into the
+            # reproducible build (the epoch is part of the cache key).
+            plain = polybuild(
+                data, "build", "--platform", THREE, str(ctx), env={"SOURCE_DATE_EPOCH": ""}
+            )
+            assert plain.returncode == 0, plain.stderr.decode()
         iid = tmp_path / f"iid{attempt}"
         proc = polybuild(
             data,
@@ -262,3 +270,31 @@ def test_dockerfile_errors_name_file_and_line(root: Path, tmp_path: Path) -> Non
     ctx = context(tmp_path, "FROM nosuchimage\n")
     proc = polybuild(root, "build", str(ctx))
     assert proc.returncode != 0 and b"nosuchimage" in proc.stderr
+
+
+def test_ctrl_c_stops_running_steps_at_once(root: Path, tmp_path: Path) -> None:
+    import signal
+    import time
+
+    ctx = context(tmp_path, "FROM busybox\nRUN sleep 120\n")
+    env = {**os.environ, "POLYBUILD_ROOT": str(root)}
+    child = subprocess.Popen(
+        [sys.executable, "-m", "polybuild", "build", "--no-cache", "--progress=plain", str(ctx)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    while (
+        b"sleep 120"
+        not in subprocess.run(["ps", "-eo", "args"], capture_output=True, check=False).stdout
+    ):
+        assert time.monotonic() < deadline, "the step never started"
+        time.sleep(0.2)
+    time.sleep(0.5)
+    interrupted = time.monotonic()
+    child.send_signal(signal.SIGINT)
+    child.wait(timeout=60)
+    assert time.monotonic() - interrupted < 15
+    assert child.returncode != 0
+    assert list((root / "containers" / "bundles").iterdir()) == []

@@ -133,8 +133,9 @@ def prepared_mounts(
                 options = ("ro",) if mount.readonly else ()
                 mounts.append(Mount(mount.target, "bind", str(path), options))
             elif mount.type == "tmpfs":
-                size = f"size={mount.size}" if mount.size else "size=65536k"
-                mounts.append(Mount(mount.target, "tmpfs", "tmpfs", ("nosuid", "nodev", size)))
+                # No size unless asked, as BuildKit: the kernel's default (half the memory).
+                size = (f"size={mount.size}",) if mount.size else ()
+                mounts.append(Mount(mount.target, "tmpfs", "tmpfs", ("nosuid", "nodev", *size)))
             elif mount.type == "secret":
                 secret = secrets.secrets.get(mount.secret_id)
                 if secret is None:

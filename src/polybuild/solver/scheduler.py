@@ -106,12 +106,19 @@ class Solver:
             async with asyncio.TaskGroup() as group:
                 tasks = [group.create_task(self.solve(root)) for root in roots]
         except BaseExceptionGroup as group_error:
-            self.runtime.executor.kill_all()
-            for task in self._tasks.values():
-                task.cancel()
+            self._stop()
             first = _first_error(group_error)
             raise first from None
+        except BaseException:
+            # Cancelled (Ctrl-C): stop the running containers now, not when their steps end.
+            self._stop()
+            raise
         return [task.result() for task in tasks]
+
+    def _stop(self) -> None:
+        self.runtime.executor.kill_all()
+        for task in self._tasks.values():
+            task.cancel()
 
     async def solve(self, op: ops.Op | None) -> Result:
         """The result of `op` (None is scratch: an empty chain)."""
@@ -132,12 +139,16 @@ class Solver:
             return Tree(self.options.context_dir, key_of(op.kind, op.definition(), []))
         if isinstance(op, ops.InlineSource):
             return self._inline(op)
-        inputs = [await self.solve(i) for i in op.inputs()]
+        # Inputs are independent (a stage and the stages it copies from): solve them together.
+        inputs = list(await asyncio.gather(*(self.solve(i) for i in op.inputs())))
         if isinstance(op, ops.Merge):
             layers = tuple(layer for r in inputs if isinstance(r, Chain) for layer in r.layers)
             return Chain(layers, key_of(op.kind, op.definition(), [r.key for r in inputs]))
         extra = await self._extra_key(op, inputs)
-        key = key_of(op.kind, op.definition(), [r.key for r in inputs], extra)
+        # What changes a layer's bytes without changing the op: the clamped mtimes and format.
+        layer_format = [self.options.source_date_epoch, str(self.options.compression),
+                        self.options.compression_level]  # fmt: skip
+        key = key_of(op.kind, op.definition(), [r.key for r in inputs], [extra, layer_format])
         name = self.names.get(op.digest) or getattr(op, "description", "") or op.kind
         vertex = f"{op.digest}"
         emulated = isinstance(op, ops.Exec) and is_emulated(op.platform)
