@@ -288,3 +288,17 @@ def test_context_bind_mount_is_a_filtered_throwaway_view(root: Path, tmp_path: P
     proc = build_local(root, ctx, tmp_path / "out2")
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "out2" / "ver").read_text() == "v2"
+
+
+def test_mount_stub_cleanup_keeps_what_the_step_wrote(root: Path, tmp_path: Path) -> None:
+    dockerfile = (
+        "FROM busybox\nRUN --mount=type=tmpfs,target=/app/tmp mkdir -p /app/pkg && "
+        "touch /app/pkg/__init__.py /app/.keep && echo x > /app/pkg/mod.py\n"
+    )
+    ctx = make_context(tmp_path, dockerfile, {})
+    out = tmp_path / "out"
+    proc = build_local(root, ctx, out)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in (out / "app" / "pkg").iterdir()) == ["__init__.py", "mod.py"]
+    assert (out / "app" / ".keep").exists()
+    assert not (out / "app" / "tmp").exists()  # the mount point runc made is gone

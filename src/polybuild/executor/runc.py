@@ -8,6 +8,7 @@ import json
 import os
 import secrets
 import shutil
+import stat
 import subprocess
 import threading
 from pathlib import Path
@@ -34,32 +35,31 @@ def _with_parent_death_signal(argv: list[str]) -> list[str]:
 
 
 def _missing_destinations(rootfs: Path, destinations: list[str]) -> list[Path]:
-    """Mount targets runc will have to create in the root filesystem (outside /dev, /proc)."""
-    missing = []
+    """Paths runc will create in the root filesystem for mount targets: each missing target
+    and each of its missing parents, outermost first (outside /dev, /proc and /sys)."""
+    missing: list[Path] = []
     for destination in destinations:
         if destination.split("/")[1] in ("dev", "proc", "sys"):
             continue
         path = resolve_in_root(rootfs, destination)
-        # Every missing component is created by runc; remember the topmost one.
-        while not path.parent.exists() and path.parent != rootfs:
+        chain = []
+        while path != rootfs and not os.path.lexists(path):
+            chain.append(path)
             path = path.parent
-        if not os.path.lexists(path):
-            missing.append(path)
+        missing.extend(p for p in reversed(chain) if p not in missing)
     return missing
 
 
 def _remove_stubs(stubs: list[Path]) -> None:
-    """Remove mount targets runc created, as BuildKit does, so they never reach a layer."""
-    for stub in reversed(stubs):
+    """Remove what runc created for mount targets, as BuildKit's MountStubsCleaner does:
+    exactly those paths, deepest first, and only while still an empty file or directory,
+    so nothing the step itself wrote is ever removed."""
+    for stub in sorted(stubs, key=lambda p: len(p.parts), reverse=True):
         with contextlib.suppress(OSError):
-            if stub.is_dir() and not stub.is_symlink():
-                for child in sorted(stub.rglob("*"), reverse=True):
-                    if child.is_dir() and not child.is_symlink():
-                        child.rmdir()
-                    elif child.stat().st_size == 0:
-                        child.unlink()
-                stub.rmdir()
-            elif stub.stat().st_size == 0:
+            st = os.lstat(stub)
+            if stat.S_ISDIR(st.st_mode):
+                stub.rmdir()  # fails (and is kept) unless empty
+            elif stat.S_ISREG(st.st_mode) and st.st_size == 0:
                 stub.unlink()
 
 
