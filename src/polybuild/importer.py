@@ -61,7 +61,8 @@ def import_rootfs(
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
     scratch_parent = store.root / "tmp"
     scratch_parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix="import-", dir=scratch_parent))
+    # step-<pid>- like the solver's scratch dirs: a killed import's is found and removed.
+    scratch = Path(tempfile.mkdtemp(prefix=f"step-{os.getpid()}-import-", dir=scratch_parent))
     try:
         unpack_layer(tarball, scratch, trusted=True)
         with store.lease():

@@ -115,7 +115,7 @@ class Runtime:
         scratch = self.root / "tmp"
         if scratch.is_dir():
             for entry in scratch.iterdir():
-                # step-<pid>-xxxx and import-xxxx directories of processes that are gone
+                # step-<pid>-... scratch directories (steps, imports) of processes now gone
                 pid = entry.name.split("-")[1] if entry.name.startswith("step-") else ""
                 if pid.isdigit() and not pid_alive(int(pid)):
                     shutil.rmtree(entry, ignore_errors=True)

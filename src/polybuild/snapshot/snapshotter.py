@@ -46,9 +46,7 @@ class Snapshot:
 
 
 def _is_mountpoint(path: Path) -> bool:
-    target = str(path.resolve())
-    with open("/proc/self/mountinfo") as f:
-        return any(line.split()[4] == target for line in f)
+    return os.path.ismount(path)  # unlike a mountinfo scan, safe for names with spaces
 
 
 class Snapshotter:
