@@ -298,3 +298,19 @@ def test_ctrl_c_stops_running_steps_at_once(root: Path, tmp_path: Path) -> None:
     assert time.monotonic() - interrupted < 15
     assert child.returncode != 0
     assert list((root / "containers" / "bundles").iterdir()) == []
+
+
+def test_no_cache_filter_reruns_only_that_stage(root: Path, tmp_path: Path) -> None:
+    dockerfile = (
+        "FROM busybox AS base\nRUN echo base > /base\nFROM base AS app\nRUN echo app > /app\n"
+    )
+    ctx = context(tmp_path, dockerfile)
+    args = ("build", "--progress=rawjson", str(ctx))
+    assert polybuild(root, *args).returncode == 0
+    proc = polybuild(root, *args[:-1], "--no-cache-filter", "app", str(ctx))
+    ran = {
+        str(v["name"])
+        for v in rawjson_vertices(proc.stderr)
+        if v.get("completed") and not v.get("cached")
+    }
+    assert ran == {"[app 2/2] RUN echo app > /app"}

@@ -15,7 +15,7 @@ from polybuild.fileops.context import load_hash_cache, save_hash_cache
 from polybuild.graph import ops
 from polybuild.imagebuild.assemble import store_platform_image
 from polybuild.imagebuild.baseimages import BaseImageResolver, Puller
-from polybuild.imagebuild.names import step_names
+from polybuild.imagebuild.names import stage_steps, step_names
 from polybuild.imagebuild.request import BuildRequest, parse_secrets
 from polybuild.platforms import Platform, default_platform
 from polybuild.progress.writer import ProgressWriter
@@ -116,13 +116,15 @@ def check_entitlements(request: BuildRequest, graphs: tuple[BuildGraph, ...]) ->
 
 
 def no_cache_ops(graphs: tuple[BuildGraph, ...], stages: tuple[str, ...]) -> frozenset[str]:
-    """Digests of every op belonging to the named stages (--no-cache-filter)."""
+    """Digests of the named stages' own steps (--no-cache-filter): not their parents' or the
+    stages they copy from, as BuildKit."""
     wanted = set(stages)
     found: set[str] = set()
     for graph in graphs:
+        steps = stage_steps(graph)
         for stage in graph.stages:
             if stage.name in wanted or str(stage.index) in wanted:
-                found.update(op.digest for op in ops.walk((stage.root,)))
+                found.update(op.digest for op in steps[stage.index])
     return frozenset(found)
 
 
