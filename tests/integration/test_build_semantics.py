@@ -302,3 +302,26 @@ def test_mount_stub_cleanup_keeps_what_the_step_wrote(root: Path, tmp_path: Path
     assert sorted(p.name for p in (out / "app" / "pkg").iterdir()) == ["__init__.py", "mod.py"]
     assert (out / "app" / ".keep").exists()
     assert not (out / "app" / "tmp").exists()  # the mount point runc made is gone
+
+
+def test_add_url_follows_the_remote_content(root: Path, tmp_path: Path) -> None:
+    import functools
+    import http.server
+    import threading
+
+    served = tmp_path / "www"
+    served.mkdir()
+    (served / "data.txt").write_text("v1")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/data.txt"
+        ctx = make_context(tmp_path, f"FROM busybox\nADD {url} /data.txt\n", {})
+        assert build_local(root, ctx, tmp_path / "a").returncode == 0
+        assert (tmp_path / "a" / "data.txt").read_text() == "v1"
+        (served / "data.txt").write_text("v2")
+        assert build_local(root, ctx, tmp_path / "b").returncode == 0
+        assert (tmp_path / "b" / "data.txt").read_text() == "v2"
+    finally:
+        server.shutdown()

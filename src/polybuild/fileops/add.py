@@ -18,7 +18,7 @@ from polybuild.fileops.owner import ResolvedOwner
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["add_url", "is_git_url", "url_file_name"]
+__all__ = ["add_url", "is_git_url", "url_digest", "url_file_name"]
 
 _CHUNK = 1 << 20
 
@@ -127,3 +127,25 @@ def _http_time(value: str) -> int | None:
         return int(parsedate_to_datetime(value).timestamp())
     except (TypeError, ValueError):
         return None
+
+
+def url_digest(url: str, *, instruction: str = "") -> str:
+    """`sha256:` of what `url` serves now (ADD's cache key: the remote content, as BuildKit)."""
+    import httpx
+
+    digest = hashlib.sha256()
+    try:
+        with (
+            httpx.Client(follow_redirects=True, timeout=httpx.Timeout(30.0)) as http,
+            http.stream("GET", url) as response,
+        ):
+            if response.status_code >= 400:
+                raise FileOpError(
+                    f"invalid response status {response.status_code} for {url}",
+                    instruction=instruction,
+                )
+            for chunk in response.iter_bytes(_CHUNK):
+                digest.update(chunk)
+    except httpx.HTTPError as exc:
+        raise FileOpError(f"failed to download {url}: {exc}", instruction=instruction) from exc
+    return "sha256:" + digest.hexdigest()

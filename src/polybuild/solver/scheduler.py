@@ -215,6 +215,14 @@ class Solver:
             return await asyncio.to_thread(
                 self.file_ops.checksum, self.options.context_dir, op, self.options.ignore_patterns
             )
+        if isinstance(op, ops.Copy) and op.url:
+            # ADD <url>: the key is what the URL serves (the given --checksum, else fetched
+            # now), so a changed remote file is downloaded again, as BuildKit does.
+            if op.checksum:
+                return op.checksum
+            from polybuild.fileops.add import url_digest
+
+            return await asyncio.to_thread(url_digest, op.url, instruction=op.description)
         if isinstance(op, ops.Exec):
             # A RUN that bind-mounts the context depends on the files it can see there.
             from polybuild.fileops.context import content_checksum
