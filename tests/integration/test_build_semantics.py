@@ -325,3 +325,17 @@ def test_add_url_follows_the_remote_content(root: Path, tmp_path: Path) -> None:
         assert (tmp_path / "b" / "data.txt").read_text() == "v2"
     finally:
         server.shutdown()
+
+
+def test_cache_mount_seeded_from_a_stage(root: Path, tmp_path: Path) -> None:
+    dockerfile = (
+        "FROM busybox AS seed\nRUN mkdir /seeddir && echo seeded > /seeddir/s\n"
+        "FROM busybox\n"
+        "RUN --mount=type=cache,id=seeded-once,target=/c,from=seed,source=/seeddir "
+        "cat /c/s > /from-cache\n"
+    )
+    ctx = make_context(tmp_path, dockerfile, {})
+    out = tmp_path / "out"
+    proc = build_local(root, ctx, out)
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "from-cache").read_text() == "seeded\n"

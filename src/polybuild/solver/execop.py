@@ -18,6 +18,7 @@ from filelock import FileLock, Timeout
 from polybuild.errors import ExecutionError
 from polybuild.executor import ExitStatus, Mount, Process
 from polybuild.graph import ops
+from polybuild.rootfs import resolve_in_root
 from polybuild.runtime import Runtime
 from polybuild.snapshot import Snapshot
 
@@ -75,17 +76,24 @@ def run_streaming(runtime: Runtime, rootfs: Path, process: Process, tail: Output
         reader.join()
 
 
-def _cache_mount_dir(runtime: Runtime, mount: ops.Mount, platform_key: str) -> Path:
+def _cache_mount_dir(runtime: Runtime, mount: ops.Mount, seed: Path | None) -> Path:
+    """The persistent directory of a cache mount, created (and seeded from `from=`) once."""
     cache_id = mount.cache_id or mount.target
     # BuildKit keys cache mounts by id only; platform-specific contents are the user's concern.
     name = hashlib.sha256(cache_id.encode()).hexdigest()[:32]
-    del platform_key
     path = runtime.root / "cache-mounts" / name
     if not path.exists():
-        path.mkdir(parents=True, exist_ok=True)
-        path.chmod(mount.mode if mount.mode is not None else 0o755)
+        tmp = path.with_name(f"{name}.tmp-{os.getpid()}")
+        if seed is not None and seed.is_dir():
+            shutil.copytree(seed, tmp, symlinks=True, dirs_exist_ok=True)
+        tmp.mkdir(parents=True, exist_ok=True)
+        tmp.chmod(mount.mode if mount.mode is not None else 0o755)
         if mount.uid is not None or mount.gid is not None:
-            os.chown(path, mount.uid or 0, mount.gid or 0)
+            os.chown(tmp, mount.uid or 0, mount.gid or 0)
+        try:
+            tmp.rename(path)
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)  # another step created it meanwhile
     return path
 
 
@@ -109,8 +117,6 @@ def prepared_mounts(
                 base = sources[mount.source.digest] if mount.source is not None else None
                 if base is None:
                     raise ExecutionError(f"bind mount {mount.target}: no source")
-                from polybuild.rootfs import resolve_in_root
-
                 source = resolve_in_root(base, mount.source_path)
                 if not source.exists():
                     raise ExecutionError(
@@ -120,7 +126,12 @@ def prepared_mounts(
                 options = ("ro",) if mount.readonly else ()
                 mounts.append(Mount(mount.target, "bind", str(source), options))
             elif mount.type == "cache":
-                path = _cache_mount_dir(runtime, mount, "")
+                seed = (
+                    resolve_in_root(sources[mount.source.digest], mount.source_path)
+                    if mount.source is not None and mount.source.digest in sources
+                    else None
+                )
+                path = _cache_mount_dir(runtime, mount, seed)
                 if mount.sharing == "locked":
                     stack.enter_context(FileLock(str(path) + ".lock"))
                 elif mount.sharing == "private":
