@@ -18,8 +18,16 @@ from polybuild.exporters.spec import AnnotationTarget, parse_annotation_flag
     ],
 )
 def test_parse(text: str, target: AnnotationTarget, key: str, value: str) -> None:
-    annotation = parse_annotation_flag(text)
+    (annotation,) = parse_annotation_flag(text)
     assert (annotation.target, annotation.key, annotation.value) == (target, key, value)
+
+
+def test_several_types_give_one_annotation_each() -> None:
+    got = parse_annotation_flag("index,manifest:org.opencontainers.image.authors=me")
+    assert [(a.target, a.key, a.value) for a in got] == [
+        (AnnotationTarget.INDEX, "org.opencontainers.image.authors", "me"),
+        (AnnotationTarget.MANIFEST, "org.opencontainers.image.authors", "me"),
+    ]
 
 
 @pytest.mark.parametrize("text", ["novalue", "=x", "bogus:org.a=1"])

@@ -287,20 +287,27 @@ def _with_tags(spec: OutputSpec, tags: tuple[Reference, ...]) -> OutputSpec:
     return replace(spec, names=tags)
 
 
-def parse_annotation_flag(text: str) -> Annotation:
-    """`--annotation [TYPE[,TYPE][PLATFORM]:]KEY=VALUE` as buildx takes it (manifest default)."""
+def parse_annotation_flag(text: str) -> tuple[Annotation, ...]:
+    """`--annotation [TYPE[,TYPE...][PLATFORM]:]KEY=VALUE` as buildx takes it.
+
+    With no type the annotation goes on the manifests; several comma-separated types give
+    one annotation each (`index,manifest:KEY=VALUE`).
+    """
     key, sep, value = text.partition("=")
     if not sep or not key:
         raise UsageError(f"--annotation: invalid value {text!r}", hint="use KEY=VALUE")
-    kind, colon, name = key.rpartition(":") if ":" in key else ("", "", key)
-    prefix = "annotation" if not colon else f"annotation-{kind}"
-    annotation = _annotation(f"{prefix}.{name}", value)
-    if annotation is None:
-        raise UsageError(
-            f"--annotation: invalid annotation type in {text!r}",
-            hint="types: manifest, index, manifest-descriptor, index-descriptor",
-        )
-    return annotation
+    kinds, colon, name = key.rpartition(":") if ":" in key else ("", "", key)
+    prefixes = [f"annotation-{kind}" for kind in kinds.split(",")] if colon else ["annotation"]
+    annotations = []
+    for prefix in prefixes:
+        annotation = _annotation(f"{prefix}.{name}", value)
+        if annotation is None:
+            raise UsageError(
+                f"--annotation: invalid annotation type in {text!r}",
+                hint="types: manifest, index, manifest-descriptor, index-descriptor",
+            )
+        annotations.append(annotation)
+    return tuple(annotations)
 
 
 def parse_outputs(
@@ -334,7 +341,7 @@ def parse_outputs(
         else:
             outputs.append(OutputSpec(OutputType.IMAGE))
     outputs = [_with_tags(o, tag_refs) for o in outputs if o.type is not OutputType.CACHEONLY]
-    extra = tuple(parse_annotation_flag(a) for a in annotations)
+    extra = tuple(item for a in annotations for item in parse_annotation_flag(a))
     if extra:
         outputs = [
             replace(o, image=replace(o.image, annotations=(*o.image.annotations, *extra)))
