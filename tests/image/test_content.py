@@ -189,3 +189,21 @@ def test_killed_writer_leaves_no_partial_or_wrong_blob(tmp_path: Path) -> None:
     assert store.exists(expected)
     store.verify(expected)
     assert time.monotonic() - started < 120
+
+
+def test_writing_a_blob_again_repairs_a_corrupt_copy(tmp_path: Path) -> None:
+    from polybuild.errors import DigestMismatchError
+    from polybuild.image.content import ContentStore
+
+    store = ContentStore(tmp_path / "content")
+    data = b"the real bytes" * 100
+    digest = store.put(data)
+    path = store.path(digest)
+    path.chmod(0o644)
+    path.write_bytes(b"bit rot" * 10)
+    with pytest.raises(DigestMismatchError):
+        store.verify(digest)
+    with store.writer(digest, len(data)) as writer:
+        writer.write(data)
+    store.verify(digest)
+    assert store.get(digest) == data

@@ -130,14 +130,11 @@ class BlobWriter:
             os.fsync(self._file.fileno())
             os.fchmod(self._file.fileno(), 0o444)
             target.parent.mkdir(parents=True, exist_ok=True)
-            if target.exists():
-                # Same digest, same bytes: keep the existing blob, but refresh its mtime so a
-                # concurrent garbage collection sees it as just written (see ImageStore.lease).
-                os.utime(target)
-                self.temp_path.unlink(missing_ok=True)
-            else:
-                os.rename(self.temp_path, target)
-                _fsync_dir(target.parent)
+            # The bytes are verified, so they replace whatever is there: a blob corrupted on
+            # disk is repaired by writing it again (rename is atomic; readers see old or new).
+            # The new file's mtime also tells a concurrent collection it was just written.
+            os.rename(self.temp_path, target)
+            _fsync_dir(target.parent)
         except OSError as exc:
             self.abort()
             raise _os_error(f"commit blob {actual}", exc) from exc
