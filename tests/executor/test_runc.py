@@ -220,3 +220,28 @@ def test_sigkilled_polybuild_leaves_nothing_after_restart(tmp_path: Path) -> Non
     time.sleep(0.5)
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, check=False).stdout
     assert marker.encode() not in ps
+
+
+def test_seccomp_refuses_namespaces_and_keyrings(executor: RuncExecutor, tmp_path: Path) -> None:
+    root = make_rootfs("amd64", tmp_path / "rootfs")
+    script = (
+        "grep '^Seccomp:' /proc/self/status | tr -d '\\t'; "
+        "busybox unshare -U -r true 2>/dev/null; echo unshare=$?"
+    )
+    _, out, _ = run(executor, root, script)
+    assert out.split() == ["Seccomp:2", "unshare=1"]
+    _, out, _ = run(executor, root, script, security="insecure")
+    assert out.split()[0] == "Seccomp:0"
+
+
+def test_seccomp_profile_shape() -> None:
+    from polybuild.executor.seccomp import default_profile
+
+    profile = default_profile("x86_64")
+    assert profile["defaultAction"] == "SCMP_ACT_ALLOW"
+    assert "SCMP_ARCH_X86_64" in profile["architectures"]
+    denied = {n for rule in profile["syscalls"] if "args" not in rule for n in rule["names"]}
+    assert {"unshare", "keyctl", "mount", "bpf", "setns"} <= denied
+    clone_rules = [r for r in profile["syscalls"] if r["names"] == ["clone"]]
+    assert {r["args"][0]["value"] for r in clone_rules} >= {0x10000000, 0x40000000}
+    assert default_profile("s390x")["syscalls"][-1]["args"][0]["index"] == 1

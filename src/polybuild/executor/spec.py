@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from polybuild.executor.process import DEFAULT_PATH, Process
+from polybuild.executor.seccomp import default_profile
 from polybuild.executor.user import ResolvedUser
 
 # Docker's (and BuildKit's RUN) default capability set.
@@ -241,5 +242,6 @@ def build_spec(
             "maskedPaths": [] if process.security == "insecure" else list(MASKED_PATHS),
             "readonlyPaths": [] if process.security == "insecure" else list(READONLY_PATHS),
             "resources": {"devices": [{"allow": process.security == "insecure", "access": "rwm"}]},
+            **({} if process.security == "insecure" else {"seccomp": default_profile()}),
         },
     }
