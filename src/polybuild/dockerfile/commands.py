@@ -167,25 +167,6 @@ class Maintainer:
     location: Location
 
 
-Instruction = (
-    From
-    | Run
-    | Cmd
-    | Entrypoint
-    | Shell
-    | Env
-    | Arg
-    | Label
-    | Expose
-    | Volume
-    | Workdir
-    | User
-    | Copy
-    | Healthcheck
-    | StopSignal
-    | Onbuild
-    | Maintainer
-)
 Command = (
     Run
     | Cmd
@@ -204,6 +185,7 @@ Command = (
     | Onbuild
     | Maintainer
 )
+Instruction = From | Command
 INSTRUCTION_NAMES = (
     "ADD", "ARG", "CMD", "COPY", "ENTRYPOINT", "ENV", "EXPOSE", "FROM", "HEALTHCHECK", "LABEL",
     "MAINTAINER", "ONBUILD", "RUN", "SHELL", "STOPSIGNAL", "USER", "VOLUME", "WORKDIR",

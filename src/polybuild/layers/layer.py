@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -26,9 +27,13 @@ def directory_layer(
     source_date_epoch: int | None = None,
 ) -> LayerDescriptor:
     """Write all of `root` as one compressed layer into `out` (base rootfs, import)."""
-    with LayerWriter(out, compression=compression, level=level, docker=docker) as writer:
-        write_directory_tar(root, writer, source_date_epoch=source_date_epoch)
-    return writer.finish()
+    return _compressed(
+        out,
+        compression,
+        level,
+        docker,
+        lambda w: write_directory_tar(root, w, source_date_epoch=source_date_epoch),
+    )
 
 
 def upper_layer(
@@ -41,9 +46,13 @@ def upper_layer(
     source_date_epoch: int | None = None,
 ) -> LayerDescriptor:
     """Write an overlayfs upper directory (unmounted) as a compressed layer with whiteouts."""
-    with LayerWriter(out, compression=compression, level=level, docker=docker) as writer:
-        write_upper_tar(upper, writer, source_date_epoch=source_date_epoch)
-    return writer.finish()
+    return _compressed(
+        out,
+        compression,
+        level,
+        docker,
+        lambda w: write_upper_tar(upper, w, source_date_epoch=source_date_epoch),
+    )
 
 
 def changes_layer(
@@ -58,6 +67,20 @@ def changes_layer(
 ) -> LayerDescriptor:
     """Write the difference from tree `lower` to tree `new` as a compressed layer."""
     changes = compute_changes(lower, new)
+    return _compressed(
+        out, compression, level, docker,
+        lambda w: write_changes_tar(new, changes, w, source_date_epoch=source_date_epoch),
+    )  # fmt: skip
+
+
+def _compressed(
+    out: BinaryIO,
+    compression: Compression,
+    level: int | None,
+    docker: bool,
+    write: Callable[[LayerWriter], None],
+) -> LayerDescriptor:
+    """Run `write` into a compressing writer over `out`; the descriptor of what it wrote."""
     with LayerWriter(out, compression=compression, level=level, docker=docker) as writer:
-        write_changes_tar(new, changes, writer, source_date_epoch=source_date_epoch)
+        write(writer)
     return writer.finish()
