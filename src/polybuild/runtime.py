@@ -45,7 +45,7 @@ class RunOptions:
     env: tuple[str, ...] = ()
     workdir: str | None = None
     user: str | None = None
-    network: str = "host"
+    network: str = "private"
     hostname: str | None = None
 
 

@@ -61,7 +61,7 @@ def run_run(options: RunCommandOptions) -> int:
         env=_env_items(options.env),
         workdir=options.workdir,
         user=options.user,
-        network=options.network,
+        network="private" if options.network in ("default", "bridge") else options.network,
         hostname=options.hostname,
     )
     if not options.all_platforms:
@@ -104,10 +104,11 @@ def run_run(options: RunCommandOptions) -> int:
 @click.option("-u", "--user", metavar="USER[:GROUP]", help="User name or uid (and group).")
 @click.option(
     "--network",
-    type=click.Choice(["host", "none"]),
-    default="host",
+    type=click.Choice(["default", "bridge", "private", "host", "none"]),
+    default="default",
     show_default=True,
-    help="Network mode.",
+    help="Network mode: a private network with outbound access (default, bridge), the "
+    "host's network (host), or only loopback (none).",
 )
 @click.option("--entrypoint", metavar="CMD", help="Override the image's entrypoint.")
 @click.option("-h", "--hostname", metavar="NAME", help="Container host name.")

@@ -32,7 +32,7 @@ class Process:
     cwd: str = "/"
     user: str = ""
     hostname: str = "polybuild"
-    network: str = "host"  # "host" (BuildKit's default without CNI) or "none"
+    network: str = "private"  # "private" (own namespace + NAT), "host" or "none"
     security: str = "sandbox"  # "sandbox" (Docker's default capabilities) or "insecure"
     mounts: tuple[Mount, ...] = ()
     platform: Platform | None = None  # None: the host's own

@@ -16,10 +16,11 @@ from typing import IO
 
 from polybuild.errors import ExecutionError
 from polybuild.executor import emulation
+from polybuild.executor.network import private_network, remove_namespace, resolv_conf
 from polybuild.executor.process import ExitStatus, Process
 from polybuild.executor.spec import build_spec
 from polybuild.executor.user import resolve_user_in_root
-from polybuild.rootfs import resolve_in_root
+from polybuild.rootfs import DIR_FLAGS, resolve_in_root
 from polybuild.syscalls import pid_alive
 
 Stream = int | IO[bytes] | IO[str] | None
@@ -34,33 +35,64 @@ def _with_parent_death_signal(argv: list[str]) -> list[str]:
     return [setpriv, "--pdeathsig", "KILL", *argv] if setpriv else argv
 
 
-def _missing_destinations(rootfs: Path, destinations: list[str]) -> list[Path]:
-    """Paths runc will create in the root filesystem for mount targets: each missing target
-    and each of its missing parents, outermost first (outside /dev, /proc and /sys)."""
-    missing: list[Path] = []
+def _missing_destinations(rootfs: Path, destinations: list[str]) -> list[tuple[str, ...]]:
+    """Paths runc will create in the root filesystem for mount targets, as components
+    relative to the root: each missing target and each of its missing parents, outermost
+    first (outside /dev, /proc and /sys)."""
+    missing: list[tuple[str, ...]] = []
     for destination in destinations:
         if destination.split("/")[1] in ("dev", "proc", "sys"):
             continue
         path = resolve_in_root(rootfs, destination)
         chain = []
         while path != rootfs and not os.path.lexists(path):
-            chain.append(path)
+            chain.append(path.relative_to(rootfs).parts)
             path = path.parent
         missing.extend(p for p in reversed(chain) if p not in missing)
     return missing
 
 
-def _remove_stubs(stubs: list[Path]) -> None:
+def _remove_stubs(rootfs: Path, stubs: list[tuple[str, ...]]) -> None:
     """Remove what runc created for mount targets, as BuildKit's MountStubsCleaner does:
     exactly those paths, deepest first, and only while still an empty file or directory,
-    so nothing the step itself wrote is ever removed."""
-    for stub in sorted(stubs, key=lambda p: len(p.parts), reverse=True):
-        with contextlib.suppress(OSError):
-            st = os.lstat(stub)
-            if stat.S_ISDIR(st.st_mode):
-                stub.rmdir()  # fails (and is kept) unless empty
-            elif stat.S_ISREG(st.st_mode) and st.st_size == 0:
-                stub.unlink()
+    so nothing the step itself wrote is ever removed.
+
+    The step ran in this tree and may have replaced a stub's parent with a symlink to a
+    host path: every parent is opened by fd with O_NOFOLLOW, and a stub whose parents are
+    no longer plain directories is left alone.
+    """
+    try:
+        root_fd = os.open(rootfs, DIR_FLAGS)
+    except OSError:
+        return
+    try:
+        for parts in sorted(stubs, key=len, reverse=True):
+            with contextlib.suppress(OSError):
+                _remove_stub(root_fd, parts)
+    finally:
+        os.close(root_fd)
+
+
+def _remove_stub(root_fd: int, parts: tuple[str, ...]) -> None:
+    fds = [os.dup(root_fd)]
+    try:
+        for part in parts[:-1]:
+            fds.append(os.open(part, DIR_FLAGS, dir_fd=fds[-1]))  # ELOOP on a symlink
+        parent, name = fds[-1], parts[-1]
+        st = os.stat(name, dir_fd=parent, follow_symlinks=False)
+        if stat.S_ISDIR(st.st_mode):
+            os.rmdir(name, dir_fd=parent)  # fails (and is kept) unless empty
+        elif stat.S_ISREG(st.st_mode) and st.st_size == 0:
+            os.unlink(name, dir_fd=parent)
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
 
 
 class RuncExecutor:
@@ -105,15 +137,23 @@ class RuncExecutor:
         self.cleanup_stale()
         container_id = f"pb-{os.getpid()}-{secrets.token_hex(6)}"
         bundle = self.bundles / container_id
-        bundle.mkdir(parents=True)
+        # Private: config.json holds the process environment (secrets with env=).
+        self.bundles.mkdir(mode=0o700, parents=True, exist_ok=True)
+        bundle.mkdir(mode=0o700)
         try:
             user = resolve_user_in_root(rootfs, process.user)
             plan = emulation.plan(process, rootfs)
             if plan.env:
                 process = dataclasses.replace(process, env=(*process.env, *plan.env))
             etc_files = self._etc_files(bundle, process)
+            netns = bundle / "netns"
             spec = build_spec(
-                rootfs.resolve(), process, user, args=list(plan.args), etc_files=etc_files
+                rootfs.resolve(),
+                process,
+                user,
+                args=list(plan.args),
+                etc_files=etc_files,
+                netns=netns,
             )
             spec["mounts"].extend(
                 {
@@ -124,14 +164,17 @@ class RuncExecutor:
                 }
                 for m in plan.mounts
             )
-            (bundle / "config.json").write_text(json.dumps(spec))
+            _write_private(bundle / "config.json", json.dumps(spec))
             stubs = _missing_destinations(rootfs, [m["destination"] for m in spec["mounts"]])
             try:
-                return self._run_bundle(
-                    container_id, bundle, process.timeout, stdin, stdout, stderr
-                )
+                with contextlib.ExitStack() as stack:
+                    if process.network == "private":
+                        stack.enter_context(private_network(netns))
+                    return self._run_bundle(
+                        container_id, bundle, process.timeout, stdin, stdout, stderr
+                    )
             finally:
-                _remove_stubs(stubs)
+                _remove_stubs(rootfs, stubs)
         finally:
             self._remove(container_id, bundle)
 
@@ -149,6 +192,8 @@ class RuncExecutor:
         if process.network != "none":
             resolv = Path("/etc/resolv.conf")
             text = resolv.read_text() if resolv.exists() else ""
+            if process.network == "private":
+                text = resolv_conf(text)
             (bundle / "resolv.conf").write_text(text)
             files["/etc/resolv.conf"] = bundle / "resolv.conf"
         return files
@@ -216,6 +261,7 @@ class RuncExecutor:
         subprocess.run(
             self._runc("delete", "--force", container_id), capture_output=True, check=False
         )
+        remove_namespace(bundle / "netns")  # a bind mount: rmtree cannot remove it
         shutil.rmtree(bundle, ignore_errors=True)
 
     def cleanup_stale(self) -> list[str]:

@@ -125,7 +125,7 @@ def environment(process: Process, user: ResolvedUser) -> list[str]:
     return env
 
 
-def _default_mounts(network: str) -> list[dict[str, Any]]:
+def _default_mounts() -> list[dict[str, Any]]:
     mounts: list[dict[str, Any]] = [
         {
             "destination": "/proc",
@@ -158,25 +158,25 @@ def _default_mounts(network: str) -> list[dict[str, Any]]:
             "options": ["nosuid", "noexec", "nodev"],
         },
     ]
-    if network == "none":
-        mounts.append(
-            {
-                "destination": "/sys",
-                "type": "sysfs",
-                "source": "sysfs",
-                "options": ["nosuid", "noexec", "nodev", "ro"],
-            }
-        )
-    else:
-        # A fresh sysfs would show this network namespace's devices anyway; bind the host's.
-        mounts.append(
-            {
-                "destination": "/sys",
-                "type": "bind",
-                "source": "/sys",
-                "options": ["rbind", "nosuid", "noexec", "nodev", "ro"],
-            }
-        )
+    # A fresh sysfs, read-only, as runc and Docker: never the host's /sys (whose cgroup
+    # mounts below would stay writable), and a read-only cgroup mount that shows only the
+    # container's own cgroups (its own cgroup namespace).
+    mounts.append(
+        {
+            "destination": "/sys",
+            "type": "sysfs",
+            "source": "sysfs",
+            "options": ["nosuid", "noexec", "nodev", "ro"],
+        }
+    )
+    mounts.append(
+        {
+            "destination": "/sys/fs/cgroup",
+            "type": "cgroup",
+            "source": "cgroup",
+            "options": ["nosuid", "noexec", "nodev", "relatime", "ro"],
+        }
+    )
     return mounts
 
 
@@ -187,15 +187,26 @@ def build_spec(
     *,
     args: list[str],
     etc_files: dict[str, Path],
+    netns: Path | None = None,
 ) -> dict[str, Any]:
-    """The config.json for running `args` (already emulator-prefixed) in `rootfs`."""
+    """The config.json for running `args` (already emulator-prefixed) in `rootfs`.
+
+    The network namespace: the host's for `host`, a new one with only loopback for `none`,
+    and the persisted namespace `netns` (see executor.network) for `private`.
+    """
     wanted = ALL_CAPABILITIES if process.security == "insecure" else DEFAULT_CAPABILITIES
     allowed = own_capabilities()
     capabilities = [c for c in wanted if c in allowed]
-    namespaces = [{"type": t} for t in ("pid", "ipc", "uts", "mount")]
+    namespaces: list[dict[str, str]] = [
+        {"type": t} for t in ("pid", "ipc", "uts", "mount", "cgroup")
+    ]
     if process.network == "none":
         namespaces.append({"type": "network"})
-    mounts = _default_mounts(process.network)
+    elif process.network == "private":
+        if netns is None:
+            raise ValueError("a private network needs its namespace path")
+        namespaces.append({"type": "network", "path": str(netns)})
+    mounts = _default_mounts()
     for destination, source in sorted(etc_files.items()):
         mounts.append(
             {

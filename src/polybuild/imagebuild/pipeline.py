@@ -92,7 +92,7 @@ ENTITLEMENTS = ("security.insecure", "network.host")
 
 
 def check_entitlements(request: BuildRequest, graphs: tuple[BuildGraph, ...]) -> None:
-    """RUN --security=insecure needs `--allow security.insecure`, as BuildKit requires."""
+    """RUN --security=insecure and the host's network need `--allow`, as BuildKit requires."""
     for value in request.allow:
         for item in value.split(","):
             if item.strip() not in ENTITLEMENTS:
@@ -101,17 +101,27 @@ def check_entitlements(request: BuildRequest, graphs: tuple[BuildGraph, ...]) ->
                     hint="entitlements: " + ", ".join(ENTITLEMENTS),
                 )
     allowed = {item.strip() for value in request.allow for item in value.split(",")}
+    if request.network == "host" and "network.host" not in allowed:
+        raise UsageError(
+            "--network=host is not allowed",
+            hint="grant it with --allow network.host (RUN steps then share this machine's "
+            "network, including services bound to its 127.0.0.1)",
+        )
     for graph in graphs:
         for op in graph.ops():
-            if (
-                isinstance(op, ops.Exec)
-                and op.security == "insecure"
-                and "security.insecure" not in allowed
-            ):
+            if not isinstance(op, ops.Exec):
+                continue
+            if op.security == "insecure" and "security.insecure" not in allowed:
                 raise UsageError(
                     f"{op.description or 'RUN'}: --security=insecure is not allowed",
                     hint="grant it with --allow security.insecure (the step gets every "
                     "capability and the host's devices)",
+                )
+            if op.network == "host" and "network.host" not in allowed:
+                raise UsageError(
+                    f"{op.description or 'RUN'}: --network=host is not allowed",
+                    hint="grant it with --allow network.host (the step then shares this "
+                    "machine's network, including services bound to its 127.0.0.1)",
                 )
 
 

@@ -193,7 +193,7 @@ def exec_process(
         cwd=exec_op.cwd or "/",
         user=exec_op.user,
         hostname="buildkitsandbox",
-        network="host" if network in ("default", "host") else network,
+        network="private" if network in ("default", "") else network,
         security=exec_op.security,
         mounts=mounts,
         platform=exec_op.platform,
