@@ -18,7 +18,7 @@ from polybuild.fileops.sources import (
     included,
     may_include_under,
 )
-from polybuild.rootfs import resolve_in_root
+from polybuild.fileops.view import SourceView
 
 __all__ = [
     "content_checksum",
@@ -126,33 +126,33 @@ def content_checksum(
     *,
     parents: bool = False,
     follow_symlinks: bool = True,
+    instruction: str = "",
 ) -> str:
     """sha256 over exactly what `copy_files` would read for these sources from the context.
 
     It covers each copied entry's path, type, permission bits, symlink target and file
     content (hashed once per inode, size and times while the process lives), and not
     mtimes or owners, which the context does not carry into the cache key. Missing
-    sources raise FileOpError as the copy would.
+    sources, and sources only reachable through .dockerignore'd paths, raise FileOpError
+    (naming `instruction`) as the copy would.
     """
     try:
         exclude_m = IgnoreMatcher(tuple(exclude)) if exclude else None
         ignore_m = IgnoreMatcher(tuple(ignore_patterns)) if ignore_patterns else None
     except DockerfileError as exc:
-        raise FileOpError(f"invalid pattern: {exc.message}") from None
-    opts = ExpandOptions(parents, exclude_m, ignore_m, follow_symlinks, True, True)
+        raise FileOpError(f"invalid pattern: {exc.message}", instruction=instruction) from None
+    view = SourceView(context_root, ignore_m)
+    opts = ExpandOptions(parents, exclude_m, follow_symlinks, True, True)
     out: list[bytes] = []
     for source in sources:
         out.append(f"source\0{source}\n".encode("utf-8", "surrogateescape"))
-        for match in expand_source(context_root, source, opts, ""):
+        for match in expand_source(view, source, opts, instruction):
             rel = "/".join(match.parts)
-            host = resolve_in_root(context_root, rel, follow_last=follow_symlinks)
-            try:
-                st = os.lstat(host)
-            except FileNotFoundError:
-                raise FileOpError(f'"/{rel}": not found') from None
+            host = view.host(match.resolved)
+            st = os.lstat(host)
             _record(out, rel, str(host), st, top_dir=stat.S_ISDIR(st.st_mode))
             if stat.S_ISDIR(st.st_mode):
-                prefix = "/".join(host.relative_to(context_root).parts)
+                prefix = "/".join(match.resolved)
                 _walk(out, str(host), rel, "", prefix, match.include, exclude_m, ignore_m)
     return "sha256:" + hashlib.sha256(b"".join(out)).hexdigest()
 

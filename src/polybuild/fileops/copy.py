@@ -5,6 +5,8 @@ frontend/dockerfile/dockerfile2llb/convert_copy.go):
 - a source is cleaned against the source root (`../` cannot climb out, a leading `/` is
   dropped) and its symlinks are followed inside that root (FollowSymlinks); symlinks *inside*
   a copied directory are copied as symlinks;
+- what .dockerignore leaves out does not exist, as the client never sends it: a source that
+  names it, matches it or reaches it through a symlink is "not found" (fileops.view);
 - wildcards (`*`, `?`, `[...]`, Go filepath.Match) match within the source; a wildcard that
   matches nothing copies nothing (AllowEmptyWildcard), but a missing non-wildcard path or a
   missing directory before the wildcard is an error;
@@ -48,8 +50,9 @@ from polybuild.fileops.tree import (
     set_meta,
     write_file_from,
 )
+from polybuild.fileops.view import SourceView
 from polybuild.layers.rootfs import clean_path
-from polybuild.rootfs import RootfsPathError, resolve_in_root
+from polybuild.rootfs import RootfsPathError
 
 __all__ = ["CopyResult", "copy_files"]
 
@@ -314,13 +317,11 @@ def copy_files(
         raise FileOpError(
             f"invalid --exclude pattern: {exc.message}", instruction=instruction
         ) from None
-    ignore_matcher = IgnoreMatcher(tuple(ignore)) if ignore else None
+    view = SourceView(src_root, IgnoreMatcher(tuple(ignore)) if ignore else None)
     options = ExpandOptions(
-        parents, matcher, ignore_matcher, follow_symlinks, allow_wildcards, allow_empty_wildcard
+        parents, matcher, follow_symlinks, allow_wildcards, allow_empty_wildcard
     )
-    matches = [
-        m for source in sources for m in expand_source(src_root, source, options, instruction)
-    ]
+    matches = [m for source in sources for m in expand_source(view, source, options, instruction)]
     attempt_unpack = is_add if unpack is None else unpack
     created_ns = source_date_epoch * 1_000_000_000 if source_date_epoch is not None else None
     with DestRoot(dest_root, owner=chown, created_mtime_ns=created_ns) as root:
@@ -344,24 +345,20 @@ def copy_files(
             owner=chown,
             reset_owner=reset_owner,
             exclude=matcher,
-            ignore=ignore_matcher,
+            ignore=view.ignore,
             instruction=instruction,
         )
         unpacked: list[str] = []
         try:
             for match in matches:
-                rel = "/".join(match.parts)
-                host = str(resolve_in_root(src_root, rel, follow_last=follow_symlinks))
-                try:
-                    st = os.lstat(host)
-                except (FileNotFoundError, NotADirectoryError):
-                    raise FileOpError(f'"/{rel}": not found', instruction=instruction) from None
+                host = str(view.host(match.resolved))
+                st = os.lstat(host)
                 if attempt_unpack and stat.S_ISREG(st.st_mode) and is_archive(host):
                     copier.entries += extract_archive(host, root, resolved, chown)
-                    unpacked.append(rel)
+                    unpacked.append("/".join(match.parts))
                     continue
                 name = match.parts[-1] if match.parts else ""
-                copier.prefix = "/".join(Path(host).relative_to(src_root).parts)
+                copier.prefix = "/".join(match.resolved)
                 copier.copy_top(host, st, resolved, name, match.include)
             root.finish()
         except OSError as exc:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 from polybuild.dockerfile.ignore import IgnoreMatcher
 from polybuild.fileops.errors import FileOpError
 from polybuild.fileops.pattern import WildcardSource, contains_wildcards, go_match
+from polybuild.fileops.view import SourceView
 from polybuild.layers.rootfs import clean_path
-from polybuild.rootfs import resolve_in_root
 
 __all__ = [
     "ExpandOptions",
@@ -24,9 +22,10 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class SourceMatch:
-    """One source path to copy (relative to the source root) and its --parents pattern."""
+    """One source path to copy, where it leads, and its --parents pattern."""
 
-    parts: tuple[str, ...]  # relative to the source root
+    parts: tuple[str, ...]  # relative to the source root, as written (its name is kept)
+    resolved: tuple[str, ...]  # `parts` with symlinks followed in the source view
     include: str = ""  # --parents pattern, relative to `parts`
 
 
@@ -69,20 +68,23 @@ def may_include_under(pattern: str, rel: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class ExpandOptions:
-    """How sources are expanded: --parents, --exclude, .dockerignore, symlinks, wildcards."""
+    """How sources are expanded: --parents, --exclude, symlinks, wildcards."""
 
     parents: bool
     exclude: IgnoreMatcher | None
-    ignore: IgnoreMatcher | None
     follow_symlinks: bool
     allow_wildcards: bool
     allow_empty: bool
 
 
 def expand_source(
-    src_root: Path, source: str, opts: ExpandOptions, instruction: str
+    view: SourceView, source: str, opts: ExpandOptions, instruction: str
 ) -> list[SourceMatch]:
-    """The source paths one COPY/ADD argument stands for, after wildcards (and --parents)."""
+    """The source paths one COPY/ADD argument stands for, after wildcards (and --parents).
+
+    Every path is looked up in `view`, so what .dockerignore leaves out is "not found"
+    however it is reached: by name, by a wildcard, or through a symlink at any depth.
+    """
     include = ""
     shown = "/" + "/".join(clean_path(source))
     if opts.parents:
@@ -93,29 +95,30 @@ def expand_source(
         source = pivot
         if not contains_wildcards(pivot) and not contains_wildcards(pattern):
             required = "/".join(clean_path(f"{pivot}/{pattern}"))
-            if not os.path.lexists(resolve_in_root(src_root, required, follow_last=False)) or (
-                opts.ignore is not None and opts.ignore.excluded(required)
-            ):
-                raise FileOpError(f'"/{required}": not found', instruction=instruction)
+            view.lookup(required, follow_last=False, instruction=instruction)
     wild = WildcardSource.parse("/".join(clean_path(source)))
     if not wild.pattern or not opts.allow_wildcards:
         parts = tuple(clean_path(source))
-        if parts and opts.ignore is not None and opts.ignore.excluded("/".join(parts)):
-            raise FileOpError(f'"{shown}": not found', instruction=instruction)
-        return [SourceMatch(parts, include)]
-    base = resolve_in_root(src_root, "/".join(wild.base), follow_last=opts.follow_symlinks)
-    base_parts = base.relative_to(src_root).parts
-    base_rel = "/".join(base_parts)
-    if not os.path.lexists(base) or (
-        base_rel and opts.ignore is not None and opts.ignore.excluded(base_rel)
-    ):
-        raise FileOpError(f'"{shown}": not found', instruction=instruction)
+        resolved = view.lookup(
+            "/".join(parts), follow_last=opts.follow_symlinks, shown=shown, instruction=instruction
+        )
+        return [SourceMatch(parts, resolved, include)]
+    base = view.lookup(
+        "/".join(wild.base), follow_last=opts.follow_symlinks, shown=shown, instruction=instruction
+    )
+    base_rel = "/".join(base)
     found = [
         m
-        for m in wild.matches(str(base))
+        for m in wild.matches(str(view.host(base)))
         if (opts.exclude is None or not opts.exclude.excluded(m))
-        and (opts.ignore is None or not opts.ignore.excluded(f"{base_rel}/{m}" if base_rel else m))
+        and view.exists(f"{base_rel}/{m}" if base_rel else m)
     ]
     if not found and not opts.allow_empty:
         raise FileOpError(f'no source files were specified: "{shown}"', instruction=instruction)
-    return [SourceMatch((*base_parts, *m.split("/")), include) for m in found]
+    matches: list[SourceMatch] = []
+    for m in found:
+        parts = (*base, *m.split("/"))
+        rel = "/".join(parts)
+        resolved = view.lookup(rel, follow_last=opts.follow_symlinks, instruction=instruction)
+        matches.append(SourceMatch(parts, resolved, include))
+    return matches
