@@ -75,5 +75,5 @@ class IgnoreMatcher:
         return bool(self._matcher.matches(path))
 
     def may_match_under(self, directory: str) -> bool:
-        """False when nothing under `directory` can be excluded (lets a walker skip checks)."""
+        """Whether a `!` pattern may bring back a path under `directory` (else skip it whole)."""
         return bool(self._matcher.may_match_under(directory))
