@@ -94,7 +94,7 @@ class Runtime:
         holds the lock, rather than deleting layers under a running build.
         """
         self.root.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.root / "runtime.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fd = os.open(self.root / "runtime.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB if exclusive else fcntl.LOCK_SH)

@@ -18,9 +18,9 @@ REMOTE_SCHEMES = ("ssh://", "tcp://", "docker-container://", "kube-pod://")
 
 def _store() -> BuilderStore:
     from polybuild.builders import BuilderStore
-    from polybuild.dataroot import data_root
+    from polybuild.dataroot import data_root, make_private
 
-    return BuilderStore(data_root())
+    return BuilderStore(make_private(data_root()))
 
 
 def _platforms_text(node: object, bootstrap: bool) -> str:

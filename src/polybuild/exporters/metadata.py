@@ -45,12 +45,14 @@ def image_id(image: AssembledImage) -> str:
 
 def write_iidfile(path: Path, image: AssembledImage) -> None:
     """Write the image ID to `path` atomically (no trailing newline, as buildx)."""
-    write_file_atomic(Path(path), image_id(image).encode())
+    write_file_atomic(Path(path), image_id(image).encode(), 0o644)
 
 
 def write_metadata_file(path: Path, data: Mapping[str, object]) -> None:
     """Write the metadata as indented JSON to `path` atomically."""
-    write_file_atomic(Path(path), json.dumps(dict(data), indent=2, sort_keys=True).encode())
+    write_file_atomic(
+        Path(path), json.dumps(dict(data), indent=2, sort_keys=True).encode(), 0o644
+    )
 
 
 __all__ = [

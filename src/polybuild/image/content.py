@@ -41,7 +41,7 @@ def _os_error(action: str, exc: OSError) -> ContentError:
     return ContentError(f"content store: cannot {action}: {exc.strerror or exc}")
 
 
-def write_file_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
+def write_file_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
     """Replace `path` with `data` so that readers see the old or the new file, never a mix."""
     temp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
     try:
@@ -73,7 +73,7 @@ class BlobWriter:
         name = f"{os.getpid()}-{secrets.token_hex(8)}{_PARTIAL}"
         self.temp_path = store.ingest_dir / name
         try:
-            fd = os.open(self.temp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            fd = os.open(self.temp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except OSError as exc:
             raise _os_error("create a temporary file", exc) from exc
         # The lock tells gc_temp() in other processes that this file is still being written.
@@ -128,7 +128,7 @@ class BlobWriter:
         try:
             self._file.flush()
             os.fsync(self._file.fileno())
-            os.fchmod(self._file.fileno(), 0o444)
+            os.fchmod(self._file.fileno(), self._store.blob_mode)
             target.parent.mkdir(parents=True, exist_ok=True)
             # The bytes are verified, so they replace whatever is there: a blob corrupted on
             # disk is repaired by writing it again (rename is atomic; readers see old or new).
@@ -221,9 +221,16 @@ class ContentStore:
     """Blobs by digest under `root`; see the module docstring for the guarantees."""
 
     def __init__(
-        self, root: Path, *, ingest_dir: Path | None = None, clean_temp: bool = True
+        self,
+        root: Path,
+        *,
+        ingest_dir: Path | None = None,
+        clean_temp: bool = True,
+        private: bool = False,
     ) -> None:
         self.root = Path(root)
+        # The data root's store is private (0400); an OCI layout a user asked for is 0444.
+        self.blob_mode = 0o400 if private else 0o444
         self.blobs_dir = self.root / "blobs"
         # Must be on the same filesystem as blobs/ so that commit is a rename.
         self.ingest_dir = Path(ingest_dir) if ingest_dir else self.root / "ingest"

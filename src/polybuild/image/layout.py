@@ -81,9 +81,9 @@ class LayoutDir:
         if (path / LAYOUT_FILE).exists():
             check_layout_file((path / LAYOUT_FILE).read_bytes())
         else:
-            write_file_atomic(path / LAYOUT_FILE, LAYOUT_FILE_BYTES)
+            write_file_atomic(path / LAYOUT_FILE, LAYOUT_FILE_BYTES, 0o644)
         if not (path / INDEX_FILE).exists():
-            write_file_atomic(path / INDEX_FILE, layout_index(()).raw)
+            write_file_atomic(path / INDEX_FILE, layout_index(()).raw, 0o644)
         return layout
 
     def check(self) -> None:
@@ -104,7 +104,7 @@ class LayoutDir:
 
     def write_index(self, entries: Sequence[Descriptor]) -> Stored[Index]:
         stored = layout_index(entries)
-        write_file_atomic(self.path / INDEX_FILE, stored.raw)
+        write_file_atomic(self.path / INDEX_FILE, stored.raw, 0o644)
         return stored
 
     def exists(self, digest: Digest) -> bool:

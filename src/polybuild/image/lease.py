@@ -29,7 +29,7 @@ def hold_lease(leases_dir: Path) -> Iterator[Path]:
     path = leases_dir / name
     # Locked under a name collectors skip, then renamed: a collector never sees it unlocked.
     pending = leases_dir / f".{name}"
-    fd = os.open(pending, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    fd = os.open(pending, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         # A lease may not start while a collection sweeps (it could re-use a blob the sweep
@@ -48,7 +48,7 @@ def hold_lease(leases_dir: Path) -> Iterator[Path]:
 def sweep_lock(leases_dir: Path, *, exclusive: bool) -> Iterator[None]:
     """Shared while a lease registers, exclusive while garbage collection sweeps."""
     leases_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(leases_dir / ".sweep.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    fd = os.open(leases_dir / ".sweep.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
         yield

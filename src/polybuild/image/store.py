@@ -19,7 +19,7 @@ from pathlib import Path
 import filelock
 import msgspec
 
-from polybuild.dataroot import data_root
+from polybuild.dataroot import data_root, make_private
 from polybuild.errors import ImageError, ImageNotFoundError, InvalidReferenceError
 from polybuild.image import mediatypes as mt
 from polybuild.image._wire import DescriptorJSON, decode, encode
@@ -81,10 +81,10 @@ class ImageStore:
     """Named images in the data root, safe for several polybuild processes at once."""
 
     def __init__(self, root: Path | None = None) -> None:
-        self.root = Path(root) if root is not None else data_root()
-        self.content = ContentStore(self.root / "content")
+        self.root = make_private(Path(root) if root is not None else data_root())
+        self.content = ContentStore(self.root / "content", private=True)
         self._index_path = self.root / "images.json"
-        self._lock = filelock.FileLock(str(self.root / "images.lock"))
+        self._lock = filelock.FileLock(str(self.root / "images.lock"), mode=0o600)
 
     # ---- records ---------------------------------------------------------------------------
 
