@@ -15,7 +15,9 @@ class DockerfileFileOps:
         self.source_date_epoch = source_date_epoch
 
     def checksum(self, context: Path, op: ops.Copy, ignore: tuple[str, ...]) -> str:
-        return content_checksum(context, op.sources, op.exclude, ignore, parents=op.parents)
+        return content_checksum(
+            context, op.sources, op.exclude, ignore, parents=op.parents, instruction=op.description
+        )
 
     def copy(
         self, op: ops.Copy, source_root: Path | None, dest_root: Path, ignore: tuple[str, ...]
