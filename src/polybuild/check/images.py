@@ -1,0 +1,182 @@
+"""Every stored image whole: index -> manifests -> config and layers present, sized and parsable."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from polybuild.check.problems import Problem
+from polybuild.errors import PolybuildError
+from polybuild.image import mediatypes as mt
+from polybuild.image.config import parse_config
+from polybuild.image.descriptor import Descriptor
+from polybuild.image.digest import Digest
+from polybuild.image.manifest import is_attestation, parse_index, parse_manifest
+from polybuild.image.store import ImageRecord, ImageStore
+from polybuild.image.walk import read_document
+from polybuild.platforms import format_platform
+
+
+@dataclass(frozen=True, slots=True)
+class ImageScan:
+    """What is wrong with the images, how many there are, and what they use."""
+
+    problems: list[Problem] = field(default_factory=list)
+    images: int = 0
+    blobs: set[Digest] = field(default_factory=set)
+    diff_ids: set[str] = field(default_factory=set)
+    partial: list[str] = field(default_factory=list)  # images with some variants not stored
+
+
+def check_images(
+    store: ImageStore, sizes: Mapping[Digest, int], lost: Mapping[Digest, str]
+) -> ImageScan:
+    """Walk every image record. `sizes` holds the blobs that verified; `lost` says, for each
+    corrupt blob, what became of it ("is corrupt", "was corrupt and is removed").
+
+    A manifest missing from an index is a variant that was never pulled, unless it is lost;
+    a config or layer missing under a present manifest is always a problem (as `tag` refuses).
+    """
+    try:
+        records = store.records()
+    except PolybuildError as exc:
+        problem = Problem(
+            "image",
+            str(store.root / "images.json"),
+            f"the image list cannot be read: {exc}",
+            advice="restore it from a backup, or move it away to start with no image names",
+        )
+        return ImageScan([problem])
+    scan = ImageScan(images=len(records))
+    for record in records:
+        _ImageWalk(record, sizes, lost, store, scan).run()
+    return scan
+
+
+class _ImageWalk:
+    def __init__(
+        self,
+        record: ImageRecord,
+        sizes: Mapping[Digest, int],
+        lost: Mapping[Digest, str],
+        store: ImageStore,
+        scan: ImageScan,
+    ) -> None:
+        self.name = record.name.familiar() if record.name else str(record.target.digest)
+        self.record = record
+        self.sizes = sizes
+        self.lost = lost
+        self.content = store.content
+        self.scan = scan
+        self.found = 0
+
+    def report(self, detail: str) -> None:
+        self.found += 1
+        self.scan.problems.append(
+            Problem(
+                "image",
+                self.name,
+                detail,
+                advice=f"pull, load or rebuild it (polybuild rmi {self.name} removes it)",
+            )
+        )
+
+    def run(self) -> None:
+        target = self.record.target
+        what = "index" if mt.is_index(target.media_type) else "manifest"
+        if self.unusable(target, what, required=True):
+            return
+        if mt.is_index(target.media_type):
+            self.index(target)
+        elif mt.is_manifest(target.media_type):
+            self.manifest(target, attestation=False)
+        else:
+            self.report(f"{target.digest} is a {target.media_type}, not an image")
+
+    def unusable(
+        self, descriptor: Descriptor, what: str, where: str = "", *, required: bool
+    ) -> bool:
+        """True (and reported when it matters) unless the blob is present, whole, right-sized."""
+        digest = descriptor.digest
+        name = f"{what} {digest}{where}"
+        if digest in self.lost:
+            self.report(f"{name} {self.lost[digest]}")
+            return True
+        size = self.sizes.get(digest)
+        if size is None:
+            if required:
+                self.report(f"{name} is missing")
+            return True
+        self.scan.blobs.add(digest)
+        if size != descriptor.size:
+            self.report(f"{name} has {size} bytes, its descriptor says {descriptor.size}")
+            return True
+        return False
+
+    def read(self, descriptor: Descriptor, what: str) -> bytes | None:
+        try:
+            return read_document(self.content, descriptor)
+        except PolybuildError as exc:
+            self.report(f"{what} {descriptor.digest} cannot be read: {exc}")
+            return None
+
+    def index(self, descriptor: Descriptor) -> None:
+        raw = self.read(descriptor, "index")
+        if raw is None:
+            return
+        try:
+            index = parse_index(raw, descriptor.media_type).value
+        except PolybuildError as exc:
+            self.report(f"index {descriptor.digest} does not parse: {exc}")
+            return
+        before, present, absent = self.found, 0, False
+        for entry in index.manifests:
+            where = f" ({format_platform(entry.platform)})" if entry.platform else ""
+            if not (mt.is_index(entry.media_type) or mt.is_manifest(entry.media_type)):
+                continue  # an artifact the image carries along; not ours to judge
+            if self.unusable(entry, "manifest", where, required=False):
+                absent = absent or entry.digest not in self.lost
+                continue
+            present += 1
+            if mt.is_index(entry.media_type):
+                self.index(entry)
+            else:
+                self.manifest(entry, attestation=is_attestation(entry))
+        if present == 0 and self.found == before:
+            self.report(f"none of the {len(index.manifests)} manifests of its index is stored")
+        elif absent and self.name not in self.scan.partial:
+            self.scan.partial.append(self.name)
+
+    def manifest(self, descriptor: Descriptor, *, attestation: bool) -> None:
+        where = f" ({format_platform(descriptor.platform)})" if descriptor.platform else ""
+        raw = self.read(descriptor, "manifest")
+        if raw is None:
+            return
+        try:
+            manifest = parse_manifest(raw, descriptor.media_type).value
+        except PolybuildError as exc:
+            self.report(f"manifest {descriptor.digest}{where} does not parse: {exc}")
+            return
+        runnable = not attestation and mt.is_config(manifest.config.media_type)
+        config_ok = not self.unusable(manifest.config, "config", where, required=True)
+        for layer in manifest.layers:
+            foreign = mt.is_nondistributable(layer.media_type) or bool(layer.urls)
+            self.unusable(layer, "layer", where, required=not foreign)
+            if runnable and not mt.is_layer(layer.media_type):
+                self.report(f"layer {layer.digest}{where} has the unknown type {layer.media_type}")
+        if not (runnable and config_ok):
+            return
+        raw_config = self.read(manifest.config, "config")
+        if raw_config is None:
+            return
+        try:
+            config = parse_config(raw_config, manifest.config.media_type).value
+        except PolybuildError as exc:
+            self.report(f"config {manifest.config.digest}{where} does not parse: {exc}")
+            return
+        self.scan.diff_ids.update(str(d) for d in config.diff_ids)
+        if len(config.diff_ids) != len(manifest.layers):
+            self.report(
+                f"manifest {descriptor.digest}{where} has {len(manifest.layers)} layers but its "
+                f"config lists {len(config.diff_ids)} diff IDs"
+            )
