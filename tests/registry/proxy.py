@@ -25,7 +25,8 @@ _CHUNK = 1 << 16
 class Fault:
     """Do `action` to the next `times` requests matching `method` and the `path` regex.
 
-    Actions: "status" (answer `status` without forwarding), "drop_request" (read part of
+    Actions: "status" (answer `status` with `headers`, such as a redirect's Location, without
+    forwarding), "drop_request" (read part of
     the request body, then close the connection), "drop_response" (forward, then close
     without answering), "truncate" (forward, send half the body, close), "corrupt" (forward,
     flip bytes of the body).
@@ -39,6 +40,7 @@ class Fault:
     retry_after: str | None = None
     skip: int = 0  # let this many matching requests through first
     hits: int = 0
+    headers: dict[str, str] = field(default_factory=dict)
 
     def matches(self, method: str, path: str) -> bool:
         if method != self.method or not re.search(self.path, path):
@@ -241,7 +243,9 @@ def _handler(proxy: Proxy) -> type[BaseHTTPRequestHandler]:
             if fault is not None and fault.action == "status":
                 for _ in self._body_chunks():
                     pass
-                headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
+                headers = dict(fault.headers)
+                if fault.retry_after:
+                    headers["Retry-After"] = fault.retry_after
                 proxy._record(Logged(self.command, path, fault.status, repository, token_repos))
                 self._reply(fault.status, b"injected", headers)
                 return

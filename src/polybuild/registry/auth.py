@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import re
 import time
 from collections.abc import Mapping, Sequence
@@ -13,11 +14,17 @@ from dataclasses import dataclass, field
 import httpx
 
 from polybuild.errors import AuthenticationError, RegistryError
+from polybuild.registry.body import MAX_TOKEN_ANSWER, read_body
 from polybuild.registry.credentials import Credentials, DockerCredentials
+from polybuild.registry.origin import origin, token_realm
 from polybuild.registry.retry import RETRY_STATUSES, TransientError, parse_retry_after
 
 _PARAM = re.compile(r'\s*([a-zA-Z0-9_.-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))\s*,?')
+# Printable ASCII without spaces: what fits in an Authorization header (RFC 6750 is stricter).
+_TOKEN = re.compile(r"[\x21-\x7e]+")
 _DEFAULT_EXPIRY = 60
+# A token is asked for again after a day at the latest, whatever the server says.
+_MAX_EXPIRY = 24 * 3600
 # Leave some margin: a token that expires while a long upload runs is refused at its end.
 _EXPIRY_MARGIN = 10
 CLIENT_ID = "polybuild"
@@ -131,9 +138,8 @@ class Authorizer:
         scopes: tuple[str, ...],
         credentials: Credentials | None,
     ) -> tuple[str, int]:
-        realm = challenge.realm
-        if not realm.startswith(("https://", "http://")):
-            raise RegistryError(f"registry {host} sent a bearer challenge without a valid realm")
+        realm = token_realm(host, challenge.realm)
+        shown = f"{origin(realm)}{realm.path}"
         service = challenge.params.get("service", "")
         if credentials is not None and credentials.identity_token:
             form = {
@@ -143,7 +149,8 @@ class Authorizer:
                 "client_id": CLIENT_ID,
                 "scope": " ".join(scopes),
             }
-            response = await http.post(realm, data=form)
+            request = http.build_request("POST", realm, data=form)
+            auth: httpx.BasicAuth | None = None
         else:
             params: list[tuple[str, str | int | float | bool | None]] = (
                 [("service", service)] if service else []
@@ -151,33 +158,55 @@ class Authorizer:
             params += [("scope", scope) for scope in scopes]
             if credentials is not None and credentials.username:
                 params.append(("account", credentials.username))
+            request = http.build_request("GET", realm, params=params)
             auth = _basic(credentials) if credentials and credentials.username else None
-            response = await http.get(realm, params=params, auth=auth or httpx.USE_CLIENT_DEFAULT)
-        if response.status_code in RETRY_STATUSES:
-            raise TransientError(
-                f"token server {realm} answered {response.status_code}",
-                parse_retry_after(response.headers.get("Retry-After")),
-            )
-        if response.status_code in (401, 403):
-            who = (
-                f"the credentials from {credentials.source}" if credentials else "anonymous access"
-            )
-            raise AuthenticationError(
-                f"registry {host}: the token server {realm} refused {who} "
-                f"({response.status_code} {response.reason_phrase}) "
-                f"for {' '.join(scopes) or 'login'}",
-                hint=_auth_hint(host, credentials),
-            )
-        if response.status_code != 200:
-            raise RegistryError(
-                f"registry {host}: the token server {realm} answered {response.status_code}"
-            )
+        response = await http.send(
+            request, auth=auth or httpx.USE_CLIENT_DEFAULT, stream=True, follow_redirects=False
+        )
         try:
-            answer = response.json()
-            token = str(answer.get("token") or answer.get("access_token") or "")
-            expires_in = int(answer.get("expires_in") or _DEFAULT_EXPIRY)
-        except (ValueError, AttributeError, TypeError):
-            token, expires_in = "", 0
-        if not token:
-            raise RegistryError(f"registry {host}: the token server {realm} sent no token")
-        return token, max(expires_in, _DEFAULT_EXPIRY)
+            if response.status_code in RETRY_STATUSES:
+                raise TransientError(
+                    f"token server {shown} answered {response.status_code}",
+                    parse_retry_after(response.headers.get("Retry-After")),
+                )
+            if response.status_code in (401, 403):
+                who = (
+                    f"the credentials from {credentials.source}"
+                    if credentials
+                    else "anonymous access"
+                )
+                raise AuthenticationError(
+                    f"registry {host}: the token server {shown} refused {who} "
+                    f"({response.status_code} {response.reason_phrase}) "
+                    f"for {' '.join(scopes) or 'login'}",
+                    hint=_auth_hint(host, credentials),
+                )
+            if response.status_code != 200:
+                raise RegistryError(
+                    f"registry {host}: the token server {shown} answered {response.status_code}"
+                )
+            raw = await read_body(
+                response,
+                MAX_TOKEN_ANSWER,
+                f"registry {host}",
+                f"the answer of token server {shown}",
+            )
+        finally:
+            await response.aclose()
+        return _parse_token(raw, f"registry {host}: the token server {shown}")
+
+
+def _parse_token(raw: bytes, who: str) -> tuple[str, int]:
+    """The token and its lifetime in seconds (at least a minute, at most a day)."""
+    try:
+        answer = json.loads(raw)
+        token = answer.get("token") or answer.get("access_token") or ""
+    except (ValueError, AttributeError, RecursionError):
+        answer, token = {}, ""
+    try:
+        expires_in = int(answer.get("expires_in") or _DEFAULT_EXPIRY)
+    except (ValueError, TypeError, OverflowError):
+        expires_in = _DEFAULT_EXPIRY
+    if not isinstance(token, str) or not _TOKEN.fullmatch(token):
+        raise RegistryError(f"{who} sent no token" if not token else f"{who} sent an invalid token")
+    return token, min(max(expires_in, _DEFAULT_EXPIRY), _MAX_EXPIRY)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import BinaryIO, TypeVar
@@ -25,6 +27,7 @@ from polybuild.image.manifest import Index, Manifest, Stored, parse_manifest_or_
 from polybuild.image.reference import Reference
 from polybuild.image.walk import MAX_MANIFEST_SIZE
 from polybuild.registry.auth import Authorizer
+from polybuild.registry.body import read_at_most, read_body
 from polybuild.registry.config import RegistryConfig, load_config
 from polybuild.registry.credentials import DockerCredentials
 from polybuild.registry.http import (
@@ -43,6 +46,7 @@ MANIFEST_ACCEPT = ", ".join(
 DEFAULT_CHUNK_SIZE = 32 << 20
 TAGS_PAGE = 100
 _READ_CHUNK = 1 << 20
+_NEXT_LINK = re.compile(r'<([^>]*)>[^,]*;\s*rel="?next"?')
 
 
 def _media_type_of(response: httpx.Response) -> str | None:
@@ -140,7 +144,7 @@ class RegistryClient:
         media_type = _media_type_of(response)
         digest_header = response.headers.get("Docker-Content-Digest", "")
         length = response.headers.get("Content-Length", "")
-        if media_type is None or not digest_header or not length.isdigit():
+        if media_type is None or not digest_header or not _is_size(length):
             # Some registries leave headers out of HEAD answers: fetch and hash the bytes.
             stored = await self._get_manifest_once(endpoint, ref, target, None)
             return stored.descriptor()
@@ -181,17 +185,10 @@ class RegistryClient:
             stream=True,
         )
         try:
-            if response.status_code >= 300:
-                await response.aread()
             raise_for_status(response, where, f"manifest {target}", not_found="manifest")
-            raw = bytearray()
-            async for chunk in response.aiter_bytes():
-                raw += chunk
-                if len(raw) > MAX_MANIFEST_SIZE:
-                    raise RegistryError(f"{where}: manifest {target} is larger than 16 MiB")
+            data = await read_body(response, MAX_MANIFEST_SIZE, where, f"manifest {target}")
         finally:
             await response.aclose()
-        data = bytes(raw)
         declared = response.headers.get("Docker-Content-Digest", "")
         expected = target if target.count(":") == 1 and not target.startswith(":") else declared
         if expected:
@@ -265,19 +262,26 @@ class RegistryClient:
         where = endpoint.describe(ref.path)
         tags: list[str] = []
         url: str | None = f"/v2/{ref.path}/tags/list?n={TAGS_PAGE}"
+        seen: set[str] = set()
         while url is not None:
+            if url in seen:
+                raise RegistryError(f"{where}: listing tags: the pages link back to {url}")
+            seen.add(url)
             page_url = url
 
-            async def page(page_url: str = page_url) -> httpx.Response:
+            async def page(page_url: str = page_url) -> tuple[list[str], str | None]:
                 response = await self.connections.send(
-                    endpoint, "GET", page_url, repository=ref.path
+                    endpoint, "GET", page_url, repository=ref.path, stream=True
                 )
-                raise_for_status(response, where, "listing tags", not_found="manifest")
-                return response
+                try:
+                    raise_for_status(response, where, "listing tags", not_found="manifest")
+                    raw = await read_body(response, MAX_MANIFEST_SIZE, where, "the tag list")
+                finally:
+                    await response.aclose()
+                return _parse_tags(raw, where), _next_link(response)
 
-            response = await retrying(self.retry, page, f"listing tags of {ref.name}")
-            tags.extend(response.json().get("tags") or [])
-            url = _next_link(response)
+            found, url = await retrying(self.retry, page, f"listing tags of {ref.name}")
+            tags.extend(found)
         return tags
 
     # ---- blobs -----------------------------------------------------------------------------
@@ -316,9 +320,8 @@ class RegistryClient:
         )
         writer = content.writer(descriptor.digest, descriptor.size)
         try:
-            if response.status_code >= 300:
-                await response.aread()
             raise_for_status(response, where, f"blob {descriptor.digest}", not_found="blob")
+            _check_length(response, descriptor, where)
             async for chunk in response.aiter_raw(_READ_CHUNK):
                 writer.write(chunk)
             if writer.written < descriptor.size:
@@ -356,10 +359,16 @@ class RegistryClient:
             "GET",
             f"/v2/{endpoint.path(ref.path)}/blobs/{descriptor.digest}",
             repository=ref.path,
+            stream=True,
             follow_redirects=True,
         )
-        raise_for_status(response, where, f"blob {descriptor.digest}", not_found="blob")
-        data = response.content
+        try:
+            raise_for_status(response, where, f"blob {descriptor.digest}", not_found="blob")
+            _check_length(response, descriptor, where)
+            # One byte more than the descriptor says is enough to know the answer is wrong.
+            data, _ = await read_at_most(response, descriptor.size + 1)
+        finally:
+            await response.aclose()
         if len(data) < descriptor.size:
             raise TransientError(f"{where}: blob {descriptor.digest} was cut short")
         actual = Digest.of(data, descriptor.digest.algorithm)
@@ -392,9 +401,32 @@ class RegistryClient:
         return await self.uploader.mount(endpoint, ref.path, descriptor, source.path)
 
 
+def _is_size(text: str) -> bool:
+    """A Content-Length as HTTP writes it (str.isdigit alone also takes "²")."""
+    return text.isascii() and text.isdigit()
+
+
+def _check_length(response: httpx.Response, descriptor: Descriptor, where: str) -> None:
+    """Refuse an answer whose Content-Length already says it is not the blob, before reading."""
+    declared = response.headers.get("Content-Length", "")
+    if _is_size(declared) and int(declared) > descriptor.size:
+        raise RegistryError(
+            f"{where}: blob {descriptor.digest} is {descriptor.size} bytes but the registry "
+            f"sends {declared}; refused",
+            hint="the registry or a proxy in between served the wrong data; nothing was stored",
+        )
+
+
+def _parse_tags(raw: bytes, where: str) -> list[str]:
+    try:
+        tags = json.loads(raw).get("tags") or []
+    except (ValueError, AttributeError, RecursionError):
+        tags = None
+    if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
+        raise RegistryError(f"{where}: listing tags: the answer is not a tag list")
+    return tags
+
+
 def _next_link(response: httpx.Response) -> str | None:
-    link = response.headers.get("Link", "")
-    for part in link.split(","):
-        if 'rel="next"' in part and "<" in part:
-            return str(part[part.index("<") + 1 : part.index(">")])
-    return None
+    match = _NEXT_LINK.search(response.headers.get("Link", ""))
+    return match.group(1) if match else None

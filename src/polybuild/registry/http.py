@@ -1,10 +1,11 @@
 """One request to a registry host: scheme and TLS choice, the API version check, authorization,
-and the mapping of error answers to polybuild's errors (naming the registry and repository)."""
+redirects (credentials stay with the registry's origin), bounded reads of answers, and the
+mapping of error answers to polybuild's errors (naming the registry and repository)."""
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
+import json
 import ssl
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -14,7 +15,15 @@ import httpx
 from polybuild import __version__
 from polybuild.errors import AuthenticationError, ImageNotFoundError, RegistryError
 from polybuild.registry.auth import Authorizer, repository_scope
+from polybuild.registry.body import buffered
 from polybuild.registry.config import HostConfig, RegistryConfig
+from polybuild.registry.origin import (
+    REDIRECT_STATUSES,
+    is_loopback,
+    origin,
+    redirect_target,
+    same_origin,
+)
 from polybuild.registry.retry import (
     RETRY_STATUSES,
     RetryPolicy,
@@ -55,28 +64,12 @@ def api_host(domain: str) -> str:
     return DOCKER_HUB_HOST if domain == DOCKER_HUB_DOMAIN else domain
 
 
-def is_loopback(host: str) -> bool:
-    """localhost, 127.0.0.0/8 or ::1 (with or without a port): plain HTTP is allowed there."""
-    if host.startswith("[") and "]" in host:
-        name = host[1 : host.index("]")]
-    elif host.count(":") == 1:
-        name = host.split(":", 1)[0]
-    else:
-        name = host
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
-
-
 def error_detail(response: httpx.Response) -> str:
     """`CODE: message` from a registry's JSON error body, else the HTTP reason."""
     try:
-        errors = response.json().get("errors") or []
+        errors = json.loads(response.content).get("errors") or []
         parts = [f"{e.get('code', '')}: {e.get('message', '')}".strip(": ") for e in errors]
-    except (ValueError, AttributeError, TypeError):
+    except (ValueError, AttributeError, TypeError, RecursionError):
         parts = []
     text = "; ".join(p for p in parts if p)
     return f"{response.status_code} {text or response.reason_phrase}"
@@ -131,7 +124,8 @@ class Connections:
             self._clients[host] = httpx.AsyncClient(
                 verify=verify,
                 timeout=self._timeout,
-                headers={"User-Agent": USER_AGENT},
+                # Raw bytes only: see registry.body (no decompression before the size caps).
+                headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
                 limits=httpx.Limits(max_connections=16, max_keepalive_connections=8),
             )
         return self._clients[host]
@@ -161,8 +155,12 @@ class Connections:
         schemes = self.schemes(host)
         for n, scheme in enumerate(schemes):
             base = f"{scheme}://{host}"
+            client = self.client(host)
             try:
-                response = await self.client(host).get(f"{base}/v2/")
+                response = await client.send(
+                    client.build_request("GET", f"{base}/v2/"), stream=True
+                )
+                response = await buffered(response)
             except httpx.ConnectError:
                 if n + 1 < len(schemes):
                     continue  # e.g. TLS to a plain-HTTP registry on localhost
@@ -203,56 +201,91 @@ class Connections:
     ) -> httpx.Response:
         """One authorized request (no retries); `url` is a path under the host or absolute.
 
-        429/5xx raise TransientError, 401/403 AuthenticationError; other statuses are the
-        caller's to judge. A streamed response must be closed by the caller.
+        429/5xx raise TransientError, 401/403 AuthenticationError (RegistryError when a
+        redirect target answered them); other statuses are the caller's to judge. Answers
+        of 300 and up, and all answers unless `stream`, come back read, with at most
+        MAX_ERROR_BODY of their body; a streamed 2xx answer must be closed by the caller.
         """
         host = endpoint.host
-        base = await self.base_url(host)
-        client = self.client(host)
-        full = httpx.URL(url if url.startswith(("http://", "https://")) else base + url)
+        base = httpx.URL(await self.base_url(host))
+        where = endpoint.describe(repository)
+        try:
+            full = httpx.URL(url) if url.startswith(("http://", "https://")) else base.join(url)
+        except httpx.InvalidURL as exc:
+            raise RegistryError(f"{where}: the registry named an invalid URL ({exc})") from None
         if params:
             full = full.copy_merge_params(params)
         scopes = [repository_scope(endpoint.path(repository), *actions), *extra_scopes]
-        where = endpoint.describe(repository)
-        # A URL the registry handed us (an upload Location, a Link) may name another host,
-        # such as a storage backend: our credentials are for the registry alone, as in
-        # containerd, and never go to another origin (or over a downgraded scheme).
-        base_url = httpx.URL(base)
-        same_origin = (full.scheme, full.host, full.port) == (
-            base_url.scheme,
-            base_url.host,
-            base_url.port,
-        )
         for attempt in range(2):
-            request_headers = dict(headers or {})
-            authorization = (
-                await self.authorizer.authorization(client, host, scopes) if same_origin else None
+            response = await self._exchange(
+                host, base, scopes, where, method, full, headers, body, stream, follow_redirects
             )
-            if authorization:
-                request_headers["Authorization"] = authorization
-            content = body() if callable(body) else body
-            request = client.build_request(method, full, headers=request_headers, content=content)
-            response = await client.send(request, stream=stream, follow_redirects=follow_redirects)
-            if response.status_code == 401 and attempt == 0 and same_origin:
-                if stream:
-                    await response.aclose()
+            if not same_origin(response.url, base):
+                break  # another origin's 401 is not the registry's challenge
+            if response.status_code == 401 and attempt == 0:
                 challenge = response.headers.get("WWW-Authenticate", "")
                 self.authorizer.forget_token(host, scopes)
                 if challenge and self.authorizer.set_challenge(host, challenge):
                     continue
             break
         if response.status_code in RETRY_STATUSES:
-            if stream:
-                await response.aclose()
+            await response.aclose()
             raise TransientError(
                 f"{where}: {method} answered {response.status_code}",
                 parse_retry_after(response.headers.get("Retry-After")),
             )
         if response.status_code in (401, 403):
-            if stream:
-                await response.aread()
+            if not same_origin(response.url, base):
+                raise RegistryError(
+                    f"{where}: {origin(response.url)}, where the registry redirected {method} "
+                    f"{full.path}, answered {error_detail(response)}; registry credentials "
+                    "are never sent to another origin",
+                    hint="the registry's storage refused the redirected request: try again, "
+                    "and tell the registry's operator if it persists",
+                )
             raise self._auth_error(host, where, response)
         return response
+
+    async def _exchange(
+        self,
+        host: str,
+        base: httpx.URL,
+        scopes: Sequence[str],
+        where: str,
+        method: str,
+        url: httpx.URL,
+        headers: Mapping[str, str] | None,
+        body: Body,
+        stream: bool,
+        follow_redirects: bool,
+    ) -> httpx.Response:
+        """The final answer to one request; redirects are followed here to see every hop.
+
+        A URL the registry hands us (an upload Location, a Link, a redirect) may name another
+        host, such as a storage backend: our credentials are for the registry alone, as in
+        containerd, and never go to another origin (nor over a downgraded scheme).
+        """
+        client = self.client(host)
+        hops = 0
+        while True:
+            request_headers = dict(headers or {})
+            if same_origin(url, base):
+                authorization = await self.authorizer.authorization(client, host, scopes)
+                if authorization:
+                    request_headers["Authorization"] = authorization
+            content = body() if callable(body) else body
+            request = client.build_request(method, url, headers=request_headers, content=content)
+            response = await client.send(request, stream=True, follow_redirects=False)
+            if follow_redirects and response.status_code in REDIRECT_STATUSES:
+                await response.aclose()
+                hops += 1
+                url = redirect_target(response, hops, where)
+                if response.status_code == 303 and method != "HEAD":
+                    method, body = "GET", None
+                continue
+            if stream and response.status_code < 300:
+                return response
+            return await buffered(response)
 
     def _auth_error(self, host: str, where: str, response: httpx.Response) -> AuthenticationError:
         credentials = self.authorizer.credentials.get(host)
