@@ -18,17 +18,28 @@ MAX_TOKEN_ANSWER = 1 << 20
 _KEPT_EXTENSIONS = ("http_version", "reason_phrase")
 
 
+async def _chunks(response: httpx.Response, limit: int) -> tuple[list[bytes], bool]:
+    """Up to `limit` bytes of a streamed body, and whether that was all of it.
+
+    Chunks in a list, not a growing bytearray, whose reallocations briefly need twice its size.
+    """
+    if response.is_stream_consumed:  # already read (transports in tests answer that way)
+        return [response.content[:limit]], len(response.content) <= limit
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_raw():
+        if size + len(chunk) > limit:
+            chunks.append(chunk[: limit - size])
+            return chunks, False
+        chunks.append(chunk)
+        size += len(chunk)
+    return chunks, True
+
+
 async def read_at_most(response: httpx.Response, limit: int) -> tuple[bytes, bool]:
     """Up to `limit` bytes of a streamed body, and whether that was all of it."""
-    if response.is_stream_consumed:  # already read (transports in tests answer that way)
-        return response.content[:limit], len(response.content) <= limit
-    data = bytearray()
-    async for chunk in response.aiter_raw():
-        if len(data) + len(chunk) > limit:
-            data += chunk[: limit - len(data)]
-            return bytes(data), False
-        data += chunk
-    return bytes(data), True
+    chunks, complete = await _chunks(response, limit)
+    return b"".join(chunks), complete
 
 
 async def read_body(response: httpx.Response, limit: int, where: str, what: str) -> bytes:
@@ -36,10 +47,10 @@ async def read_body(response: httpx.Response, limit: int, where: str, what: str)
     declared = response.headers.get("Content-Length", "")
     if declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise RegistryError(f"{where}: {what} is {declared} bytes, more than the {limit} allowed")
-    data, complete = await read_at_most(response, limit)
+    chunks, complete = await _chunks(response, limit)
     if not complete:
         raise RegistryError(f"{where}: {what} is larger than the {limit} bytes allowed")
-    return data
+    return b"".join(chunks)
 
 
 async def buffered(response: httpx.Response, limit: int = MAX_ERROR_BODY) -> httpx.Response:
