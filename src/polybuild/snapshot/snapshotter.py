@@ -180,12 +180,14 @@ class Snapshotter:
         shutil.rmtree(directory, ignore_errors=True)
 
     def cleanup_stale(self) -> list[str]:
-        """Remove snapshots whose owning polybuild process is gone (killed, crashed)."""
+        """Remove snapshots (and overlay probes) whose owning polybuild process is gone."""
         removed: list[str] = []
-        if not self.active.exists():
+        if not self.root.exists():
             return removed
-        for directory in self.active.iterdir():
-            pid = directory.name.split("-")[0]
+        probes = [p for p in self.root.iterdir() if p.name.startswith("probe-")]
+        active = list(self.active.iterdir()) if self.active.exists() else []
+        for directory in [*active, *probes]:
+            pid = directory.name.removeprefix("probe-").split("-")[0]
             if pid.isdigit() and not syscalls.pid_alive(int(pid)):
                 self._remove(directory)
                 removed.append(directory.name)
