@@ -17,6 +17,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from polybuild.syscalls import pid_alive
+
 # mtimes and time.time() can disagree slightly (coarse filesystem timestamps); keep a margin.
 CLOCK_SLACK_SECONDS = 2.0
 
@@ -36,6 +38,8 @@ def hold_lease(leases_dir: Path) -> Iterator[Path]:
         # has already judged garbage); the collector holds this lock exclusively meanwhile.
         with sweep_lock(leases_dir, exclusive=False):
             os.rename(pending, path)
+        # Leases of killed processes are garbage too; only a collection used to remove them.
+        oldest_live_lease(leases_dir)
         yield path
     finally:
         for leftover in (path, pending):
@@ -65,7 +69,13 @@ def oldest_live_lease(leases_dir: Path) -> float | None:
         return None
     for entry in entries:
         if entry.name.startswith("."):
-            continue  # still being set up by hold_lease, already locked
+            # Still being set up by hold_lease (locked from just after creation), unless its
+            # owner was killed before it could rename it.
+            owner = entry.name[1:].split("-")
+            if len(owner) == 3 and owner[1].isdigit() and not pid_alive(int(owner[1])):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+            continue
         try:
             started = float(entry.name.split("-", 1)[0])
         except ValueError:
