@@ -10,7 +10,6 @@ import contextlib
 import fcntl
 import os
 import secrets
-import shutil
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,9 +30,9 @@ from polybuild.image.select import (
     platform_manifests,
     select_manifest,
 )
+from polybuild.image.store import remove_dead_scratch
 from polybuild.platforms import Platform, default_platform, format_platform
 from polybuild.snapshot import LayerStore, Snapshot, Snapshotter
-from polybuild.syscalls import pid_alive
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,13 +111,7 @@ class Runtime:
         self.executor.cleanup_stale()
         self.snapshots.cleanup_stale()
         self.layers.cleanup_stale()
-        scratch = self.root / "tmp"
-        if scratch.is_dir():
-            for entry in scratch.iterdir():
-                # step-<pid>-... scratch directories (steps, imports) of processes now gone
-                pid = entry.name.split("-")[1] if entry.name.startswith("step-") else ""
-                if pid.isdigit() and not pid_alive(int(pid)):
-                    shutil.rmtree(entry, ignore_errors=True)
+        remove_dead_scratch(self.root / "tmp")
 
     def lowers(self, manifest: Stored[Manifest], config: Stored[ImageConfig]) -> list[Path]:
         """The image's layers unpacked (once, shared), bottom first."""

@@ -10,7 +10,9 @@ Readers need no lock: images.json only ever changes by rename.
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -31,6 +33,7 @@ from polybuild.image.reference import Reference, parse
 from polybuild.image.select import Selected, platform_manifests, select_manifest
 from polybuild.image.walk import reachable
 from polybuild.platforms import Platform
+from polybuild.syscalls import pid_alive
 
 _ID_PREFIX = re.compile(r"^(?:sha256:)?([0-9a-f]{3,64})$")
 _STORE_VERSION = 1
@@ -77,6 +80,19 @@ class Removal:
     bytes_freed: int
 
 
+def remove_dead_scratch(directory: Path) -> None:
+    """Remove the `step-<pid>-...` scratch directories (build steps, imports) under
+    `directory` whose process is gone."""
+    try:
+        entries = list(os.scandir(directory))
+    except FileNotFoundError:
+        return
+    for entry in entries:
+        pid = entry.name.split("-")[1] if entry.name.startswith("step-") else ""
+        if pid.isdigit() and not pid_alive(int(pid)):
+            shutil.rmtree(entry.path, ignore_errors=True)
+
+
 class ImageStore:
     """Named images in the data root, safe for several polybuild processes at once."""
 
@@ -85,6 +101,9 @@ class ImageStore:
         self.content = ContentStore(self.root / "content", private=True)
         self._index_path = self.root / "images.json"
         self._lock = filelock.FileLock(str(self.root / "images.lock"), mode=0o600)
+        # As the content store's partial blobs: whatever command runs next cleans up after
+        # a killed one (an import's scratch directory would otherwise wait for a build).
+        remove_dead_scratch(self.root / "tmp")
 
     # ---- records ---------------------------------------------------------------------------
 
