@@ -205,6 +205,11 @@ def test_sigkilled_polybuild_leaves_nothing_after_restart(tmp_path: Path) -> Non
         not in subprocess.run(["ps", "-eo", "args"], capture_output=True, check=False).stdout
     ):
         time.sleep(0.2)
+    ps = subprocess.run(["ps", "-ewwo", "args"], capture_output=True, text=True, check=False)
+    slirps = [
+        line for line in ps.stdout.splitlines() if "slirp4netns" in line and str(state) in line
+    ]
+    assert slirps, "the container's private network (slirp4netns) was not running"
     child.send_signal(signal.SIGKILL)
     child.wait()
     executor = RuncExecutor(state)
@@ -218,8 +223,11 @@ def test_sigkilled_polybuild_leaves_nothing_after_restart(tmp_path: Path) -> Non
     )
     assert listed.stdout.strip() == ""
     time.sleep(0.5)
-    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, check=False).stdout
+    ps = subprocess.run(["ps", "-ewwo", "args"], capture_output=True, check=False).stdout
     assert marker.encode() not in ps
+    left = [line for line in ps.splitlines() if b"slirp4netns" in line and bytes(state) in line]
+    assert not left, left  # slirp4netns dies when its exit pipe closes with polybuild
+    assert str(state) not in Path("/proc/self/mountinfo").read_text()  # the netns bind mount
 
 
 def test_seccomp_refuses_namespaces_and_keyrings(executor: RuncExecutor, tmp_path: Path) -> None:
