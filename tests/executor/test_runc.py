@@ -206,12 +206,12 @@ def test_sigkilled_polybuild_leaves_nothing_after_restart(tmp_path: Path) -> Non
     ):
         time.sleep(0.2)
     ps = subprocess.run(["ps", "-ewwo", "args"], capture_output=True, text=True, check=False)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
     slirps = [
         line for line in ps.stdout.splitlines() if "slirp4netns" in line and str(state) in line
     ]
     assert slirps, "the container's private network (slirp4netns) was not running"
-    child.send_signal(signal.SIGKILL)
-    child.wait()
     executor = RuncExecutor(state)
     assert len(executor.cleanup_stale()) == 1
     assert list((state / "bundles").iterdir()) == []
