@@ -16,7 +16,7 @@ import httpx
 from polybuild.errors import AuthenticationError, RegistryError
 from polybuild.registry.body import MAX_TOKEN_ANSWER, read_body
 from polybuild.registry.credentials import Credentials, DockerCredentials
-from polybuild.registry.origin import origin, token_realm
+from polybuild.registry.origin import origin, send_once, token_realm
 from polybuild.registry.retry import RETRY_STATUSES, TransientError, parse_retry_after
 
 _PARAM = re.compile(r'\s*([a-zA-Z0-9_.-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))\s*,?')
@@ -66,8 +66,9 @@ def repository_scope(path: str, *actions: str) -> str:
     return f"repository:{path}:{','.join(actions)}"
 
 
-def _basic(credentials: Credentials) -> httpx.BasicAuth:
-    return httpx.BasicAuth(credentials.username, credentials.password)
+def _basic(credentials: Credentials) -> str:
+    pair = f"{credentials.username}:{credentials.password}".encode()
+    return "Basic " + base64.b64encode(pair).decode()
 
 
 def _auth_hint(host: str, credentials: Credentials | None) -> str:
@@ -116,8 +117,7 @@ class Authorizer:
                     f"registry {host} requires a user name and password",
                     hint=_auth_hint(host, credentials),
                 )
-            pair = f"{credentials.username}:{credentials.password}".encode()
-            return "Basic " + base64.b64encode(pair).decode()
+            return _basic(credentials)
         if credentials is not None and credentials.registry_token:
             return f"Bearer {credentials.registry_token}"
         key = (host, tuple(sorted(scopes)))
@@ -150,19 +150,17 @@ class Authorizer:
                 "scope": " ".join(scopes),
             }
             request = http.build_request("POST", realm, data=form)
-            auth: httpx.BasicAuth | None = None
         else:
             params: list[tuple[str, str | int | float | bool | None]] = (
                 [("service", service)] if service else []
             )
             params += [("scope", scope) for scope in scopes]
+            headers: dict[str, str] = {}
             if credentials is not None and credentials.username:
                 params.append(("account", credentials.username))
-            request = http.build_request("GET", realm, params=params)
-            auth = _basic(credentials) if credentials and credentials.username else None
-        response = await http.send(
-            request, auth=auth or httpx.USE_CLIENT_DEFAULT, stream=True, follow_redirects=False
-        )
+                headers["Authorization"] = _basic(credentials)
+            request = http.build_request("GET", realm, params=params, headers=headers)
+        response = await send_once(http, request, f"registry {host}")
         try:
             if response.status_code in RETRY_STATUSES:
                 raise TransientError(

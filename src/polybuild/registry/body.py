@@ -68,10 +68,9 @@ async def buffered(response: httpx.Response, limit: int = MAX_ERROR_BODY) -> htt
     finally:
         await response.aclose()
     # The bytes are raw: a Content-Encoding left in place would make httpx decode them again.
+    # Raw header bytes: values a server sent in Latin-1 would not encode back from text.
     headers = [
-        (key, value)
-        for key, value in response.headers.multi_items()
-        if key.lower() != "content-encoding"
+        (key, value) for key, value in response.headers.raw if key.lower() != b"content-encoding"
     ]
     extensions = {k: v for k, v in response.extensions.items() if k in _KEPT_EXTENSIONS}
     return httpx.Response(

@@ -5,6 +5,7 @@ mapping of error answers to polybuild's errors (naming the registry and reposito
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import ssl
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -23,6 +24,7 @@ from polybuild.registry.origin import (
     origin,
     redirect_target,
     same_origin,
+    send_once,
 )
 from polybuild.registry.retry import (
     RETRY_STATUSES,
@@ -62,6 +64,13 @@ class Endpoint:
 def api_host(domain: str) -> str:
     """The host serving a reference domain's API (Docker Hub's is not docker.io)."""
     return DOCKER_HUB_HOST if domain == DOCKER_HUB_DOMAIN else domain
+
+
+@functools.cache
+def _default_tls() -> ssl.SSLContext:
+    """The verifying TLS context of hosts without TLS settings, shared: loading the CA bundle
+    takes tens of milliseconds, too long to repeat for every registry host and client."""
+    return httpx.create_ssl_context()
 
 
 def error_detail(response: httpx.Response) -> str:
@@ -105,7 +114,7 @@ class Connections:
         """The HTTP client for `host`, with its TLS settings."""
         if host not in self._clients:
             settings = self.host_config(host)
-            verify: ssl.SSLContext | bool = True
+            verify: ssl.SSLContext | bool = _default_tls()
             if settings.insecure:
                 verify = False
             elif settings.ca or settings.keypairs:
@@ -157,10 +166,8 @@ class Connections:
             base = f"{scheme}://{host}"
             client = self.client(host)
             try:
-                response = await client.send(
-                    client.build_request("GET", f"{base}/v2/"), stream=True
-                )
-                response = await buffered(response)
+                request = client.build_request("GET", f"{base}/v2/")
+                response = await buffered(await send_once(client, request, f"registry {host}"))
             except httpx.ConnectError:
                 if n + 1 < len(schemes):
                     continue  # e.g. TLS to a plain-HTTP registry on localhost
@@ -275,7 +282,7 @@ class Connections:
                     request_headers["Authorization"] = authorization
             content = body() if callable(body) else body
             request = client.build_request(method, url, headers=request_headers, content=content)
-            response = await client.send(request, stream=True, follow_redirects=False)
+            response = await send_once(client, request, where)
             if follow_redirects and response.status_code in REDIRECT_STATUSES:
                 await response.aclose()
                 hops += 1

@@ -60,6 +60,22 @@ def redirect_target(response: httpx.Response, hops: int, where: str) -> httpx.UR
     return target
 
 
+async def send_once(
+    client: httpx.AsyncClient, request: httpx.Request, where: str
+) -> httpx.Response:
+    """`request` sent without following redirects, its answer streamed (to be read or closed).
+
+    httpx parses a 3xx answer's Location even when not following it, and raises InvalidURL
+    (not a transport error) for a malformed one: that is the server's fault, a RegistryError.
+    """
+    try:
+        return await client.send(request, stream=True, follow_redirects=False)
+    except httpx.InvalidURL as exc:
+        raise RegistryError(
+            f"{where}: {origin(request.url)} answered with an invalid Location ({exc})"
+        ) from None
+
+
 def token_realm(host: str, realm: str) -> httpx.URL:
     """The token server a bearer challenge of registry `host` names, if credentials may go there.
 
