@@ -1,9 +1,5 @@
 """Reading registry answers into memory with a cap, so a hostile or broken server cannot make a
-pull hold more than the cap (error details, tokens, manifests and configs are all small).
-
-Bodies are read raw: requests ask for `Accept-Encoding: identity`, so no decompression (and no
-decompression bomb) sits between the network and the cap; blobs are checked by digest anyway.
-"""
+pull hold more than that (error details, tokens, manifests and configs are all small)."""
 
 from __future__ import annotations
 
@@ -16,6 +12,8 @@ MAX_ERROR_BODY = 64 << 10
 # Token answers are a JWT or two and some JSON around them.
 MAX_TOKEN_ANSWER = 1 << 20
 _KEPT_EXTENSIONS = ("http_version", "reason_phrase")
+# Bodies are read raw: requests ask for `Accept-Encoding: identity`, so no decompression (and
+# no decompression bomb) sits between the network and the cap; blobs are checked by digest.
 
 
 async def _chunks(response: httpx.Response, limit: int) -> tuple[list[bytes], bool]:
@@ -46,11 +44,18 @@ async def read_body(response: httpx.Response, limit: int, where: str, what: str)
     """A streamed body of at most `limit` bytes; a longer one is refused while it streams."""
     declared = response.headers.get("Content-Length", "")
     if declared.isascii() and declared.isdigit() and int(declared) > limit:
-        raise RegistryError(f"{where}: {what} is {declared} bytes, more than the {limit} allowed")
+        raise RegistryError(f"{where}: {what} is {declared} bytes, larger than {_size(limit)}")
     chunks, complete = await _chunks(response, limit)
     if not complete:
-        raise RegistryError(f"{where}: {what} is larger than the {limit} bytes allowed")
+        raise RegistryError(f"{where}: {what} is larger than {_size(limit)}")
     return b"".join(chunks)
+
+
+def _size(limit: int) -> str:
+    for unit, shift in (("MiB", 20), ("KiB", 10)):
+        if limit >= 1 << shift and limit % (1 << shift) == 0:
+            return f"{limit >> shift} {unit}"
+    return f"{limit} bytes"
 
 
 async def buffered(response: httpx.Response, limit: int = MAX_ERROR_BODY) -> httpx.Response:
