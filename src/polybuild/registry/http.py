@@ -244,11 +244,11 @@ class Connections:
         if response.status_code in (401, 403):
             if not same_origin(response.url, base):
                 raise RegistryError(
-                    f"{where}: {origin(response.url)}, where the registry redirected {method} "
-                    f"{full.path}, answered {error_detail(response)}; registry credentials "
-                    "are never sent to another origin",
-                    hint="the registry's storage refused the redirected request: try again, "
-                    "and tell the registry's operator if it persists",
+                    f"{where}: {origin(response.url)}, where the registry sent our {method} "
+                    f"request, answered {error_detail(response)}; registry credentials are "
+                    "never sent to another origin",
+                    hint="the registry's storage refused the request: try again, and tell "
+                    "the registry's operator if it persists",
                 )
             raise self._auth_error(host, where, response)
         return response
