@@ -18,6 +18,7 @@ from pathlib import Path
 from polybuild.check.blobs import scan_blobs
 from polybuild.check.buildcache import check_build_cache
 from polybuild.check.images import check_images
+from polybuild.check.layers import verify_unpacked
 from polybuild.check.leftovers import find_leftovers
 from polybuild.check.problems import Outcome, Problem
 from polybuild.image.digest import Digest
@@ -43,8 +44,11 @@ class CheckReport:
         return tuple(o for o in self.outcomes if not o.fixed)
 
 
-def check_data_root(runtime: Runtime, *, repair: bool = False) -> CheckReport:
-    """Check (and with `repair`, fix) the data root; refused while a build or run uses it."""
+def check_data_root(runtime: Runtime, *, repair: bool = False, deep: bool = False) -> CheckReport:
+    """Check (and with `repair`, fix) the data root; refused while a build or run uses it.
+
+    `deep` also unpacks every layer again and compares it with the layer store's copy.
+    """
     with runtime.in_use(exclusive=True):
         outcomes = _settle(find_leftovers(runtime), repair)
         scan = scan_blobs(runtime.store.content)
@@ -60,6 +64,9 @@ def check_data_root(runtime: Runtime, *, repair: bool = False) -> CheckReport:
         outcomes += _settle(images.problems, repair)
         cache = check_build_cache(runtime.root, scan.sizes, lost)
         outcomes += _settle(cache.problems, repair)
+        if deep:
+            pairs = {**cache.layers, **images.layers}
+            outcomes += _settle(verify_unpacked(runtime, pairs), repair)
         layers = _layer_names(runtime.layers.root)
         wanted = {d.split(":", 1)[-1] for d in images.diff_ids | cache.diff_ids}
         notes = _notes(

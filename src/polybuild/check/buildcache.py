@@ -26,6 +26,7 @@ class CacheScan:
     records: int = 0
     blobs: set[Digest] = field(default_factory=set)
     diff_ids: set[str] = field(default_factory=set)
+    layers: dict[str, Digest] = field(default_factory=dict)  # diff-id hex -> layer blob
 
 
 def check_build_cache(
@@ -84,6 +85,7 @@ def _record_problem(
             return f"layer blob {layer.blob} has {size} bytes, the record says {layer.size}"
     scan.blobs.update(layer.blob for layer in layers)
     scan.diff_ids.update(str(layer.diff_id) for layer in layers)
+    scan.layers.update((layer.diff_id.hex, layer.blob) for layer in layers)
     return None
 
 

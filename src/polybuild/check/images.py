@@ -26,6 +26,7 @@ class ImageScan:
     blobs: set[Digest] = field(default_factory=set)
     diff_ids: set[str] = field(default_factory=set)
     partial: list[str] = field(default_factory=list)  # images with some variants not stored
+    layers: dict[str, Digest] = field(default_factory=dict)  # diff-id hex -> whole layer blob
 
 
 def check_images(
@@ -159,9 +160,10 @@ class _ImageWalk:
             return
         runnable = not attestation and mt.is_config(manifest.config.media_type)
         config_ok = not self.unusable(manifest.config, "config", where, required=True)
+        whole = []
         for layer in manifest.layers:
             foreign = mt.is_nondistributable(layer.media_type) or bool(layer.urls)
-            self.unusable(layer, "layer", where, required=not foreign)
+            whole.append(not self.unusable(layer, "layer", where, required=not foreign))
             if runnable and not mt.is_layer(layer.media_type):
                 self.report(f"layer {layer.digest}{where} has the unknown type {layer.media_type}")
         if not (runnable and config_ok):
@@ -175,6 +177,9 @@ class _ImageWalk:
             self.report(f"config {manifest.config.digest}{where} does not parse: {exc}")
             return
         self.scan.diff_ids.update(str(d) for d in config.diff_ids)
+        for layer, diff_id, ok in zip(manifest.layers, config.diff_ids, whole, strict=False):
+            if ok:
+                self.scan.layers[diff_id.hex] = layer.digest
         if len(config.diff_ids) != len(manifest.layers):
             self.report(
                 f"manifest {descriptor.digest}{where} has {len(manifest.layers)} layers but its "

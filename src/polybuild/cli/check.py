@@ -12,6 +12,7 @@ from polybuild.errors import PolybuildError
 @dataclass(frozen=True, slots=True)
 class CheckOptions:
     repair: bool = False
+    deep: bool = False
 
 
 def run_check(options: CheckOptions) -> None:
@@ -20,7 +21,7 @@ def run_check(options: CheckOptions) -> None:
     from polybuild.runtime import Runtime
 
     runtime = Runtime()
-    report = check_data_root(runtime, repair=options.repair)
+    report = check_data_root(runtime, repair=options.repair, deep=options.deep)
     for outcome in report.outcomes:
         click.echo(outcome.line())
     for note in report.notes:
@@ -54,11 +55,17 @@ def run_check(options: CheckOptions) -> None:
     is_flag=True,
     help="Remove corrupt blobs, void cache records and leftovers of killed processes.",
 )
-def command(repair: bool) -> None:
+@click.option(
+    "--deep",
+    is_flag=True,
+    help="Also unpack every layer again and compare it with its unpacked copy (slow).",
+)
+def command(repair: bool, deep: bool) -> None:
     """Verify the data root: every blob's digest, every image's manifests, configs and
     layers, the build cache database, and what killed processes left behind.
 
     Prints one line per problem and exits non-zero if there is any. Refused while a build or
-    run uses the data root. --repair never deletes an image: it says which ones miss content.
+    run uses the data root. --repair never deletes an image: it says which ones miss content;
+    an unpacked layer that differs from its blob (--deep) is removed and unpacked again.
     """
-    run_check(CheckOptions(repair))
+    run_check(CheckOptions(repair, deep))
