@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,21 @@ def _size(path: Path) -> int:
             with contextlib.suppress(OSError):
                 total += os.lstat(os.path.join(dirpath, name)).st_size
     return total
+
+
+def _remove_tree(runtime: Runtime, path: Path) -> None:
+    """Remove a directory tree so that it is there whole or not at all: renamed into a
+    scratch directory first (named after this process, so a killed prune's is removed by
+    the next command), then deleted. A half-deleted unpacked layer or heredoc directory
+    left under its own name would be taken as whole by the next build or run."""
+    scratch = runtime.root / "tmp"
+    scratch.mkdir(parents=True, exist_ok=True)
+    doomed = scratch / f"step-{os.getpid()}-prune-{secrets.token_hex(4)}"
+    try:
+        path.rename(doomed)
+    except FileNotFoundError:
+        return
+    shutil.rmtree(doomed, ignore_errors=True)
 
 
 def _image_diff_ids(runtime: Runtime) -> set[str]:
@@ -72,19 +88,19 @@ def prune(runtime: Runtime, *, all_: bool = False) -> PruneReport:
             for entry in layer_root.iterdir():
                 if entry.is_dir() and entry.name not in keep:
                     freed += _size(entry)
-                    shutil.rmtree(entry, ignore_errors=True)
+                    _remove_tree(runtime, entry)
                     layers += 1
         inline = runtime.root / "inline"
         if inline.is_dir():
             freed += _size(inline)
-            shutil.rmtree(inline, ignore_errors=True)
+            _remove_tree(runtime, inline)
         mounts = 0
         cache_mounts = runtime.root / "cache-mounts"
         if all_ and cache_mounts.is_dir():
             for entry in cache_mounts.iterdir():
                 freed += _size(entry) if entry.is_dir() else 0
                 if entry.is_dir():
-                    shutil.rmtree(entry, ignore_errors=True)
+                    _remove_tree(runtime, entry)
                     mounts += 1
                 else:
                     entry.unlink(missing_ok=True)
