@@ -37,7 +37,14 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _os_error(action: str, exc: OSError) -> ContentError:
+def _os_error(action: str, exc: OSError, where: Path | None = None) -> ContentError:
+    if where is not None and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        # The one failure users can act on: say where the space ran out.
+        return ContentError(
+            f"no space left on the file system of {where}: cannot {action}",
+            hint="free space there; polybuild prune removes the build cache and unused "
+            "layers of the data root",
+        )
     return ContentError(f"content store: cannot {action}: {exc.strerror or exc}")
 
 
@@ -58,7 +65,7 @@ def write_file_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
     except OSError as exc:
         with contextlib.suppress(OSError):
             temp.unlink()
-        raise _os_error(f"write {path}", exc) from exc
+        raise _os_error(f"write {path}", exc, path.parent) from exc
 
 
 class BlobWriter:
@@ -75,7 +82,7 @@ class BlobWriter:
         try:
             fd = os.open(self.temp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except OSError as exc:
-            raise _os_error("create a temporary file", exc) from exc
+            raise _os_error("create a temporary file", exc, self._store.root) from exc
         # The lock tells gc_temp() in other processes that this file is still being written.
         fcntl.flock(fd, fcntl.LOCK_EX)
         self._file = os.fdopen(fd, "wb")
@@ -100,7 +107,7 @@ class BlobWriter:
             self._file.write(data)
         except OSError as exc:
             self.abort()
-            raise _os_error("write a blob", exc) from exc
+            raise _os_error("write a blob", exc, self._store.root) from exc
         return len(data)
 
     def flush(self) -> None:
@@ -137,7 +144,7 @@ class BlobWriter:
             _fsync_dir(target.parent)
         except OSError as exc:
             self.abort()
-            raise _os_error(f"commit blob {actual}", exc) from exc
+            raise _os_error(f"commit blob {actual}", exc, self._store.root) from exc
         finally:
             self._file.close()
         self._done = True
