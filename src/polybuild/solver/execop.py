@@ -23,6 +23,9 @@ from polybuild.runtime import Runtime
 from polybuild.snapshot import Snapshot
 
 TAIL_LINES = 12
+# Free space under which a failed step is said to have met a full data root (its writes go
+# to a snapshot there, and a full disk shows up in its output as anything from ENOSPC to EIO).
+FULL_BELOW = 1 << 20
 
 
 class StepFailedError(ExecutionError):
@@ -200,15 +203,32 @@ def exec_process(
     )
 
 
-def failure(exec_op: ops.Exec, status: ExitStatus, tail: OutputTail, name: str) -> StepFailedError:
-    """BuildKit's wording for a failed RUN, with the step, its platform and its last output."""
+def failure(
+    exec_op: ops.Exec, status: ExitStatus, tail: OutputTail, name: str, root: Path | None = None
+) -> StepFailedError:
+    """BuildKit's wording for a failed RUN, with the step, its platform and its last output;
+    and, when the data root `root` has run out of space, that (the step's files go there)."""
     command = " ".join(exec_op.argv)
     how = "timed out" if status.timed_out else f"exit code: {status.code}"
     output = tail.text()
     message = f'{name}: process "{command}" did not complete successfully: {how}'
     if output:
         message += "\n" + "\n".join("  > " + line for line in output.splitlines())
-    return StepFailedError(message, hint="the last lines of the step's output are shown above")
+    hint = "the last lines of the step's output are shown above"
+    if root is not None and _nearly_full(root):
+        message += f"\nno space left on the file system of the data root {root}"
+        hint = (
+            "free space there (polybuild prune removes the build cache), or use a data root "
+            "with more room (POLYBUILD_ROOT)"
+        )
+    return StepFailedError(message, hint=hint)
+
+
+def _nearly_full(path: Path) -> bool:
+    try:
+        return shutil.disk_usage(path).free < FULL_BELOW
+    except OSError:
+        return False
 
 
 def release_snapshot(runtime: Runtime, snapshot: Snapshot | None) -> None:

@@ -317,7 +317,7 @@ class Solver:
             process = execop.exec_process(op, mounts, env, self.options.network)
             status = execop.run_streaming(self.runtime, snapshot.rootfs, process, tail)
         if not status.ok:
-            raise execop.failure(op, status, tail, name)
+            raise execop.failure(op, status, tail, name, root=self.runtime.root)
 
     def _commit(self, snapshot: Snapshot) -> LayerRef:
         with self.store.content.writer() as writer:
