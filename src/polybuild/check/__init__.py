@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,9 +54,7 @@ def check_data_root(runtime: Runtime, *, repair: bool = False, deep: bool = Fals
         outcomes = _settle(find_leftovers(runtime), repair)
         scan = scan_blobs(runtime.store.content)
         outcomes += _settle(scan.problems, repair)
-        removed = {
-            o.problem.subject for o in outcomes if o.fixed and o.problem.area == "blob"
-        }  # fmt: skip
+        removed = {o.problem.subject for o in outcomes if o.fixed and o.problem.area == "blob"}
         lost: dict[Digest, str] = {
             d: "was corrupt and is removed" if str(d) in removed else "is corrupt"
             for d in scan.corrupt
@@ -95,6 +94,8 @@ def _settle(problems: Iterable[Problem], repair: bool) -> list[Outcome]:
             action = problem.repair()
         except OSError as exc:
             outcomes.append(Outcome(problem, f"could not repair: {exc.strerror or exc}"))
+        except sqlite3.Error as exc:
+            outcomes.append(Outcome(problem, f"could not repair: {exc}"))
         else:
             outcomes.append(Outcome(problem, action, fixed=True))
     return outcomes

@@ -34,6 +34,10 @@ def _dead(pid: str) -> bool:
     return pid.isdigit() and not pid_alive(int(pid))
 
 
+def _alive(pid: str) -> bool:
+    return pid.isdigit() and pid_alive(int(pid))
+
+
 def remove_path(path: Path) -> str:
     """Remove a file or a directory tree; refuses a tree with a mount still inside."""
     if path.is_dir() and not path.is_symlink():
@@ -206,8 +210,7 @@ def _leases(directory: Path) -> Iterator[Problem]:
             stale = len(parts) == 3 and _dead(parts[1])
         else:
             parts = name.split("-")
-            live = len(parts) == 3 and parts[1].isdigit() and not _dead(parts[1])
-            stale = not live and not _locked(path)
+            stale = not (len(parts) == 3 and _alive(parts[1])) and not _locked(path)
         if stale:
             yield Problem(
                 "lease",
@@ -237,11 +240,7 @@ def _partial_blobs(ingest: Path) -> Iterator[Problem]:
     for path in _entries(ingest):
         # `PID-HEX.partial`, locked by its writer from just after creation
         pid = path.name.split("-")[0]
-        if (
-            path.name.endswith(".partial")
-            and not (pid.isdigit() and not _dead(pid))
-            and not _locked(path)
-        ):
+        if path.name.endswith(".partial") and not _alive(pid) and not _locked(path):
             yield Problem(
                 "leftover",
                 str(path),
