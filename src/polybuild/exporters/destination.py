@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import shutil
 from collections.abc import Iterator
@@ -11,12 +12,32 @@ from pathlib import Path
 from typing import BinaryIO
 
 from polybuild.errors import ImageError, UsageError
+from polybuild.syscalls import pid_alive
 
 
 def _temp_name(path: Path) -> Path:
     path = path.absolute()  # `.` and `/` have no name of their own to put beside
     name = path.name or "root"
+    _remove_dead_temps(path.parent, name)
     return path.parent / f".{name}.{os.getpid()}-{secrets.token_hex(4)}.tmp"
+
+
+def _remove_dead_temps(parent: Path, name: str) -> None:
+    """Remove the temp files and directories a killed polybuild left beside this output."""
+    pattern = re.compile(rf"^\.{re.escape(name)}\.(\d+)-[0-9a-f]{{8}}\.tmp$")
+    try:
+        entries = list(os.scandir(parent))
+    except OSError:
+        return
+    for entry in entries:
+        match = pattern.match(entry.name)
+        if match is None or pid_alive(int(match.group(1))):
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
 
 
 def check_file_dest(dest: str, stdout: BinaryIO | None = None) -> None:
