@@ -6,13 +6,21 @@ The CI subset: 31 trials. benchmarks/reliability.py runs the same trials by the 
 
 from __future__ import annotations
 
+import os
 import random
+import subprocess
 
 import pytest
 
 from tests.reliability.conftest import SEED
 from tests.reliability.harness import Trial, run_trial, timed
-from tests.reliability.scenarios import World, concurrent_trial, scenarios, timed_concurrent
+from tests.reliability.scenarios import (
+    World,
+    build_argv,
+    concurrent_trial,
+    scenarios,
+    timed_concurrent,
+)
 
 TRIALS = {
     "build --load": 5,
@@ -53,3 +61,25 @@ def test_one_of_two_concurrent_builds_killed(world: World) -> None:
         concurrent_trial(lab, world, n, rng, duration) for n in range(1, CONCURRENT_TRIALS + 1)
     ]
     assert not any(t.problems for t in trials), report(trials)
+
+
+def test_an_export_removes_what_a_killed_export_left_beside_its_output(world: World) -> None:
+    """An output file or directory is written under a temp name beside it and renamed; a
+    build killed in between leaves that temp, which the next export to it removes (the kill
+    window is too small for the random trials to hit reliably)."""
+    lab = world.lab("export-temps")
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    leftovers = [
+        lab.work / f".app.tar.{dead.pid}-0123abcd.tmp",
+        lab.work / f".out.{dead.pid}-4567cdef.tmp",
+    ]
+    leftovers[0].write_bytes(b"half a tarball")
+    leftovers[1].mkdir()
+    (leftovers[1] / "half").write_text("x")
+    mine = lab.work / f".app.tar.{os.getpid()}-89abcdef.tmp"  # a live process's: kept
+    mine.write_bytes(b"in use")
+    lab.ok(*build_argv(world.app_context, 0, ("-o", f"type=oci,dest={lab.work / 'app.tar'}")))
+    lab.ok(*build_argv(world.app_context, 0, ("-o", f"type=local,dest={lab.work / 'out'}")))
+    assert [p for p in leftovers if p.exists()] == []
+    assert mine.exists()
