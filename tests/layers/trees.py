@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import resource
+import signal
 import stat
 import subprocess
 import tarfile
@@ -140,3 +142,116 @@ def overlay_readonly(lowers: list[Path], merged: Path) -> Iterator[Path]:
         yield merged
     finally:
         subprocess.run(["umount", str(merged)], check=True, capture_output=True)
+
+
+def _pax_record(key: str, value: str) -> bytes:
+    body = f" {key}={value}\n".encode("utf-8", "surrogateescape")
+    length = len(body) + 1
+    while len(str(length)) + len(body) != length:
+        length = len(str(length)) + len(body)
+    return str(length).encode() + body
+
+
+def pad_block(data: bytes) -> bytes:
+    """`data` padded with NULs to a whole number of 512-byte tar blocks."""
+    return data + b"\0" * (-len(data) % tarfile.BLOCKSIZE)
+
+
+def raw_header(name: str, kind: bytes = tarfile.REGTYPE, size: int = 0, **fields: object) -> bytes:
+    """One ustar header block that claims `size` bytes of data, whatever follows it."""
+    info = member(name, kind, size=size, **fields)
+    try:
+        return info.tobuf(tarfile.USTAR_FORMAT)
+    except ValueError:  # long names and big numbers need GNU's extensions
+        return info.tobuf(tarfile.GNU_FORMAT)
+
+
+def pax_header(records: list[tuple[str, str]], kind: bytes = tarfile.XHDTYPE) -> bytes:
+    """A PAX extended header (repeated keys allowed, in order) with its data blocks."""
+    data = b"".join(_pax_record(key, value) for key, value in records)
+    return raw_header("././@PaxHeader", kind, len(data)) + pad_block(data)
+
+
+def _with_checksum(block: bytearray) -> bytes:
+    block[148:156] = b" " * 8
+    block[148:155] = b"%06o\0" % sum(block)
+    return bytes(block)
+
+
+def _sparse_structs(entries: list[tuple[int, int]], slots: int) -> bytes:
+    raw = b"".join(b"%011o\0%011o\0" % (offset, size) for offset, size in entries)
+    return raw.ljust(slots * 24, b"\0")
+
+
+def sparse_member(
+    name: str, realsize: int, segments: list[tuple[int, bytes]], fmt: str, mode: int = 0o644
+) -> bytes:
+    """Header(s) and data of a sparse file in GNU tar's `fmt` (gnu, pax0.0, pax0.1, pax1.0).
+
+    `segments` are (offset, data) in order; everything else is a hole.
+    """
+    entries = [(offset, len(data)) for offset, data in segments]
+    stored = b"".join(data for _, data in segments)
+    if fmt == "gnu":
+        info = member(name, tarfile.GNUTYPE_SPARSE, size=len(stored), mode=mode)
+        block = bytearray(info.tobuf(tarfile.GNU_FORMAT)[-tarfile.BLOCKSIZE :])
+        first, rest = entries[:4], entries[4:]
+        block[386:482] = _sparse_structs(first, 4)
+        block[482] = 1 if rest else 0
+        block[483:495] = b"%011o\0" % realsize
+        out = [_with_checksum(block)]
+        while rest:
+            ext = bytearray(_sparse_structs(rest[:21], 21).ljust(tarfile.BLOCKSIZE, b"\0"))
+            rest = rest[21:]
+            ext[504] = 1 if rest else 0
+            out.append(bytes(ext))
+        return b"".join(out) + pad_block(stored)
+    if fmt == "pax0.0":
+        records = [("GNU.sparse.size", str(realsize)), ("GNU.sparse.numblocks", str(len(entries)))]
+        for offset, size in entries:
+            records += [("GNU.sparse.offset", str(offset)), ("GNU.sparse.numbytes", str(size))]
+        body = raw_header(name, size=len(stored), mode=mode) + pad_block(stored)
+        return pax_header(records) + body
+    if fmt == "pax0.1":
+        flat = ",".join(f"{offset},{size}" for offset, size in entries)
+        records = [
+            ("GNU.sparse.map", flat),
+            ("GNU.sparse.name", name),
+            ("GNU.sparse.numblocks", str(len(entries))),
+            ("GNU.sparse.size", str(realsize)),
+        ]
+        body = raw_header("GNUSparseFile.0/x", size=len(stored), mode=mode) + pad_block(stored)
+        return pax_header(records) + body
+    if fmt == "pax1.0":
+        records = [
+            ("GNU.sparse.major", "1"),
+            ("GNU.sparse.minor", "0"),
+            ("GNU.sparse.name", name),
+            ("GNU.sparse.realsize", str(realsize)),
+        ]
+        sparse_map = f"{len(entries)}\n" + "".join(f"{o}\n{n}\n" for o, n in entries)
+        data = pad_block(sparse_map.encode()) + stored
+        body = raw_header("GNUSparseFile.0/x", size=len(data), mode=mode) + pad_block(data)
+        return pax_header(records) + body
+    raise ValueError(f"unknown sparse format {fmt!r}")
+
+
+def end_of_archive() -> bytes:
+    return b"\0" * (2 * tarfile.BLOCKSIZE)
+
+
+@contextmanager
+def file_size_limit(limit: int) -> Iterator[None]:
+    """Make writing or extending any file past `limit` bytes fail with EFBIG.
+
+    Guards tests of sparse files: a regression that writes holes out as zeros must not be
+    able to fill the disk (a sparse size of 2**62 would otherwise write until it is full).
+    """
+    old_limit = resource.getrlimit(resource.RLIMIT_FSIZE)
+    old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, old_limit[1]))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, old_limit)
+        signal.signal(signal.SIGXFSZ, old_handler)

@@ -1,4 +1,33 @@
-"""Safe layer unpacking: apply a (compressed) layer tar onto a root directory, with whiteouts."""
+"""Safe layer unpacking: apply a (compressed) layer tar onto a root directory, with whiteouts.
+
+Limits, so that a small hostile layer cannot make unpacking use much memory, disk or time:
+
+- Memory stays bounded whatever the layer: data moves in 1 MiB chunks; the headers of one
+  entry (PAX records, GNU long names, sparse maps) may read at most 1 MiB, and global PAX
+  headers together as much (`tarformat.MAX_HEADER_BYTES`, Go's archive/tar bound); more
+  is an ImageError. Members are forgotten once applied. Decompression holds one window:
+  32 KiB for gzip, at most 128 MiB for zstd (zstandard's default; frames asking for more
+  are refused).
+- Disk use follows the data, not the sizes in headers: sparse files (old GNU type 'S' and
+  PAX sparse formats 0.0, 0.1 and 1.0) get only their data segments written, with pwrite
+  at their offsets, and their size set by ftruncate, so holes stay holes. Aligned 64 KiB
+  blocks of zeros in any file's data become holes too, so a gzip/zstd layer holding a
+  huge file of zeros costs no disk. Sparse maps must be sorted, must not overlap and must
+  lie within the file's size; the size itself is bounded only by the file system (one it
+  cannot hold, such as 2**62 bytes on ext4, is an UnpackError).
+- Time follows the decompressed stream: each byte is read once (it is hashed for the
+  diff-id anyway); data of entries we do not apply is read through, not skipped block by
+  block, so a forged size on a stream that ends early fails at once; PAX records are
+  parsed in linear time (Python's own regexes before 3.11.10 are quadratic).
+- There is no limit on the decompressed size itself, nor on the number of entries: a
+  layer's digest is verified before it is unpacked, so its size is the image author's
+  choice, as with docker and containerd. Only non-zero data costs disk, but compressible
+  non-zero data (repeated bytes) still expands by the compressor's ratio (about 1000x for
+  gzip, far more for zstd), and every entry costs an inode.
+
+Malformed tar structure is an ImageError (an UnpackError when it names an entry); a
+corrupt or truncated header after the first entry is an error, not the end of the layer.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +39,10 @@ import stat
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from polybuild.errors import DigestMismatchError, ImageError
+from polybuild.layers import tarformat
 from polybuild.layers.compress import Compression, open_decompressed
 from polybuild.layers.rootfs import RootDir, UnsafePathError, clean_path, proc_path
 from polybuild.layers.tarwriter import OPAQUE_WHITEOUT, WHITEOUT_PREFIX
@@ -21,12 +51,17 @@ __all__ = ["SkippedEntry", "UnpackError", "UnpackMode", "UnpackResult", "unpack_
 
 _log = logging.getLogger(__name__)
 _CHUNK = 1 << 20
+# Aligned runs of zeros at least this long are left as holes.
+_HOLE_BLOCK = 64 << 10
+_ZERO_BLOCK = bytes(_HOLE_BLOCK)
 _SPECIAL_BITS = stat.S_ISUID | stat.S_ISGID
 # Never taken from layer content: they steer overlayfs itself (redirects, opaque dirs).
 _OVERLAY_XATTRS = ("trusted.overlay.", "user.overlay.")
 # An untrusted layer may carry only attributes that grant no privileges.
 _UNTRUSTED_XATTRS = ("user.", "system.posix_acl_access", "system.posix_acl_default")
 _IGNORED_XATTR_ERRORS = (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EACCES)
+# What Python raises for values no system call takes (a NUL in a name, a uid of 2**70).
+_BAD_VALUE_ERRORS = (ValueError, OverflowError)
 
 
 class UnpackError(ImageError):
@@ -60,6 +95,69 @@ class UnpackResult:
     compression: Compression
     entries: int
     skipped: tuple[SkippedEntry, ...]
+
+
+def _data_segments(member: tarfile.TarInfo, stored: int) -> list[tuple[int, int]]:
+    """Where the stored data of regular file `member` goes: sorted (offset, length) pairs."""
+    if member.size < 0:
+        raise UnpackError(member.name, f"negative size {member.size}")
+    # typeshed says bytes; tarfile sets a list of (offset, length) for sparse members.
+    sparse = cast(list[tuple[int, int]] | None, member.sparse)
+    if sparse is None:
+        return [(0, member.size)] if member.size else []
+    segments: list[tuple[int, int]] = []
+    end = total = 0
+    for offset, length in sparse:
+        if length == 0:
+            continue  # GNU tar fills unused slots of its header with empty entries
+        if length < 0 or offset < end or offset + length > member.size:
+            raise UnpackError(
+                member.name,
+                f"invalid sparse map: ({offset}, {length}) after {end} in a file of "
+                f"{member.size} bytes",
+            )
+        segments.append((offset, length))
+        end = offset + length
+        total += length
+    if total > stored:
+        raise UnpackError(member.name, f"sparse map needs {total} bytes, entry has {stored}")
+    return segments
+
+
+def _pwrite_all(fd: int, data: memoryview, offset: int) -> None:
+    while data:
+        written = os.pwrite(fd, data, offset)
+        data, offset = data[written:], offset + written
+
+
+def _write_keeping_holes(fd: int, data: bytes, offset: int) -> None:
+    """Write `data` at `offset`, but leave aligned _HOLE_BLOCK runs of zeros unwritten."""
+    view = memoryview(data)
+    pending = pos = 0  # data[pending:pos] is still to be written
+    while pos < len(data):
+        end = min(len(data), pos + _HOLE_BLOCK - (offset + pos) % _HOLE_BLOCK)
+        if (
+            end - pos == _HOLE_BLOCK
+            and data[pos] == 0
+            and data[end - 1] == 0
+            and data[pos:end] == _ZERO_BLOCK
+        ):
+            if pending < pos:
+                _pwrite_all(fd, view[pending:pos], offset + pending)
+            pending = end
+        pos = end
+    if pending < len(data):
+        _pwrite_all(fd, view[pending:], offset + pending)
+
+
+def _mtime_ns(member: tarfile.TarInfo) -> int:
+    try:
+        mtime_ns = int(member.mtime * 1_000_000_000)
+    except _BAD_VALUE_ERRORS:
+        mtime_ns = 1 << 63  # NaN or infinity from a PAX record
+    if not -(1 << 63) <= mtime_ns < 1 << 63:
+        raise UnpackError(member.name, f"modification time {member.mtime!r} is out of range")
+    return mtime_ns
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +233,7 @@ class _Unpacker:
         mode = member.mode & 0o7777
         if not self.trusted and not member.isdir():
             mode &= ~_SPECIAL_BITS
-        mtime_ns = int(member.mtime * 1_000_000_000)
+        mtime_ns = _mtime_ns(member)
         if member.isreg():
             self._regular(tar, member, parent, base, mode, mtime_ns)
             return
@@ -184,13 +282,22 @@ class _Unpacker:
         mode: int,
         mtime_ns: int,
     ) -> None:
+        segments = _data_segments(member, tar.offset - member.offset_data)
+        data = tarformat.tar_data(tar)
+        data.seek(member.offset_data)
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         fd = os.open(base, flags, 0o600, dir_fd=parent)
         try:
-            source = tar.extractfile(member)
-            if source is not None:
-                while chunk := source.read(_CHUNK):
-                    os.write(fd, chunk)
+            # Stored data is the segments back to back; between them the file has holes.
+            for start, length in segments:
+                pos, end = start, start + length
+                while pos < end:
+                    chunk = data.read(min(_CHUNK, end - pos))
+                    if not chunk:
+                        raise UnpackError(member.name, "the layer ends inside this entry's data")
+                    _write_keeping_holes(fd, chunk, pos)
+                    pos += len(chunk)
+            os.ftruncate(fd, member.size)
             # chown clears set-id bits and capabilities, so it comes before chmod and xattrs.
             if self.chown:
                 os.fchown(fd, member.uid, member.gid)
@@ -329,6 +436,10 @@ def _is_whiteout_device(st: os.stat_result) -> bool:
     return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
 
 
+def _reason(exc: Exception) -> str:
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+
+
 def unpack_layer(
     stream: BinaryIO,
     root: Path,
@@ -349,21 +460,31 @@ def unpack_layer(
     so the caller must then discard `root`.
     """
     tar_stream, compression = open_decompressed(stream)
+    budget = tarformat.HeaderBudget(tar_stream)
     rootdir = RootDir(str(root))
     unpacker = _Unpacker(rootdir, mode, trusted, opaque_xattr)
     entries = 0
     try:
-        with tarfile.open(fileobj=tar_stream, mode="r|", errors="surrogateescape") as tar:
-            for member in tar:
+        with budget.headers():  # opening reads the first entry's headers
+            tar = tarformat.LayerTarFile.open(fileobj=budget, mode="r|", errors="surrogateescape")
+        with tar:
+            while True:
+                with budget.headers():
+                    member = tar.next()
+                if member is None:
+                    break
                 entries += 1
                 try:
                     unpacker.apply(tar, member)
                 except UnpackError:
                     raise
-                except (UnsafePathError, OSError) as exc:
-                    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-                    raise UnpackError(member.name, str(reason)) from exc
-            unpacker.finish()
+                except (UnsafePathError, OSError, *_BAD_VALUE_ERRORS) as exc:
+                    raise UnpackError(member.name, _reason(exc)) from exc
+                tarformat.read_through(tar)
+            try:
+                unpacker.finish()
+            except (UnsafePathError, OSError) as exc:
+                raise ImageError(f"cannot set directory metadata: {_reason(exc)}") from exc
         # The diff-id covers the whole tar, including the padding after the end marker.
         while tar_stream.read(_CHUNK):
             pass
