@@ -9,7 +9,9 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import secrets
+import shutil
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +35,7 @@ from polybuild.image.select import (
 from polybuild.image.store import remove_dead_scratch
 from polybuild.platforms import Platform, default_platform, format_platform
 from polybuild.snapshot import LayerStore, Snapshot, Snapshotter
+from polybuild.syscalls import pid_alive
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +115,8 @@ class Runtime:
         self.snapshots.cleanup_stale()
         self.layers.cleanup_stale()
         remove_dead_scratch(self.root / "tmp")
+        for directory in ("inline", "cache-mounts"):
+            _remove_dead_temp_dirs(self.root / directory)
 
     def lowers(self, manifest: Stored[Manifest], config: Stored[ImageConfig]) -> list[Path]:
         """The image's layers unpacked (once, shared), bottom first."""
@@ -158,6 +163,22 @@ class Runtime:
             return self.executor.run(
                 snap.rootfs, process, stdin=stdin, stdout=stdout, stderr=stderr
             )
+
+
+_TEMP_DIR = re.compile(r"^.+\.tmp-(\d+)(?:-[0-9a-f]+)?$")
+
+
+def _remove_dead_temp_dirs(directory: Path) -> None:
+    """Remove `NAME.tmp-PID[-HEX]` directories (heredoc files, cache mounts being created)
+    whose process is gone: a killed build left them for good."""
+    try:
+        entries = list(os.scandir(directory))
+    except FileNotFoundError:
+        return
+    for entry in entries:
+        match = _TEMP_DIR.match(entry.name)
+        if match is not None and not pid_alive(int(match.group(1))):
+            shutil.rmtree(entry.path, ignore_errors=True)
 
 
 def select_for_run(

@@ -17,6 +17,7 @@ import contextlib
 import errno
 import fcntl
 import os
+import re
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +25,7 @@ from types import TracebackType
 
 from polybuild.errors import BlobNotFoundError, ContentError, DigestMismatchError
 from polybuild.image.digest import ALGORITHMS, CANONICAL, Digest, Digester, InvalidDigestError
+from polybuild.syscalls import pid_alive
 
 _CHUNK = 1 << 20
 _PARTIAL = ".partial"
@@ -50,6 +52,7 @@ def _os_error(action: str, exc: OSError, where: Path | None = None) -> ContentEr
 
 def write_file_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
     """Replace `path` with `data` so that readers see the old or the new file, never a mix."""
+    _remove_dead_temps(path)
     temp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
     try:
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
@@ -66,6 +69,20 @@ def write_file_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
         with contextlib.suppress(OSError):
             temp.unlink()
         raise _os_error(f"write {path}", exc, path.parent) from exc
+
+
+def _remove_dead_temps(path: Path) -> None:
+    """Remove the temp files of `path` (`.NAME.PID-HEX.tmp`) that killed processes left."""
+    pattern = re.compile(rf"^\.{re.escape(path.name)}\.(\d+)-[0-9a-f]{{8}}\.tmp$")
+    try:
+        entries = list(os.scandir(path.parent))
+    except OSError:
+        return
+    for entry in entries:
+        match = pattern.match(entry.name)
+        if match is not None and not pid_alive(int(match.group(1))):
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
 
 
 class BlobWriter:
