@@ -63,23 +63,35 @@ def test_one_of_two_concurrent_builds_killed(world: World) -> None:
     assert not any(t.problems for t in trials), report(trials)
 
 
-def test_an_export_removes_what_a_killed_export_left_beside_its_output(world: World) -> None:
-    """An output file or directory is written under a temp name beside it and renamed; a
-    build killed in between leaves that temp, which the next export to it removes (the kill
-    window is too small for the random trials to hit reliably)."""
-    lab = world.lab("export-temps")
-    dead = subprocess.Popen(["true"])
-    dead.wait()
+def dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+def test_the_next_build_removes_what_a_kill_in_a_narrow_window_left(world: World) -> None:
+    """Temp files and directories renamed into place within microseconds: the random kills
+    rarely hit those windows, so their leftovers are made here, under a dead pid."""
+    lab = world.lab("narrow-windows")
+    pid = dead_pid()
     leftovers = [
-        lab.work / f".app.tar.{dead.pid}-0123abcd.tmp",
-        lab.work / f".out.{dead.pid}-4567cdef.tmp",
+        lab.work / f".app.tar.{pid}-0123abcd.tmp",  # an OCI tarball being written
+        lab.work / f".out.{pid}-4567cdef.tmp",  # a local output being staged
+        lab.root / f".images.json.{pid}-89abcdef.tmp",  # the image list being replaced
+        lab.root / "inline" / f"{'a' * 64}.tmp-{pid}-0123abcd",  # heredoc files
+        lab.root / "cache-mounts" / f"{'b' * 32}.tmp-{pid}",  # a cache mount being made
     ]
-    leftovers[0].write_bytes(b"half a tarball")
-    leftovers[1].mkdir()
-    (leftovers[1] / "half").write_text("x")
-    mine = lab.work / f".app.tar.{os.getpid()}-89abcdef.tmp"  # a live process's: kept
-    mine.write_bytes(b"in use")
+    for path in leftovers:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.name.startswith("."):
+            path.write_bytes(b"half written")
+        else:
+            path.mkdir()
+            (path / "half").write_text("x")
+    live = lab.work / f".app.tar.{os.getpid()}-89abcdef.tmp"  # a live process's: kept
+    live.write_bytes(b"in use")
     lab.ok(*build_argv(world.app_context, 0, ("-o", f"type=oci,dest={lab.work / 'app.tar'}")))
     lab.ok(*build_argv(world.app_context, 0, ("-o", f"type=local,dest={lab.work / 'out'}")))
+    lab.ok(*build_argv(world.app_context, 0, ("-t", "app", "--load")))
     assert [p for p in leftovers if p.exists()] == []
-    assert mine.exists()
+    assert live.exists()
