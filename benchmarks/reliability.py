@@ -13,9 +13,9 @@ fresh unpack of its blob. Scenarios: a two-platform build (RUN, COPY) exported w
 and with -o type=oci, pull, push (to a local docker-registry), load, import, prune, and two
 builds of different projects on one data root with one of them killed.
 
-Prints one line per scenario and a total such as "300 trials (262 killed mid-command):
-0 corrupt, 0 leftovers, 0 failed next commands", then every problem seen. Exit status 1 when
-any trial had a problem.
+Prints each trial that had a problem as it happens, one line per scenario, and a total such
+as "300 trials (250 killed mid-command) in 880s: 0 corrupt, 0 leftovers, 0 failed next
+commands, 0 failed checks". Exit status 1 when any trial had a problem.
 """
 
 from __future__ import annotations
@@ -47,10 +47,15 @@ CONCURRENT = "concurrent builds"
 
 
 def classify(problem: str) -> str:
-    """corrupt (a blob, image, cache record or layer is wrong), leftover, or failed."""
+    """corrupt (a blob, image, cache record, layer or output is wrong), leftovers, a failed
+    next command, or a failed check."""
     if problem.startswith(("next command", "concurrent build")):
         return "failed next commands"
-    if problem.startswith(("check: blob", "check: image", "check: cache", "unpacked layer")):
+    if problem.startswith("check failed"):
+        return "failed checks"
+    if problem.startswith(("check: blob", "check: image", "check: cache", "check: layer")):
+        return "corrupt"
+    if problem.startswith(("image ", "/")):  # wrong files in an image, a broken OCI tarball
         return "corrupt"
     return "leftovers"
 
@@ -113,9 +118,11 @@ def run(world: World, total: int, only: list[str], rng: random.Random) -> int:
         else:
             trial = run_trial(lab, table[name][0], number, rng, duration)
         trials[name].append(trial)
+        if number % 25 == 0:
+            print(f"... {number} trials, {time.monotonic() - started:.0f}s", flush=True)
         if trial.problems:
             print(f"trial {number} ({name}, killed at {trial.delay:.2f}s): ", end="")
-            print("; ".join(trial.problems))
+            print("; ".join(trial.problems), flush=True)
     elapsed = time.monotonic() - started
     counts: dict[str, int] = defaultdict(int)
     print()
@@ -134,7 +141,8 @@ def run(world: World, total: int, only: list[str], rng: random.Random) -> int:
     print(
         f"\n{len(everything)} trials ({sum(t.killed for t in everything)} killed mid-command) "
         f"in {elapsed:.0f}s: {counts['corrupt']} corrupt, {counts['leftovers']} leftovers, "
-        f"{counts['failed next commands']} failed next commands"
+        f"{counts['failed next commands']} failed next commands, "
+        f"{counts['failed checks']} failed checks"
     )
     return 1 if any(t.problems for t in everything) else 0
 
