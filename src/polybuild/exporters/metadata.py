@@ -50,9 +50,7 @@ def write_iidfile(path: Path, image: AssembledImage) -> None:
 
 def write_metadata_file(path: Path, data: Mapping[str, object]) -> None:
     """Write the metadata as indented JSON to `path` atomically."""
-    write_file_atomic(
-        Path(path), json.dumps(dict(data), indent=2, sort_keys=True).encode(), 0o644
-    )
+    write_file_atomic(Path(path), json.dumps(dict(data), indent=2, sort_keys=True).encode(), 0o644)
 
 
 __all__ = [
