@@ -10,7 +10,6 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,13 +42,10 @@ def _free_port() -> int:
 
 
 def _htpasswd(path: Path) -> None:
-    """A bcrypt htpasswd file (the only hash distribution accepts), via libcrypt."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        import crypt as libcrypt
+    """A bcrypt htpasswd file (the only hash distribution accepts)."""
+    import bcrypt
 
-        hashed = libcrypt.crypt(PASSWORD, libcrypt.mksalt(libcrypt.METHOD_BLOWFISH, rounds=1 << 4))
-    assert hashed.startswith("$2"), "libcrypt has no bcrypt"
+    hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
     path.write_text(f"{USER}:{hashed}\n")
 
 
