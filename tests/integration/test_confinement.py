@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.server
 import os
 import shutil
+import stat
 import subprocess
 import threading
 import time
@@ -285,3 +286,43 @@ RUN --mount=type=tmpfs,target=/stubdir/sub \
     assert (victim / "sub").is_dir(), "a host directory was removed by the stub cleanup"
     assert (victim / "empty-file").is_file(), "a host file was removed by the stub cleanup"
     assert os.readlink(out / "stubdir") == str(victim)
+
+
+# -- devices ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def host_block_device(tmp_path: Path) -> Iterator[tuple[int, int]]:
+    """A loop device holding SECRET: a stand-in for the host's disk."""
+    losetup = require_tool("losetup")
+    backing = tmp_path / "disk.img"
+    backing.write_bytes(SECRET.encode() + bytes(65536 - len(SECRET)))
+    device = subprocess.run(
+        [losetup, "-f", "--show", str(backing)], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    try:
+        rdev = os.stat(device).st_rdev
+        yield os.major(rdev), os.minor(rdev)
+    finally:
+        subprocess.run([losetup, "-d", device], check=False)
+
+
+def test_a_cache_mount_seeded_from_a_stage_never_reads_its_device_nodes(
+    root: Path, tmp_path: Path, host_block_device: tuple[int, int]
+) -> None:
+    """A device node made by a step must stay a node when a cache mount is seeded from it:
+    copying it would read the host's disk into the cache (and so into the step)."""
+    major, minor = host_block_device
+    dockerfile = f"""
+FROM busybox AS seed
+RUN mkdir /s && mknod /s/disk b {major} {minor}
+FROM busybox
+RUN --mount=type=cache,id=devleak-{os.getpid()},target=/c,from=seed,source=/s \
+    (head -c 64 /c/disk || echo refused) > /read; ls -l /c/disk > /listing
+"""
+    code, err, out = build_local(root, tmp_path, dockerfile, "--no-cache")
+    assert code == 0, err
+    assert SECRET not in (out / "read").read_text()
+    assert (out / "listing").read_text().startswith("b"), (out / "listing").read_text()
+    for path in (root / "cache-mounts").rglob("disk"):
+        assert stat.S_ISBLK(os.lstat(path).st_mode), path

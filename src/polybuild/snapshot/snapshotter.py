@@ -125,9 +125,8 @@ class Snapshotter:
                 merge_overlay_dir(lower, directory / "base")
             for rel in hide:
                 _remove_path(directory / "base" / rel)
-            shutil.copytree(
-                directory / "base", directory / "rootfs", symlinks=True, copy_function=_copy_file
-            )
+            (directory / "rootfs").mkdir()
+            merge_overlay_dir(directory / "base", directory / "rootfs")  # devices stay nodes
             return Snapshot(key, directory, directory / "rootfs", overlay=False)
         except OSError as exc:
             self._remove(directory)
@@ -194,12 +193,12 @@ class Snapshotter:
         return removed
 
 
-def _copy_file(src: str, dst: str) -> object:
-    return shutil.copy2(src, dst, follow_symlinks=False)
-
-
 def merge_overlay_dir(lower: Path, target: Path) -> None:
-    """Apply one overlay-form layer directory onto `target` (copy mode's stacking)."""
+    """Apply one overlay-form layer directory onto `target` (copy mode's stacking).
+
+    Only regular files are read: links, devices and FIFOs are made anew (never opened), so
+    an untrusted tree's device nodes cannot make us read a host device.
+    """
     for dirpath, dirnames, filenames in os.walk(lower):
         rel = Path(dirpath).relative_to(lower)
         dest_dir = target / rel

@@ -21,6 +21,7 @@ from polybuild.graph import ops
 from polybuild.rootfs import resolve_in_root
 from polybuild.runtime import Runtime
 from polybuild.snapshot import Snapshot
+from polybuild.snapshot.snapshotter import merge_overlay_dir
 
 TAIL_LINES = 12
 # Free space under which a failed step is said to have met a full data root (its writes go
@@ -87,9 +88,11 @@ def _cache_mount_dir(runtime: Runtime, mount: ops.Mount, seed: Path | None) -> P
     path = runtime.root / "cache-mounts" / name
     if not path.exists():
         tmp = path.with_name(f"{name}.tmp-{os.getpid()}")
-        if seed is not None and seed.is_dir():
-            shutil.copytree(seed, tmp, symlinks=True, dirs_exist_ok=True)
         tmp.mkdir(parents=True, exist_ok=True)
+        if seed is not None and seed.is_dir():
+            # Never shutil.copytree: it opens and reads device nodes the step may have made
+            # (a block device would copy the host's disk into the cache).
+            merge_overlay_dir(seed, tmp)
         tmp.chmod(mount.mode if mount.mode is not None else 0o755)
         if mount.uid is not None or mount.gid is not None:
             os.chown(tmp, mount.uid or 0, mount.gid or 0)
