@@ -123,8 +123,10 @@ def test_network_none_has_only_loopback(executor: RuncExecutor, tmp_path: Path) 
 
 def test_capabilities_are_dockers_default(executor: RuncExecutor, tmp_path: Path) -> None:
     root = make_rootfs("amd64", tmp_path / "rootfs")
-    _, out, _ = run(executor, root, "grep CapBnd /proc/self/status")
+    _, out, _ = run(executor, root, "grep CapBnd /proc/self/status", network="none")
     assert int(out.split()[1], 16) == 0xA80425FB  # Docker's default bounding set
+    _, out, _ = run(executor, root, "grep CapBnd /proc/self/status")
+    assert int(out.split()[1], 16) == 0xA80425FB & ~(1 << 13)  # no NET_RAW with slirp4netns
     _, out, _ = run(executor, root, "grep CapBnd /proc/self/status", security="insecure")
     assert int(out.split()[1], 16) > 0xA80425FB
 

@@ -326,3 +326,21 @@ RUN --mount=type=cache,id=devleak-{os.getpid()},target=/c,from=seed,source=/s \
     assert (out / "listing").read_text().startswith("b"), (out / "listing").read_text()
     for path in (root / "cache-mounts").rglob("disk"):
         assert stat.S_ISBLK(os.lstat(path).st_mode), path
+
+
+CAP_NET_RAW = 13
+
+
+def effective_caps(root: Path, *flags: str) -> int:
+    proc = polybuild(root, "run", *flags, "busybox", "grep", "CapEff", "/proc/self/status")
+    assert proc.returncode == 0, proc.stderr
+    return int(proc.stdout.split()[1], 16)
+
+
+def test_no_raw_packets_on_the_private_network(root: Path) -> None:
+    """slirp4netns forwards raw frames sent to 127.0.0.1 to the host's loopback, so a step on
+    the private network gets no CAP_NET_RAW (ICMP datagram sockets still allow ping)."""
+    assert not effective_caps(root) >> CAP_NET_RAW & 1
+    assert effective_caps(root, "--network", "none") >> CAP_NET_RAW & 1  # Docker's default
+    proc = polybuild(root, "run", "busybox", "cat", "/proc/sys/net/ipv4/ping_group_range")
+    assert proc.stdout.split() == ["0", "2147483647"]

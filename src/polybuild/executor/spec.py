@@ -197,6 +197,14 @@ def build_spec(
     wanted = ALL_CAPABILITIES if process.security == "insecure" else DEFAULT_CAPABILITIES
     allowed = own_capabilities()
     capabilities = [c for c in wanted if c in allowed]
+    sysctl: dict[str, str] = {}
+    if process.network == "private" and process.security != "insecure":
+        # slirp4netns forwards raw frames addressed to 127.0.0.1 to the host's loopback
+        # (its --disable-host-loopback only guards the 10.0.2.2 alias): without NET_RAW a
+        # step cannot forge them. ping keeps working through ICMP datagram sockets, as
+        # Podman does.
+        capabilities = [c for c in capabilities if c != "CAP_NET_RAW"]
+        sysctl["net.ipv4.ping_group_range"] = "0 2147483647"
     namespaces: list[dict[str, str]] = [
         {"type": t} for t in ("pid", "ipc", "uts", "mount", "cgroup")
     ]
@@ -206,6 +214,8 @@ def build_spec(
         if netns is None:
             raise ValueError("a private network needs its namespace path")
         namespaces.append({"type": "network", "path": str(netns)})
+    elif process.network != "host":
+        raise ValueError(f"unknown network mode {process.network!r}")
     mounts = _default_mounts()
     for destination, source in sorted(etc_files.items()):
         mounts.append(
@@ -250,6 +260,7 @@ def build_spec(
         "mounts": mounts,
         "linux": {
             "namespaces": namespaces,
+            **({"sysctl": sysctl} if sysctl else {}),
             "maskedPaths": [] if process.security == "insecure" else list(MASKED_PATHS),
             "readonlyPaths": [] if process.security == "insecure" else list(READONLY_PATHS),
             "resources": {"devices": [{"allow": process.security == "insecure", "access": "rwm"}]},
