@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import errno
 import os
 import signal
+import struct
 import subprocess
 import sys
 import textwrap
@@ -255,3 +258,38 @@ def test_seccomp_profile_shape() -> None:
     clone_rules = [r for r in profile["syscalls"] if r["names"] == ["clone"]]
     assert {r["args"][0]["value"] for r in clone_rules} >= {0x10000000, 0x40000000}
     assert default_profile("s390x")["syscalls"][-1]["args"][0]["index"] == 1
+
+
+def _syscall_probe(number: int, args: tuple[int, int, int]) -> bytes:
+    """An x86-64 program exiting with -(the syscall's result): its errno, or 256 - fd."""
+    from polybuild.binfmt.elf import TARGETS, program
+
+    code = b"".join(
+        (
+            b"\xbf" + struct.pack("<I", args[0]),  # mov edi, a0
+            b"\xbe" + struct.pack("<I", args[1]),  # mov esi, a1
+            b"\xba" + struct.pack("<I", args[2]),  # mov edx, a2
+            b"\xb8" + struct.pack("<I", number),  # mov eax, number
+            b"\x0f\x05",  # syscall
+            b"\xf7\xd8",  # neg eax
+            b"\x89\xc7",  # mov edi, eax
+            b"\xb8\x3c\x00\x00\x00",  # mov eax, 60 (exit)
+            b"\x0f\x05",  # syscall
+        )
+    )
+    return program(dataclasses.replace(TARGETS["amd64"], code=code))
+
+
+def test_seccomp_refuses_vsock_and_io_uring(executor: RuncExecutor, tmp_path: Path) -> None:
+    """vsock is not network-namespaced (the hypervisor's services), io_uring is Docker-denied."""
+    root = make_rootfs("amd64", tmp_path / "rootfs")
+    probes = {"vsock": _syscall_probe(41, (40, 1, 0)), "uring": _syscall_probe(425, (1, 0, 0))}
+    for name, elf in probes.items():
+        (root / name).write_bytes(elf)
+        (root / name).chmod(0o755)
+    status, _, _ = run(executor, root, "/vsock")
+    assert status == errno.EAFNOSUPPORT
+    status, _, _ = run(executor, root, "/uring")
+    assert status == errno.EPERM
+    status, _, _ = run(executor, root, "/uring", security="insecure")
+    assert status == errno.EFAULT  # the kernel looked at the (NULL) parameters

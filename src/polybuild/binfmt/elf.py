@@ -118,7 +118,11 @@ TARGETS: dict[str, ElfTarget] = {
 
 def exit_program(arch: str) -> bytes:
     """A complete static ELF executable for `arch` whose only effect is exit(42)."""
-    target = TARGETS[arch]
+    return program(TARGETS[arch])
+
+
+def program(target: ElfTarget) -> bytes:
+    """A complete static ELF executable that runs `target.code` (tests give other code)."""
     e = "<" if target.little_endian else ">"
     if target.bits == 64:
         ehsize, phsize = 64, 56

@@ -31,7 +31,11 @@ DENIED = [
     "get_kernel_syms",
     "init_module",
     "ioperm",
+    "io_uring_enter",  # Docker dropped io_uring from its profile (a history of kernel bugs)
+    "io_uring_register",
+    "io_uring_setup",
     "iopl",
+    "kcmp",  # kcmp and pidfd_getfd: Docker allows them only with CAP_SYS_PTRACE
     "kexec_file_load",
     "kexec_load",
     "keyctl",
@@ -44,6 +48,7 @@ DENIED = [
     "open_by_handle_at",
     "open_tree",
     "perf_event_open",
+    "pidfd_getfd",
     "pivot_root",
     "query_module",
     "quotactl",
@@ -68,6 +73,10 @@ DENIED = [
     "vm86",
     "vm86old",
 ]
+
+# vsock is not network-namespaced: a step could reach the hypervisor's services whatever its
+# --network (Docker refuses socket(AF_VSOCK, ...) too).
+AF_VSOCK = 40
 
 # clone(2) may not create namespaces (the flags argument, masked bit by bit).
 NAMESPACE_FLAGS = {
@@ -99,6 +108,12 @@ def default_profile(machine: str | None = None) -> dict[str, Any]:
         # clone3 passes its flags in memory, where a filter cannot look: answering ENOSYS
         # makes the C library fall back to clone(2), whose flags are checked (as Docker).
         {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno.ENOSYS},
+        {
+            "names": ["socket"],
+            "action": "SCMP_ACT_ERRNO",
+            "errnoRet": errno.EAFNOSUPPORT,
+            "args": [{"index": 0, "value": AF_VSOCK, "op": "SCMP_CMP_EQ"}],
+        },
     ]
     for flag in NAMESPACE_FLAGS.values():
         rules.append({
