@@ -107,7 +107,7 @@ def run(world: World, total: int, only: list[str], rng: random.Random) -> int:
         if name == CONCURRENT:
             durations[name] = timed_concurrent(labs[name], world)
         else:
-            durations[name] = timed(labs[name], table[name][0], 0)
+            durations[name] = timed(labs[name], table[name][0])
     trials: dict[str, list[Trial]] = defaultdict(list)
     started = time.monotonic()
     for number in range(1, total + 1):
