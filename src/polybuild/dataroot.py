@@ -29,23 +29,34 @@ def make_private(root: Path) -> Path:
 
     Everything under it (unpacked layers with set-id files and device nodes from images,
     bundles whose config.json holds secrets, the build cache) is then out of other local
-    users' reach, whatever the modes inside. A root owned by another user is refused: they
-    could swap its contents under us.
+    users' reach, whatever the modes inside. A symlinked root is resolved once; the directory
+    is then opened without following links and changed through that descriptor, so it
+    cannot be swapped for a link in between. Returns the resolved path.
+    Refused: a root owned by another user (they could swap its contents under us) and a
+    shared directory such as /tmp (world-writable or sticky), which must not become 0700.
     """
     from polybuild.errors import PrivilegeError
 
+    root = Path(os.path.realpath(root))  # a symlinked root (another disk) is its target
     try:
         root.mkdir(mode=0o700, parents=True, exist_ok=True)
-        st = os.lstat(root)
+        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError as exc:
-        raise PrivilegeError(f"cannot create the data root {root}: {exc.strerror}") from exc
-    if not stat.S_ISDIR(st.st_mode):
-        raise PrivilegeError(f"the data root {root} is not a directory")
-    if st.st_uid != os.geteuid():
-        raise PrivilegeError(
-            f"the data root {root} belongs to uid {st.st_uid}, not to us (uid {os.geteuid()})",
-            hint="choose another POLYBUILD_ROOT",
-        )
-    if stat.S_IMODE(st.st_mode) != 0o700:
-        os.chmod(root, 0o700)
+        raise PrivilegeError(f"cannot use the data root {root}: {exc.strerror}") from exc
+    try:
+        st = os.fstat(fd)
+        if st.st_uid != os.geteuid():
+            raise PrivilegeError(
+                f"the data root {root} belongs to uid {st.st_uid}, not to us (uid {os.geteuid()})",
+                hint="choose another POLYBUILD_ROOT",
+            )
+        if st.st_mode & (stat.S_ISVTX | stat.S_IWOTH):
+            raise PrivilegeError(
+                f"the data root {root} is a shared directory (world-writable or sticky)",
+                hint="point POLYBUILD_ROOT at a directory of its own inside it",
+            )
+        if stat.S_IMODE(st.st_mode) != 0o700:
+            os.fchmod(fd, 0o700)
+    finally:
+        os.close(fd)
     return root

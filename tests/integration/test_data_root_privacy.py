@@ -178,3 +178,22 @@ def test_env_secrets_are_not_readable_while_a_step_runs(public_dir: Path) -> Non
     assert seen, "the watcher never saw the running step's bundle"
     assert not readable, f"user nobody could read {readable}"
     assert not argv_leaks, f"the secret was in a command line: {argv_leaks}"
+
+
+def test_a_shared_directory_is_refused_not_made_private(public_dir: Path) -> None:
+    shared = public_dir / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)  # as /tmp
+    proc = polybuild(shared, "images")
+    assert proc.returncode != 0
+    assert "is a shared directory" in proc.stderr
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o1777
+
+
+def test_a_symlinked_data_root_is_its_target(public_dir: Path) -> None:
+    target = public_dir / "disk2" / "polybuild"
+    target.mkdir(parents=True, mode=0o755)
+    (public_dir / "link").symlink_to(target)
+    proc = polybuild(public_dir / "link", "images")
+    assert proc.returncode == 0, proc.stderr
+    assert stat.S_IMODE(target.stat().st_mode) == 0o700
