@@ -68,16 +68,21 @@ def read_text_in_root(root: Path, path: str, limit: int = 4 << 20) -> str | None
     """The text of a regular file inside `root`, or None when it is missing or not a file."""
     host_path = resolve_in_root(root, path)
     try:
-        fd = os.open(host_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        # O_PATH first: opening a device node a step planted (at /etc/passwd, say) could
+        # make the host's driver act; only a regular file is then opened for reading.
+        handle = os.open(host_path, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
         return None
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        if not stat.S_ISREG(os.fstat(handle).st_mode):
             return None
-        with os.fdopen(fd, "rb", closefd=False) as f:
-            return f.read(limit).decode(errors="replace")
+        fd = os.open(f"/proc/self/fd/{handle}", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
     finally:
-        os.close(fd)
+        os.close(handle)
+    with os.fdopen(fd, "rb") as f:
+        return f.read(limit).decode(errors="replace")
 
 
 def lookup_path(root: Path, name: str, search_path: str) -> str | None:

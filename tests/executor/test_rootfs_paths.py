@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -49,3 +50,27 @@ def test_read_and_lookup(root: Path) -> None:
     assert lookup_path(root, "tool", "/sbin:/bin") == "/bin/tool"
     assert lookup_path(root, "missing", "/bin") is None
     assert lookup_path(root, "/x/y", "/bin") == "/x/y"
+
+
+def test_reading_a_planted_special_file_never_opens_it(tmp_path: Path) -> None:
+    """A step may leave a FIFO or a device node where we read /etc/passwd: opening a device
+    can make the host's driver act, so only regular files are opened. A FIFO shows it: a
+    writer waiting in open() is released only if somebody opens the FIFO for reading."""
+    import threading
+
+    (tmp_path / "etc").mkdir()
+    fifo = tmp_path / "etc" / "passwd"
+    os.mkfifo(fifo)
+    released = threading.Event()
+
+    def writer() -> None:
+        fd = os.open(fifo, os.O_WRONLY)
+        released.set()
+        os.close(fd)
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    assert read_text_in_root(tmp_path, "/etc/passwd") is None
+    assert not released.wait(0.5), "the FIFO was opened for reading"
+    os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))  # let the writer go
+    thread.join(5)
