@@ -10,8 +10,10 @@ from __future__ import annotations
 import http.server
 import os
 import shutil
+import signal
 import stat
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -344,3 +346,37 @@ def test_no_raw_packets_on_the_private_network(root: Path) -> None:
     assert effective_caps(root, "--network", "none") >> CAP_NET_RAW & 1  # Docker's default
     proc = polybuild(root, "run", "busybox", "cat", "/proc/sys/net/ipv4/ping_group_range")
     assert proc.stdout.split() == ["0", "2147483647"]
+
+
+# -- a polybuild that dies --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_the_container_dies_with_polybuild(root: Path, sig: signal.Signals) -> None:
+    """runc dies with us; the container's processes must too, or a cancelled CI job leaves
+    its RUN step running for good."""
+    marker = f"{7000 + sig}.{os.getpid()}"
+    env = {**os.environ, "POLYBUILD_ROOT": str(root)}
+    child = subprocess.Popen(
+        [sys.executable, "-m", "polybuild", "run", "busybox", "sleep", marker],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+    def sleeping() -> bool:
+        ps = subprocess.run(["ps", "-ewwo", "args"], capture_output=True, text=True, check=False)
+        return any(line == f"sleep {marker}" for line in ps.stdout.splitlines())
+
+    deadline = time.monotonic() + 30
+    while not sleeping() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert sleeping(), "the container never started"
+    child.send_signal(sig)
+    child.wait(30)
+    deadline = time.monotonic() + 10
+    while sleeping() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not sleeping(), f"the container outlived polybuild killed by {sig.name}"
+    assert polybuild(root, "run", "busybox", "true").returncode == 0  # cleans what is left
+    assert str(root) not in Path("/proc/self/mountinfo").read_text()

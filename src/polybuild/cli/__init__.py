@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import signal
 import sys
 import traceback
 from typing import Any
@@ -75,8 +76,16 @@ def _debug_requested(argv: list[str]) -> bool:
     return os.environ.get("POLYBUILD_DEBUG") == "1" or any(a in ("--debug", "-D") for a in argv)
 
 
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM (a cancelled CI job, `timeout`) stops us as Ctrl-C does: containers are killed
+    and everything is cleaned up on the way out, instead of dying without a `finally`."""
+    del signum, frame
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the command, render errors as one line plus a hint."""
+    signal.signal(signal.SIGTERM, _terminate)
     args = list(sys.argv[1:] if argv is None else argv)
     debug = _debug_requested(args)
     try:

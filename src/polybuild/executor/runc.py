@@ -7,6 +7,7 @@ import dataclasses
 import json
 import os
 import secrets
+import shlex
 import shutil
 import stat
 import subprocess
@@ -198,6 +199,40 @@ class RuncExecutor:
             files["/etc/resolv.conf"] = bundle / "resolv.conf"
         return files
 
+    def _start_reaper(self, container_id: str) -> tuple[subprocess.Popen[bytes], int] | None:
+        """A watcher that kills the container if polybuild dies first (even by SIGKILL).
+
+        runc dies with us (its parent-death signal), but the container's processes would
+        live on, reparented to init. The watcher holds the read end of a pipe whose write
+        end is ours: a clean finish writes "done"; our death closes it, and it kills and
+        deletes the container.
+        """
+        runc = shutil.which(self.runtime)
+        if runc is None:
+            return None
+        root = shlex.quote(str(self.runc_root))
+        cid = shlex.quote(container_id)
+        exe = shlex.quote(runc)
+        script = (
+            'read -r state; [ "$state" = done ] && exit 0; '
+            f"{exe} --root {root} kill {cid} KILL; {exe} --root {root} delete --force {cid}"
+        )
+        read_end, write_end = os.pipe()
+        try:
+            watcher = subprocess.Popen(
+                ["/bin/sh", "-c", script],
+                stdin=read_end,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,  # a Ctrl-C to our process group is ours to handle
+            )
+        except OSError:
+            os.close(write_end)
+            return None
+        finally:
+            os.close(read_end)
+        return watcher, write_end
+
     def _run_bundle(
         self,
         container_id: str,
@@ -226,6 +261,26 @@ class RuncExecutor:
             )
 
     def _wait_bundle(
+        self,
+        container_id: str,
+        bundle: Path,
+        timeout: float | None,
+        stdin: Stream,
+        stdout: Stream,
+        stderr: Stream,
+    ) -> ExitStatus:
+        reaper = self._start_reaper(container_id)
+        try:
+            return self._wait_container(container_id, bundle, timeout, stdin, stdout, stderr)
+        finally:
+            if reaper is not None:
+                watcher, write_end = reaper
+                with contextlib.suppress(OSError):
+                    os.write(write_end, b"done\n")
+                os.close(write_end)
+                watcher.wait()
+
+    def _wait_container(
         self,
         container_id: str,
         bundle: Path,
