@@ -1,25 +1,33 @@
 """The tar format: byte-exact PAX headers for writing, a hardened stream reader for unpacking.
 
 Writing: headers whose bytes depend only on the entry, never the host.
-Reading: Python's tarfile in stream mode, with what a hostile layer could abuse taken out.
+Reading: Python's tarfile in stream mode, with what a hostile layer could abuse taken out
+(layers, ADD's local archives and `load`'s image archives are all read this way).
 The headers of one entry (PAX records, GNU long names, sparse maps) may read at most
 MAX_HEADER_BYTES (1 MiB, Go's archive/tar bound) and all global PAX headers together
 as much; PAX records are parsed in linear time with strict framing (the regexes of
 Python before 3.11.10/3.12.6 take hours on a 1 MiB header of digits, CVE-2024-6232); a
 corrupt or truncated header after the first is an error, not a quiet end of the archive;
-and members are not remembered once read.
+and members are not remembered once read. `read_entries` puts it together for callers
+that go entry by entry; `decompressed` opens gzip, bzip2, xz and zstd archives by content,
+with bounded decoder memory.
 """
 
 from __future__ import annotations
 
+import bz2
 import io
+import lzma
 import os
 import re
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, Self, cast
+
+import zstandard
+from isal import igzip, isal_zlib
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -32,17 +40,21 @@ __all__ = [
     "FIFOTYPE",
     "LNKTYPE",
     "MAX_HEADER_BYTES",
+    "MAX_XZ_MEMORY",
     "REGTYPE",
     "SYMTYPE",
     "ByteSink",
     "HeaderBudget",
     "LayerTarFile",
+    "Readable",
     "TarData",
     "TarEntry",
+    "decompressed",
     "encode_header",
     "end_of_archive",
     "padding",
     "parse_pax_records",
+    "read_entries",
     "read_through",
     "tar_data",
 ]
@@ -249,6 +261,12 @@ def _blocks(size: int) -> int:
     return -(-size // BLOCK) * BLOCK
 
 
+class Readable(Protocol):
+    """A stream of bytes read forwards; only `read` is needed."""
+
+    def read(self, size: int, /) -> bytes | None: ...
+
+
 class HeaderBudget(io.RawIOBase):
     """A readable stream that caps the bytes read inside `headers()` blocks.
 
@@ -256,7 +274,7 @@ class HeaderBudget(io.RawIOBase):
     size its header claims; only the stream underneath sees those reads happen.
     """
 
-    def __init__(self, inner: io.RawIOBase) -> None:
+    def __init__(self, inner: Readable) -> None:
         super().__init__()
         self._inner = inner
         self._left: int | None = None
@@ -446,3 +464,152 @@ def read_through(tar: tarfile.TarFile) -> None:
         if not chunk:
             raise tarfile.ReadError("unexpected end of data")
         pos += len(chunk)
+
+
+def read_entries(
+    stream: Readable,
+) -> Generator[tuple[tarfile.TarFile, tarfile.TarInfo], None, None]:
+    """Each entry of the plain tar in `stream`, with the hardened tarfile reading it.
+
+    The same reading as unpacking a layer: headers within HeaderBudget, LayerTarFile's
+    checks, members forgotten, and whatever data of an entry the caller leaves unread read
+    through before the next header. Read an entry's data (tar.extractfile, or tar_data from
+    member.offset_data) before taking the next entry. Malformed tar raises tarfile.TarError.
+    """
+    budget = HeaderBudget(stream)
+    with budget.headers():  # opening reads the first entry's headers
+        tar = LayerTarFile.open(fileobj=budget, mode="r|", errors="surrogateescape")
+    with tar:
+        while True:
+            with budget.headers():
+                member = tar.next()
+            if member is None:
+                return
+            yield tar, member
+            read_through(tar)
+
+
+# About four times what xz -9 needs to decode; the dictionary is allocated as data fills it.
+MAX_XZ_MEMORY = 256 << 20
+_MAGIC_BYTES = 6
+_GZIP_MAGIC = b"\x1f\x8b"
+_BZIP2_MAGIC = b"BZh"
+_XZ_MAGIC = b"\xfd7zXZ\x00"
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+# isal's stub declares its error class as an instance; it is an Exception subclass.
+_ISAL_ERROR = cast(type[Exception], isal_zlib.error)
+_CODEC_ERRORS = (OSError, EOFError, lzma.LZMAError, zstandard.ZstdError, _ISAL_ERROR)
+
+
+class _Source(io.RawIOBase):
+    """Replays the bytes read to sniff the compression, then reads on from the stream."""
+
+    def __init__(self, head: bytes, rest: Readable) -> None:
+        super().__init__()
+        self._head = head
+        self._rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        view = memoryview(buffer).cast("B")
+        data, self._head = self._head[: len(view)], self._head[len(view) :]
+        if not data:
+            data = self._rest.read(len(view)) or b""
+        view[: len(data)] = data
+        return len(data)
+
+
+class _XzReader(io.RawIOBase):
+    """xz data, stream after stream, decoded with at most MAX_XZ_MEMORY.
+
+    lzma.LZMAFile has no memory limit, and its decoder allocates the dictionary the stream
+    header asks for (up to 4 GiB) as the data fills it.
+    """
+
+    def __init__(self, raw: Readable) -> None:
+        super().__init__()
+        self._raw = raw
+        self._decoder = self._new_decoder()
+        self._done = False
+
+    @staticmethod
+    def _new_decoder() -> lzma.LZMADecompressor:
+        return lzma.LZMADecompressor(lzma.FORMAT_XZ, memlimit=MAX_XZ_MEMORY)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        view = memoryview(buffer).cast("B")
+        while not self._done:
+            if self._decoder.eof:
+                # Another stream may follow, after zero bytes of stream padding.
+                rest = self._decoder.unused_data.lstrip(b"\0")
+                while not rest:
+                    chunk = self._raw.read(_CHUNK)
+                    if not chunk:
+                        self._done = True
+                        return 0
+                    rest = chunk.lstrip(b"\0")
+                self._decoder = self._new_decoder()
+            elif self._decoder.needs_input:
+                rest = self._raw.read(_CHUNK) or b""
+                if not rest:
+                    raise EOFError("the xz data ends early")
+            else:
+                rest = b""
+            data = self._decoder.decompress(rest, len(view))
+            if data:
+                view[: len(data)] = data
+                return len(data)
+        return 0
+
+
+class _ReadErrors(io.RawIOBase):
+    """Reads `inner`, turning codec and I/O errors into tarfile.ReadError."""
+
+    def __init__(self, inner: Readable) -> None:
+        super().__init__()
+        self._inner = inner
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        view = memoryview(buffer).cast("B")
+        try:
+            data = self._inner.read(len(view)) or b""
+        except _CODEC_ERRORS as exc:
+            raise tarfile.ReadError(f"cannot read the compressed data: {exc}") from exc
+        view[: len(data)] = data
+        return len(data)
+
+
+def decompressed(raw: Readable) -> io.RawIOBase:
+    """The tar in `raw`, read forwards only: gzip, bzip2, xz, zstd (by magic bytes) or plain.
+
+    Decoders hold little memory: 32 KiB for gzip, 3.6 MiB for bzip2, MAX_XZ_MEMORY for xz,
+    and a window of at most 128 MiB for zstd (zstandard's default; frames asking for more
+    are refused). Corrupt or truncated data, like a failed read, raises tarfile.ReadError.
+    """
+    head = b""
+    try:
+        while len(head) < _MAGIC_BYTES and (more := raw.read(_MAGIC_BYTES - len(head))):
+            head += more
+    except OSError as exc:
+        raise tarfile.ReadError(f"cannot read: {exc}") from exc
+    source = io.BufferedReader(_Source(head, raw), _CHUNK)
+    inner: Readable = source
+    if head.startswith(_GZIP_MAGIC):
+        inner = igzip.IGzipFile(fileobj=source, mode="rb")  # type: ignore[no-untyped-call]
+    elif head.startswith(_BZIP2_MAGIC):
+        inner = bz2.BZ2File(source)
+    elif head.startswith(_XZ_MAGIC):
+        inner = io.BufferedReader(_XzReader(source), _CHUNK)
+    elif head.startswith(_ZSTD_MAGIC):
+        inner = zstandard.ZstdDecompressor().stream_reader(
+            source, read_across_frames=True, closefd=False
+        )
+    return _ReadErrors(inner)
