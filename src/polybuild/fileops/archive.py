@@ -5,68 +5,64 @@ archive when it decompresses and its first tar header reads; it is extracted *in
 destination as a plain tar (no whiteouts), names cannot leave the extraction directory, owners
 come from the headers unless --chown is given, implied parents are 0755 root-owned, and
 --chmod does not apply to archive content.
+
+Archives are read with the layers' hardened tar reader (layers/tarformat.py), so a hostile
+one costs little memory and time: headers of one entry may read at most 1 MiB, members are
+forgotten once extracted, unread data is read through, and a corrupt header after the first
+entry is an error rather than the end of the archive. Sparse files keep their holes, as do
+aligned 64 KiB runs of zeros. Every failure is a FileOpError naming the archive (and the
+entry, when one is to blame); OSErrors of writing the destination go up to the copy, which
+names the instruction and path.
 """
 
 from __future__ import annotations
 
-import bz2
-import lzma
 import os
 import shutil
 import stat
 import tarfile
-from contextlib import ExitStack
 from pathlib import Path
-from typing import BinaryIO, cast
 
-import zstandard
-from isal import igzip
-
+from polybuild.errors import ImageError
 from polybuild.fileops.errors import FileOpError
 from polybuild.fileops.owner import ResolvedOwner
 from polybuild.fileops.tree import DestRoot, lstat_at
+from polybuild.layers import tarformat
 from polybuild.layers.rootfs import proc_path
 
-__all__ = ["extract_archive", "is_archive", "open_archive"]
+# The layer unpacker's checks of sparse maps and its hole-keeping writes, shared as they are.
+from polybuild.layers.unpack import UnpackError, _data_segments, _write_keeping_holes
+
+__all__ = ["extract_archive", "is_archive"]
 
 _CHUNK = 1 << 20
+_MAX_MTIME_NS = 1 << 63
 
 
-def _decompressed(raw: BinaryIO, stack: ExitStack) -> BinaryIO:
-    magic = raw.read(6)
-    raw.seek(0)
-    if magic.startswith(b"\x1f\x8b"):
-        gz = igzip.IGzipFile(fileobj=raw, mode="rb")  # type: ignore[no-untyped-call]
-        return cast(BinaryIO, stack.enter_context(gz))
-    if magic.startswith(b"BZh"):
-        return cast(BinaryIO, stack.enter_context(bz2.BZ2File(raw)))
-    if magic.startswith(b"\xfd7zXZ\x00"):
-        return cast(BinaryIO, stack.enter_context(lzma.LZMAFile(raw)))
-    if magic.startswith(b"\x28\xb5\x2f\xfd"):
-        reader = zstandard.ZstdDecompressor().stream_reader(raw)
-        return cast(BinaryIO, stack.enter_context(reader))
-    return raw
-
-
-def open_archive(path: str, stack: ExitStack) -> tarfile.TarFile:
-    """A streaming TarFile over the (decompressed) file; raises tarfile/OS/codec errors."""
-    raw = stack.enter_context(open(path, "rb"))  # noqa: SIM115 - closed by the stack
-    stream = _decompressed(raw, stack)
-    return stack.enter_context(tarfile.open(fileobj=stream, mode="r|", errors="surrogateescape"))
+class _EntryError(Exception):
+    """Why one archive entry cannot be extracted; extract_archive adds the archive's name."""
 
 
 def is_archive(path: str) -> bool:
-    """True when `path` is a regular file whose (decompressed) content starts with a tar header."""
+    """True when `path` is a regular file whose (decompressed) content starts with a tar header.
+
+    A first header the hardened reader refuses (over 1 MiB of PAX records, say) makes the
+    file no archive, as Go's archive/tar does for BuildKit: it is copied as it is.
+    """
     try:
         if not stat.S_ISREG(os.lstat(path).st_mode):
             return False
-        with ExitStack() as stack:
-            return open_archive(path, stack).next() is not None
-    except (OSError, EOFError, tarfile.TarError, lzma.LZMAError, zstandard.ZstdError, ValueError):
+        with open(path, "rb") as raw:
+            entries = tarformat.read_entries(tarformat.decompressed(raw))
+            try:
+                return next(entries, None) is not None
+            finally:
+                entries.close()
+    except (OSError, tarfile.TarError):
         return False
 
 
-def _clean(name: str) -> list[str]:
+def _clean(name: str, what: str) -> list[str]:
     """Header names as BuildKit's cleanRootTarPath: leading `/` dropped, no escaping `..`."""
     parts: list[str] = []
     for part in name.lstrip("/").split("/"):
@@ -74,7 +70,7 @@ def _clean(name: str) -> list[str]:
             continue
         if part == "..":
             if not parts:
-                raise FileOpError(f"archive path {name!r} is outside extraction root")
+                raise _EntryError(f"{what} {name!r} is outside extraction root")
             parts.pop()
             continue
         parts.append(part)
@@ -95,29 +91,69 @@ def extract_archive(
     path: str, dest: DestRoot, dest_parts: list[str], owner: ResolvedOwner | None
 ) -> int:
     """Extract the archive at host `path` into directory `dest_parts`; returns entries applied."""
+    archive = os.path.basename(path)
     os.close(dest.mkdir_all(dest_parts))
     entries = 0
-    dirs: list[tuple[list[str], int]] = []
+    # Directory times are set last (children would bump them); one per directory.
+    dirs: dict[tuple[str, ...], int] = {}
     # A root at the extraction directory: archive names and links cannot leave it.
-    with DestRoot(Path(dest.root, *dest_parts)) as inner, ExitStack() as stack:
+    with DestRoot(Path(dest.root, *dest_parts)) as inner, open(path, "rb") as raw:
         try:
-            tar = open_archive(path, stack)
-            for member in tar:
-                parts = _clean(member.name)
-                if not parts:
-                    continue
-                entries += 1
-                _apply(tar, member, parts, inner, owner, dirs)
-        except (tarfile.TarError, EOFError, lzma.LZMAError, zstandard.ZstdError) as exc:
-            raise FileOpError(f"invalid archive {os.path.basename(path)}: {exc}") from exc
-        # directory times last: their children would otherwise bump them
-        for parts, mtime_ns in reversed(dirs):
-            fd = inner.mkdir_all(parts)
+            for tar, member in tarformat.read_entries(tarformat.decompressed(raw)):
+                try:
+                    parts = _clean(member.name, "path")
+                    if not parts:
+                        continue
+                    entries += 1
+                    _apply(tar, member, parts, inner, owner, dirs)
+                except (_EntryError, FileOpError, ImageError, ValueError, OverflowError) as exc:
+                    reason = exc.reason if isinstance(exc, FileOpError) else _reason(exc)
+                    raise FileOpError(
+                        f"archive {archive}: entry {member.name!r}: {reason}"
+                    ) from exc
+        except tarfile.TarError as exc:
+            raise FileOpError(f"archive {archive} is not a valid tar archive: {exc}") from exc
+        for dir_parts, mtime_ns in reversed(dirs.items()):
+            fd = inner.mkdir_all(list(dir_parts))
             try:
                 os.utime(proc_path(fd), ns=(mtime_ns, mtime_ns))
             finally:
                 os.close(fd)
     return entries
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, UnpackError):  # the unpacker's words name the entry as a layer's
+        return str(exc).removeprefix(f"layer entry {exc.entry!r}: ")
+    return str(exc)
+
+
+def _mtime_ns(member: tarfile.TarInfo) -> int:
+    """Whole seconds, as before; a time no file can have (NaN, 1e300) is the entry's error."""
+    try:
+        mtime_ns = max(int(member.mtime), 0) * 1_000_000_000
+    except (ValueError, OverflowError):
+        mtime_ns = _MAX_MTIME_NS
+    if mtime_ns >= _MAX_MTIME_NS:
+        raise _EntryError(f"modification time {member.mtime!r} is out of range")
+    return mtime_ns
+
+
+def _write_data(tar: tarfile.TarFile, member: tarfile.TarInfo, fd: int) -> None:
+    """Write regular file `member`'s data into `fd`, leaving its holes (and zero runs) as holes."""
+    segments = _data_segments(member, tar.offset - member.offset_data)
+    data = tarformat.tar_data(tar)
+    data.seek(member.offset_data)
+    # Stored data is the segments back to back; between them the file has holes.
+    for start, length in segments:
+        pos, end = start, start + length
+        while pos < end:
+            chunk = data.read(min(_CHUNK, end - pos))
+            if not chunk:
+                raise _EntryError("the archive ends inside this entry's data")
+            _write_keeping_holes(fd, chunk, pos)
+            pos += len(chunk)
+    os.ftruncate(fd, member.size)
 
 
 def _apply(
@@ -126,11 +162,11 @@ def _apply(
     parts: list[str],
     root: DestRoot,
     owner: ResolvedOwner | None,
-    dirs: list[tuple[list[str], int]],
+    dirs: dict[tuple[str, ...], int],
 ) -> None:
     uid, gid = (owner.uid, owner.gid) if owner else (member.uid, member.gid)
     mode = member.mode & 0o7777
-    mtime_ns = max(int(member.mtime), 0) * 1_000_000_000
+    mtime_ns = _mtime_ns(member)
     parent = root.mkdir_all(parts[:-1])  # implied parents: 0755, root-owned
     name = parts[-1]
     try:
@@ -138,15 +174,12 @@ def _apply(
         if member.isdir():
             if lstat_at(parent, name) is None:
                 os.mkdir(name, 0o700, dir_fd=parent)
-            dirs.append((parts, mtime_ns))
+            dirs[tuple(parts)] = mtime_ns
         elif member.isreg():
             flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
             fd = os.open(name, flags, 0o600, dir_fd=parent)
             try:
-                source = tar.extractfile(member)
-                if source is not None:
-                    while chunk := source.read(_CHUNK):
-                        os.write(fd, chunk)
+                _write_data(tar, member, fd)
                 os.fchown(fd, uid, gid)
                 os.fchmod(fd, mode)
                 os.utime(fd, ns=(mtime_ns, mtime_ns))
@@ -159,9 +192,9 @@ def _apply(
             os.utime(name, ns=(mtime_ns, mtime_ns), dir_fd=parent, follow_symlinks=False)
             return
         elif member.islnk():
-            target = _clean(member.linkname)
+            target = _clean(member.linkname, "hard link target")
             if not target:
-                raise FileOpError(f"archive hardlink {member.name!r} targets extraction root")
+                raise _EntryError("hard link to the extraction root")
             tparent = root.mkdir_all(target[:-1])
             try:
                 os.link(
@@ -173,7 +206,7 @@ def _apply(
         elif member.isfifo():
             os.mkfifo(name, 0o600, dir_fd=parent)
         else:
-            raise FileOpError(f"unsupported tar entry {member.name!r} type {member.type!r}")
+            raise _EntryError(f"unsupported tar entry type {member.type!r}")
         fd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
         try:
             os.chown(proc_path(fd), uid, gid)
