@@ -380,3 +380,42 @@ def test_the_container_dies_with_polybuild(root: Path, sig: signal.Signals) -> N
     assert not sleeping(), f"the container outlived polybuild killed by {sig.name}"
     assert polybuild(root, "run", "busybox", "true").returncode == 0  # cleans what is left
     assert str(root) not in Path("/proc/self/mountinfo").read_text()
+
+
+# -- mounts over runc's own set-up ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("dockerfile", "expected"),
+    [
+        (
+            "FROM busybox\nRUN --mount=type=tmpfs,target=/mnt/../dev true\n",
+            "Dockerfile:2: --mount target=/mnt/../dev: mounts on /, /dev, /proc or /sys",
+        ),
+        (
+            "FROM busybox\nWORKDIR /proc\nRUN --mount=type=bind,target=sys true\n",
+            "Dockerfile:3: --mount target=sys: mounts on /, /dev, /proc or /sys",
+        ),
+        (
+            "FROM busybox AS a\nRUN ln -s /proc /m\n"
+            "FROM a\nRUN --mount=type=tmpfs,target=/m/x true\n",
+            "mount target /m/x resolves to /proc/x in the root filesystem",
+        ),
+    ],
+)
+def test_step_mounts_never_land_on_dev_proc_or_sys(
+    root: Path, tmp_path: Path, dockerfile: str, expected: str
+) -> None:
+    """runc before 1.2.8 (Debian 12 has 1.1.5) can be made to mask or write host paths
+    through mounts over its own /dev, /proc and /sys set-up (CVE-2025-31133, -52565)."""
+    code, err, _ = build_local(root, tmp_path, dockerfile)
+    assert code != 0
+    assert expected in err, err
+
+
+def test_heredoc_scripts_still_run_from_dev_pipes(root: Path, tmp_path: Path) -> None:
+    code, err, out = build_local(
+        root, tmp_path, "FROM busybox\nRUN <<EOF\n#!/bin/sh\necho ran > /ran\nEOF\n"
+    )
+    assert code == 0, err
+    assert (out / "ran").read_text() == "ran\n"

@@ -164,6 +164,16 @@ def _mounts(state: StageState, c: ins.Run, ctx: Context) -> tuple[Mount, ...]:
         except FlagError as exc:
             raise _error(exc.message, c.location, ctx, exc.hint) from None
         ssh_index += spec.type == "ssh"
+        target = _abs_path(state, spec.target).rstrip("/") or "/" if spec.target else ""
+        if target.split("/")[1:2] in (["dev"], ["proc"], ["sys"]) or target == "/":
+            # runc before 1.2.8 can be tricked into masking or writing host paths through
+            # mounts over its own /dev, /proc and /sys set-up (CVE-2025-31133, -52565).
+            raise _error(
+                f"--mount target={spec.target}: mounts on /, /dev, /proc or /sys are not allowed",
+                c.location,
+                ctx,
+                "mount somewhere else, e.g. target=/mnt/...",
+            )
         source: Op | None = None
         if spec.type == "bind":
             source = ctx.source_for(spec.from_, c.location) if spec.from_ else ctx.context
@@ -172,7 +182,7 @@ def _mounts(state: StageState, c: ins.Run, ctx: Context) -> tuple[Mount, ...]:
         mounts.append(
             Mount(
                 type=spec.type,
-                target=_abs_path(state, spec.target).rstrip("/") or "/" if spec.target else "",
+                target=target,
                 source=source,
                 source_path=spec.source or "/",
                 readonly=spec.readonly,

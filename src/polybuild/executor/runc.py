@@ -25,6 +25,7 @@ from polybuild.rootfs import DIR_FLAGS, resolve_in_root
 from polybuild.syscalls import pid_alive
 
 Stream = int | IO[bytes] | IO[str] | None
+HEREDOC_SCRIPTS = "/dev/pipes"  # where RUN heredocs with a shebang are mounted, as BuildKit
 
 
 def _with_parent_death_signal(argv: list[str]) -> list[str]:
@@ -88,6 +89,22 @@ def _remove_stub(root_fd: int, parts: tuple[str, ...]) -> None:
     finally:
         for fd in fds:
             os.close(fd)
+
+
+def _check_mount_targets(rootfs: Path, process: Process) -> None:
+    """A step's own mounts may not land on /dev, /proc or /sys, not even through a symlink in
+    the image: runc before 1.2.8 can be made to mask or write host paths through mounts over
+    its own set-up there (CVE-2025-31133, CVE-2025-52565)."""
+    for mount in process.mounts:
+        if mount.destination.rstrip("/") == HEREDOC_SCRIPTS:
+            continue  # ours, not the step's: its own mount on runc's fresh /dev tmpfs
+        resolved = resolve_in_root(rootfs, mount.destination).relative_to(rootfs).parts
+        if not resolved or resolved[0] in ("dev", "proc", "sys"):
+            shown = "/" + "/".join(resolved)
+            raise ExecutionError(
+                f"mount target {mount.destination} resolves to {shown} in the root filesystem; "
+                "mounts on /, /dev, /proc or /sys are not allowed"
+            )
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -165,6 +182,7 @@ class RuncExecutor:
                 }
                 for m in plan.mounts
             )
+            _check_mount_targets(rootfs, process)
             _write_private(bundle / "config.json", json.dumps(spec))
             stubs = _missing_destinations(rootfs, [m["destination"] for m in spec["mounts"]])
             try:
