@@ -105,6 +105,7 @@ def _pax10_sparse_map() -> Iterator[bytes]:
     yield from _repeat(b"1000000000\n", BOMB // 11)
 
 
+# Shared with tests/image/test_layout_tar_hostile.py, as is xz_asking_for_a_big_dictionary.
 BOMBS: dict[str, Callable[[], Iterator[bytes]]] = {
     "pax-record": lambda: iter([raw_header("pax", tarfile.XHDTYPE, BOMB), *_repeat(b"x", BOMB)]),
     "pax-global": lambda: iter([raw_header("g", tarfile.XGLTYPE, BOMB), *_repeat(b"x", BOMB)]),
@@ -280,7 +281,7 @@ def test_long_chains_of_extended_headers_are_an_error(arena: Arena) -> None:
         arena.add(FIRST + chain + raw_header("x") + end_of_archive())
 
 
-def _xz_asking_for_a_big_dictionary(data: bytes) -> bytes:
+def xz_asking_for_a_big_dictionary(data: bytes) -> bytes:
     """xz data whose block header asks for a 1 GiB dictionary (it was made with 1 MiB)."""
     filters = [{"id": lzma.FILTER_LZMA2, "dict_size": MIB}]
     xz = bytearray(lzma.compress(data, format=lzma.FORMAT_XZ, filters=filters))
@@ -294,7 +295,7 @@ def _xz_asking_for_a_big_dictionary(data: bytes) -> bytes:
 
 def test_xz_asking_for_more_decoder_memory_than_allowed_is_no_archive(arena: Arena) -> None:
     tar = FIRST + end_of_archive()
-    archive = _xz_asking_for_a_big_dictionary(tar)
+    archive = xz_asking_for_a_big_dictionary(tar)
     assert lzma.decompress(archive) == tar  # valid xz: liblzma would allocate 1 GiB for it
     result = arena.add(archive)
     assert result.unpacked == ()

@@ -2,12 +2,18 @@
 
 Reading never writes to the filesystem outside the content store: each `blobs/<alg>/<hex>`
 member is streamed into the store through a verifying writer, so a member whose bytes do
-not match its name is refused and no path in the archive can escape anywhere.
+not match its name is refused, a blob cut short is never committed, and no path in the
+archive can escape anywhere. The archive (plain, gzip, bzip2, xz or zstd) is read with the
+layers' hardened tar reader (layers/tarformat.py): headers of one entry may read at most
+1 MiB, members are forgotten once read, unread data is read through, and a corrupt header
+after the first entry is an error rather than the end of the archive. Every failure is an
+ImageError naming the archive.
 """
 
 from __future__ import annotations
 
 import io
+import os
 import tarfile
 from collections.abc import Sequence
 from pathlib import PurePosixPath
@@ -26,6 +32,7 @@ from polybuild.image.layout import (
 )
 from polybuild.image.manifest import Index, Stored, parse_index
 from polybuild.image.walk import reachable, require_complete
+from polybuild.layers import tarformat
 
 _MAX_METADATA = 16 << 20
 _CHUNK = 1 << 20
@@ -78,39 +85,51 @@ def write_tar(
     return index
 
 
-def _member_path(member: tarfile.TarInfo) -> PurePosixPath:
+def _archive_name(fileobj: BinaryIO) -> str:
+    """How messages name the archive: its path when it has one (stdin is "<stdin>")."""
+    name = getattr(fileobj, "name", None)
+    if isinstance(name, str | bytes) and name:
+        return f"archive {os.fsdecode(name)}"
+    return "the OCI layout archive"
+
+
+def _member_path(member: tarfile.TarInfo, archive: str) -> PurePosixPath:
     path = PurePosixPath(member.name)
     parts = [p for p in path.parts if p not in (".", "")]
     if path.is_absolute() or ".." in parts:
-        raise ImageError(f"OCI layout archive has an unsafe path {member.name!r}; refused")
+        raise ImageError(f"{archive} has an unsafe path {member.name!r}; refused")
     return PurePosixPath(*parts) if parts else PurePosixPath(".")
 
 
-def _read_small(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
+def _read_small(tar: tarfile.TarFile, member: tarfile.TarInfo, archive: str) -> bytes:
     if member.size > _MAX_METADATA:
-        raise ImageError(f"{member.name} in the OCI layout archive is too large ({member.size})")
+        raise ImageError(f"{member.name} in {archive} is too large ({member.size})")
     extracted = tar.extractfile(member)
     if extracted is None:
-        raise ImageError(f"cannot read {member.name} in the OCI layout archive")
+        raise ImageError(f"cannot read {member.name} in {archive}")
     return extracted.read()
 
 
-def _blob_digest(path: PurePosixPath) -> Digest | None:
+def _blob_digest(path: PurePosixPath, archive: str) -> Digest | None:
     parts = path.parts
     if len(parts) != 3 or parts[0] != "blobs":
         return None
     try:
         return Digest(parts[1], parts[2])
     except InvalidDigestError as exc:
-        raise ImageError(f"OCI layout archive has an invalid blob name {path}: {exc}") from None
+        raise ImageError(f"{archive} has an invalid blob name {path}: {exc}") from None
 
 
 def _ingest_blob(
-    tar: tarfile.TarFile, member: tarfile.TarInfo, digest: Digest, store: ContentStore
+    tar: tarfile.TarFile,
+    member: tarfile.TarInfo,
+    digest: Digest,
+    store: ContentStore,
+    archive: str,
 ) -> None:
     extracted = tar.extractfile(member)
     if extracted is None:
-        raise ImageError(f"cannot read {member.name} in the OCI layout archive")
+        raise ImageError(f"cannot read {member.name} in {archive}")
     if store.exists(digest):
         # Already stored: still hash the member so a corrupt archive is reported, not trusted.
         digester = Digester(digest.algorithm)
@@ -118,56 +137,60 @@ def _ingest_blob(
             digester.update(chunk)
         if digester.digest() != digest:
             raise DigestMismatchError(
-                f"{member.name} in the OCI layout archive hashes to {digester.digest()}; refused"
+                f"{member.name} in {archive} hashes to {digester.digest()}; refused"
             )
         store.touch(digest)
         return
+    # The writer verifies size and digest before the blob becomes visible, and throws it
+    # away when anything (a short or corrupt archive too) fails before that.
     try:
         with store.writer(digest, member.size) as writer:
             for chunk in iter(lambda: extracted.read(_CHUNK), b""):
                 writer.write(chunk)
     except DigestMismatchError as exc:
         raise DigestMismatchError(
-            f"{member.name} in the OCI layout archive does not match its digest: {exc}"
+            f"{member.name} in {archive} does not match its digest: {exc}"
         ) from None
 
 
 def read_tar(fileobj: BinaryIO, store: ContentStore) -> Stored[Index]:
-    """Stream an OCI layout tar (optionally gzip-compressed) into `store`; returns index.json.
+    """Stream an OCI layout tar (optionally compressed) into `store`; returns index.json.
 
     Every blob is verified against its name; the archive must contain every blob its
-    images need (foreign layers excepted).
+    images need (foreign layers excepted). Blobs are committed one by one as they verify,
+    so a load that fails part way leaves only whole blobs, which no image uses (prune
+    frees them), and no half-written one.
     """
+    archive = _archive_name(fileobj)
     layout_seen = False
     index_raw: bytes | None = None
     try:
-        with tarfile.open(fileobj=fileobj, mode="r|*") as tar:
-            for member in tar:
-                path = _member_path(member)
-                if member.isdir():
-                    continue
-                if not member.isfile():
-                    raise ImageError(
-                        f"OCI layout archive member {member.name!r} is not a regular file; refused"
-                    )
-                if path == PurePosixPath(LAYOUT_FILE):
-                    check_layout_file(_read_small(tar, member))
-                    layout_seen = True
-                elif path == PurePosixPath(INDEX_FILE):
-                    index_raw = _read_small(tar, member)
-                elif (digest := _blob_digest(path)) is not None:
-                    _ingest_blob(tar, member, digest, store)
+        for tar, member in tarformat.read_entries(tarformat.decompressed(fileobj)):
+            path = _member_path(member, archive)
+            if member.isdir():
+                continue
+            if not member.isfile():
+                raise ImageError(
+                    f"{archive}: member {member.name!r} is not a regular file; refused"
+                )
+            if member.sparse is not None:  # its holes would be streamed into the store
+                raise ImageError(f"{archive}: member {member.name!r} is a sparse file; refused")
+            if path == PurePosixPath(LAYOUT_FILE):
+                check_layout_file(_read_small(tar, member, archive))
+                layout_seen = True
+            elif path == PurePosixPath(INDEX_FILE):
+                index_raw = _read_small(tar, member, archive)
+            elif (digest := _blob_digest(path, archive)) is not None:
+                _ingest_blob(tar, member, digest, store, archive)
     except tarfile.TarError as exc:
-        raise ImageError(f"not a valid tar archive: {exc}") from None
-    except EOFError:
-        raise ImageError("the OCI layout archive is truncated") from None
+        raise ImageError(f"{archive} is not a valid tar archive: {exc}") from None
     if not layout_seen or index_raw is None:
         raise ImageError(
-            "not an OCI image layout archive: it has no "
+            f"{archive} is not an OCI image layout archive: it has no "
             + (LAYOUT_FILE if not layout_seen else INDEX_FILE),
             hint="polybuild load reads OCI layout tarballs (docker save from Docker 25+, "
             "polybuild save, skopeo copy ... oci-archive:FILE)",
         )
     index = parse_index(index_raw)
-    require_complete(reachable(store, index.value.manifests), "OCI layout archive")
+    require_complete(reachable(store, index.value.manifests), archive)
     return index
