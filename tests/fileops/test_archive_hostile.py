@@ -315,8 +315,9 @@ def test_build_with_a_corrupt_archive_fails_naming_it(tmp_path: Path) -> None:
     )
     assert proc.returncode != 0
     assert "ADD evil.tar /x/" in proc.stderr
-    assert "ERROR: archive evil.tar is not a valid tar archive: corrupt entry header" in (
-        proc.stderr
+    assert (
+        "ERROR: ADD evil.tar /x/: archive evil.tar is not a valid tar archive: corrupt entry header"
+        in (proc.stderr)
     )
     assert "Traceback" not in proc.stderr
     assert not out.exists()

@@ -31,7 +31,7 @@ from polybuild.layers import tarformat
 from polybuild.layers.rootfs import proc_path
 
 # The layer unpacker's checks of sparse maps and its hole-keeping writes, shared as they are.
-from polybuild.layers.unpack import UnpackError, _data_segments, _write_keeping_holes
+from polybuild.layers.unpack import UnpackError, data_segments, write_keeping_holes
 
 __all__ = ["extract_archive", "is_archive"]
 
@@ -88,7 +88,11 @@ def _remove(parent: int, name: str, keep_dir: bool) -> None:
 
 
 def extract_archive(
-    path: str, dest: DestRoot, dest_parts: list[str], owner: ResolvedOwner | None
+    path: str,
+    dest: DestRoot,
+    dest_parts: list[str],
+    owner: ResolvedOwner | None,
+    instruction: str = "",
 ) -> int:
     """Extract the archive at host `path` into directory `dest_parts`; returns entries applied."""
     archive = os.path.basename(path)
@@ -109,10 +113,13 @@ def extract_archive(
                 except (_EntryError, FileOpError, ImageError, ValueError, OverflowError) as exc:
                     reason = exc.reason if isinstance(exc, FileOpError) else _reason(exc)
                     raise FileOpError(
-                        f"archive {archive}: entry {member.name!r}: {reason}"
+                        f"archive {archive}: entry {member.name!r}: {reason}",
+                        instruction=instruction,
                     ) from exc
         except tarfile.TarError as exc:
-            raise FileOpError(f"archive {archive} is not a valid tar archive: {exc}") from exc
+            raise FileOpError(
+                f"archive {archive} is not a valid tar archive: {exc}", instruction=instruction
+            ) from exc
         for dir_parts, mtime_ns in reversed(dirs.items()):
             fd = inner.mkdir_all(list(dir_parts))
             try:
@@ -141,7 +148,7 @@ def _mtime_ns(member: tarfile.TarInfo) -> int:
 
 def _write_data(tar: tarfile.TarFile, member: tarfile.TarInfo, fd: int) -> None:
     """Write regular file `member`'s data into `fd`, leaving its holes (and zero runs) as holes."""
-    segments = _data_segments(member, tar.offset - member.offset_data)
+    segments = data_segments(member, tar.offset - member.offset_data)
     data = tarformat.tar_data(tar)
     data.seek(member.offset_data)
     # Stored data is the segments back to back; between them the file has holes.
@@ -151,7 +158,7 @@ def _write_data(tar: tarfile.TarFile, member: tarfile.TarInfo, fd: int) -> None:
             chunk = data.read(min(_CHUNK, end - pos))
             if not chunk:
                 raise _EntryError("the archive ends inside this entry's data")
-            _write_keeping_holes(fd, chunk, pos)
+            write_keeping_holes(fd, chunk, pos)
             pos += len(chunk)
     os.ftruncate(fd, member.size)
 

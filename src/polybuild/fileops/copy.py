@@ -354,7 +354,7 @@ def copy_files(
                 host = str(view.host(match.resolved))
                 st = os.lstat(host)
                 if attempt_unpack and stat.S_ISREG(st.st_mode) and is_archive(host):
-                    copier.entries += extract_archive(host, root, resolved, chown)
+                    copier.entries += extract_archive(host, root, resolved, chown, instruction)
                     unpacked.append("/".join(match.parts))
                     continue
                 name = match.parts[-1] if match.parts else ""

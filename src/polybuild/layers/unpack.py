@@ -97,7 +97,7 @@ class UnpackResult:
     skipped: tuple[SkippedEntry, ...]
 
 
-def _data_segments(member: tarfile.TarInfo, stored: int) -> list[tuple[int, int]]:
+def data_segments(member: tarfile.TarInfo, stored: int) -> list[tuple[int, int]]:
     """Where the stored data of regular file `member` goes: sorted (offset, length) pairs."""
     if member.size < 0:
         raise UnpackError(member.name, f"negative size {member.size}")
@@ -130,7 +130,7 @@ def _pwrite_all(fd: int, data: memoryview, offset: int) -> None:
         data, offset = data[written:], offset + written
 
 
-def _write_keeping_holes(fd: int, data: bytes, offset: int) -> None:
+def write_keeping_holes(fd: int, data: bytes, offset: int) -> None:
     """Write `data` at `offset`, but leave aligned _HOLE_BLOCK runs of zeros unwritten."""
     view = memoryview(data)
     pending = pos = 0  # data[pending:pos] is still to be written
@@ -282,7 +282,7 @@ class _Unpacker:
         mode: int,
         mtime_ns: int,
     ) -> None:
-        segments = _data_segments(member, tar.offset - member.offset_data)
+        segments = data_segments(member, tar.offset - member.offset_data)
         data = tarformat.tar_data(tar)
         data.seek(member.offset_data)
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -295,7 +295,7 @@ class _Unpacker:
                     chunk = data.read(min(_CHUNK, end - pos))
                     if not chunk:
                         raise UnpackError(member.name, "the layer ends inside this entry's data")
-                    _write_keeping_holes(fd, chunk, pos)
+                    write_keeping_holes(fd, chunk, pos)
                     pos += len(chunk)
             os.ftruncate(fd, member.size)
             # chown clears set-id bits and capabilities, so it comes before chmod and xattrs.
