@@ -180,10 +180,19 @@ def test_a_corrupt_cache_database_is_removed_by_repair(
     code, lines, _ = check(capsys)
     assert code == 1
     assert any(line.startswith(f"cache {database}: the database is damaged") for line in lines)
+    ctx = root.parent / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(DOCKERFILE)
+    (ctx / "file").write_text("data\n")
+    build = ("build", "--platform", "linux/amd64", "-t", "app", "--load", str(ctx))
+    proc = run_cli(root, *build)
+    assert proc.returncode == 1 and f"the build cache {database} is damaged" in proc.stderr
+    assert "polybuild check --repair" in proc.stderr and "internal error" not in proc.stderr
     code, lines, _ = check(capsys, "--repair")
     assert code == 0, lines
     assert any(line.endswith("removed (the next build runs its steps again)") for line in lines)
     assert not database.exists()
+    assert run_cli(root, *build).returncode == 0
     code, lines, _ = check(capsys)
     assert code == 0 and problems(lines) == []
 

@@ -9,6 +9,7 @@ import threading
 import time
 from pathlib import Path
 
+from polybuild.errors import PolybuildError
 from polybuild.image import ContentStore, Digest
 from polybuild.solver.results import Chain, LayerRef
 
@@ -38,8 +39,15 @@ class CacheStore:
         self.content = content
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, check_same_thread=False, timeout=30, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise PolybuildError(
+                f"the build cache {path} is damaged: {exc}",
+                hint="polybuild check --repair removes it (the next build runs its steps again)",
+            ) from exc
 
     def get(self, key: str) -> Chain | None:
         with self._lock:
