@@ -8,7 +8,7 @@ import io
 import struct
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, BinaryIO, cast
+from typing import TYPE_CHECKING, BinaryIO, Protocol, cast
 
 import zstandard
 from isal import igzip, isal_zlib
@@ -242,10 +242,16 @@ def detect_compression(head: bytes) -> Compression:
     return Compression.NONE
 
 
-class _Prefixed(io.RawIOBase):
+class Readable(Protocol):
+    """A stream of bytes read forwards; only `read` is needed."""
+
+    def read(self, size: int, /) -> bytes | None: ...
+
+
+class Prefixed(io.RawIOBase):
     """Replays bytes already read for sniffing, then reads on from the underlying stream."""
 
-    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+    def __init__(self, head: bytes, rest: Readable) -> None:
         super().__init__()
         self._head = head
         self._rest = rest
@@ -260,7 +266,7 @@ class _Prefixed(io.RawIOBase):
             view[:n] = self._head[:n]
             self._head = self._head[n:]
             return n
-        data = self._rest.read(len(view))
+        data = self._rest.read(len(view)) or b""
         view[: len(data)] = data
         return len(data)
 
@@ -299,7 +305,7 @@ def open_decompressed(stream: BinaryIO) -> tuple[DecompressedLayer, Compression]
     """Wrap `stream` so reads return the tar, detecting gzip/zstd/plain by magic bytes."""
     head = stream.read(4)
     compression = detect_compression(head)
-    raw = io.BufferedReader(_Prefixed(head, stream), buffer_size=_BATCH)
+    raw = io.BufferedReader(Prefixed(head, stream), buffer_size=_BATCH)
     inner: object = raw
     if compression is Compression.GZIP:
         inner = igzip.IGzipFile(fileobj=raw, mode="rb")  # type: ignore[no-untyped-call]

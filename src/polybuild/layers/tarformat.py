@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING, Protocol, Self, cast
 import zstandard
 from isal import igzip, isal_zlib
 
+from polybuild.layers.compress import Prefixed, Readable
+
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
 
@@ -259,12 +261,6 @@ def tar_data(tar: tarfile.TarFile) -> TarData:
 
 def _blocks(size: int) -> int:
     return -(-size // BLOCK) * BLOCK
-
-
-class Readable(Protocol):
-    """A stream of bytes read forwards; only `read` is needed."""
-
-    def read(self, size: int, /) -> bytes | None: ...
 
 
 class HeaderBudget(io.RawIOBase):
@@ -501,26 +497,6 @@ _ISAL_ERROR = cast(type[Exception], isal_zlib.error)
 _CODEC_ERRORS = (OSError, EOFError, lzma.LZMAError, zstandard.ZstdError, _ISAL_ERROR)
 
 
-class _Source(io.RawIOBase):
-    """Replays the bytes read to sniff the compression, then reads on from the stream."""
-
-    def __init__(self, head: bytes, rest: Readable) -> None:
-        super().__init__()
-        self._head = head
-        self._rest = rest
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: WriteableBuffer) -> int:
-        view = memoryview(buffer).cast("B")
-        data, self._head = self._head[: len(view)], self._head[len(view) :]
-        if not data:
-            data = self._rest.read(len(view)) or b""
-        view[: len(data)] = data
-        return len(data)
-
-
 class _XzReader(io.RawIOBase):
     """xz data, stream after stream, decoded with at most MAX_XZ_MEMORY.
 
@@ -600,7 +576,7 @@ def decompressed(raw: Readable) -> io.RawIOBase:
             head += more
     except OSError as exc:
         raise tarfile.ReadError(f"cannot read: {exc}") from exc
-    source = io.BufferedReader(_Source(head, raw), _CHUNK)
+    source = io.BufferedReader(Prefixed(head, raw), _CHUNK)
     inner: Readable = source
     if head.startswith(_GZIP_MAGIC):
         inner = igzip.IGzipFile(fileobj=source, mode="rb")  # type: ignore[no-untyped-call]
