@@ -263,9 +263,16 @@ class RuncExecutor:
         self.runc_root.mkdir(parents=True, exist_ok=True)
         with self._active_lock:
             self._active.add(container_id)
+        reaper = self._start_reaper(container_id)
         try:
-            return self._wait_bundle(container_id, bundle, timeout, stdin, stdout, stderr)
+            return self._wait_container(container_id, bundle, timeout, stdin, stdout, stderr)
         finally:
+            if reaper is not None:
+                watcher, write_end = reaper
+                with contextlib.suppress(OSError):
+                    os.write(write_end, b"done\n")
+                os.close(write_end)
+                watcher.wait()
             with self._active_lock:
                 self._active.discard(container_id)
 
@@ -277,26 +284,6 @@ class RuncExecutor:
             subprocess.run(
                 self._runc("kill", container_id, "KILL"), capture_output=True, check=False
             )
-
-    def _wait_bundle(
-        self,
-        container_id: str,
-        bundle: Path,
-        timeout: float | None,
-        stdin: Stream,
-        stdout: Stream,
-        stderr: Stream,
-    ) -> ExitStatus:
-        reaper = self._start_reaper(container_id)
-        try:
-            return self._wait_container(container_id, bundle, timeout, stdin, stdout, stderr)
-        finally:
-            if reaper is not None:
-                watcher, write_end = reaper
-                with contextlib.suppress(OSError):
-                    os.write(write_end, b"done\n")
-                os.close(write_end)
-                watcher.wait()
 
     def _wait_container(
         self,
