@@ -11,7 +11,6 @@ import enum
 import os
 import shutil
 import subprocess
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from pathlib import Path
 from polybuild.binfmt.elf import EXIT_CODE, TARGETS, exit_program
 from polybuild.binfmt.handlers import BinfmtMisc, Handler
 from polybuild.platforms import Platform, host_platform
-from polybuild.syscalls import pid_alive
+from polybuild.scratch import scratch_dir
 
 CACHE_SECONDS = 30.0
 _PROBE_TIMEOUT = 20.0
@@ -115,17 +114,8 @@ def probe_all(binfmt: BinfmtMisc | None = None) -> tuple[ProbeResult, ...]:
     handlers = (binfmt or BinfmtMisc()).handlers()
     native_arch = host_platform().architecture
     order = [native_arch] + [a for a in _ORDER if a != native_arch and a in TARGETS]
-    _remove_dead_probes(Path(tempfile.gettempdir()))
-    # The pid in the name lets the next probe remove what a killed one left.
-    with tempfile.TemporaryDirectory(prefix=f"polybuild-probe-{os.getpid()}-") as tmp:
-        return tuple(probe_arch(arch, Path(tmp), handlers) for arch in order)
-
-
-def _remove_dead_probes(parent: Path) -> None:
-    for path in parent.glob("polybuild-probe-*-*"):
-        pid = path.name.split("-")[2]
-        if pid.isdigit() and not pid_alive(int(pid)):
-            shutil.rmtree(path, ignore_errors=True)
+    with scratch_dir("probe") as tmp:
+        return tuple(probe_arch(arch, tmp, handlers) for arch in order)
 
 
 _lock = threading.Lock()

@@ -15,7 +15,6 @@ caller's otherwise.
 from __future__ import annotations
 
 import contextlib
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO, cast
@@ -27,6 +26,7 @@ from polybuild.image import mediatypes as mt
 from polybuild.image.content import ContentStore
 from polybuild.layers import SkippedEntry, UnpackMode, unpack_layer, write_directory_tar
 from polybuild.platforms import Platform, format_platform
+from polybuild.scratch import scratch_dir
 
 Warn = Callable[[str], None]
 
@@ -110,7 +110,7 @@ def export_tar(
     """Write each platform's filesystem as one tar to `dest` ("-" is stdout)."""
     split = _split(image, platform_split)
     with contextlib.ExitStack() as stack:
-        scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="polybuild-tar-")))
+        scratch = stack.enter_context(scratch_dir("tar"))
         root = scratch / "rootfs"
         root.mkdir(mode=0o700)  # private: trusted content (set-id files, devices) lands here
         _fill(image, root, split, warn, trusted=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 import posixpath
-import tempfile
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,6 +13,7 @@ from urllib.parse import urlsplit
 from polybuild.fileops.copy import CopyResult, copy_files
 from polybuild.fileops.errors import FileOpError
 from polybuild.fileops.owner import ResolvedOwner
+from polybuild.scratch import scratch_dir
 
 if TYPE_CHECKING:
     import httpx
@@ -75,7 +75,7 @@ def add_url(
     import httpx  # imported here: it is slow to import, and most builds add no URL
 
     http = client or httpx.Client(follow_redirects=True, timeout=httpx.Timeout(30.0))
-    with tempfile.TemporaryDirectory(prefix="polybuild-add-") as tmp:
+    with scratch_dir("add") as tmp:
         target = Path(tmp, name)
         digest = hashlib.sha256()
         try:

@@ -4,10 +4,8 @@ the target repositories lack (mounting within a registry), and push it to each t
 from __future__ import annotations
 
 import json
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from polybuild.errors import ImageError, UsageError
 from polybuild.image import mediatypes as mt
@@ -17,6 +15,7 @@ from polybuild.image.manifest import Index, Manifest, Stored, encode_index, is_a
 from polybuild.image.reference import Reference
 from polybuild.platforms import Platform, normalize
 from polybuild.registry.client import RegistryClient
+from polybuild.scratch import scratch_dir
 
 Log = Callable[[str], None]
 
@@ -143,8 +142,8 @@ async def create(
     index = combine_index([s.descriptor for s in found])
     if dry_run:
         return index
-    with tempfile.TemporaryDirectory(prefix="polybuild-imagetools-") as tmp:
-        scratch = ContentStore(Path(tmp), clean_temp=False)
+    with scratch_dir("imagetools") as tmp:
+        scratch = ContentStore(tmp, clean_temp=False)
         for tag in tags:
             for source in found:
                 await _copy(client, source, tag, scratch)
