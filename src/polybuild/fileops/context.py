@@ -19,6 +19,7 @@ from polybuild.fileops.sources import (
     may_include_under,
 )
 from polybuild.fileops.view import SourceView
+from polybuild.image.content import write_file_atomic
 
 __all__ = [
     "content_checksum",
@@ -51,11 +52,12 @@ def load_hash_cache(path: Path) -> None:
 def save_hash_cache(path: Path) -> None:
     """Write the known file hashes for the next build (atomically; losing it only costs time)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as f:
-        for (dev, ino, size, mtime, ctime), digest in _HASHES.items():
-            f.write(f"{dev} {ino} {size} {mtime} {ctime} {digest}\n")
-    os.replace(tmp, path)
+    text = "".join(
+        f"{dev} {ino} {size} {mtime} {ctime} {digest}\n"
+        for (dev, ino, size, mtime, ctime), digest in _HASHES.items()
+    )
+    # write_file_atomic also removes what a killed build's write left beside it.
+    write_file_atomic(path, text.encode())
 
 
 def list_context_files(context_root: Path, ignore_patterns: Sequence[str] = ()) -> tuple[str, ...]:
