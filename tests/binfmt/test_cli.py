@@ -6,7 +6,11 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import require_platforms, require_root
+
+pytestmark = pytest.mark.root  # needs root: containers, mounts, binfmt_misc
 
 MUST_RUN = (
     "linux/amd64",

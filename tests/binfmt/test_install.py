@@ -18,6 +18,7 @@ def scratch_binfmt(tmp_path: Path) -> BinfmtMisc:
     return BinfmtMisc(tmp_path)
 
 
+@pytest.mark.root
 def test_install_writes_a_register_line_with_the_f_flag(tmp_path: Path) -> None:
     require_root()
     binfmt = scratch_binfmt(tmp_path)
@@ -31,6 +32,7 @@ def test_install_writes_a_register_line_with_the_f_flag(tmp_path: Path) -> None:
     assert "F" in fields[7]
 
 
+@pytest.mark.root
 def test_native_architecture_is_not_installed(tmp_path: Path) -> None:
     require_root()
     binfmt = scratch_binfmt(tmp_path)
@@ -45,6 +47,7 @@ def test_unknown_name_is_a_usage_error(tmp_path: Path) -> None:
     assert "vax" in str(info.value) and "arm64" in (info.value.hint or "")
 
 
+@pytest.mark.root
 def test_missing_qemu_names_the_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     require_root()
     monkeypatch.setattr(install_module, "find_interpreter", lambda emulator: None)
@@ -64,6 +67,7 @@ def test_not_root_is_a_privilege_error(tmp_path: Path, monkeypatch: pytest.Monke
         install_module.uninstall(["all"], scratch_binfmt(tmp_path))
 
 
+@pytest.mark.root
 def test_uninstall_globs_write_minus_one(tmp_path: Path) -> None:
     require_root()
     binfmt = scratch_binfmt(tmp_path)

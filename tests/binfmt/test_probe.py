@@ -14,6 +14,8 @@ from polybuild.binfmt.probe import ProbeStatus, probe_arch, runnable_platforms
 from polybuild.platforms import parse
 from tests.conftest import require, require_platforms, require_root, require_tool
 
+pytestmark = pytest.mark.root  # needs root: containers, mounts, binfmt_misc
+
 MUST_RUN = (
     "linux/amd64",
     "linux/386",

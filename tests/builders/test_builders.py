@@ -62,6 +62,7 @@ def test_store_create_append_use_remove(tmp_path: Path) -> None:
         store.remove(DEFAULT_BUILDER)
 
 
+@pytest.mark.root
 def test_cli(tmp_path: Path) -> None:
     root = tmp_path / "root"
     proc = run_cli(root, "create", "--name", "multi", "--platform", "linux/amd64", "--use")

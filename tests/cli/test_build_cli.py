@@ -10,6 +10,8 @@ import pytest
 from tests.conftest import import_busybox, require_root
 from tests.conftest import run_cli as polybuild
 
+pytestmark = pytest.mark.root  # needs root: containers, mounts, binfmt_misc
+
 SEED = """\
 FROM --platform=$BUILDPLATFORM busybox AS build
 RUN echo "built once" > /log

@@ -134,6 +134,7 @@ def test_rmi_by_id_with_two_names_needs_force(
     assert not store.content.exists(target.digest)
 
 
+@pytest.mark.root
 def test_stdin_and_stdout_through_the_console_script(root: Path, tmp_path: Path) -> None:
     _seed(root)
     env = {**os.environ, "POLYBUILD_ROOT": str(root)}

@@ -59,6 +59,7 @@ def run(ex: RuncExecutor, root: Path, script: str, **kwargs: object) -> tuple[in
         ("armhf", "linux/arm/v7", "armv7l"),
     ],
 )
+@pytest.mark.root
 def test_uname_per_platform(
     executor: RuncExecutor, tmp_path: Path, arch: str, platform: str, machine: str
 ) -> None:
@@ -68,6 +69,7 @@ def test_uname_per_platform(
     assert (code, out.strip()) == (0, machine)
 
 
+@pytest.mark.root
 def test_env_cwd_user_and_hostname(executor: RuncExecutor, tmp_path: Path) -> None:
     root = make_rootfs("amd64", tmp_path / "rootfs")
     (root / "work").mkdir()
@@ -84,18 +86,21 @@ def test_env_cwd_user_and_hostname(executor: RuncExecutor, tmp_path: Path) -> No
     assert out.strip() == "bar baz|/work|65534:65534|/nonexistent|box"
 
 
+@pytest.mark.root
 def test_exit_code_and_stderr(executor: RuncExecutor, tmp_path: Path) -> None:
     root = make_rootfs("amd64", tmp_path / "rootfs")
     code, out, err = run(executor, root, "echo to-out; echo to-err >&2; exit 7")
     assert (code, out, err) == (7, "to-out\n", "to-err\n")
 
 
+@pytest.mark.root
 def test_signal_death_is_128_plus_n(executor: RuncExecutor, tmp_path: Path) -> None:
     root = make_rootfs("amd64", tmp_path / "rootfs")
     code, _, _ = run(executor, root, "sleep 30 & kill -TERM $! ; wait $!; exit $?")
     assert code == 128 + signal.SIGTERM
 
 
+@pytest.mark.root
 def test_stdin_is_streamed(executor: RuncExecutor, tmp_path: Path) -> None:
     root = make_rootfs("amd64", tmp_path / "rootfs")
     (tmp_path / "in").write_text("hello from stdin\n")
@@ -104,6 +109,7 @@ def test_stdin_is_streamed(executor: RuncExecutor, tmp_path: Path) -> None:
     assert status.ok and (tmp_path / "o").read_text() == "hello from stdin\n"
 
 
+@pytest.mark.root
 def test_timeout_kills_the_container(executor: RuncExecutor, tmp_path: Path) -> None:
     root = make_rootfs("amd64", tmp_path / "rootfs")
     started = time.monotonic()
@@ -112,6 +118,7 @@ def test_timeout_kills_the_container(executor: RuncExecutor, tmp_path: Path) -> 
     assert time.monotonic() - started < 20
 
 
+@pytest.mark.root
 def test_network_none_has_only_loopback(executor: RuncExecutor, tmp_path: Path) -> None:
     root = make_rootfs("amd64", tmp_path / "rootfs")
     script = "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | sort | tr '\\n' ,"
@@ -124,6 +131,7 @@ def test_network_none_has_only_loopback(executor: RuncExecutor, tmp_path: Path) 
     assert host == ",".join(host_ifaces) + ","
 
 
+@pytest.mark.root
 def test_capabilities_are_dockers_default(executor: RuncExecutor, tmp_path: Path) -> None:
     root = make_rootfs("amd64", tmp_path / "rootfs")
     _, out, _ = run(executor, root, "grep CapBnd /proc/self/status", network="none")
@@ -134,6 +142,7 @@ def test_capabilities_are_dockers_default(executor: RuncExecutor, tmp_path: Path
     assert int(out.split()[1], 16) > 0xA80425FB
 
 
+@pytest.mark.root
 def test_mounts_bind_readonly_and_tmpfs(executor: RuncExecutor, tmp_path: Path) -> None:
     root = make_rootfs("amd64", tmp_path / "rootfs")
     shared = tmp_path / "shared"
@@ -158,12 +167,14 @@ def test_mounts_bind_readonly_and_tmpfs(executor: RuncExecutor, tmp_path: Path) 
     assert not (root / "etc" / "hosts").exists() and not (root / "etc" / "resolv.conf").exists()
 
 
+@pytest.mark.root
 def test_user_not_found_is_a_clear_error(executor: RuncExecutor, tmp_path: Path) -> None:
     root = make_rootfs("amd64", tmp_path / "rootfs")
     with pytest.raises(ExecutionError, match="unable to find user ghost"):
         executor.run(root, Process(("/bin/true",), user="ghost"))
 
 
+@pytest.mark.root
 def test_bind_mounted_emulator_fallback(
     executor: RuncExecutor, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -186,6 +197,7 @@ def test_no_emulator_names_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert "polybuild binfmt --install s390x" in (info.value.hint or "")
 
 
+@pytest.mark.root
 def test_sigkilled_polybuild_leaves_nothing_after_restart(tmp_path: Path) -> None:
     require_root()
     state = tmp_path / "state"
@@ -235,6 +247,7 @@ def test_sigkilled_polybuild_leaves_nothing_after_restart(tmp_path: Path) -> Non
     assert str(state) not in Path("/proc/self/mountinfo").read_text()  # the netns bind mount
 
 
+@pytest.mark.root
 def test_seccomp_refuses_namespaces_and_keyrings(executor: RuncExecutor, tmp_path: Path) -> None:
     root = make_rootfs("amd64", tmp_path / "rootfs")
     script = (
@@ -280,6 +293,7 @@ def _syscall_probe(number: int, args: tuple[int, int, int]) -> bytes:
     return program(dataclasses.replace(TARGETS["amd64"], code=code))
 
 
+@pytest.mark.root
 def test_seccomp_refuses_vsock_and_io_uring(executor: RuncExecutor, tmp_path: Path) -> None:
     """vsock is not network-namespaced (the hypervisor's services), io_uring is Docker-denied."""
     root = make_rootfs("amd64", tmp_path / "rootfs")

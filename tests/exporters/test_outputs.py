@@ -83,6 +83,7 @@ def test_oci_archive_read_by_skopeo(
     assert not list(tmp_path.glob(".out.tar.*"))  # no temp file left behind
 
 
+@pytest.mark.root
 def test_single_platform_oci_archive_unpacked_by_umoci(
     single: ExportSource, store: ImageStore, tmp_path: Path
 ) -> None:

@@ -56,6 +56,7 @@ COMPRESSORS = {
 }
 
 
+@pytest.mark.root
 @pytest.mark.parametrize("kind", sorted(COMPRESSORS))
 def test_add_extracts_local_archives(tmp_path: Path, kind: str) -> None:
     src = make_tree(tmp_path / "src", {})
@@ -72,6 +73,7 @@ def test_add_extracts_local_archives(tmp_path: Path, kind: str) -> None:
     assert st.st_mtime == 1_500_000_000 and st.st_nlink == 2
 
 
+@pytest.mark.root
 def test_add_archive_with_chown_and_unpack_false(tmp_path: Path) -> None:
     src = make_tree(tmp_path / "src", {})
     (src / "a.tgz").write_bytes(gzip.compress(tar_bytes()))
@@ -137,6 +139,7 @@ def server() -> Iterator[str]:
         httpd.server_close()
 
 
+@pytest.mark.root
 def test_add_url_into_directory(tmp_path: Path, server: str) -> None:
     good = "sha256:" + hashlib.sha256(_Handler.body).hexdigest()
     add_url(f"{server}/files/tool.bin?x=1", tmp_path, "/opt/", checksum=good)
@@ -147,6 +150,7 @@ def test_add_url_into_directory(tmp_path: Path, server: str) -> None:
     assert st.st_mtime == 1445412480  # Last-Modified
 
 
+@pytest.mark.root
 def test_add_url_to_file_with_chmod(tmp_path: Path, server: str) -> None:
     add_url(f"{server}/x", tmp_path, "/usr/bin/x", chmod="755", chown=ResolvedOwner(3, 4))
     st = os.stat(tmp_path / "usr" / "bin" / "x")

@@ -126,6 +126,7 @@ def _peak(run: Callable[[], object]) -> int:
         tracemalloc.stop()
 
 
+@pytest.mark.root
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("bomb", BOMBS.values(), ids=BOMBS.keys())
 def test_header_bombs_after_the_first_entry_are_errors_with_little_memory(
@@ -157,6 +158,7 @@ def test_a_header_bomb_first_makes_no_archive_and_costs_little_memory(
     assert (arena.dest / "x" / "evil.tar").read_bytes() == archive
 
 
+@pytest.mark.root
 @pytest.mark.timeout(120)
 def test_pax_records_with_long_digit_runs_extract_in_linear_time(arena: Arena) -> None:
     # Python 3.11.7 parses this with a regex that backtracks quadratically (about 13 s
@@ -192,12 +194,14 @@ def _corrupt_second_header() -> bytes:
     [_corrupt_second_header(), FIRST + raw_header("second")[:300]],
     ids=["bad-checksum", "truncated"],
 )
+@pytest.mark.root
 def test_a_corrupt_header_after_the_first_entry_is_an_error(arena: Arena, archive: bytes) -> None:
     # tarfile ends the archive there without a word: the rest of it was silently dropped.
     with pytest.raises(FileOpError, match="archive evil.tar .*corrupt entry header"):
         arena.add(archive)
 
 
+@pytest.mark.root
 def test_entries_do_not_accumulate_in_memory(arena: Arena) -> None:
     # tarfile keeps every member (about 2.5 KiB each here) unless we drop them.
     def entries(count: int) -> bytes:
@@ -214,6 +218,7 @@ def _data_on_disk(path: Path) -> int:
     return os.stat(path).st_blocks * 512
 
 
+@pytest.mark.root
 @pytest.mark.parametrize("fmt", ["gnu", "pax0.0", "pax0.1", "pax1.0"])
 def test_sparse_files_keep_their_holes(arena: Arena, fmt: str) -> None:
     size = FILE_SIZE_LIMIT
@@ -231,6 +236,7 @@ def test_sparse_files_keep_their_holes(arena: Arena, fmt: str) -> None:
         assert f.read(4096) == bytes(4096)
 
 
+@pytest.mark.root
 def test_runs_of_zeros_become_holes(arena: Arena) -> None:
     zeros = 16 * MIB
     archive = _zstd(
@@ -264,6 +270,7 @@ HOSTILE_VALUES = {
 }
 
 
+@pytest.mark.root
 @pytest.mark.parametrize(("entry", "named"), HOSTILE_VALUES.values(), ids=HOSTILE_VALUES.keys())
 def test_unrepresentable_values_are_errors_naming_archive_and_entry(
     arena: Arena, entry: bytes, named: str
@@ -274,6 +281,7 @@ def test_unrepresentable_values_are_errors_naming_archive_and_entry(
     assert f"archive evil.tar: entry {named}" in str(caught.value)
 
 
+@pytest.mark.root
 def test_long_chains_of_extended_headers_are_an_error(arena: Arena) -> None:
     # tarfile recursed once per header: RecursionError.
     chain = raw_header("././@LongLink", tarfile.GNUTYPE_LONGNAME, 0) * 1500
@@ -302,6 +310,7 @@ def test_xz_asking_for_more_decoder_memory_than_allowed_is_no_archive(arena: Are
     assert (arena.dest / "x" / "evil.tar").read_bytes() == archive
 
 
+@pytest.mark.root
 @pytest.mark.timeout(300)
 def test_build_with_a_corrupt_archive_fails_naming_it(tmp_path: Path) -> None:
     require_root()

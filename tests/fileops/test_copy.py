@@ -134,6 +134,7 @@ def test_symlink_in_destination_replaced_not_followed_for_nested_file(tmp_path: 
     assert (dst / "app" / "f").read_text() == "data" and not (dst / "app" / "f").is_symlink()
 
 
+@pytest.mark.root
 def test_metadata_preserved_and_owner_rules(tmp_path: Path) -> None:
     src = make_tree(tmp_path / "src", {"bin/tool": "#!", "conf": "c"})
     os.chmod(src / "bin" / "tool", 0o4751)
@@ -152,6 +153,7 @@ def test_metadata_preserved_and_owner_rules(tmp_path: Path) -> None:
     assert (st.st_uid, st.st_gid) == (0, 0)  # the context arrives as 0:0
 
 
+@pytest.mark.root
 def test_created_parents_get_chown_and_0755(tmp_path: Path) -> None:
     src = make_tree(tmp_path / "src", {"f": "x"})
     dst = make_tree(tmp_path / "dst", {})
@@ -186,6 +188,7 @@ def test_source_date_epoch_dates_created_directories(tmp_path: Path) -> None:
         ("o-r", 0o640, 0o751),
     ],
 )
+@pytest.mark.root
 def test_chmod(tmp_path: Path, chmod: str, file_mode: int, dir_mode: int) -> None:
     src = make_tree(tmp_path / "src", {"d/f": "x"})
     os.chmod(src / "d" / "f", 0o644)
@@ -216,6 +219,7 @@ def test_bad_chmod(tmp_path: Path, bad: str) -> None:
         copy_files(src, make_tree(tmp_path / "dst", {}), ["f"], "/f", chmod=bad)
 
 
+@pytest.mark.root
 def test_symlinks_inside_directories_stay_links(tmp_path: Path) -> None:
     src = make_tree(tmp_path / "src", {"d/target": "t", "d/rel": "->target", "d/abs": "->/etc"})
     dst = make_tree(tmp_path / "dst", {})

@@ -55,6 +55,7 @@ def test_passwd_symlink_is_read_inside_the_root(tmp_path: Path) -> None:
         resolve_owner(image, "evil")
 
 
+@pytest.mark.root
 def test_copy_with_chown_by_name(image: Path, tmp_path: Path) -> None:
     src = make_tree(tmp_path / "src", {"d/f": "x"})
     owner = resolve_owner(image, "app:staff")
@@ -64,6 +65,7 @@ def test_copy_with_chown_by_name(image: Path, tmp_path: Path) -> None:
         assert (st.st_uid, st.st_gid) == (1000, 50), rel
 
 
+@pytest.mark.root
 def test_workdir_creates_parents_owned_by_user(image: Path) -> None:
     make_dir(image, "/home/app/work", owner=resolve_owner(image, "app"))
     for rel in ("home", "home/app", "home/app/work"):
@@ -72,6 +74,7 @@ def test_workdir_creates_parents_owned_by_user(image: Path) -> None:
         assert stat.S_IMODE(st.st_mode) == 0o755
 
 
+@pytest.mark.root
 def test_workdir_leaves_existing_directories_alone(image: Path) -> None:
     os.chmod(image / "etc", 0o700)
     make_dir(image, "/etc/app", owner=ResolvedOwner(5, 5))

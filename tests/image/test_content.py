@@ -148,6 +148,7 @@ _WRITER = textwrap.dedent(
 )
 
 
+@pytest.mark.root
 @pytest.mark.slow
 def test_killed_writer_leaves_no_partial_or_wrong_blob(tmp_path: Path) -> None:
     total_mib = 200

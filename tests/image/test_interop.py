@@ -64,6 +64,7 @@ def test_skopeo_reads_a_saved_multi_platform_archive(store: ImageStore, tmp_path
     assert arm["Digest"] == str(target.digest)
 
 
+@pytest.mark.root
 def test_umoci_reads_saved_layouts(store: ImageStore, tmp_path: Path) -> None:
     umoci = _tool("umoci")
     store.tag("multi:3", write_index(store.content, PLATFORMS))

@@ -223,6 +223,7 @@ def test_compressed_archives_load(
     assert len(list(store)) == 7  # index, and manifest, config and layer for 2 platforms
 
 
+@pytest.mark.root
 @pytest.mark.parametrize("cut", ["corrupt-header", "inside-a-blob"])
 def test_load_of_a_damaged_archive_fails_naming_it_and_leaves_check_clean(
     tmp_path: Path, layout: bytes, cut: str

@@ -228,6 +228,7 @@ _ADDER = textwrap.dedent(
 )
 
 
+@pytest.mark.root
 def test_two_processes_tagging_at_once_lose_no_update(store: ImageStore) -> None:
     target = write_image(store.content, AMD64)
     count = 60

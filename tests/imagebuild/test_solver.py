@@ -15,6 +15,8 @@ from polybuild.progress.writer import ProgressWriter, Recorder
 from polybuild.runtime import Runtime
 from tests.conftest import import_busybox, require_platforms, require_root, require_tool
 
+pytestmark = pytest.mark.root  # needs root: containers, mounts, binfmt_misc
+
 THREE = "linux/amd64,linux/arm64,linux/arm/v7"
 
 

@@ -14,6 +14,8 @@ import pytest
 
 from tests.conftest import import_busybox, require_platforms, require_root, require_tool, run_cli
 
+pytestmark = pytest.mark.root  # needs root: containers, mounts, binfmt_misc
+
 THREE = "linux/amd64,linux/arm64,linux/arm/v7"
 SEED = """\
 # syntax=docker/dockerfile:1

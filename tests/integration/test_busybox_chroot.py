@@ -10,6 +10,8 @@ import pytest
 
 from tests.conftest import require_platforms, require_root, require_tool
 
+pytestmark = pytest.mark.root  # needs root: containers, mounts, binfmt_misc
+
 CASES = [
     ("amd64", "linux/amd64", "x86_64"),
     ("arm64", "linux/arm64", "aarch64"),

@@ -24,6 +24,8 @@ import pytest
 from tests.conftest import import_busybox, require_platforms, require_root, require_tool
 from tests.conftest import run_cli as polybuild
 
+pytestmark = pytest.mark.root  # needs root: containers, mounts, binfmt_misc
+
 SECRET = "host-loopback-only-secret"
 
 

@@ -23,6 +23,8 @@ import pytest
 from tests.conftest import import_busybox, require_root, require_tool
 from tests.conftest import run_cli as polybuild
 
+pytestmark = pytest.mark.root  # needs root: containers, mounts, binfmt_misc
+
 NOBODY = 65534
 SECRET = "s3cr3t-from-env-0123456789"
 

@@ -12,6 +12,8 @@ from polybuild.runtime import Runtime
 from tests.conftest import import_busybox, require_root, require_tool
 from tests.conftest import run_cli as polybuild
 
+pytestmark = pytest.mark.root  # needs root: containers, mounts, binfmt_misc
+
 DOCKERFILE = "FROM busybox\nRUN echo built > /built\nRUN --mount=type=cache,target=/c touch /c/x\n"
 
 

@@ -18,6 +18,8 @@ from polybuild.testing.busybox import make_rootfs_tar
 from tests.conftest import require_platforms, require_root, require_tool
 from tests.conftest import run_cli as polybuild
 
+pytestmark = pytest.mark.root  # needs root: containers, mounts, binfmt_misc
+
 PLATFORMS = {
     "amd64": ("linux/amd64", "x86_64"),
     "arm64": ("linux/arm64", "aarch64"),

@@ -98,6 +98,7 @@ def _oci_layout(layout: Path, layers: list[tuple[LayerDescriptor, bytes]]) -> No
     (layout / "index.json").write_text(json.dumps(index))
 
 
+@pytest.mark.root
 def test_overlay_step_whiteouts_give_the_expected_tree_in_umoci(tmp_path: Path) -> None:
     require_root()
     umoci = require_tool("umoci")
@@ -169,6 +170,7 @@ def test_zstd_layers_unpack_the_same(tmp_path: Path) -> None:
     assert snapshot(tmp_path / "gz") == snapshot(tmp_path / "zst") == snapshot(base)
 
 
+@pytest.mark.root
 def test_renamed_lower_dirs_are_refused_with_redirect_dir_and_copied_without(
     tmp_path: Path,
 ) -> None:

@@ -119,6 +119,7 @@ def test_hardlinks_become_link_entries_to_the_first_name(tmp_path: Path) -> None
         assert members[name].size == 0
 
 
+@pytest.mark.root
 def test_metadata_is_kept_and_host_names_are_not(tmp_path: Path) -> None:
     require_root()
     tree = _tree(tmp_path / "tree")

@@ -56,6 +56,7 @@ def _rich_tree(root: Path) -> Path:
     return root
 
 
+@pytest.mark.root
 def test_round_trip_keeps_modes_owners_xattrs_links_and_times(tmp_path: Path) -> None:
     require_root()
     source = _rich_tree(tmp_path / "source")
@@ -136,6 +137,7 @@ def test_entries_replace_other_types(tmp_path: Path) -> None:
     assert stat.S_ISDIR(os.lstat(root / "link").st_mode)
 
 
+@pytest.mark.root
 def test_overlay_mode_turns_whiteouts_into_overlayfs_markers(tmp_path: Path) -> None:
     require_root()
     layer = make_tar(
@@ -159,6 +161,7 @@ def test_overlay_mode_turns_whiteouts_into_overlayfs_markers(tmp_path: Path) -> 
     assert not os.path.lexists(lower / "dir" / ".wh..wh..opq")
 
 
+@pytest.mark.root
 def test_changes_layer_reproduces_the_new_tree(tmp_path: Path) -> None:
     require_root()
     lower = _rich_tree(tmp_path / "lower")

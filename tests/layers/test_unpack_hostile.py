@@ -165,6 +165,7 @@ def _linked_to(root: Path, target: Path) -> list[str]:
     ],
     ids=["absolute", "dotdot", "via-symlink"],
 )
+@pytest.mark.root
 def test_hardlink_to_host_shadow_is_refused(
     root: Path, members: list[tuple[tarfile.TarInfo, bytes | None]]
 ) -> None:
@@ -188,6 +189,7 @@ def test_hardlink_inside_the_root_still_works(root: Path) -> None:
     assert os.path.samefile(root / "alias", root / "etc" / "shadow")
 
 
+@pytest.mark.root
 def test_device_nodes_in_a_user_layer_are_skipped(root: Path, unique: str) -> None:
     require_root()
     layer = make_tar(
@@ -207,6 +209,7 @@ def test_device_nodes_in_a_user_layer_are_skipped(root: Path, unique: str) -> No
     assert stat.S_ISBLK(os.lstat(trusted_root / "dev" / f"disk-{unique}").st_mode)
 
 
+@pytest.mark.root
 def test_setid_bits_and_privileged_xattrs_need_trust(root: Path) -> None:
     require_root()
     cap = bytes.fromhex("0100000200200000000000000000000000000000")

@@ -91,6 +91,7 @@ def test_wrong_credentials_give_a_clear_401_naming_the_registry(
     assert failure.value.hint and auth_registry.host in failure.value.hint
 
 
+@pytest.mark.root
 def test_missing_credentials_say_where_to_put_them(
     store: ImageStore, auth_registry: Registry, docker_config: Path
 ) -> None:

@@ -23,6 +23,8 @@ from polybuild.registry import RegistryClient
 from tests.registry.conftest import make_client
 from tests.registry.hostile import Answer, HostileServer, Seen
 
+pytestmark = pytest.mark.root  # needs root: containers, mounts, binfmt_misc
+
 HUGE = 48 << 20  # far beyond any cap below, small enough for the old code to finish reading
 SMALL_PEAK = 4 << 20
 CONFIG = Descriptor(mt.OCI_CONFIG, Digest.of(b"{}" * 86 + b"\n"), 173)

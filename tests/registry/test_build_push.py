@@ -7,12 +7,16 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from polybuild.image import mediatypes as mt
 from polybuild.image.reference import parse
 from polybuild.image.store import ImageStore
 from polybuild.registry import push
 from tests.conftest import import_busybox, require_platforms, require_root, require_tool, run_cli
 from tests.registry.conftest import Registry, make_client
+
+pytestmark = pytest.mark.root  # needs root: containers, mounts, binfmt_misc
 
 THREE = "linux/amd64,linux/arm64,linux/arm/v7"
 SEED = """\

@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from polybuild.image import mediatypes as mt
 from polybuild.image.reference import parse
 from polybuild.image.store import ImageStore
@@ -19,6 +21,8 @@ from polybuild.registry import push
 from polybuild.testing.busybox import make_rootfs_tar
 from tests.conftest import require_platforms, require_root, require_tool, run_cli
 from tests.registry.conftest import Registry, make_client
+
+pytestmark = pytest.mark.root  # needs root: containers, mounts, binfmt_misc
 
 ARCHES = [
     ("amd64", Platform("linux", "amd64")),

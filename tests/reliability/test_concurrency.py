@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from tests.reliability.harness import verify
 from tests.reliability.scenarios import World, app_files, build_argv
+
+pytestmark = pytest.mark.root  # needs root: containers, mounts, binfmt_misc
 
 MAX_PRUNES = 8  # each is a process start; more would only slow the builds on 2 cores
 

@@ -16,6 +16,8 @@ from tests.conftest import import_busybox
 from tests.reliability.harness import Lab, verify
 from tests.reliability.scenarios import World
 
+pytestmark = pytest.mark.root  # needs root: containers, mounts, binfmt_misc
+
 MIB = 1 << 20
 
 

@@ -22,6 +22,8 @@ from tests.reliability.scenarios import (
     timed_concurrent,
 )
 
+pytestmark = pytest.mark.root  # needs root: containers, mounts, binfmt_misc
+
 TRIALS = {
     "build --load": 5,
     "build -o type=oci": 4,

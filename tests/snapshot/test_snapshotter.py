@@ -57,6 +57,7 @@ def overlay_mounts() -> int:
     )
 
 
+@pytest.mark.root
 @pytest.mark.parametrize("overlay", [True, False], ids=["overlayfs", "copy"])
 def test_step_diff_applied_to_base_gives_the_new_tree(tmp_path: Path, overlay: bool) -> None:
     require_root()
@@ -88,6 +89,7 @@ def test_step_diff_applied_to_base_gives_the_new_tree(tmp_path: Path, overlay: b
     assert not (merged / "etc" / "group").exists()
 
 
+@pytest.mark.root
 def test_scratch_snapshot_has_no_lowers(tmp_path: Path) -> None:
     require_root()
     snapshotter = Snapshotter(tmp_path / "snapshots")
@@ -100,6 +102,7 @@ def test_scratch_snapshot_has_no_lowers(tmp_path: Path) -> None:
     assert tar_names(out.getvalue()) == ["hello"]
 
 
+@pytest.mark.root
 def test_killed_owner_leaves_nothing_after_restart(tmp_path: Path) -> None:
     require_root()
     _, lower, _, _ = base_layer(tmp_path)
@@ -151,6 +154,7 @@ def test_layer_store_unpacks_once_and_verifies(tmp_path: Path) -> None:
     assert [p.name for p in (tmp_path / "layers").iterdir() if p.name.startswith(".tmp")] == []
 
 
+@pytest.mark.root
 def test_committed_upper_is_adopted_as_the_unpacked_layer(tmp_path: Path) -> None:
     require_root()
     store, lower, _, _ = base_layer(tmp_path)

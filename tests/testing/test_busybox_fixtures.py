@@ -6,6 +6,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from polybuild.testing.busybox import (
     DEBIAN_ARCHES,
     deb_name,
@@ -22,6 +24,7 @@ def _sums(directory: Path) -> dict[str, str]:
     return {name: digest for digest, name in (line.split() for line in lines if line.strip())}
 
 
+@pytest.mark.root
 def test_fetch_with_apt_matches_the_shared_copies(tmp_path: Path) -> None:
     require_root()
     require_tool("apt-get")
