@@ -14,9 +14,16 @@ from polybuild.exporters.archive import (
     write_oci_archive,
 )
 from polybuild.exporters.assemble import AssembledImage, ExportSource, PlatformImage, assemble
-from polybuild.exporters.export import ExportResult, check_outputs, export
+from polybuild.exporters.base import ExportContext, Exporter, Pusher
+from polybuild.exporters.export import (
+    EXPORTERS,
+    ExportResult,
+    check_outputs,
+    export,
+    export_outputs,
+)
 from polybuild.exporters.filesystem import export_local, export_tar, platform_dir_name
-from polybuild.exporters.image_output import Pusher, push_image, store_image
+from polybuild.exporters.image_output import push_image, store_image
 from polybuild.exporters.metadata import (
     NO_OUTPUT_WARNING,
     image_id,
@@ -35,13 +42,16 @@ from polybuild.exporters.spec import (
 )
 
 __all__ = [
+    "EXPORTERS",
     "NO_OUTPUT_WARNING",
     "Annotation",
     "AnnotationTarget",
     "AssembledImage",
     "DockerArchive",
+    "ExportContext",
     "ExportResult",
     "ExportSource",
+    "Exporter",
     "ImageOptions",
     "OutputSpec",
     "OutputType",
@@ -52,6 +62,7 @@ __all__ = [
     "docker_platform",
     "export",
     "export_local",
+    "export_outputs",
     "export_tar",
     "image_id",
     "metadata",

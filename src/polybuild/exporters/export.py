@@ -1,22 +1,35 @@
-"""Running a build's outputs: assemble the image once per set of options, then write each output."""
+"""Running a build's outputs: assemble the image once per set of options, then hand each
+output to the exporter registered for its type."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from polybuild.errors import UsageError
-from polybuild.exporters.archive import write_docker_archive, write_oci_archive
 from polybuild.exporters.assemble import AssembledImage, ExportSource, assemble
-from polybuild.exporters.destination import check_dir_dest, check_file_dest, open_file_dest
-from polybuild.exporters.filesystem import export_local, export_tar
-from polybuild.exporters.image_output import Pusher, push_image, store_image
+from polybuild.exporters.base import ExportContext, Exporter, Pusher, Warn
+from polybuild.exporters.docker import DockerExporter
+from polybuild.exporters.image_output import ImageExporter
+from polybuild.exporters.local import LocalExporter
+from polybuild.exporters.oci import OciExporter
 from polybuild.exporters.spec import ImageOptions, OutputSpec, OutputType
+from polybuild.exporters.tar import TarExporter
 from polybuild.image.store import ImageStore
+
+# One exporter per output type, looked up by name (`-o type=NAME`); cacheonly has none
+# because parse_outputs drops it.
+EXPORTERS: Mapping[OutputType, Exporter] = {
+    OutputType.IMAGE: ImageExporter(),
+    OutputType.OCI: OciExporter(),
+    OutputType.DOCKER: DockerExporter(),
+    OutputType.LOCAL: LocalExporter(),
+    OutputType.TAR: TarExporter(),
+}
 
 
 def _default_warn(message: str) -> None:
@@ -32,31 +45,44 @@ class ExportResult:
     path: Path | None
 
 
-def check_outputs(
-    outputs: Sequence[OutputSpec],
-    *,
-    stdout: BinaryIO | None = None,
-    store: ImageStore | None = None,
-    pusher: Pusher | None = None,
-) -> None:
+def exporter_for(output: OutputSpec) -> Exporter:
+    return EXPORTERS[output.type]
+
+
+def check_outputs(outputs: Sequence[OutputSpec], context: ExportContext) -> None:
     """UsageError for outputs that cannot work, so the build fails before it starts."""
     for output in outputs:
-        if output.type in (OutputType.OCI, OutputType.DOCKER, OutputType.TAR) and output.dest:
-            check_file_dest(output.dest, stdout)
-        if output.type is OutputType.LOCAL and output.dest:
-            check_dir_dest(output.dest)
-        if _stores(output) and store is None:
-            raise UsageError(f"--output: type={output.type} needs the local image store")
-        if output.push and pusher is None:
-            raise UsageError(
-                "--output: push=true was asked but this build has no registry client to push with"
-            )
+        exporter_for(output).check(output, context)
 
 
-def _stores(output: OutputSpec) -> bool:
-    return (output.type is OutputType.IMAGE and output.store) or (
-        output.type is OutputType.DOCKER and output.dest is None
-    )
+async def export_outputs(
+    source: ExportSource, outputs: Sequence[OutputSpec], context: ExportContext
+) -> list[ExportResult]:
+    """Write every output of a build, in order; the first failure stops the rest.
+
+    The image is assembled once per distinct ImageOptions. With a store, everything runs
+    under a store lease, so blobs written here survive a concurrent garbage collection
+    until they are named. Warnings (media type changes, what a docker archive holds,
+    entries left out of a filesystem export) go to `context.warn`.
+    """
+    check_outputs(outputs, context)
+    assembled: dict[ImageOptions, AssembledImage] = {}
+    results: list[ExportResult] = []
+    lease = context.store.lease() if context.store is not None else contextlib.nullcontext()
+    with lease:
+        for output in outputs:
+            if output.image not in assembled:
+                image = await asyncio.to_thread(assemble, source, output.image)
+                for message in image.warnings:
+                    context.warn(message)
+                assembled[output.image] = image
+            image = assembled[output.image]
+            warning = await exporter_for(output).export(output, image, context)
+            if warning:
+                context.warn(warning)
+            path = Path(output.dest) if output.dest and output.dest != "-" else None
+            results.append(ExportResult(output, image, path))
+    return results
 
 
 def export(
@@ -66,74 +92,18 @@ def export(
     store: ImageStore | None = None,
     pusher: Pusher | None = None,
     stdout: BinaryIO | None = None,
-    warn: Callable[[str], None] = _default_warn,
+    warn: Warn = _default_warn,
     source_date_epoch: int | None = None,
 ) -> list[ExportResult]:
-    """Write every output of a build, in order; the first failure stops the rest.
-
-    The image is assembled once per distinct ImageOptions. With a store, everything runs
-    under a store lease, so blobs written here survive a concurrent garbage collection
-    until they are named. Warnings (media type changes, what a docker archive holds,
-    entries left out of a filesystem export) go to `warn`.
-    """
-    out = stdout if stdout is not None else sys.stdout.buffer
-    check_outputs(outputs, stdout=out, store=store, pusher=pusher)
-    assembled: dict[ImageOptions, AssembledImage] = {}
-
-    def image_for(options: ImageOptions) -> AssembledImage:
-        if options not in assembled:
-            assembled[options] = assemble(source, options)
-            for message in assembled[options].warnings:
-                warn(message)
-        return assembled[options]
-
-    results: list[ExportResult] = []
-    lease = store.lease() if store is not None else contextlib.nullcontext()
-    with lease:
-        for output in outputs:
-            image = image_for(output.image)
-            results.append(_export_one(output, image, store, pusher, out, warn, source_date_epoch))
-    return results
+    """The synchronous front of `export_outputs`, for callers outside an event loop."""
+    context = ExportContext(
+        stdout=stdout if stdout is not None else sys.stdout.buffer,
+        warn=warn,
+        store=store,
+        pusher=pusher,
+        source_date_epoch=source_date_epoch,
+    )
+    return asyncio.run(export_outputs(source, outputs, context))
 
 
-def _export_one(
-    output: OutputSpec,
-    image: AssembledImage,
-    store: ImageStore | None,
-    pusher: Pusher | None,
-    stdout: BinaryIO,
-    warn: Callable[[str], None],
-    source_date_epoch: int | None,
-) -> ExportResult:
-    path = Path(output.dest) if output.dest and output.dest != "-" else None
-    if _stores(output):
-        assert store is not None  # check_outputs
-        store_image(store, image, output.names)
-    if output.type is OutputType.IMAGE and output.push:
-        push_image(pusher, image, output.names)
-    elif output.type is OutputType.OCI:
-        assert output.dest is not None
-        with open_file_dest(output.dest, stdout) as stream:
-            write_oci_archive(stream, image, output.names)
-    elif output.type is OutputType.DOCKER and output.dest is not None:
-        with open_file_dest(output.dest, stdout) as stream:
-            archive = write_docker_archive(stream, image, output.names)
-        if archive.warning:
-            warn(archive.warning)
-    elif output.type is OutputType.LOCAL:
-        assert output.dest is not None
-        export_local(image, output.dest, platform_split=output.platform_split, warn=warn)
-    elif output.type is OutputType.TAR:
-        assert output.dest is not None
-        export_tar(
-            image,
-            output.dest,
-            stdout,
-            platform_split=output.platform_split,
-            source_date_epoch=source_date_epoch,
-            warn=warn,
-        )
-    return ExportResult(output, image, path)
-
-
-__all__ = ["ExportResult", "check_outputs", "export"]
+__all__ = ["EXPORTERS", "ExportResult", "check_outputs", "export", "export_outputs"]

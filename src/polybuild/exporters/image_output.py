@@ -4,33 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Awaitable, Sequence
-from typing import Protocol
+from collections.abc import Sequence
 
 from polybuild.errors import UsageError
 from polybuild.exporters.assemble import AssembledImage
-from polybuild.image.content import ContentStore
-from polybuild.image.descriptor import Descriptor
+from polybuild.exporters.base import ExportContext, Pusher
+from polybuild.exporters.spec import OutputSpec
 from polybuild.image.layout import copy_blob
 from polybuild.image.reference import Reference
 from polybuild.image.store import ImageStore
 from polybuild.image.walk import reachable, require_complete
-
-
-class Pusher(Protocol):
-    """Pushes an image whose blobs are in `content` under every ref: a function or coroutine
-    function such as `polybuild.registry.push` (the image is already in its final media
-    types, so `docker_media_types` only confirms them)."""
-
-    def __call__(
-        self,
-        content: ContentStore,
-        target: Descriptor,
-        refs: Sequence[Reference],
-        /,
-        *,
-        docker_media_types: bool,
-    ) -> object: ...
 
 
 def store_image(store: ImageStore, image: AssembledImage, names: Sequence[Reference]) -> None:
@@ -50,38 +33,50 @@ def store_image(store: ImageStore, image: AssembledImage, names: Sequence[Refere
         store.tag(name, image.target)
 
 
-def push_image(pusher: Pusher | None, image: AssembledImage, names: Sequence[Reference]) -> None:
-    """Push the image under each name; UsageError when no pusher was given."""
+async def push_image(
+    pusher: Pusher | None, image: AssembledImage, names: Sequence[Reference]
+) -> None:
+    """Push the image under each name; UsageError when no pusher was given.
+
+    A plain function pusher runs in a worker thread; a coroutine function's coroutine is
+    awaited on the build's own event loop (never a loop of its own).
+    """
     if pusher is None:
         raise UsageError(
             "--output: push=true was asked but this build has no registry client to push with",
             hint="push the image later with a registry-enabled polybuild, or drop push=true",
         )
-    result = pusher(
-        image.content, image.target, tuple(names), docker_media_types=image.docker_media_types
+    result = await asyncio.to_thread(
+        pusher,
+        image.content,
+        image.target,
+        tuple(names),
+        docker_media_types=image.docker_media_types,
     )
     if inspect.isawaitable(result):
-        _run_to_completion(result)
+        await result
 
 
-def _run_to_completion(awaitable: Awaitable[object]) -> None:
-    """Run an async pusher (`polybuild.registry.push` is one) from this synchronous code."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        pass
-    else:
-        if inspect.iscoroutine(awaitable):
-            awaitable.close()  # never awaited: avoid the "never awaited" warning
-        raise UsageError(
-            "an async pusher was given to export() inside a running event loop",
-            hint="call export() in a worker thread: await asyncio.to_thread(export, ...)",
-        )
+class ImageExporter:
+    """`type=image` (and `type=registry`): name the image in the local store, push it."""
 
-    async def wait() -> None:
-        await awaitable
+    def check(self, output: OutputSpec, context: ExportContext) -> None:
+        if output.store and context.store is None:
+            raise UsageError(f"--output: type={output.type} needs the local image store")
+        if output.push and context.pusher is None:
+            raise UsageError(
+                "--output: push=true was asked but this build has no registry client to push with"
+            )
 
-    asyncio.run(wait())
+    async def export(
+        self, output: OutputSpec, image: AssembledImage, context: ExportContext
+    ) -> str | None:
+        if output.store:
+            assert context.store is not None  # check()
+            await asyncio.to_thread(store_image, context.store, image, output.names)
+        if output.push:
+            await push_image(context.pusher, image, output.names)
+        return None
 
 
-__all__ = ["Pusher", "push_image", "store_image"]
+__all__ = ["ImageExporter", "Pusher", "push_image", "store_image"]
