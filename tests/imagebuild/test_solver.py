@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 
 from polybuild.errors import ExecutionError
+from polybuild.exporters.assemble import PlatformImage
 from polybuild.imagebuild.pipeline import convert_all, solve
-from polybuild.imagebuild.request import BuildRequest
+from polybuild.imagebuild.request import make_request
 from polybuild.platforms import parse_list
 from polybuild.progress.events import VertexCompleted, VertexStarted
 from polybuild.progress.writer import ProgressWriter, Recorder
 from polybuild.runtime import Runtime
+from polybuild.solver.scheduler import Solver
 from tests.conftest import import_busybox, require_platforms, require_root, require_tool
 
 pytestmark = pytest.mark.root  # needs root: containers, mounts, binfmt_misc
@@ -32,12 +35,16 @@ def runtime(tmp_path_factory: pytest.TempPathFactory) -> Runtime:
 
 def build(
     runtime: Runtime, context: Path, dockerfile: str, **kw: object
-) -> tuple[list, object, Recorder]:
+) -> tuple[list[PlatformImage], Solver, Recorder]:
     (context / "Dockerfile").write_text(dockerfile)
-    request = BuildRequest(context=context, platforms=parse_list(THREE), **kw)  # type: ignore[arg-type]
+    request = make_request(context, platforms=THREE.split(","), **kw)  # type: ignore[arg-type]
     recorder = Recorder()
-    converted = convert_all(request, runtime, None)
-    images, solver = solve(request, runtime, converted, ProgressWriter(recorder), None)  # type: ignore[arg-type]
+
+    async def run() -> tuple[list[PlatformImage], Solver]:
+        converted = await convert_all(request, runtime, None)
+        return await solve(request, runtime, converted, ProgressWriter(recorder), None)  # type: ignore[arg-type]
+
+    images, solver = asyncio.run(run())
     return images, solver, recorder
 
 

@@ -129,8 +129,7 @@ def _key_values(items: tuple[str, ...], flag: str) -> dict[str, str]:
 def command(**kw: object) -> None:
     """Build images for one or more platforms from a Dockerfile and a context directory."""
     from polybuild.cli.build_run import run_build
-    from polybuild.imagebuild.request import BuildRequest
-    from polybuild.platforms import parse_list
+    from polybuild.imagebuild.request import make_request
 
     for name in UNSUPPORTED:
         if kw.get(name):
@@ -158,11 +157,11 @@ def command(**kw: object) -> None:
     progress = str(kw["progress"] or os.environ.get("BUILDKIT_PROGRESS") or "auto")
     if kw["quiet"]:
         progress = "quiet"
-    request = BuildRequest(
-        context=Path(str(kw["context"])),
+    request = make_request(
+        Path(str(kw["context"])),
         dockerfile=Path(str(file_value)) if file_value and file_value != "-" else None,
         dockerfile_text=dockerfile_text,
-        platforms=parse_list(list(kw["platforms"])),  # type: ignore[call-overload]
+        platforms=list(kw["platforms"]),  # type: ignore[call-overload]
         build_args=_key_values(kw["build_args"], "--build-arg"),  # type: ignore[arg-type]
         target=str(kw["target"]),
         tags=tuple(kw["tags"]),  # type: ignore[arg-type]
@@ -177,12 +176,12 @@ def command(**kw: object) -> None:
         secrets=tuple(kw["secrets"]),  # type: ignore[arg-type]
         ssh=tuple(kw["ssh"]),  # type: ignore[arg-type]
         network=str(kw["network"]),
+        allow=tuple(kw["allow"]),  # type: ignore[arg-type]
         progress=progress,
-        iidfile=Path(str(kw["iidfile"])) if kw["iidfile"] else None,
-        metadata_file=Path(str(kw["metadata_file"])) if kw["metadata_file"] else None,
+        iidfile=str(kw["iidfile"]) if kw["iidfile"] else None,
+        metadata_file=str(kw["metadata_file"]) if kw["metadata_file"] else None,
         jobs=kw["jobs"],  # type: ignore[arg-type]
         call=call,
         builder=str(kw["builder"]),
-        allow=tuple(kw["allow"]),  # type: ignore[arg-type]
     )
     sys.exit(run_build(request, quiet=bool(kw["quiet"])))

@@ -1,4 +1,5 @@
-"""The public build entry points: `build()` for Python callers, `run_request()` for the CLI."""
+"""The public build entry points: `build()` for Python callers, `run_request()` for the CLI,
+both thin synchronous fronts of the one async `build_async()`."""
 
 from __future__ import annotations
 
@@ -9,88 +10,105 @@ from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
 from polybuild.dockerfile import outline
-from polybuild.exporters.assemble import PlatformImage
-from polybuild.exporters.export import ExportResult
-from polybuild.exporters.spec import OutputSpec
+from polybuild.exporters.assemble import ExportSource, PlatformImage
+from polybuild.exporters.base import ExportContext
+from polybuild.exporters.export import ExportResult, check_outputs, export_outputs
 from polybuild.image import ImageStore
 from polybuild.image.select import Selected
-from polybuild.imagebuild.pipeline import convert_all, solve, source_date_epoch
-from polybuild.imagebuild.request import BuildRequest, BuildResult
-from polybuild.platforms import Platform, format_platform, parse_list
+from polybuild.imagebuild.pipeline import convert_all, solve
+from polybuild.imagebuild.request import BuildRequest, BuildResult, make_request
+from polybuild.platforms import Platform
 from polybuild.progress import emulation_report, make_renderer
 from polybuild.progress.writer import Fanout, ProgressWriter, Recorder
 from polybuild.runtime import Runtime
 from polybuild.solver.fileop import DockerfileFileOps
 
 
-def _pull_base(store: ImageStore, ref: str, platform: Platform) -> Selected:
-    from polybuild.registry import resolve_base_image
-
-    return asyncio.run(resolve_base_image(store, ref, platform))
-
-
-def _push(content: Any, target: Any, refs: Any, /, *, docker_media_types: bool) -> Any:
+async def _push(content: Any, target: Any, refs: Any, /, *, docker_media_types: bool) -> Any:
     """polybuild.registry.push, imported only when a build pushes (httpx is slow to import)."""
     from polybuild.registry import push
 
-    return push(content, target, refs, docker_media_types=docker_media_types)
+    return await push(content, target, refs, docker_media_types=docker_media_types)
+
+
+def _base_image_puller(loop: asyncio.AbstractEventLoop) -> Any:
+    """A puller for the frontend's worker threads that pulls on the build's event loop, each
+    (ref, platform) once however many platforms' frontends ask for it at the same time."""
+    from polybuild.registry import resolve_base_image
+
+    pulls: dict[tuple[str, Platform], asyncio.Task[Selected]] = {}
+
+    async def shared(store: ImageStore, ref: str, platform: Platform) -> Selected:
+        key = (ref, platform)
+        if key not in pulls:
+            pulls[key] = asyncio.ensure_future(resolve_base_image(store, ref, platform))
+        return await asyncio.shield(pulls[key])
+
+    def pull(store: ImageStore, ref: str, platform: Platform) -> Selected:
+        return asyncio.run_coroutine_threadsafe(shared(store, ref, platform), loop).result()
+
+    return pull
 
 
 def _assign_nodes(request: BuildRequest, runtime: Runtime) -> None:
     """Check the builder and send each platform to a node (all nodes run here for now)."""
     from polybuild.builders import BuilderStore, resolve_nodes
-    from polybuild.platforms import default_platform, runnable_platforms
+    from polybuild.platforms import runnable_platforms
 
     builders = BuilderStore(runtime.root)
     builder = builders.get(request.builder) if request.builder else builders.current()
     resolve_nodes(
-        request.platforms or (default_platform(),),
+        request.platforms,
         builder.nodes,
         lambda node: runnable_platforms() if node.is_local else (),
     )
 
 
-def run_request(
+async def build_async(
     request: BuildRequest,
     *,
     stderr: TextIO | None = None,
     stdout: BinaryIO | None = None,
     runtime: Runtime | None = None,
 ) -> BuildResult:
-    """Build as `polybuild build` does: progress on stderr, outputs written, report printed."""
+    """Build as `polybuild build` does, on one event loop: base images resolved together,
+    every platform solved together, then each output written; progress on `stderr`."""
     from polybuild import exporters
 
     err = stderr or sys.stderr
     runtime = runtime or Runtime()
     runtime.cleanup_stale()
     store = runtime.store
-    outputs = exporters.parse_outputs(
-        request.outputs,
-        push=request.push,
-        load=request.load,
-        tags=request.tags,
-        annotations=request.annotations,
+
+    def warn(message: str) -> None:
+        err.write(f"WARNING: {message}\n")
+
+    export_context = ExportContext(
+        stdout=stdout or sys.stdout.buffer,
+        warn=warn,
+        store=store,
+        pusher=_push,
+        source_date_epoch=request.source_date_epoch,
     )
-    out_stream = stdout or sys.stdout.buffer
-    exporters.check_outputs(outputs, stdout=out_stream, store=store, pusher=_push)
+    check_outputs(request.outputs, export_context)
     _assign_nodes(request, runtime)
-    converted = convert_all(request, runtime, _pull_base)
+    converted = await convert_all(request, runtime, _base_image_puller(asyncio.get_running_loop()))
     if request.call == "outline":
         text = "\n".join(outline(graph) for graph in converted.graphs)
         err.write(text if text.endswith("\n") else text + "\n")
         return BuildResult(None, (), (), outline=text)
     recorder = Recorder()
     writer = ProgressWriter(Fanout(make_renderer(request.progress, err), recorder))
-    epoch = source_date_epoch(request)
+    file_ops = DockerfileFileOps(request.source_date_epoch)
     try:
         with runtime.in_use(), store.lease():
-            images, solver = solve(request, runtime, converted, writer, DockerfileFileOps(epoch))
-            results = _export(images, outputs, store, out_stream, err, epoch)
+            images, solver = await solve(request, runtime, converted, writer, file_ops)
+            results = await _export(images, request, export_context)
     finally:
         writer.close()
     assembled = results[0].image if results else None
-    if not outputs:
-        err.write("WARNING: " + exporters.NO_OUTPUT_WARNING + "\n")
+    if not request.outputs:
+        warn(exporters.NO_OUTPUT_WARNING)
     if assembled is not None:
         names = [name for r in results for name in r.output.names]
         if request.iidfile:
@@ -111,32 +129,24 @@ def run_request(
     )
 
 
-def _export(
-    images: list[PlatformImage],
-    outputs: list[OutputSpec],
-    store: ImageStore,
-    stdout: BinaryIO,
-    err: TextIO,
-    epoch: int | None,
+async def _export(
+    images: list[PlatformImage], request: BuildRequest, context: ExportContext
 ) -> list[ExportResult]:
-    from polybuild import exporters
-
-    if not outputs:
+    if not request.outputs or context.store is None:
         return []
+    source = ExportSource(context.store.content, tuple(images))
+    return await export_outputs(source, request.outputs, context)
 
-    def warn(message: str) -> None:
-        err.write(f"WARNING: {message}\n")
 
-    source = exporters.ExportSource(store.content, tuple(images))
-    return exporters.export(
-        source,
-        outputs,
-        store=store,
-        pusher=_push,
-        stdout=stdout,
-        warn=warn,
-        source_date_epoch=epoch,
-    )
+def run_request(
+    request: BuildRequest,
+    *,
+    stderr: TextIO | None = None,
+    stdout: BinaryIO | None = None,
+    runtime: Runtime | None = None,
+) -> BuildResult:
+    """`build_async` for synchronous callers (the CLI): runs it on an event loop of its own."""
+    return asyncio.run(build_async(request, stderr=stderr, stdout=stdout, runtime=runtime))
 
 
 def build(
@@ -157,24 +167,25 @@ def build(
     """Build `context` for `platforms` (default: this machine's) and write `outputs`.
 
     The synchronous front of the async core, with `polybuild build`'s meaning for every
-    argument: `outputs` take buildx's `-o` syntax, `load=True` stores the image locally.
+    argument: `outputs` take buildx's `-o` syntax, `load=True` stores the image locally,
+    `secrets` take `--secret`'s `id=ID,src=FILE|env=VAR`. Raises a `PolybuildError`
+    (UsageError for a bad argument) on failure.
 
         >>> polybuild.build(".", platforms=["linux/amd64", "linux/arm64"],
         ...                 tags=["example:latest"], load=True)       # doctest: +SKIP
     """
-    parsed = parse_list([p if isinstance(p, str) else format_platform(p) for p in platforms])
-    request = BuildRequest(
-        context=Path(context),
-        dockerfile=Path(dockerfile) if dockerfile is not None else None,
-        platforms=parsed,
-        build_args=dict(build_args or {}),
+    request = make_request(
+        context,
+        platforms=platforms,
+        tags=tags,
+        outputs=outputs,
+        build_args=build_args,
+        dockerfile=dockerfile,
         target=target,
-        tags=tuple(tags),
-        outputs=tuple(outputs),
         push=push,
         load=load,
         no_cache=no_cache,
-        secrets=tuple(secrets),
+        secrets=secrets,
         progress=progress,
     )
     return run_request(request)

@@ -16,8 +16,8 @@ from polybuild.graph import ops
 from polybuild.imagebuild.assemble import store_platform_image
 from polybuild.imagebuild.baseimages import BaseImageResolver, Puller
 from polybuild.imagebuild.names import stage_steps, step_names
-from polybuild.imagebuild.request import BuildRequest, parse_secrets
-from polybuild.platforms import Platform, default_platform
+from polybuild.imagebuild.request import BuildRequest
+from polybuild.platforms import Platform
 from polybuild.progress.writer import ProgressWriter
 from polybuild.runtime import Runtime
 from polybuild.solver.cache import CacheStore, cache_path
@@ -33,16 +33,6 @@ class Converted:
     graphs: tuple[BuildGraph, ...]
     ignore_patterns: tuple[str, ...]
     resolver: BaseImageResolver
-
-
-def source_date_epoch(request: BuildRequest) -> int | None:
-    """SOURCE_DATE_EPOCH from --build-arg or the environment (BuildKit reads both)."""
-    value = request.build_args.get("SOURCE_DATE_EPOCH") or os.environ.get("SOURCE_DATE_EPOCH")
-    if value is None or value == "":
-        return None
-    if not value.isdigit():
-        raise UsageError(f"SOURCE_DATE_EPOCH must be whole seconds since 1970, not {value!r}")
-    return int(value)
 
 
 def read_dockerfile(request: BuildRequest) -> tuple[bytes, str, Path]:
@@ -63,50 +53,39 @@ def read_dockerfile(request: BuildRequest) -> tuple[bytes, str, Path]:
         ) from exc
 
 
-def convert_all(request: BuildRequest, store_runtime: Runtime, puller: Puller | None) -> Converted:
-    """Parse once, then convert for every target platform with shared base-image resolution."""
+async def convert_all(request: BuildRequest, runtime: Runtime, puller: Puller | None) -> Converted:
+    """Parse once, then convert for every target platform at the same time.
+
+    The frontend asks for base images synchronously, so each platform converts in a worker
+    thread; a missing base image is pulled on this event loop, once per (ref, platform)
+    however many platforms ask for it, so the platforms' pulls overlap.
+    """
     data, name, path = read_dockerfile(request)
     patterns = load_patterns(request.context, path)
-    epoch = source_date_epoch(request)
-    build_args = dict(request.build_args)
-    if epoch is not None:
-        build_args.setdefault("SOURCE_DATE_EPOCH", str(epoch))
     dockerfile = load(data, filename=name)
-    resolver = BaseImageResolver(store_runtime.store, puller, request.pull)
-    platforms = request.platforms or (default_platform(),)
-    graphs = []
-    for platform in platforms:
+    resolver = BaseImageResolver(runtime.store, puller, request.pull)
+
+    def convert_one(platform: Platform) -> BuildGraph:
         options = BuildOptions(
-            build_args=build_args,
+            build_args=dict(request.build_args),
             target=request.target,
             target_platform=platform,
             filename=name,
             labels=dict(request.labels),
             ignore_patterns=patterns,
         )
-        graphs.append(convert(dockerfile, options, platform, resolve_image=resolver))
+        return convert(dockerfile, options, platform, resolve_image=resolver)
+
+    graphs = await asyncio.gather(
+        *(asyncio.to_thread(convert_one, platform) for platform in request.platforms)
+    )
     return Converted(name, tuple(graphs), patterns, resolver)
 
 
-ENTITLEMENTS = ("security.insecure", "network.host")
-
-
 def check_entitlements(request: BuildRequest, graphs: tuple[BuildGraph, ...]) -> None:
-    """RUN --security=insecure and the host's network need `--allow`, as BuildKit requires."""
-    for value in request.allow:
-        for item in value.split(","):
-            if item.strip() not in ENTITLEMENTS:
-                raise UsageError(
-                    f"--allow: unknown entitlement {item.strip()!r}",
-                    hint="entitlements: " + ", ".join(ENTITLEMENTS),
-                )
-    allowed = {item.strip() for value in request.allow for item in value.split(",")}
-    if request.network == "host" and "network.host" not in allowed:
-        raise UsageError(
-            "--network=host is not allowed",
-            hint="grant it with --allow network.host (RUN steps then share this machine's "
-            "network, including services bound to its 127.0.0.1)",
-        )
+    """RUN --security=insecure and RUN --network=host need `--allow`, as BuildKit requires
+    (the flags themselves were checked when the request was made)."""
+    allowed = request.entitlements
     for graph in graphs:
         for op in graph.ops():
             if not isinstance(op, ops.Exec):
@@ -138,7 +117,7 @@ def no_cache_ops(graphs: tuple[BuildGraph, ...], stages: tuple[str, ...]) -> fro
     return frozenset(found)
 
 
-def solve(
+async def solve(
     request: BuildRequest,
     runtime: Runtime,
     converted: Converted,
@@ -147,7 +126,7 @@ def solve(
 ) -> tuple[list[PlatformImage], Solver]:
     """Run every platform's graph; returns each platform's stored image and the solver."""
     check_entitlements(request, converted.graphs)
-    epoch = source_date_epoch(request)
+    epoch = request.source_date_epoch
     options = SolveOptions(
         context_dir=request.context.resolve(),
         ignore_patterns=converted.ignore_patterns,
@@ -155,7 +134,7 @@ def solve(
         no_cache_ops=no_cache_ops(converted.graphs, request.no_cache_filter),
         jobs=request.jobs or os.cpu_count() or 2,
         source_date_epoch=epoch,
-        secrets=parse_secrets(request.secrets, request.ssh),
+        secrets=request.secrets,
         network=request.network,
     )
     cache = CacheStore(cache_path(runtime.root), runtime.store.content)
@@ -171,7 +150,7 @@ def solve(
     hashes = runtime.root / "cache" / "context-hashes"
     load_hash_cache(hashes)
     try:
-        results = asyncio.run(solver.solve_all([g.target.root for g in converted.graphs]))
+        results = await solver.solve_all([g.target.root for g in converted.graphs])
     finally:
         cache.close()
         save_hash_cache(hashes)

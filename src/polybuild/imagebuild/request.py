@@ -3,45 +3,46 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from polybuild.errors import UsageError
+from polybuild.exporters.assemble import PlatformImage
+from polybuild.exporters.spec import OutputSpec, parse_outputs
 from polybuild.image import Descriptor
-from polybuild.platforms import Platform
+from polybuild.platforms import Platform, default_platform, format_platform, parse_list
 from polybuild.solver.execop import BuildSecrets
+
+ENTITLEMENTS = ("security.insecure", "network.host")
 
 
 @dataclass(frozen=True, slots=True)
 class BuildRequest:
-    """One `polybuild build`: flags mirror `docker buildx build`."""
+    """One `polybuild build`, fully parsed: every later step reads these values and none
+    parses a flag again. Make one with `make_request`, which takes buildx's flag syntax."""
 
     context: Path
+    platforms: tuple[Platform, ...]  # never empty: this machine's platform by default
+    outputs: tuple[OutputSpec, ...] = ()  # -o, --push, --load, -t and --annotation merged
     dockerfile: Path | None = None  # default: CONTEXT/Dockerfile
     dockerfile_text: bytes | None = None  # `-f -`
-    platforms: tuple[Platform, ...] = ()
     build_args: Mapping[str, str] = field(default_factory=dict)
     target: str = ""
-    tags: tuple[str, ...] = ()
-    outputs: tuple[str, ...] = ()
-    push: bool = False
-    load: bool = False
     labels: Mapping[str, str] = field(default_factory=dict)
-    annotations: tuple[str, ...] = ()
     no_cache: bool = False
     no_cache_filter: tuple[str, ...] = ()
     pull: bool = False
-    secrets: tuple[str, ...] = ()
-    ssh: tuple[str, ...] = ()
+    secrets: BuildSecrets = field(default_factory=BuildSecrets)  # --secret and --ssh
     network: str = "default"
+    entitlements: frozenset[str] = frozenset()  # --allow
+    source_date_epoch: int | None = None  # --build-arg or environment SOURCE_DATE_EPOCH
     progress: str = "auto"
     iidfile: Path | None = None
     metadata_file: Path | None = None
     jobs: int | None = None
     call: str = "build"  # "build", or "outline" to print the graph without building
     builder: str = ""  # --builder (default: $BUILDX_BUILDER or the one `polybuild use` chose)
-    allow: tuple[str, ...] = ()  # --allow entitlements (security.insecure)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,10 +50,105 @@ class BuildResult:
     """What a build produced: the index (when images were assembled) and per-platform images."""
 
     index: Descriptor | None
-    images: tuple[object, ...]  # PlatformImage per platform (typed in build.assemble)
+    images: tuple[PlatformImage, ...]  # one per target platform, in request order
     executed: tuple[str, ...]  # op digests that ran (not cached)
-    emulated_seconds: tuple[tuple[str, float], ...] = ()
-    outline: str = ""
+    emulated_seconds: tuple[tuple[str, float], ...] = ()  # (op digest, seconds) under QEMU
+    outline: str = ""  # --call outline: the printed graph
+
+
+def make_request(
+    context: str | Path,
+    *,
+    platforms: Sequence[str | Platform] = (),
+    tags: Sequence[str] = (),
+    outputs: Sequence[str] = (),
+    push: bool = False,
+    load: bool = False,
+    annotations: Sequence[str] = (),
+    dockerfile: str | Path | None = None,
+    dockerfile_text: bytes | None = None,
+    build_args: Mapping[str, str] | None = None,
+    target: str = "",
+    labels: Mapping[str, str] | None = None,
+    no_cache: bool = False,
+    no_cache_filter: Sequence[str] = (),
+    pull: bool = False,
+    secrets: Sequence[str] = (),
+    ssh: Sequence[str] = (),
+    network: str = "default",
+    allow: Sequence[str] = (),
+    progress: str = "auto",
+    iidfile: str | Path | None = None,
+    metadata_file: str | Path | None = None,
+    jobs: int | None = None,
+    call: str = "build",
+    builder: str = "",
+) -> BuildRequest:
+    """Parse `docker buildx build`'s flag values into a BuildRequest; UsageError naming the
+    flag for a bad value. Every argument has that flag's syntax and meaning."""
+    parsed = parse_list([p if isinstance(p, str) else format_platform(p) for p in platforms])
+    args = dict(build_args or {})
+    epoch = source_date_epoch(args)
+    if epoch is not None:
+        args.setdefault("SOURCE_DATE_EPOCH", str(epoch))
+    if network not in ("default", "host", "none"):
+        raise UsageError(f"--network: unknown mode {network!r}", hint="use default, host or none")
+    entitlements = parse_entitlements(allow)
+    if network == "host" and "network.host" not in entitlements:
+        raise UsageError(
+            "--network=host is not allowed",
+            hint="grant it with --allow network.host (RUN steps then share this machine's "
+            "network, including services bound to its 127.0.0.1)",
+        )
+    return BuildRequest(
+        context=Path(context),
+        platforms=parsed or (default_platform(),),
+        outputs=tuple(
+            parse_outputs(outputs, push=push, load=load, tags=tags, annotations=annotations)
+        ),
+        dockerfile=Path(dockerfile) if dockerfile is not None else None,
+        dockerfile_text=dockerfile_text,
+        build_args=args,
+        target=target,
+        labels=dict(labels or {}),
+        no_cache=no_cache,
+        no_cache_filter=tuple(no_cache_filter),
+        pull=pull,
+        secrets=parse_secrets(tuple(secrets), tuple(ssh)),
+        network=network,
+        entitlements=entitlements,
+        source_date_epoch=epoch,
+        progress=progress,
+        iidfile=Path(iidfile) if iidfile is not None else None,
+        metadata_file=Path(metadata_file) if metadata_file is not None else None,
+        jobs=jobs,
+        call=call,
+        builder=builder,
+    )
+
+
+def source_date_epoch(build_args: Mapping[str, str]) -> int | None:
+    """SOURCE_DATE_EPOCH from --build-arg or the environment (BuildKit reads both)."""
+    value = build_args.get("SOURCE_DATE_EPOCH") or os.environ.get("SOURCE_DATE_EPOCH")
+    if value is None or value == "":
+        return None
+    if not value.isdigit():
+        raise UsageError(f"SOURCE_DATE_EPOCH must be whole seconds since 1970, not {value!r}")
+    return int(value)
+
+
+def parse_entitlements(allow: Sequence[str]) -> frozenset[str]:
+    """`--allow` values (comma-separated lists too), each a known entitlement."""
+    found: set[str] = set()
+    for value in allow:
+        for item in (part.strip() for part in value.split(",")):
+            if item not in ENTITLEMENTS:
+                raise UsageError(
+                    f"--allow: unknown entitlement {item!r}",
+                    hint="entitlements: " + ", ".join(ENTITLEMENTS),
+                )
+            found.add(item)
+    return frozenset(found)
 
 
 def _csv(spec: str, flag: str) -> dict[str, str]:
