@@ -33,6 +33,7 @@ def polybuild(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.qemu
 def test_status_json_lists_supported_platforms_and_emulators() -> None:
     require_root()
     require_platforms(*MUST_RUN)
@@ -45,6 +46,7 @@ def test_status_json_lists_supported_platforms_and_emulators() -> None:
     assert "qemu-aarch64" in status["emulators"] or any("aarch64" in e for e in status["emulators"])
 
 
+@pytest.mark.qemu
 def test_install_again_leaves_handlers_alone() -> None:
     require_root()
     require_platforms("linux/arm64")

@@ -13,6 +13,7 @@ from polybuild.platforms import host_platform
 from tests.conftest import require_tool
 
 
+@pytest.mark.qemu
 @pytest.mark.parametrize("arch", sorted(TARGETS))
 def test_program_runs_under_its_qemu_and_exits_42(arch: str, tmp_path: Path) -> None:
     path = tmp_path / arch
@@ -32,6 +33,7 @@ def test_program_is_selected_by_exactly_its_own_handler(arch: str) -> None:
     assert [e.arch for e in EMULATORS if e.matches(program)] == [arch]
 
 
+@pytest.mark.qemu
 def test_a_wrong_architecture_does_not_exit_42(tmp_path: Path) -> None:
     # s390x code run by the aarch64 emulator must fail: the probe proves the architecture.
     path = tmp_path / "s390x"

@@ -14,7 +14,7 @@ from polybuild.binfmt.probe import ProbeStatus, probe_arch, runnable_platforms
 from polybuild.platforms import parse
 from tests.conftest import require, require_platforms, require_root, require_tool
 
-pytestmark = pytest.mark.root  # needs root: containers, mounts, binfmt_misc
+pytestmark = [pytest.mark.root, pytest.mark.qemu]  # needs root, and QEMU for foreign platforms
 
 MUST_RUN = (
     "linux/amd64",

@@ -20,7 +20,7 @@ from polybuild.platforms import Platform
 from polybuild.runtime import Runtime
 from tests.conftest import import_busybox, require_platforms, require_root, require_tool, run_cli
 
-pytestmark = pytest.mark.root  # needs root: containers, mounts, binfmt_misc
+pytestmark = [pytest.mark.root, pytest.mark.qemu]  # needs root, and QEMU for foreign platforms
 
 PLATFORMS = "linux/amd64,linux/arm64"
 DOCKERFILE = "FROM busybox\nRUN echo built > /built\nCOPY file /file\n"

@@ -55,8 +55,8 @@ def run(ex: RuncExecutor, root: Path, script: str, **kwargs: object) -> tuple[in
     ("arch", "platform", "machine"),
     [
         ("amd64", "linux/amd64", "x86_64"),
-        ("arm64", "linux/arm64", "aarch64"),
-        ("armhf", "linux/arm/v7", "armv7l"),
+        pytest.param("arm64", "linux/arm64", "aarch64", marks=pytest.mark.qemu),
+        pytest.param("armhf", "linux/arm/v7", "armv7l", marks=pytest.mark.qemu),
     ],
 )
 @pytest.mark.root
@@ -175,6 +175,7 @@ def test_user_not_found_is_a_clear_error(executor: RuncExecutor, tmp_path: Path)
 
 
 @pytest.mark.root
+@pytest.mark.qemu
 def test_bind_mounted_emulator_fallback(
     executor: RuncExecutor, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

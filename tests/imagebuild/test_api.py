@@ -11,7 +11,7 @@ import polybuild
 from polybuild.errors import DockerfileError
 from tests.conftest import import_busybox, require_platforms, require_root, require_tool
 
-pytestmark = pytest.mark.root  # needs root: containers, mounts, binfmt_misc
+pytestmark = [pytest.mark.root, pytest.mark.qemu]  # needs root, and QEMU for foreign platforms
 
 
 def test_build_api_writes_an_oci_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -18,7 +18,7 @@ from polybuild.runtime import Runtime
 from polybuild.solver.scheduler import Solver
 from tests.conftest import import_busybox, require_platforms, require_root, require_tool
 
-pytestmark = pytest.mark.root  # needs root: containers, mounts, binfmt_misc
+pytestmark = [pytest.mark.root, pytest.mark.qemu]  # needs root, and QEMU for foreign platforms
 
 THREE = "linux/amd64,linux/arm64,linux/arm/v7"
 

@@ -14,9 +14,9 @@ pytestmark = pytest.mark.root  # needs root: containers, mounts, binfmt_misc
 
 CASES = [
     ("amd64", "linux/amd64", "x86_64"),
-    ("arm64", "linux/arm64", "aarch64"),
-    ("armhf", "linux/arm/v7", "armv7l"),
-    ("s390x", "linux/s390x", "s390x"),
+    pytest.param("arm64", "linux/arm64", "aarch64", marks=pytest.mark.qemu),
+    pytest.param("armhf", "linux/arm/v7", "armv7l", marks=pytest.mark.qemu),
+    pytest.param("s390x", "linux/s390x", "s390x", marks=pytest.mark.qemu),
 ]
 
 

@@ -24,7 +24,7 @@ import pytest
 from tests.conftest import import_busybox, require_platforms, require_root, require_tool
 from tests.conftest import run_cli as polybuild
 
-pytestmark = pytest.mark.root  # needs root: containers, mounts, binfmt_misc
+pytestmark = [pytest.mark.root, pytest.mark.qemu]  # needs root, and QEMU for foreign platforms
 
 SECRET = "host-loopback-only-secret"
 

@@ -18,7 +18,7 @@ from polybuild.testing.busybox import make_rootfs_tar
 from tests.conftest import require_platforms, require_root, require_tool
 from tests.conftest import run_cli as polybuild
 
-pytestmark = pytest.mark.root  # needs root: containers, mounts, binfmt_misc
+pytestmark = [pytest.mark.root, pytest.mark.qemu]  # needs root, and QEMU for foreign platforms
 
 PLATFORMS = {
     "amd64": ("linux/amd64", "x86_64"),

@@ -22,7 +22,7 @@ from polybuild.testing.busybox import make_rootfs_tar
 from tests.conftest import require_platforms, require_root, require_tool, run_cli
 from tests.registry.conftest import Registry, make_client
 
-pytestmark = pytest.mark.root  # needs root: containers, mounts, binfmt_misc
+pytestmark = [pytest.mark.root, pytest.mark.qemu]  # needs root, and QEMU for foreign platforms
 
 ARCHES = [
     ("amd64", Platform("linux", "amd64")),

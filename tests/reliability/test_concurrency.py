@@ -10,7 +10,7 @@ import pytest
 from tests.reliability.harness import verify
 from tests.reliability.scenarios import World, app_files, build_argv
 
-pytestmark = pytest.mark.root  # needs root: containers, mounts, binfmt_misc
+pytestmark = [pytest.mark.root, pytest.mark.qemu]  # needs root, and QEMU for foreign platforms
 
 MAX_PRUNES = 8  # each is a process start; more would only slow the builds on 2 cores
 

@@ -16,7 +16,7 @@ from tests.conftest import import_busybox
 from tests.reliability.harness import Lab, verify
 from tests.reliability.scenarios import World
 
-pytestmark = pytest.mark.root  # needs root: containers, mounts, binfmt_misc
+pytestmark = [pytest.mark.root, pytest.mark.qemu]  # needs root, and QEMU for foreign platforms
 
 MIB = 1 << 20
 

@@ -22,7 +22,7 @@ from tests.reliability.scenarios import (
     timed_concurrent,
 )
 
-pytestmark = pytest.mark.root  # needs root: containers, mounts, binfmt_misc
+pytestmark = [pytest.mark.root, pytest.mark.qemu]  # needs root, and QEMU for foreign platforms
 
 TRIALS = {
     "build --load": 5,
