@@ -1,23 +1,78 @@
 """The one exception tree of polybuild; every error a user can see derives from PolybuildError.
 
-    PolybuildError                 any failure polybuild reports (message + optional hint)
-    ├── UsageError                 bad flags or arguments on the command line
-    ├── PlatformError              a platform specifier that cannot be parsed
-    ├── PrivilegeError             the operation needs root (or a capability) it does not have
-    ├── EmulationError             binfmt_misc / QEMU set-up or detection failed
-    ├── DockerfileError            a Dockerfile that cannot be parsed or converted (has a Location)
-    ├── ContentError               the content store refused or lost a blob
-    │   ├── DigestMismatchError    bytes do not match the digest they claim
-    │   └── BlobNotFoundError      no blob with that digest in the store
-    ├── ImageError                 an image, manifest, index or layout is invalid
-    │   ├── InvalidReferenceError  an image reference that cannot be parsed
-    │   └── ImageNotFoundError     no image by that name or digest
-    ├── ExecutionError             a container process could not be run or failed
-    └── RegistryError              a registry answered with an error or could not be reached
-        └── AuthenticationError    the registry refused our credentials
+Each class with the exit code `polybuild` ends with when it stops a command (the table in
+cli/exit_codes.py) and the modules under polybuild/ that raise it. A class marked * is still
+defined in the module named, not here (to be moved in).
+
+    class                                 exit  meaning; raised in
+    PolybuildError                        1     any failure polybuild reports (message + hint);
+    │                                           as is: runtime, solver/cache, solver/scheduler,
+    │                                           cli/check
+    ├── UsageError                        2     bad flags, arguments or options; cli/*,
+    │                                           imagebuild/request, imagebuild/pipeline,
+    │                                           exporters/*, progress, registry/config,
+    │                                           registry/push, binfmt/installer,
+    │                                           builders/model, imagetools/*
+    ├── PlatformError                     2     a platform specifier that cannot be parsed;
+    │                                           platforms/specifier
+    ├── PrivilegeError                    4     needs root (or a capability) it does not have;
+    │                                           dataroot, binfmt/handlers, binfmt/installer
+    ├── EmulationError                    5     binfmt_misc / QEMU set-up or detection failed;
+    │                                           binfmt/handlers, binfmt/installer,
+    │                                           executor/emulation
+    ├── DockerfileError                   6     a Dockerfile that cannot be parsed or converted
+    │                                           (has a location); dockerfile/*, solver/scheduler
+    ├── ContentError                      7     the content store refused or lost a blob;
+    │   │                                       image/content, registry/upload
+    │   ├── DigestMismatchError           7     bytes do not match the digest they claim;
+    │   │                                       image/content, image/layout_tar, layers/unpack,
+    │   │                                       exporters/recompress
+    │   └── BlobNotFoundError             7     no blob with that digest in the store;
+    │                                           image/content
+    ├── ImageError                        9     an image, manifest, index, config or layout is
+    │   │                                       invalid; image/*, layers/unpack, exporters/*,
+    │   │                                       registry/client, registry/push,
+    │   │                                       imagetools/create, runtime, cli/import_
+    │   ├── InvalidReferenceError         2     an image reference that cannot be parsed;
+    │   │                                       image/reference, image/store
+    │   ├── InvalidDigestError            9     a string that is not a valid digest;
+    │   │                                       image/digest
+    │   ├── ImageNotFoundError            8     no image by that name or digest; image/select,
+    │   │   │                                   image/store, registry/http
+    │   │   └── NoMatchingPlatformError   8     the image has no manifest for the platform;
+    │   │                                       image/select, imagebuild/baseimages,
+    │   │                                       registry/transfer
+    │   ├── CompressionError              9     a layer cannot be (de)compressed, or the
+    │   │                                       compression option is unsupported;
+    │   │                                       layers/compress
+    │   ├── LayerWriteError               9     a layer tar cannot be written from a directory;
+    │   │                                       layers/tarwriter
+    │   └── UnpackError                   9     a layer entry cannot be applied safely (names
+    │                                           the entry); layers/unpack
+    ├── ExecutionError                    10    a container process could not be run or failed;
+    │   │                                       executor/runc, executor/network, executor/user,
+    │   │                                       snapshot/snapshotter, solver/execop
+    │   ├── FileOpError                   10    COPY, ADD or WORKDIR failed (names the
+    │   │                                       instruction); fileops/*
+    │   └── StepFailedError*              10    a RUN step exited non-zero; solver/execop
+    ├── RegistryError                     12    a registry answered with an error or could not
+    │   │                                       be reached; registry/*
+    │   ├── AuthenticationError           11    the registry refused our credentials;
+    │   │                                       registry/auth, registry/origin,
+    │   │                                       registry/credentials, registry/http
+    │   └── BlobUnknownError*             12    the registry has no such blob (in that
+    │                                           repository); registry/http
+    ├── BuilderNotFoundError              1     no saved builder by that name; builders/model
+    ├── NoNodeForPlatformError            1     no node of the builder can build a requested
+    │                                           platform; builders/resolve
+    ├── RootfsPathError*                  1     a path inside a root filesystem cannot be
+    │                                           resolved (a symlink loop); rootfs
+    └── FixtureError                      1     a test fixture (the busybox package) is missing,
+                                                corrupt or cannot be fetched; testing/busybox
 
 Foreign exceptions (OSError, httpx errors, msgspec errors) are mapped to these where they
-cross into polybuild's code, so the CLI only ever has to render a PolybuildError.
+cross into polybuild's code, so the CLI only ever has to render a PolybuildError; anything
+else ends the command with exit code 1 as an internal error.
 """
 
 from __future__ import annotations
@@ -94,12 +149,45 @@ class InvalidReferenceError(ImageError):
     """An image reference that cannot be parsed."""
 
 
+class InvalidDigestError(ImageError):
+    """A string that is not a valid digest of a supported algorithm."""
+
+
 class ImageNotFoundError(ImageError):
     """No image with that name or digest."""
 
 
+class NoMatchingPlatformError(ImageNotFoundError):
+    """The image has no manifest for the requested platform (or any it runs compatibly)."""
+
+
+class CompressionError(ImageError):
+    """A layer could not be compressed or decompressed, or the option is not supported."""
+
+
+class LayerWriteError(ImageError):
+    """A layer tar could not be written from the given directory."""
+
+
+class UnpackError(ImageError):
+    """A layer entry could not be applied safely; `entry` names it as the tar does."""
+
+    def __init__(self, entry: str, reason: str, *, hint: str | None = None) -> None:
+        super().__init__(f"layer entry {entry!r}: {reason}", hint=hint)
+        self.entry = entry
+
+
 class ExecutionError(PolybuildError):
     """A container process could not be started, or it failed."""
+
+
+class FileOpError(ExecutionError):
+    """COPY/ADD/WORKDIR failed; `instruction` is the Dockerfile text it ran for (may be empty)."""
+
+    def __init__(self, message: str, *, instruction: str = "", hint: str | None = None) -> None:
+        super().__init__(f"{instruction}: {message}" if instruction else message, hint=hint)
+        self.reason = message
+        self.instruction = instruction
 
 
 class RegistryError(PolybuildError):
@@ -110,20 +198,41 @@ class AuthenticationError(RegistryError):
     """The registry refused the credentials (or asked for some we do not have)."""
 
 
+class BuilderNotFoundError(PolybuildError):
+    """No builder by that name."""
+
+
+class NoNodeForPlatformError(PolybuildError):
+    """No node of the builder can build one of the requested platforms."""
+
+
+class FixtureError(PolybuildError):
+    """A busybox package is missing, corrupt or cannot be fetched."""
+
+
 __all__ = [
     "AuthenticationError",
     "BlobNotFoundError",
+    "BuilderNotFoundError",
+    "CompressionError",
     "ContentError",
     "DigestMismatchError",
     "DockerfileError",
     "EmulationError",
     "ExecutionError",
+    "FileOpError",
+    "FixtureError",
     "ImageError",
     "ImageNotFoundError",
+    "InvalidDigestError",
     "InvalidReferenceError",
+    "LayerWriteError",
+    "NoMatchingPlatformError",
+    "NoNodeForPlatformError",
     "PlatformError",
     "PolybuildError",
     "PrivilegeError",
     "RegistryError",
+    "UnpackError",
     "UsageError",
 ]

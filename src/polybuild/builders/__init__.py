@@ -5,13 +5,13 @@ from __future__ import annotations
 from polybuild.builders.model import (
     DEFAULT_BUILDER,
     Builder,
-    BuilderNotFoundError,
     BuilderStore,
     Node,
     default_builder,
     with_node,
 )
-from polybuild.builders.resolve import Assignment, NoNodeForPlatformError, resolve_nodes
+from polybuild.builders.resolve import Assignment, resolve_nodes
+from polybuild.errors import BuilderNotFoundError, NoNodeForPlatformError
 
 __all__ = [
     "DEFAULT_BUILDER",

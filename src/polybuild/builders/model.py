@@ -8,16 +8,12 @@ import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from polybuild.errors import PolybuildError, UsageError
+from polybuild.errors import BuilderNotFoundError, PolybuildError, UsageError
 from polybuild.image.content import write_file_atomic
 from polybuild.platforms import Platform, format_platform, parse
 
 DEFAULT_BUILDER = "default"
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
-
-
-class BuilderNotFoundError(PolybuildError):
-    """No builder by that name."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,12 +6,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from polybuild.builders.model import Node
-from polybuild.errors import PolybuildError
+from polybuild.errors import NoNodeForPlatformError
 from polybuild.platforms import Platform, only, only_strict
-
-
-class NoNodeForPlatformError(PolybuildError):
-    """No node of the builder can build one of the requested platforms."""
 
 
 @dataclass(frozen=True, slots=True)

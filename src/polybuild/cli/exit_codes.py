@@ -28,9 +28,14 @@ EXIT_CODES: tuple[tuple[type[errors.PolybuildError], int], ...] = (
 
 def exit_code_for(error: BaseException) -> int:
     """The process exit code for an error that ends a command."""
-    if isinstance(error, KeyboardInterrupt):
+    return exit_code_of(type(error))
+
+
+def exit_code_of(error_class: type[BaseException]) -> int:
+    """The process exit code for every error of this class (errors.py's tree lists them)."""
+    if issubclass(error_class, KeyboardInterrupt):
         return INTERRUPTED
     for cls, code in EXIT_CODES:
-        if isinstance(error, cls):
+        if issubclass(error_class, cls):
             return code
     return FAILURE

@@ -8,7 +8,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from polybuild.errors import ImageError
+from polybuild.errors import InvalidDigestError
+
+__all__ = [
+    "ALGORITHMS",
+    "CANONICAL",
+    "Digest",
+    "Digester",
+    "InvalidDigestError",
+    "digest_chunks",
+    "digest_file",
+    "is_digest",
+]
 
 # Registered algorithms and the exact length of their lower-case hex encoding (image-spec).
 ALGORITHMS: dict[str, int] = {"sha256": 64, "sha512": 128}
@@ -16,10 +27,6 @@ CANONICAL = "sha256"
 # The general grammar, so that a well-formed digest of an unknown algorithm gets a clearer error.
 _GRAMMAR = re.compile(r"^([a-z0-9]+(?:[.+_-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)$")
 _CHUNK = 1 << 20
-
-
-class InvalidDigestError(ImageError):
-    """A string that is not a valid digest of a supported algorithm."""
 
 
 @dataclass(frozen=True, slots=True, order=True)

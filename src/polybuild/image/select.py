@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from polybuild.errors import ImageError, ImageNotFoundError
+from polybuild.errors import ImageError, ImageNotFoundError, NoMatchingPlatformError
 from polybuild.image import mediatypes as mt
 from polybuild.image.config import ImageConfig, parse_config
 from polybuild.image.descriptor import Descriptor
@@ -13,9 +13,14 @@ from polybuild.image.manifest import Manifest, Stored, is_attestation, parse_ind
 from polybuild.image.walk import BlobSource, read_document
 from polybuild.platforms import Platform, default_platform, format_platform, only
 
-
-class NoMatchingPlatformError(ImageNotFoundError):
-    """The image has no manifest for the requested platform (or any it runs compatibly)."""
+__all__ = [
+    "NoMatchingPlatformError",
+    "Selected",
+    "find_child",
+    "load_selected",
+    "platform_manifests",
+    "select_manifest",
+]
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, BinaryIO, Protocol, cast
 import zstandard
 from isal import igzip, isal_zlib
 
-from polybuild.errors import ImageError
+from polybuild.errors import CompressionError
 from polybuild.image import mediatypes
 from polybuild.image.mediatypes import (
     DOCKER_LAYER,
@@ -48,10 +48,6 @@ _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
 # Compressing in large batches keeps per-call overhead low: tarfile writes 512-byte headers.
 _BATCH = 1 << 20
-
-
-class CompressionError(ImageError):
-    """A layer could not be compressed or decompressed, or the option is not supported."""
 
 
 class Compression(enum.StrEnum):

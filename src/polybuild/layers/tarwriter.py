@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from polybuild.errors import ImageError
+from polybuild.errors import LayerWriteError
 from polybuild.layers import tarformat
 
 __all__ = [
@@ -41,10 +41,6 @@ _UNSUPPORTED_OVERLAY_XATTRS = (
     "user.overlay.redirect",
     "user.overlay.metacopy",
 )
-
-
-class LayerWriteError(ImageError):
-    """A layer tar could not be written from the given directory."""
 
 
 class ChangeKind(enum.StrEnum):

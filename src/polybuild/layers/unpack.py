@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, cast
 
-from polybuild.errors import DigestMismatchError, ImageError
+from polybuild.errors import DigestMismatchError, ImageError, UnpackError
 from polybuild.layers import tarformat
 from polybuild.layers.compress import Compression, open_decompressed
 from polybuild.layers.rootfs import RootDir, UnsafePathError, clean_path, proc_path
@@ -62,14 +62,6 @@ _UNTRUSTED_XATTRS = ("user.", "system.posix_acl_access", "system.posix_acl_defau
 _IGNORED_XATTR_ERRORS = (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EACCES)
 # What Python raises for values no system call takes (a NUL in a name, a uid of 2**70).
 _BAD_VALUE_ERRORS = (ValueError, OverflowError)
-
-
-class UnpackError(ImageError):
-    """A layer entry could not be applied safely; `entry` names it as the tar does."""
-
-    def __init__(self, entry: str, reason: str, *, hint: str | None = None) -> None:
-        super().__init__(f"layer entry {entry!r}: {reason}", hint=hint)
-        self.entry = entry
 
 
 class UnpackMode(enum.StrEnum):

@@ -18,7 +18,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from polybuild.errors import PolybuildError
+from polybuild.errors import FixtureError
 from polybuild.platforms import Platform, format_platform
 
 # Debian architecture -> OCI platform
@@ -101,10 +101,6 @@ APPLETS = [
 
 PASSWD = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"
 GROUP = "root:x:0:\nnogroup:x:65534:\n"
-
-
-class FixtureError(PolybuildError):
-    """A busybox package is missing, corrupt or cannot be fetched."""
 
 
 def repo_root() -> Path:
