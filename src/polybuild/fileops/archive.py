@@ -26,12 +26,12 @@ from pathlib import Path
 from polybuild.errors import ImageError
 from polybuild.fileops.errors import FileOpError
 from polybuild.fileops.owner import ResolvedOwner
-from polybuild.fileops.tree import DestRoot, lstat_at
+from polybuild.fileops.tree import DestRoot
 from polybuild.layers import tarformat
-from polybuild.layers.rootfs import proc_path
 
 # The layer unpacker's checks of sparse maps and its hole-keeping writes, shared as they are.
 from polybuild.layers.unpack import UnpackError, data_segments, write_keeping_holes
+from polybuild.rootfs import lstat_at, proc_path
 
 __all__ = ["extract_archive", "is_archive"]
 

@@ -45,14 +45,12 @@ from polybuild.fileops.tree import (
     DestRoot,
     Meta,
     copy_xattrs,
-    lstat_at,
     remove_non_dir,
     set_meta,
     write_file_from,
 )
 from polybuild.fileops.view import SourceView
-from polybuild.layers.rootfs import clean_path
-from polybuild.rootfs import RootfsPathError
+from polybuild.rootfs import RootfsPathError, clean_path, lstat_at
 
 __all__ = ["CopyResult", "copy_files"]
 

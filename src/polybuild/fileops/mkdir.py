@@ -8,7 +8,7 @@ from pathlib import Path
 from polybuild.fileops.errors import FileOpError
 from polybuild.fileops.owner import ResolvedOwner
 from polybuild.fileops.tree import DestRoot
-from polybuild.layers.rootfs import clean_path
+from polybuild.rootfs import clean_path
 
 __all__ = ["make_dir"]
 

@@ -8,7 +8,7 @@ from polybuild.dockerfile.ignore import IgnoreMatcher
 from polybuild.fileops.errors import FileOpError
 from polybuild.fileops.pattern import WildcardSource, contains_wildcards, go_match
 from polybuild.fileops.view import SourceView
-from polybuild.layers.rootfs import clean_path
+from polybuild.rootfs import clean_path
 
 __all__ = [
     "ExpandOptions",

@@ -2,7 +2,7 @@
 
 Every destination entry is addressed as (directory fd, name); directories are opened with
 O_NOFOLLOW one component at a time and symlinks met on the way are resolved against the
-root (RootDir's rules), so a hostile `/etc -> /` or `x -> ../../..` can only lead back into
+root (polybuild.rootfs), so a hostile `/etc -> /` or `x -> ../../..` can only lead back into
 the root. Metadata calls without an *at form go through /proc/self/fd of an O_PATH fd.
 """
 
@@ -16,8 +16,15 @@ from pathlib import Path
 
 from polybuild.fileops.errors import FileOpError
 from polybuild.fileops.owner import ResolvedOwner
-from polybuild.layers.rootfs import clean_path, proc_path
-from polybuild.rootfs import DIR_FLAGS, RootfsPathError, open_dir_in_root, resolve_in_root
+from polybuild.rootfs import (
+    DIR_FLAGS,
+    RootfsPathError,
+    clean_path,
+    lstat_at,
+    open_dir_in_root,
+    proc_path,
+    resolve_parts,
+)
 
 __all__ = ["DestRoot", "Meta"]
 
@@ -80,8 +87,7 @@ class DestRoot:
 
     def resolve(self, path: str) -> list[str]:
         """Components of `path` with every symlink (the last too) resolved inside the root."""
-        host = resolve_in_root(self.root, path)
-        return list(host.relative_to(self.root).parts)
+        return resolve_parts(self.fd, path)
 
     def mkdir_all(self, parts: list[str]) -> int:
         """An O_PATH fd of directory `parts`, creating what is missing like BuildKit's MkdirAll.
@@ -115,14 +121,6 @@ class DestRoot:
         elif not stat.S_ISDIR(st.st_mode):
             raise FileOpError(f"cannot copy to non-directory: {name}")
         return os.open(name, DIR_FLAGS, dir_fd=parent)
-
-
-def lstat_at(dir_fd: int, name: str) -> os.stat_result | None:
-    """lstat of `name` in `dir_fd`, or None when nothing is there."""
-    try:
-        return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-    except FileNotFoundError:
-        return None
 
 
 def remove_non_dir(dir_fd: int, name: str, what: str) -> None:

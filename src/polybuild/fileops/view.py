@@ -4,7 +4,8 @@ BuildKit's client (fsutil) sends the build context filtered and its symlinks as 
 on the daemon an ignored file is simply absent: a link to it dangles, and a source path that
 follows one (`COPY alias`, `COPY linkdir/key`) is "not found". `SourceView` gives every
 source lookup that view of a raw directory, resolving symlinks inside the root one component
-at a time and treating each ignored component as missing, however it was reached.
+at a time (polybuild.rootfs) and treating each ignored component as missing, however it was
+reached.
 """
 
 from __future__ import annotations
@@ -15,11 +16,9 @@ from pathlib import Path
 
 from polybuild.dockerfile.ignore import IgnoreMatcher
 from polybuild.fileops.errors import FileOpError
+from polybuild.rootfs import RootfsPathError, resolve_parts
 
 __all__ = ["SourceView"]
-
-_MAX_SYMLINKS = 40  # as the kernel's ELOOP limit
-
 
 class SourceView:
     """Directory `root` without what `ignore` (.dockerignore patterns) leaves out.
@@ -49,40 +48,25 @@ class SourceView:
         it. Raises FileOpError `"<shown>": not found` when a component is missing or
         ignored (a link into an ignored path dangles), naming `shown` or else `/path`.
         """
-        # plain splits: PurePosixPath would keep a "/" or "//" anchor as a component
-        pending = path.split("/")
-        resolved: list[str] = []
-        links = 0
-        while pending:
-            part = pending.pop(0)
-            if part in ("", "."):
-                continue
-            if part == "..":
-                if resolved:
-                    resolved.pop()
-                continue
-            candidate = [*resolved, part]
-            try:
-                st = os.lstat(self.root.joinpath(*candidate))
-            except (FileNotFoundError, NotADirectoryError):
-                st = None
-            if st is None or not self._visible("/".join(candidate), st):
-                what = shown or "/" + "/".join(p for p in path.split("/") if p)
+        what = shown or "/" + "/".join(p for p in path.split("/") if p)
+
+        def check(parts: list[str], st: os.stat_result | None) -> None:
+            if st is None or not self._visible("/".join(parts), st):
                 raise FileOpError(f'"{what}": not found', instruction=instruction)
-            if stat.S_ISLNK(st.st_mode) and (follow_last or pending):
-                links += 1
-                if links > _MAX_SYMLINKS:
-                    raise FileOpError(
-                        f'"/{path.lstrip("/")}": too many levels of symbolic links',
-                        instruction=instruction,
-                    )
-                target = os.readlink(self.root.joinpath(*candidate))
-                if target.startswith("/"):
-                    resolved = []
-                pending = [*target.split("/"), *pending]
-                continue
-            resolved.append(part)
-        return tuple(resolved)
+
+        try:
+            root_fd = os.open(self.root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:  # no root: nothing is in the view
+            raise FileOpError(f'"{what}": not found', instruction=instruction) from None
+        try:
+            return tuple(resolve_parts(root_fd, path, follow_last=follow_last, on_entry=check))
+        except RootfsPathError:
+            raise FileOpError(
+                f'"/{path.lstrip("/")}": too many levels of symbolic links',
+                instruction=instruction,
+            ) from None
+        finally:
+            os.close(root_fd)
 
     def exists(self, rel: str) -> bool:
         """Whether `rel` (no symlinks before its last component, none followed) is in the view."""

@@ -19,7 +19,6 @@ from polybuild.layers.compress import (
     open_decompressed,
 )
 from polybuild.layers.layer import changes_layer, directory_layer, upper_layer
-from polybuild.layers.rootfs import UnsafePathError
 from polybuild.layers.tarwriter import (
     Change,
     ChangeKind,
@@ -50,7 +49,6 @@ __all__ = [
     "UnpackError",
     "UnpackMode",
     "UnpackResult",
-    "UnsafePathError",
     "changes_layer",
     "compression_for_media_type",
     "compute_changes",

@@ -44,8 +44,8 @@ from typing import BinaryIO, cast
 from polybuild.errors import DigestMismatchError, ImageError, UnpackError
 from polybuild.layers import tarformat
 from polybuild.layers.compress import Compression, open_decompressed
-from polybuild.layers.rootfs import RootDir, UnsafePathError, clean_path, proc_path
 from polybuild.layers.tarwriter import OPAQUE_WHITEOUT, WHITEOUT_PREFIX
+from polybuild.rootfs import RootDir, RootfsPathError, clean_path, proc_path
 
 __all__ = ["SkippedEntry", "UnpackError", "UnpackMode", "UnpackResult", "unpack_layer"]
 
@@ -470,12 +470,12 @@ def unpack_layer(
                     unpacker.apply(tar, member)
                 except UnpackError:
                     raise
-                except (UnsafePathError, OSError, *_BAD_VALUE_ERRORS) as exc:
+                except (RootfsPathError, OSError, *_BAD_VALUE_ERRORS) as exc:
                     raise UnpackError(member.name, _reason(exc)) from exc
                 tarformat.read_through(tar)
             try:
                 unpacker.finish()
-            except (UnsafePathError, OSError) as exc:
+            except (RootfsPathError, OSError) as exc:
                 raise ImageError(f"cannot set directory metadata: {_reason(exc)}") from exc
         # The diff-id covers the whole tar, including the padding after the end marker.
         while tar_stream.read(_CHUNK):
