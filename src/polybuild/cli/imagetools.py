@@ -5,10 +5,14 @@ from __future__ import annotations
 import asyncio
 import sys
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import click
 
 from polybuild.errors import UsageError
+
+if TYPE_CHECKING:
+    import httpx
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +31,10 @@ class CreateOptions:
     platforms: tuple[str, ...] = ()
 
 
-def run_inspect(options: InspectOptions) -> None:
+def run_inspect(
+    options: InspectOptions, *, transport: httpx.AsyncBaseTransport | None = None
+) -> None:
+    """Print the image as the options say; `transport` replaces the network (tests)."""
     from polybuild.image import reference
     from polybuild.imagetools.inspect import (
         DEFAULT_FORMAT,
@@ -44,7 +51,7 @@ def run_inspect(options: InspectOptions) -> None:
     template = options.format or DEFAULT_FORMAT
 
     async def fetch() -> Inspection:
-        async with RegistryClient() as client:
+        async with RegistryClient(transport=transport) as client:
             return await inspect(client, ref, with_configs=needs_configs(template))
 
     inspection = asyncio.run(fetch())
@@ -56,7 +63,10 @@ def run_inspect(options: InspectOptions) -> None:
     click.echo(formatted(inspection, template))
 
 
-def run_create(options: CreateOptions) -> None:
+def run_create(
+    options: CreateOptions, *, transport: httpx.AsyncBaseTransport | None = None
+) -> None:
+    """Combine the sources into one index and push it; `transport` replaces the network."""
     from polybuild.image import reference
     from polybuild.imagetools.create import create
     from polybuild.platforms import parse_list
@@ -67,7 +77,7 @@ def run_create(options: CreateOptions) -> None:
     platforms = parse_list(",".join(options.platforms)) if options.platforms else []
 
     async def go() -> bytes:
-        async with RegistryClient() as client:
+        async with RegistryClient(transport=transport) as client:
             index = await create(
                 client,
                 sources,

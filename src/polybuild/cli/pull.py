@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import click
 
 from polybuild.errors import UsageError
+
+if TYPE_CHECKING:
+    import httpx
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,8 +22,11 @@ class PullOptions:
     quiet: bool = False
 
 
-def run_pull(options: PullOptions) -> None:
-    """Pull into the local image store and print the image's digest and name."""
+def run_pull(options: PullOptions, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    """Pull into the local image store and print the image's digest and name.
+
+    `transport` replaces the network (a fake registry in tests).
+    """
     from polybuild.image import reference
     from polybuild.image.store import ImageStore
     from polybuild.platforms import format_platform, parse_list
@@ -32,7 +39,7 @@ def run_pull(options: PullOptions) -> None:
     choice: PlatformChoice = "all" if options.all_platforms else platforms
     if not options.quiet:
         click.echo(f"{ref.tag or ref.digest}: Pulling from {ref.familiar_name}")
-    pulled = asyncio.run(pull(ImageStore(), ref, choice))
+    pulled = asyncio.run(pull(ImageStore(), ref, choice, transport=transport))
     if options.quiet:
         click.echo(str(pulled.name or ref))
         return

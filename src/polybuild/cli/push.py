@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    import httpx
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,8 +20,11 @@ class PushOptions:
     quiet: bool = False
 
 
-def run_push(options: PushOptions) -> None:
-    """Push the stored image to its own name (and any extra destinations)."""
+def run_push(options: PushOptions, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    """Push the stored image to its own name (and any extra destinations).
+
+    `transport` replaces the network (a fake registry in tests).
+    """
     from polybuild.image import reference
     from polybuild.image.store import ImageStore
     from polybuild.registry import push
@@ -36,6 +43,7 @@ def run_push(options: PushOptions) -> None:
             refs,
             docker_media_types=options.docker_media_types,
             log=log,
+            transport=transport,
         )
     )
     click.echo(f"digest: {pushed.digest} size: {pushed.size}")

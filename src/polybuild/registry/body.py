@@ -16,6 +16,11 @@ _KEPT_EXTENSIONS = ("http_version", "reason_phrase")
 # no decompression bomb) sits between the network and the cap; blobs are checked by digest.
 
 
+def is_size(text: str) -> bool:
+    """A Content-Length as HTTP writes it (str.isdigit alone also takes "²")."""
+    return text.isascii() and text.isdigit()
+
+
 async def _chunks(response: httpx.Response, limit: int) -> tuple[list[bytes], bool]:
     """Up to `limit` bytes of a streamed body, and whether that was all of it.
 
@@ -43,7 +48,7 @@ async def read_at_most(response: httpx.Response, limit: int) -> tuple[bytes, boo
 async def read_body(response: httpx.Response, limit: int, where: str, what: str) -> bytes:
     """A streamed body of at most `limit` bytes; a longer one is refused while it streams."""
     declared = response.headers.get("Content-Length", "")
-    if declared.isascii() and declared.isdigit() and int(declared) > limit:
+    if is_size(declared) and int(declared) > limit:
         raise RegistryError(f"{where}: {what} is {declared} bytes, larger than {_size(limit)}")
     chunks, complete = await _chunks(response, limit)
     if not complete:

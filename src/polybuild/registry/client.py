@@ -3,18 +3,17 @@ and upload blobs, push manifests with their exact bytes, list tags. Pulls go thr
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import functools
 import json
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import BinaryIO, TypeVar
 
 import httpx
 
 from polybuild.errors import (
-    DigestMismatchError,
     ImageError,
     ImageNotFoundError,
     RegistryError,
@@ -27,16 +26,17 @@ from polybuild.image.manifest import Index, Manifest, Stored, parse_manifest_or_
 from polybuild.image.reference import Reference
 from polybuild.image.walk import MAX_MANIFEST_SIZE
 from polybuild.registry.auth import Authorizer
-from polybuild.registry.body import read_at_most, read_body
+from polybuild.registry.body import is_size, read_body
 from polybuild.registry.config import RegistryConfig, load_config
 from polybuild.registry.credentials import DockerCredentials
+from polybuild.registry.download import blob_to_memory, blob_to_store
 from polybuild.registry.http import (
     Connections,
     Endpoint,
     api_host,
     raise_for_status,
 )
-from polybuild.registry.retry import RetryPolicy, TransientError, retrying
+from polybuild.registry.retry import RetryPolicy, retrying
 from polybuild.registry.upload import Uploader, UploadResult
 
 T = TypeVar("T")
@@ -45,7 +45,6 @@ MANIFEST_ACCEPT = ", ".join(
 )
 DEFAULT_CHUNK_SIZE = 32 << 20
 TAGS_PAGE = 100
-_READ_CHUNK = 1 << 20
 _NEXT_LINK = re.compile(r'<([^>]*)>[^,]*;\s*rel="?next"?')
 
 
@@ -58,8 +57,9 @@ class RegistryClient:
     """An async registry client; use it as `async with RegistryClient() as client:`.
 
     `chunk_size` is the size of each PATCH of a chunked upload; blobs up to that size are
-    uploaded in one streamed PUT. Every failure is a PolybuildError naming the registry and
-    the repository.
+    uploaded in one streamed PUT. `transport` replaces the network for every request (token
+    servers and storage hosts too): `polybuild.testing.registry.FakeRegistry` in tests.
+    Every failure is a PolybuildError naming the registry and the repository.
     """
 
     def __init__(
@@ -70,6 +70,7 @@ class RegistryClient:
         retry: RetryPolicy | None = None,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         timeout: float = 60.0,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.config = config if config is not None else load_config()
         self.retry = retry or RetryPolicy()
@@ -79,6 +80,7 @@ class RegistryClient:
             self.authorizer,
             self.retry,
             httpx.Timeout(timeout, connect=min(timeout, 15.0)),
+            transport,
         )
         self.uploader = Uploader(self.connections, self.retry, chunk_size)
 
@@ -144,7 +146,7 @@ class RegistryClient:
         media_type = _media_type_of(response)
         digest_header = response.headers.get("Docker-Content-Digest", "")
         length = response.headers.get("Content-Length", "")
-        if media_type is None or not digest_header or not _is_size(length):
+        if media_type is None or not digest_header or not is_size(length):
             # Some registries leave headers out of HEAD answers: fetch and hash the bytes.
             stored = await self._get_manifest_once(endpoint, ref, target, None)
             return stored.descriptor()
@@ -303,42 +305,8 @@ class RegistryClient:
         await self._through_mirrors(
             ref,
             f"fetching blob {descriptor.digest}",
-            lambda e: self._fetch_blob_once(e, ref, descriptor, content),
+            lambda e: blob_to_store(self.connections, e, ref.path, descriptor, content),
         )
-
-    async def _fetch_blob_once(
-        self, endpoint: Endpoint, ref: Reference, descriptor: Descriptor, content: ContentStore
-    ) -> None:
-        where = endpoint.describe(ref.path)
-        response = await self.connections.send(
-            endpoint,
-            "GET",
-            f"/v2/{endpoint.path(ref.path)}/blobs/{descriptor.digest}",
-            repository=ref.path,
-            stream=True,
-            follow_redirects=True,
-        )
-        writer = content.writer(descriptor.digest, descriptor.size)
-        try:
-            raise_for_status(response, where, f"blob {descriptor.digest}", not_found="blob")
-            _check_length(response, descriptor, where)
-            async for chunk in response.aiter_raw(_READ_CHUNK):
-                writer.write(chunk)
-            if writer.written < descriptor.size:
-                raise TransientError(
-                    f"{where}: blob {descriptor.digest} ended after {writer.written} of "
-                    f"{descriptor.size} bytes"
-                )
-            await asyncio.to_thread(writer.commit)
-        except DigestMismatchError as exc:
-            detail = str(exc).removesuffix("; refused")
-            raise RegistryError(
-                f"{where}: blob {descriptor.digest} has the wrong content ({detail}); refused",
-                hint="the registry or a proxy in between served corrupt data; nothing was stored",
-            ) from None
-        finally:
-            writer.abort()
-            await response.aclose()
 
     async def fetch_bytes(self, ref: Reference, descriptor: Descriptor) -> bytes:
         """A small blob (a config) in memory, verified against its digest and size."""
@@ -347,38 +315,8 @@ class RegistryClient:
         return await self._through_mirrors(
             ref,
             f"fetching blob {descriptor.digest}",
-            lambda e: self._fetch_bytes_once(e, ref, descriptor),
+            lambda e: blob_to_memory(self.connections, e, ref.path, descriptor),
         )
-
-    async def _fetch_bytes_once(
-        self, endpoint: Endpoint, ref: Reference, descriptor: Descriptor
-    ) -> bytes:
-        where = endpoint.describe(ref.path)
-        response = await self.connections.send(
-            endpoint,
-            "GET",
-            f"/v2/{endpoint.path(ref.path)}/blobs/{descriptor.digest}",
-            repository=ref.path,
-            stream=True,
-            follow_redirects=True,
-        )
-        try:
-            raise_for_status(response, where, f"blob {descriptor.digest}", not_found="blob")
-            _check_length(response, descriptor, where)
-            # One byte more than the descriptor says is enough to know the answer is wrong.
-            data, _ = await read_at_most(response, descriptor.size + 1)
-        finally:
-            await response.aclose()
-        if len(data) < descriptor.size:
-            raise TransientError(f"{where}: blob {descriptor.digest} was cut short")
-        actual = Digest.of(data, descriptor.digest.algorithm)
-        if actual != descriptor.digest or len(data) != descriptor.size:
-            raise RegistryError(
-                f"{where}: blob {descriptor.digest} has the wrong content (its {len(data)} "
-                f"bytes hash to {actual}); refused",
-                hint="the registry or a proxy in between served corrupt data",
-            )
-        return data
 
     async def push_blob(
         self,
@@ -401,20 +339,17 @@ class RegistryClient:
         return await self.uploader.mount(endpoint, ref.path, descriptor, source.path)
 
 
-def _is_size(text: str) -> bool:
-    """A Content-Length as HTTP writes it (str.isdigit alone also takes "²")."""
-    return text.isascii() and text.isdigit()
-
-
-def _check_length(response: httpx.Response, descriptor: Descriptor, where: str) -> None:
-    """Refuse an answer whose Content-Length already says it is not the blob, before reading."""
-    declared = response.headers.get("Content-Length", "")
-    if _is_size(declared) and int(declared) > descriptor.size:
-        raise RegistryError(
-            f"{where}: blob {descriptor.digest} is {descriptor.size} bytes but the registry "
-            f"sends {declared}; refused",
-            hint="the registry or a proxy in between served the wrong data; nothing was stored",
-        )
+@contextlib.asynccontextmanager
+async def client_for(
+    client: RegistryClient | None, transport: httpx.AsyncBaseTransport | None = None
+) -> AsyncIterator[RegistryClient]:
+    """`client` if given (the caller closes it), else a new one over `transport` (default: the
+    network) that is closed when the block ends."""
+    if client is not None:
+        yield client
+        return
+    async with RegistryClient(transport=transport) as made:
+        yield made
 
 
 def _parse_tags(raw: bytes, where: str) -> list[str]:

@@ -5,19 +5,17 @@ mapping of error answers to polybuild's errors (naming the registry and reposito
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
-import ssl
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import httpx
 
-from polybuild import __version__
 from polybuild.errors import AuthenticationError, ImageNotFoundError, RegistryError
 from polybuild.registry.auth import Authorizer, repository_scope
 from polybuild.registry.body import buffered
 from polybuild.registry.config import HostConfig, RegistryConfig
+from polybuild.registry.network import Clients
 from polybuild.registry.origin import (
     REDIRECT_STATUSES,
     is_loopback,
@@ -36,7 +34,6 @@ from polybuild.registry.retry import (
 
 DOCKER_HUB_DOMAIN = "docker.io"
 DOCKER_HUB_HOST = "registry-1.docker.io"
-USER_AGENT = f"polybuild/{__version__}"
 Body = bytes | Callable[[], AsyncIterator[bytes]] | None
 
 
@@ -66,13 +63,6 @@ def api_host(domain: str) -> str:
     return DOCKER_HUB_HOST if domain == DOCKER_HUB_DOMAIN else domain
 
 
-@functools.cache
-def _default_tls() -> ssl.SSLContext:
-    """The verifying TLS context of hosts without TLS settings, shared: loading the CA bundle
-    takes tens of milliseconds, too long to repeat for every registry host and client."""
-    return httpx.create_ssl_context()
-
-
 def error_detail(response: httpx.Response) -> str:
     """`CODE: message` from a registry's JSON error body, else the HTTP reason."""
     try:
@@ -93,51 +83,24 @@ class Connections:
         authorizer: Authorizer,
         policy: RetryPolicy,
         timeout: httpx.Timeout,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.config = config
         self.authorizer = authorizer
         self.policy = policy
-        self._timeout = timeout
-        self._clients: dict[str, httpx.AsyncClient] = {}
+        self._clients = Clients(config, timeout, transport)
         self._bases: dict[str, str] = {}
         self._ping_locks: dict[str, asyncio.Lock] = {}
 
     async def aclose(self) -> None:
-        clients, self._clients = list(self._clients.values()), {}
-        for client in clients:
-            await client.aclose()
+        await self._clients.aclose()
 
     def host_config(self, host: str) -> HostConfig:
         return self.config.host(host)
 
     def client(self, host: str) -> httpx.AsyncClient:
         """The HTTP client for `host`, with its TLS settings."""
-        if host not in self._clients:
-            settings = self.host_config(host)
-            verify: ssl.SSLContext | bool = _default_tls()
-            if settings.insecure:
-                verify = False
-            elif settings.ca or settings.keypairs:
-                context = ssl.create_default_context()
-                try:
-                    for ca in settings.ca:
-                        context.load_verify_locations(cafile=str(ca))
-                    for pair in settings.keypairs:
-                        context.load_cert_chain(str(pair.cert), str(pair.key))
-                except (OSError, ssl.SSLError) as exc:
-                    raise RegistryError(
-                        f"registry {host}: cannot load its TLS files: {exc}",
-                        hint=f"check the ca/keypair paths in {self.config.source}",
-                    ) from None
-                verify = context
-            self._clients[host] = httpx.AsyncClient(
-                verify=verify,
-                timeout=self._timeout,
-                # Raw bytes only: see registry.body (no decompression before the size caps).
-                headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
-                limits=httpx.Limits(max_connections=16, max_keepalive_connections=8),
-            )
-        return self._clients[host]
+        return self._clients.get(host)
 
     def schemes(self, host: str) -> tuple[str, ...]:
         """The schemes to try, in order: plain HTTP only where allowed (as Docker does)."""

@@ -8,6 +8,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
+import httpx
+
 from polybuild.errors import BlobNotFoundError, ImageError, UsageError
 from polybuild.image import mediatypes as mt
 from polybuild.image.content import ContentStore
@@ -26,10 +28,10 @@ from polybuild.image.manifest import (
 from polybuild.image.reference import Reference
 from polybuild.image.walk import read_document
 from polybuild.platforms import format_platform
-from polybuild.registry.client import RegistryClient
+from polybuild.registry.client import RegistryClient, client_for
 from polybuild.registry.sources import BlobSources
-from polybuild.registry.tasks import run_all
 from polybuild.registry.upload import UploadResult
+from polybuild.tasks import run_all
 
 Document = Stored[Manifest] | Stored[Index]
 Log = Callable[[str], None]
@@ -132,6 +134,7 @@ async def push(
     *,
     docker_media_types: bool = False,
     client: RegistryClient | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
     sources: BlobSources | None = None,
     concurrency: int = DEFAULT_CONCURRENCY,
     log: Log | None = None,
@@ -141,7 +144,8 @@ async def push(
     Per repository: blobs (HEAD first, mounted from another repository of the same registry
     when one is known to hold them, else uploaded), then manifests by digest, then the top
     manifest or index once per tag. With `docker_media_types` manifests are re-encoded with
-    Docker types (a manifest list on top), which changes their digests.
+    Docker types (a manifest list on top), which changes their digests. Without a `client`
+    one is made over `transport` (default: the network) and closed at the end.
     """
     if not refs:
         raise UsageError("nothing to push to: give at least one image name")
@@ -153,14 +157,9 @@ async def push(
                 hint="push to a name without a digest, or with the image's own digest",
             )
     sources = sources or BlobSources(content.root.parent / "blob-sources")
-    owned = client is None
-    active = client or RegistryClient()
-    try:
+    async with client_for(client, transport) as active:
         for group in _group(refs).values():
             await _push_repository(active, content, plan, group, sources, concurrency, log)
-    finally:
-        if owned:
-            await active.aclose()
     return plan.top.descriptor()
 
 

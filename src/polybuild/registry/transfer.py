@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+import httpx
+
 from polybuild.image import mediatypes as mt
 from polybuild.image.config import parse_config
 from polybuild.image.descriptor import Descriptor
@@ -16,10 +18,10 @@ from polybuild.image.reference import Reference, parse
 from polybuild.image.select import NoMatchingPlatformError, Selected, select_manifest
 from polybuild.image.store import ImageStore
 from polybuild.platforms import Platform, default_platform, format_platform, only
-from polybuild.registry.client import RegistryClient
+from polybuild.registry.client import RegistryClient, client_for
 from polybuild.registry.push import DEFAULT_CONCURRENCY, Log, PushPlan, plan_push, push
 from polybuild.registry.sources import BlobSources
-from polybuild.registry.tasks import run_all
+from polybuild.tasks import run_all
 
 PlatformChoice = Sequence[Platform] | Literal["all"] | None
 Document = Stored[Manifest] | Stored[Index]
@@ -130,6 +132,7 @@ async def pull(
     platforms: PlatformChoice = None,
     *,
     client: RegistryClient | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
     concurrency: int = DEFAULT_CONCURRENCY,
     tag: bool = True,
     sources: BlobSources | None = None,
@@ -140,13 +143,12 @@ async def pull(
     (containerd's rules: linux/arm64 may get arm/v8.. when there is no arm64), "all" for
     every one. The registry's index is kept byte for byte, so the image keeps its digest;
     it may reference variants that were not pulled. Blobs are written under a lease and
-    verified; the name is set last, so a failed pull leaves no image behind.
+    verified; the name is set last, so a failed pull leaves no image behind. Without a
+    `client` one is made over `transport` (default: the network) and closed at the end.
     """
     ref = parse(ref) if isinstance(ref, str) else ref
-    owned = client is None
-    active = client or RegistryClient()
     sources = sources or BlobSources(store.root / "blob-sources")
-    try:
+    async with client_for(client, transport) as active:
         with store.lease():
             puller = _Puller(active, store, ref, concurrency, sources)
             top = await active.get_manifest(ref)
@@ -163,9 +165,6 @@ async def pull(
                 name = store.tag(Reference(ref.domain, ref.path, ref.tag), target)
             elif tag:
                 store.add_unnamed(target)
-    finally:
-        if owned:
-            await active.aclose()
     return Pulled(target, name, tuple(chosen))
 
 
@@ -175,13 +174,14 @@ async def resolve_base_image(
     platform: Platform,
     *,
     client: RegistryClient | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
 ) -> Selected:
     """The manifest and config of `ref` for `platform`, pulled into the local store (`FROM`).
 
     Blobs already stored are not fetched again; the image is named in the store (as a pull
     does), which keeps its blobs from garbage collection.
     """
-    pulled = await pull(store, ref, [platform], client=client)
+    pulled = await pull(store, ref, [platform], client=client, transport=transport)
     return select_manifest(store.content, pulled.target, platform)
 
 

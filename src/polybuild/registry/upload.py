@@ -13,7 +13,7 @@ import httpx
 
 from polybuild.errors import ContentError, RegistryError
 from polybuild.image.descriptor import Descriptor
-from polybuild.registry.http import Connections, Endpoint, error_detail, raise_for_status
+from polybuild.registry.http import Body, Connections, Endpoint, error_detail, raise_for_status
 from polybuild.registry.retry import RetryPolicy, TransientError, describe, retrying
 
 _READ_CHUNK = 1 << 20
@@ -188,7 +188,9 @@ class Uploader:
                 assert location is not None
             try:
                 if descriptor.size <= self.chunk_size:
-                    await self._monolithic(endpoint, repository, descriptor, opener, location)
+                    headers = {"Content-Type": _OCTET, "Content-Length": str(descriptor.size)}
+                    body = file_body(opener, 0, descriptor.size)
+                    await self._commit(endpoint, repository, descriptor, location, headers, body)
                 else:
                     await self._chunked(endpoint, repository, descriptor, opener, location, budget)
                 return
@@ -196,14 +198,17 @@ class Uploader:
                 await budget.failed(exc)
                 location = None
 
-    async def _monolithic(
+    async def _commit(
         self,
         endpoint: Endpoint,
         repository: str,
         descriptor: Descriptor,
-        opener: Callable[[], BinaryIO],
         location: str,
+        headers: dict[str, str],
+        body: Body = None,
     ) -> None:
+        """The PUT that ends an upload session: with the whole blob (monolithic), or empty
+        after the PATCHes; the registry then checks the digest."""
         response = await self.connections.send(
             endpoint,
             "PUT",
@@ -211,10 +216,18 @@ class Uploader:
             repository=repository,
             actions=("pull", "push"),
             params={"digest": str(descriptor.digest)},
-            headers={"Content-Type": _OCTET, "Content-Length": str(descriptor.size)},
-            body=file_body(opener, 0, descriptor.size),
+            headers=headers,
+            body=body,
         )
-        self._check_commit(response, endpoint, repository, descriptor)
+        where = endpoint.describe(repository)
+        if response.status_code in (400, 404) and b"DIGEST_INVALID" in response.content:
+            raise RegistryError(
+                f"{where}: the registry refused blob {descriptor.digest}: its content does "
+                f"not match the digest ({error_detail(response)})",
+                hint="the local copy may be corrupt: check it with `polybuild images` / rmi",
+            )
+        _check_session(response, where)
+        raise_for_status(response, where, f"committing blob {descriptor.digest}")
 
     async def _chunked(
         self,
@@ -247,22 +260,12 @@ class Uploader:
                 await budget.failed(exc)
                 offset, location = await self._resume(endpoint, repository, location, offset)
                 continue
-            if response.status_code in _SESSION_LOST:
-                raise _Restart(f"{where}: upload session lost ({error_detail(response)})")
+            _check_session(response, where)
             raise_for_status(response, where, f"uploading blob {descriptor.digest}")
             location = response.headers.get("Location") or location
             offset = end
             budget.progress()
-        response = await self.connections.send(
-            endpoint,
-            "PUT",
-            location,
-            repository=repository,
-            actions=("pull", "push"),
-            params={"digest": str(descriptor.digest)},
-            headers={"Content-Length": "0"},
-        )
-        self._check_commit(response, endpoint, repository, descriptor)
+        await self._commit(endpoint, repository, descriptor, location, {"Content-Length": "0"})
 
     async def _resume(
         self, endpoint: Endpoint, repository: str, location: str, confirmed: int
@@ -281,17 +284,8 @@ class Uploader:
         offset = confirmed if int(end) == 0 else int(end) + 1
         return offset, response.headers.get("Location") or location
 
-    @staticmethod
-    def _check_commit(
-        response: httpx.Response, endpoint: Endpoint, repository: str, descriptor: Descriptor
-    ) -> None:
-        where = endpoint.describe(repository)
-        if response.status_code in (400, 404) and b"DIGEST_INVALID" in response.content:
-            raise RegistryError(
-                f"{where}: the registry refused blob {descriptor.digest}: its content does "
-                f"not match the digest ({error_detail(response)})",
-                hint="the local copy may be corrupt: check it with `polybuild images` / rmi",
-            )
-        if response.status_code in _SESSION_LOST:
-            raise _Restart(f"{where}: upload session lost ({error_detail(response)})")
-        raise_for_status(response, where, f"committing blob {descriptor.digest}")
+
+def _check_session(response: httpx.Response, where: str) -> None:
+    """Raise _Restart when the answer says the upload session is gone or out of step."""
+    if response.status_code in _SESSION_LOST:
+        raise _Restart(f"{where}: upload session lost ({error_detail(response)})")
