@@ -32,6 +32,7 @@ from polybuild.snapshot import Snapshot
 from polybuild.solver import execop
 from polybuild.solver.cache import CacheStore
 from polybuild.solver.results import Chain, LayerRef, Result, Tree
+from polybuild.tasks import first_error
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +108,7 @@ class Solver:
                 tasks = [group.create_task(self.solve(root)) for root in roots]
         except BaseExceptionGroup as group_error:
             self._stop()
-            first = _first_error(group_error)
+            first = first_error(group_error)
             raise first from None
         except BaseException:
             # Cancelled (Ctrl-C): stop the running containers now, not when their steps end.
@@ -343,12 +344,3 @@ class FileOps(Protocol):
     ) -> None: ...
 
     def mkdir(self, op: ops.Mkdir, dest_root: Path) -> None: ...
-
-
-def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    for exc in group.exceptions:
-        if isinstance(exc, BaseExceptionGroup):
-            return _first_error(exc)
-        if not isinstance(exc, asyncio.CancelledError):
-            return exc
-    return group.exceptions[0]
