@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 from polybuild.image.store import ImageStore
@@ -148,9 +149,11 @@ def make_client(
     *,
     chunk_size: int = 1 << 20,
     retry: RetryPolicy = FAST_RETRY,
+    transport: httpx.AsyncBaseTransport | None = None,
     **config: object,
 ) -> RegistryClient:
-    """A client with quick retries, small chunks and the given Docker config directory."""
+    """A client with quick retries, small chunks and the given Docker config directory, over
+    the network or `transport` (a polybuild.testing.registry.FakeRegistry)."""
     # Without a directory, one that does not exist: the user's own config must not leak in.
     credentials = DockerCredentials(docker_config_dir or Path("/nonexistent/docker-config"))
     return RegistryClient(
@@ -158,4 +161,5 @@ def make_client(
         credentials,
         retry=retry,
         chunk_size=chunk_size,
+        transport=transport,
     )

@@ -18,7 +18,7 @@ from polybuild.platforms import Platform
 from polybuild.registry import RegistryClient, pull, push
 from polybuild.registry.config import HostConfig, Mirror, load_config
 from polybuild.registry.credentials import DOCKER_HUB_KEY, DockerCredentials
-from polybuild.registry.http import is_loopback
+from polybuild.registry.origin import is_loopback
 from tests.registry.conftest import Registry, make_client
 from tests.registry.proxy import Proxy
 
