@@ -39,7 +39,7 @@ def require_tool(name: str) -> str:
 
 def require_platforms(*specs: str) -> tuple[Platform, ...]:
     """Fail unless every platform can run here (natively or with an F-flag QEMU handler)."""
-    from polybuild.platforms import runnable_platforms
+    from polybuild.binfmt.probe import runnable_platforms
 
     wanted = tuple(parse(s) for s in specs)
     runnable = runnable_platforms()

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
-
+from polybuild._version import __version__
 from polybuild.errors import PolybuildError
 from polybuild.platforms import Platform
 

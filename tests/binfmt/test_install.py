@@ -59,7 +59,7 @@ def test_missing_qemu_names_the_package(tmp_path: Path, monkeypatch: pytest.Monk
 
 
 def test_not_root_is_a_privilege_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(install_module.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr("polybuild.binfmt.installer.os.geteuid", lambda: 1000)
     with pytest.raises(PrivilegeError) as info:
         install_module.install(["arm64"], scratch_binfmt(tmp_path))
     assert "needs root" in str(info.value)

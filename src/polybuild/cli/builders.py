@@ -24,8 +24,9 @@ def _store() -> BuilderStore:
 
 
 def _platforms_text(node: object, bootstrap: bool) -> str:
+    from polybuild.binfmt.probe import runnable_platforms
     from polybuild.builders import Node
-    from polybuild.platforms import format_platform, runnable_platforms
+    from polybuild.platforms import format_platform
 
     assert isinstance(node, Node)
     configured = [format_platform(p) + "*" for p in node.platforms]

@@ -52,8 +52,8 @@ def _base_image_puller(loop: asyncio.AbstractEventLoop) -> Any:
 
 def _assign_nodes(request: BuildRequest, runtime: Runtime) -> None:
     """Check the builder and send each platform to a node (all nodes run here for now)."""
+    from polybuild.binfmt.probe import runnable_platforms
     from polybuild.builders import BuilderStore, resolve_nodes
-    from polybuild.platforms import runnable_platforms
 
     builders = BuilderStore(runtime.root)
     builder = builders.get(request.builder) if request.builder else builders.current()

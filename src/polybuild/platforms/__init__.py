@@ -1,4 +1,4 @@
-"""Platforms: the Platform value, parsing and normalisation, matchers, and what this host runs.
+"""Platforms: the Platform value, parsing and normalisation, matchers, and this host's platform.
 
 >>> from polybuild.platforms import parse, only, only_strict
 >>> str(parse("aarch64"))                      # one-part specifiers take the host's OS
@@ -11,15 +11,7 @@ False
 
 from __future__ import annotations
 
-from polybuild.platforms._types import (
-    KNOWN_ARCH,
-    KNOWN_OS,
-    Platform,
-    format_platform,
-    normalize,
-    parse,
-    parse_list,
-)
+from polybuild.platforms._types import KNOWN_ARCH, KNOWN_OS, Platform, format_platform, normalize
 from polybuild.platforms.host import default_platform, host_platform
 from polybuild.platforms.matchers import (
     MatchComparer,
@@ -30,16 +22,10 @@ from polybuild.platforms.matchers import (
     only_strict,
     ordered,
 )
+from polybuild.platforms.specifier import parse, parse_list
 
 # `format` mirrors containerd's name; `format_platform` avoids shadowing the builtin in code.
 format = format_platform
-
-
-def runnable_platforms(*, refresh: bool = False) -> tuple[Platform, ...]:
-    """The native platform plus every platform runnable here through binfmt_misc (probed)."""
-    from polybuild.binfmt.probe import runnable_platforms as _probe
-
-    return _probe(refresh=refresh)
 
 
 __all__ = [
@@ -60,5 +46,4 @@ __all__ = [
     "ordered",
     "parse",
     "parse_list",
-    "runnable_platforms",
 ]

@@ -1,0 +1,5 @@
+"""polybuild's version, in a module of its own so any layer can read it without the package root."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
