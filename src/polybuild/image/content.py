@@ -25,6 +25,7 @@ from types import TracebackType
 
 from polybuild.errors import BlobNotFoundError, ContentError, DigestMismatchError
 from polybuild.image.digest import ALGORITHMS, CANONICAL, Digest, Digester, InvalidDigestError
+from polybuild.image.lease import remove_unless_locked
 from polybuild.syscalls import pid_alive
 
 _CHUNK = 1 << 20
@@ -348,20 +349,6 @@ class ContentStore:
         for entry in entries:
             if not entry.name.endswith(_PARTIAL):
                 continue
-            try:
-                fd = os.open(entry.path, os.O_RDONLY)
-            except FileNotFoundError:
-                continue
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as exc:
-                if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-                    continue  # a live writer holds it
-                raise
-            else:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(entry.path)
-                    removed += 1
-            finally:
-                os.close(fd)
+            if remove_unless_locked(entry.path):  # kept while a live writer holds it
+                removed += 1
         return removed

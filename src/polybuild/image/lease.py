@@ -80,19 +80,31 @@ def oldest_live_lease(leases_dir: Path) -> float | None:
             started = float(entry.name.split("-", 1)[0])
         except ValueError:
             continue
-        try:
-            fd = os.open(entry.path, os.O_RDONLY)
-        except FileNotFoundError:
-            continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
-                raise
+        if remove_unless_locked(entry.path) is False:
             oldest = started if oldest is None else min(oldest, started)
-        else:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(entry.path)
-        finally:
-            os.close(fd)
     return None if oldest is None else oldest - CLOCK_SLACK_SECONDS
+
+
+def remove_unless_locked(path: str) -> bool | None:
+    """Remove `path` unless a live process holds a flock on it (a lease, a partial blob).
+
+    True when this removed it, False when it is held (and kept), None when it was gone.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+            return False
+        raise
+    else:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            return None
+        return True
+    finally:
+        os.close(fd)
