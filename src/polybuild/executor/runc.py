@@ -265,7 +265,14 @@ class RuncExecutor:
             self._active.add(container_id)
         reaper = self._start_reaper(container_id)
         try:
-            return self._wait_container(container_id, bundle, timeout, stdin, stdout, stderr)
+            argv = self._runc("run", "--bundle", str(bundle), container_id)
+            try:
+                proc = subprocess.Popen(
+                    _with_parent_death_signal(argv), stdin=stdin, stdout=stdout, stderr=stderr
+                )
+            except OSError as exc:
+                raise ExecutionError(f"cannot start {self.runtime}: {exc.strerror}") from exc
+            return self._wait_container(container_id, proc, timeout)
         finally:
             if reaper is not None:
                 watcher, write_end = reaper
@@ -281,37 +288,23 @@ class RuncExecutor:
         with self._active_lock:
             active = list(self._active)
         for container_id in active:
-            subprocess.run(
-                self._runc("kill", container_id, "KILL"), capture_output=True, check=False
-            )
+            self._kill(container_id)
+
+    def _kill(self, container_id: str) -> None:
+        subprocess.run(self._runc("kill", container_id, "KILL"), capture_output=True, check=False)
 
     def _wait_container(
-        self,
-        container_id: str,
-        bundle: Path,
-        timeout: float | None,
-        stdin: Stream,
-        stdout: Stream,
-        stderr: Stream,
+        self, container_id: str, proc: subprocess.Popen[bytes], timeout: float | None
     ) -> ExitStatus:
-        argv = _with_parent_death_signal(self._runc("run", "--bundle", str(bundle), container_id))
-        try:
-            proc = subprocess.Popen(argv, stdin=stdin, stdout=stdout, stderr=stderr)
-        except OSError as exc:
-            raise ExecutionError(f"cannot start {self.runtime}: {exc.strerror}") from exc
         try:
             code = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            subprocess.run(
-                self._runc("kill", container_id, "KILL"), capture_output=True, check=False
-            )
+            self._kill(container_id)
             proc.wait()
             return ExitStatus(137, timed_out=True)
         except BaseException:
             # Interrupted (Ctrl-C, cancellation): stop the container before re-raising.
-            subprocess.run(
-                self._runc("kill", container_id, "KILL"), capture_output=True, check=False
-            )
+            self._kill(container_id)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=10)
             raise
