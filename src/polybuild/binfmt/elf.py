@@ -124,48 +124,17 @@ def exit_program(arch: str) -> bytes:
 def program(target: ElfTarget) -> bytes:
     """A complete static ELF executable that runs `target.code` (tests give other code)."""
     e = "<" if target.little_endian else ">"
-    if target.bits == 64:
-        ehsize, phsize = 64, 56
-        entry = _BASE + ehsize + phsize
-        size = ehsize + phsize + len(target.code)
-        ident = b"\x7fELF" + bytes([2, 1 if target.little_endian else 2, 1]) + bytes(9)
-        header = ident + struct.pack(
-            e + "HHIQQQIHHHHHH",
-            2,
-            target.machine,
-            1,
-            entry,
-            ehsize,
-            0,
-            target.flags,
-            ehsize,
-            phsize,
-            1,
-            0,
-            0,
-            0,
-        )
+    wide = target.bits == 64
+    ehsize, phsize = (64, 56) if wide else (52, 32)
+    addr = "Q" if wide else "I"  # entry point and offsets are as wide as the class
+    entry = _BASE + ehsize + phsize
+    size = ehsize + phsize + len(target.code)
+    ident = b"\x7fELF" + bytes([2 if wide else 1, 1 if target.little_endian else 2, 1]) + bytes(9)
+    layout = f"HHI{addr}{addr}{addr}IHHHHHH"
+    fields = (2, target.machine, 1, entry, ehsize, 0, target.flags, ehsize, phsize, 1, 0, 0, 0)
+    header = ident + struct.pack(e + layout, *fields)
+    if wide:  # the 64-bit program header moves p_flags up, next to p_type
         phdr = struct.pack(e + "IIQQQQQQ", 1, 5, 0, _BASE, _BASE, size, size, 0x1000)
     else:
-        ehsize, phsize = 52, 32
-        entry = _BASE + ehsize + phsize
-        size = ehsize + phsize + len(target.code)
-        ident = b"\x7fELF" + bytes([1, 1 if target.little_endian else 2, 1]) + bytes(9)
-        header = ident + struct.pack(
-            e + "HHIIIIIHHHHHH",
-            2,
-            target.machine,
-            1,
-            entry,
-            ehsize,
-            0,
-            target.flags,
-            ehsize,
-            phsize,
-            1,
-            0,
-            0,
-            0,
-        )
         phdr = struct.pack(e + "IIIIIIII", 1, 0, _BASE, _BASE, size, size, 5, 0x1000)
     return header + phdr + target.code
