@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from polybuild.dockerfile.ignore import IgnoreMatcher
@@ -60,17 +60,23 @@ def save_hash_cache(path: Path) -> None:
     write_file_atomic(path, text.encode())
 
 
+def _sorted_entries(host: str, rel: str) -> Iterator[tuple[os.DirEntry[str], str, bool]]:
+    """The entries of directory `host` by name, each with its context path (`rel/name`) and
+    whether it is a directory (a symlink is not)."""
+    with os.scandir(host) as it:
+        entries = sorted(it, key=lambda e: e.name)
+    for entry in entries:
+        child = f"{rel}/{entry.name}" if rel else entry.name
+        yield entry, child, entry.is_dir(follow_symlinks=False)
+
+
 def list_context_files(context_root: Path, ignore_patterns: Sequence[str] = ()) -> tuple[str, ...]:
     """Every path (directories too) in the context after .dockerignore, sorted, `/`-separated."""
     matcher = IgnoreMatcher(tuple(ignore_patterns)) if ignore_patterns else None
     found: list[str] = []
 
     def walk(host: str, rel: str) -> None:
-        with os.scandir(host) as it:
-            entries = sorted(it, key=lambda e: e.name)
-        for entry in entries:
-            child = f"{rel}/{entry.name}" if rel else entry.name
-            is_dir = entry.is_dir(follow_symlinks=False)
+        for entry, child, is_dir in _sorted_entries(host, rel):
             if matcher is not None and matcher.excluded(child):
                 if is_dir and matcher.may_match_under(child):
                     walk(entry.path, child)
@@ -217,11 +223,7 @@ def hidden_paths(context_root: Path, ignore_patterns: Sequence[str]) -> tuple[st
     hidden: list[str] = []
 
     def walk(host: str, rel: str) -> None:
-        with os.scandir(host) as it:
-            entries = sorted(it, key=lambda e: e.name)
-        for entry in entries:
-            child = f"{rel}/{entry.name}" if rel else entry.name
-            is_dir = entry.is_dir(follow_symlinks=False)
+        for entry, child, is_dir in _sorted_entries(host, rel):
             if child in included or child in prefixes:
                 if is_dir:
                     walk(entry.path, child)
