@@ -28,6 +28,7 @@ from polybuild.fileops.errors import FileOpError
 from polybuild.fileops.owner import ResolvedOwner
 from polybuild.fileops.tree import DestRoot
 from polybuild.layers import tarformat
+from polybuild.layers.decompress import decompressed
 
 # The layer unpacker's checks of sparse maps and its hole-keeping writes, shared as they are.
 from polybuild.layers.unpack import UnpackError, data_segments, write_keeping_holes
@@ -53,7 +54,7 @@ def is_archive(path: str) -> bool:
         if not stat.S_ISREG(os.lstat(path).st_mode):
             return False
         with open(path, "rb") as raw:
-            entries = tarformat.read_entries(tarformat.decompressed(raw))
+            entries = tarformat.read_entries(decompressed(raw))
             try:
                 return next(entries, None) is not None
             finally:
@@ -103,7 +104,7 @@ def extract_archive(
     # A root at the extraction directory: archive names and links cannot leave it.
     with DestRoot(Path(dest.root, *dest_parts)) as inner, open(path, "rb") as raw:
         try:
-            for tar, member in tarformat.read_entries(tarformat.decompressed(raw)):
+            for tar, member in tarformat.read_entries(decompressed(raw)):
                 try:
                     parts = _clean(member.name, "path")
                     if not parts:

@@ -33,6 +33,7 @@ from polybuild.image.layout import (
 from polybuild.image.manifest import Index, Stored, parse_index
 from polybuild.image.walk import reachable, require_complete
 from polybuild.layers import tarformat
+from polybuild.layers.decompress import decompressed
 
 _MAX_METADATA = 16 << 20
 _CHUNK = 1 << 20
@@ -165,7 +166,7 @@ def read_tar(fileobj: BinaryIO, store: ContentStore) -> Stored[Index]:
     layout_seen = False
     index_raw: bytes | None = None
     try:
-        for tar, member in tarformat.read_entries(tarformat.decompressed(fileobj)):
+        for tar, member in tarformat.read_entries(decompressed(fileobj)):
             path = _member_path(member, archive)
             if member.isdir():
                 continue

@@ -1,220 +1,41 @@
-"""The tar format: byte-exact PAX headers for writing, a hardened stream reader for unpacking.
+"""Reading tar: Python's tarfile in stream mode, hardened for hostile archives.
 
-Writing: headers whose bytes depend only on the entry, never the host.
-Reading: Python's tarfile in stream mode, with what a hostile layer could abuse taken out
-(layers, ADD's local archives and `load`'s image archives are all read this way).
-The headers of one entry (PAX records, GNU long names, sparse maps) may read at most
-MAX_HEADER_BYTES (1 MiB, Go's archive/tar bound) and all global PAX headers together
-as much; PAX records are parsed in linear time with strict framing (the regexes of
-Python before 3.11.10/3.12.6 take hours on a 1 MiB header of digits, CVE-2024-6232); a
-corrupt or truncated header after the first is an error, not a quiet end of the archive;
-and members are not remembered once read. `read_entries` puts it together for callers
-that go entry by entry; `decompressed` opens gzip, bzip2, xz and zstd archives by content,
-with bounded decoder memory.
+What a hostile layer could abuse is taken out (layers, ADD's local archives and `load`'s
+image archives are all read this way). The headers of one entry (PAX records, GNU long
+names, sparse maps) may read at most MAX_HEADER_BYTES (1 MiB, Go's archive/tar bound) and
+all global PAX headers together as much; PAX records are parsed in linear time with strict
+framing (the regexes of Python before 3.11.10/3.12.6 take hours on a 1 MiB header of digits,
+CVE-2024-6232); a corrupt or truncated header after the first is an error, not a quiet end
+of the archive; and members are not remembered once read. `read_entries` puts it together
+for callers that go entry by entry; `layers.decompress.decompressed` opens the compressed
+stream first. Writing headers is `layers.tarheader`.
 """
 
 from __future__ import annotations
 
-import bz2
 import io
-import lzma
-import os
 import re
 import tarfile
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, Self, cast
 
-import zstandard
-from isal import igzip, isal_zlib
-
-from polybuild.layers.compress import Prefixed, Readable
+from polybuild.layers.compress import Readable
+from polybuild.layers.tarheader import BLOCK
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
 
 __all__ = [
-    "BLKTYPE",
-    "BLOCK",
-    "CHRTYPE",
-    "DIRTYPE",
-    "FIFOTYPE",
-    "LNKTYPE",
     "MAX_HEADER_BYTES",
-    "MAX_XZ_MEMORY",
-    "REGTYPE",
-    "SYMTYPE",
-    "ByteSink",
     "HeaderBudget",
     "LayerTarFile",
-    "Readable",
     "TarData",
-    "TarEntry",
-    "decompressed",
-    "encode_header",
-    "end_of_archive",
-    "padding",
     "parse_pax_records",
     "read_entries",
     "read_through",
     "tar_data",
 ]
-
-BLOCK = 512
-REGTYPE = b"0"
-LNKTYPE = b"1"
-SYMTYPE = b"2"
-CHRTYPE = b"3"
-BLKTYPE = b"4"
-DIRTYPE = b"5"
-FIFOTYPE = b"6"
-_PAXTYPE = b"x"
-# Python's tarfile names its extended headers this way too; any fixed name keeps output stable.
-_PAX_NAME = b"././@PaxHeader"
-
-
-class ByteSink(Protocol):
-    """Where tar bytes go: a file, a pipe or a LayerWriter; only `write` is needed."""
-
-    def write(self, data: bytes, /) -> object: ...
-
-
-@dataclass(frozen=True, slots=True)
-class TarEntry:
-    """One tar member's metadata; `name` is relative, without a trailing slash."""
-
-    name: str
-    type: bytes
-    mode: int = 0o644
-    uid: int = 0
-    gid: int = 0
-    size: int = 0
-    mtime: int = 0
-    linkname: str = ""
-    devmajor: int = 0
-    devminor: int = 0
-    xattrs: tuple[tuple[str, bytes], ...] = ()
-
-
-def _octal(value: int, width: int) -> bytes | None:
-    """`value` as a NUL-terminated octal field, or None when it does not fit."""
-    if value < 0 or value >= 8 ** (width - 1):
-        return None
-    return b"%0*o\0" % (width - 1, value)
-
-
-def _record(key: bytes, value: bytes) -> bytes:
-    # The length prefix counts itself, so grow it until the total is self-consistent.
-    body = b" " + key + b"=" + value + b"\n"
-    length = len(body) + 1
-    while len(str(length).encode()) + len(body) != length:
-        length = len(str(length).encode()) + len(body)
-    return str(length).encode() + body
-
-
-def _ustar(
-    name: bytes,
-    typeflag: bytes,
-    *,
-    mode: int,
-    uid: int,
-    gid: int,
-    size: int,
-    mtime: int,
-    linkname: bytes,
-    devmajor: int,
-    devminor: int,
-) -> bytes:
-    def num(value: int, width: int) -> bytes:
-        return _octal(value, width) or b"0" * (width - 1) + b"\0"
-
-    header = b"".join(
-        [
-            name[:100].ljust(100, b"\0"),
-            num(mode, 8),
-            num(uid, 8),
-            num(gid, 8),
-            num(size, 12),
-            num(mtime, 12),
-            b" " * 8,
-            typeflag,
-            linkname[:100].ljust(100, b"\0"),
-            b"ustar\x0000",
-            b"\0" * 32,  # uname: empty, so layers never depend on the host's user names
-            b"\0" * 32,  # gname
-            num(devmajor, 8),
-            num(devminor, 8),
-            b"\0" * 155,  # prefix: unused, long names go to PAX records instead
-        ]
-    ).ljust(BLOCK, b"\0")
-    checksum = b"%06o\0 " % sum(header)
-    return header[:148] + checksum + header[156:]
-
-
-def encode_header(entry: TarEntry) -> bytes:
-    """The header block(s) for `entry`: a PAX extended header first when fields do not fit."""
-    name = os.fsencode(entry.name) + (b"/" if entry.type == DIRTYPE else b"")
-    linkname = os.fsencode(entry.linkname)
-    records: dict[bytes, bytes] = {}
-    if len(name) > 100 or not name.isascii():
-        records[b"path"] = name
-    if len(linkname) > 100 or not linkname.isascii():
-        records[b"linkpath"] = linkname
-    for field, number, width in (
-        (b"uid", entry.uid, 8),
-        (b"gid", entry.gid, 8),
-        (b"size", entry.size, 12),
-        (b"mtime", entry.mtime, 12),
-    ):
-        if _octal(number, width) is None:
-            records[field] = str(number).encode()
-    for xattr, value in entry.xattrs:
-        records[b"SCHILY.xattr." + os.fsencode(xattr)] = value
-    blocks = []
-    if records:
-        data = b"".join(_record(key, records[key]) for key in sorted(records))
-        blocks.append(
-            _ustar(
-                _PAX_NAME,
-                _PAXTYPE,
-                mode=0o644,
-                uid=0,
-                gid=0,
-                size=len(data),
-                mtime=0,
-                linkname=b"",
-                devmajor=0,
-                devminor=0,
-            )
-        )
-        blocks.append(data + padding(len(data)))
-    blocks.append(
-        _ustar(
-            name,
-            entry.type,
-            mode=entry.mode,
-            uid=entry.uid,
-            gid=entry.gid,
-            size=entry.size,
-            mtime=entry.mtime,
-            linkname=linkname,
-            devmajor=entry.devmajor,
-            devminor=entry.devminor,
-        )
-    )
-    return b"".join(blocks)
-
-
-def padding(size: int) -> bytes:
-    """Zero bytes that fill the last block of `size` bytes of member data."""
-    return b"\0" * (-size % BLOCK)
-
-
-def end_of_archive(out: ByteSink) -> None:
-    """Write the two zero blocks that end a tar archive."""
-    out.write(b"\0" * (2 * BLOCK))
-
 
 MAX_HEADER_BYTES = 1 << 20
 _CHUNK = 1 << 20
@@ -483,109 +304,3 @@ def read_entries(
                 return
             yield tar, member
             read_through(tar)
-
-
-# About four times what xz -9 needs to decode; the dictionary is allocated as data fills it.
-MAX_XZ_MEMORY = 256 << 20
-_MAGIC_BYTES = 6
-_GZIP_MAGIC = b"\x1f\x8b"
-_BZIP2_MAGIC = b"BZh"
-_XZ_MAGIC = b"\xfd7zXZ\x00"
-_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-# isal's stub declares its error class as an instance; it is an Exception subclass.
-_ISAL_ERROR = cast(type[Exception], isal_zlib.error)
-_CODEC_ERRORS = (OSError, EOFError, lzma.LZMAError, zstandard.ZstdError, _ISAL_ERROR)
-
-
-class _XzReader(io.RawIOBase):
-    """xz data, stream after stream, decoded with at most MAX_XZ_MEMORY.
-
-    lzma.LZMAFile has no memory limit, and its decoder allocates the dictionary the stream
-    header asks for (up to 4 GiB) as the data fills it.
-    """
-
-    def __init__(self, raw: Readable) -> None:
-        super().__init__()
-        self._raw = raw
-        self._decoder = self._new_decoder()
-        self._done = False
-
-    @staticmethod
-    def _new_decoder() -> lzma.LZMADecompressor:
-        return lzma.LZMADecompressor(lzma.FORMAT_XZ, memlimit=MAX_XZ_MEMORY)
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: WriteableBuffer) -> int:
-        view = memoryview(buffer).cast("B")
-        while not self._done:
-            if self._decoder.eof:
-                # Another stream may follow, after zero bytes of stream padding.
-                rest = self._decoder.unused_data.lstrip(b"\0")
-                while not rest:
-                    chunk = self._raw.read(_CHUNK)
-                    if not chunk:
-                        self._done = True
-                        return 0
-                    rest = chunk.lstrip(b"\0")
-                self._decoder = self._new_decoder()
-            elif self._decoder.needs_input:
-                rest = self._raw.read(_CHUNK) or b""
-                if not rest:
-                    raise EOFError("the xz data ends early")
-            else:
-                rest = b""
-            data = self._decoder.decompress(rest, len(view))
-            if data:
-                view[: len(data)] = data
-                return len(data)
-        return 0
-
-
-class _ReadErrors(io.RawIOBase):
-    """Reads `inner`, turning codec and I/O errors into tarfile.ReadError."""
-
-    def __init__(self, inner: Readable) -> None:
-        super().__init__()
-        self._inner = inner
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: WriteableBuffer) -> int:
-        view = memoryview(buffer).cast("B")
-        try:
-            data = self._inner.read(len(view)) or b""
-        except _CODEC_ERRORS as exc:
-            raise tarfile.ReadError(f"cannot read the compressed data: {exc}") from exc
-        view[: len(data)] = data
-        return len(data)
-
-
-def decompressed(raw: Readable) -> io.RawIOBase:
-    """The tar in `raw`, read forwards only: gzip, bzip2, xz, zstd (by magic bytes) or plain.
-
-    Decoders hold little memory: 32 KiB for gzip, 3.6 MiB for bzip2, MAX_XZ_MEMORY for xz,
-    and a window of at most 128 MiB for zstd (zstandard's default; frames asking for more
-    are refused). Corrupt or truncated data, like a failed read, raises tarfile.ReadError.
-    """
-    head = b""
-    try:
-        while len(head) < _MAGIC_BYTES and (more := raw.read(_MAGIC_BYTES - len(head))):
-            head += more
-    except OSError as exc:
-        raise tarfile.ReadError(f"cannot read: {exc}") from exc
-    source = io.BufferedReader(Prefixed(head, raw), _CHUNK)
-    inner: Readable = source
-    if head.startswith(_GZIP_MAGIC):
-        inner = igzip.IGzipFile(fileobj=source, mode="rb")  # type: ignore[no-untyped-call]
-    elif head.startswith(_BZIP2_MAGIC):
-        inner = bz2.BZ2File(source)
-    elif head.startswith(_XZ_MAGIC):
-        inner = io.BufferedReader(_XzReader(source), _CHUNK)
-    elif head.startswith(_ZSTD_MAGIC):
-        inner = zstandard.ZstdDecompressor().stream_reader(
-            source, read_across_frames=True, closefd=False
-        )
-    return _ReadErrors(inner)

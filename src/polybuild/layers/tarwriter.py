@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from polybuild.errors import LayerWriteError
-from polybuild.layers import tarformat
+from polybuild.layers import tarheader
 
 __all__ = [
     "OPAQUE_WHITEOUT",
@@ -126,13 +126,13 @@ def _is_whiteout_device(st: os.stat_result) -> bool:
 class _TarEmitter:
     """Writes entries with fixed metadata rules into one PAX tar stream."""
 
-    def __init__(self, out: tarformat.ByteSink, source_date_epoch: int | None) -> None:
+    def __init__(self, out: tarheader.ByteSink, source_date_epoch: int | None) -> None:
         self._out = out
         self._epoch = source_date_epoch
         self._links: dict[tuple[int, int], str] = {}
 
     def close(self) -> None:
-        tarformat.end_of_archive(self._out)
+        tarheader.end_of_archive(self._out)
 
     def _clamp(self, mtime: float) -> int:
         seconds = int(mtime // 1)
@@ -156,21 +156,21 @@ class _TarEmitter:
             first = self._links.setdefault(key, name)
         if first != name:
             # A later name of an inode already in the layer; it shares data and xattrs.
-            kind, linkname, xattr_items = tarformat.LNKTYPE, first, ()
+            kind, linkname, xattr_items = tarheader.LNKTYPE, first, ()
         elif stat.S_ISREG(mode):
-            kind, size = tarformat.REGTYPE, st.st_size
+            kind, size = tarheader.REGTYPE, st.st_size
         elif stat.S_ISDIR(mode):
-            kind = tarformat.DIRTYPE
+            kind = tarheader.DIRTYPE
         elif stat.S_ISLNK(mode):
-            kind, linkname = tarformat.SYMTYPE, os.readlink(path)
+            kind, linkname = tarheader.SYMTYPE, os.readlink(path)
         elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-            kind = tarformat.CHRTYPE if stat.S_ISCHR(mode) else tarformat.BLKTYPE
+            kind = tarheader.CHRTYPE if stat.S_ISCHR(mode) else tarheader.BLKTYPE
             devmajor, devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
         elif stat.S_ISFIFO(mode):
-            kind = tarformat.FIFOTYPE
+            kind = tarheader.FIFOTYPE
         else:
             raise LayerWriteError(f"{path}: unsupported file type {stat.S_IFMT(mode):o}")
-        entry = tarformat.TarEntry(
+        entry = tarheader.TarEntry(
             name=name,
             type=kind,
             mode=stat.S_IMODE(mode),
@@ -183,19 +183,19 @@ class _TarEmitter:
             devminor=devminor,
             xattrs=xattr_items,
         )
-        if kind == tarformat.REGTYPE:
+        if kind == tarheader.REGTYPE:
             self._write_file(entry, path)
         else:
             self._write(entry)
 
     def marker(self, name: str) -> None:
         """A whiteout or opaque marker: an empty file with metadata fixed for determinism."""
-        self._write(tarformat.TarEntry(name=name, type=tarformat.REGTYPE, mode=0o600))
+        self._write(tarheader.TarEntry(name=name, type=tarheader.REGTYPE, mode=0o600))
 
-    def _write(self, entry: tarformat.TarEntry) -> None:
-        self._out.write(tarformat.encode_header(entry))
+    def _write(self, entry: tarheader.TarEntry) -> None:
+        self._out.write(tarheader.encode_header(entry))
 
-    def _write_file(self, entry: tarformat.TarEntry, path: str) -> None:
+    def _write_file(self, entry: tarheader.TarEntry, path: str) -> None:
         try:
             with open(path, "rb", buffering=0) as data:
                 self._write(entry)
@@ -208,11 +208,11 @@ class _TarEmitter:
                     remaining -= len(chunk)
         except OSError as exc:
             raise LayerWriteError(f"cannot read {path}: {exc.strerror}") from exc
-        self._out.write(tarformat.padding(entry.size))
+        self._out.write(tarheader.padding(entry.size))
 
 
 def write_directory_tar(
-    root: Path, out: tarformat.ByteSink, *, source_date_epoch: int | None = None
+    root: Path, out: tarheader.ByteSink, *, source_date_epoch: int | None = None
 ) -> None:
     """Write every entry below `root` (not root itself) as a deterministic tar into `out`."""
     emitter = _TarEmitter(out, source_date_epoch)
@@ -222,7 +222,7 @@ def write_directory_tar(
 
 
 def write_upper_tar(
-    upper: Path, out: tarformat.ByteSink, *, source_date_epoch: int | None = None
+    upper: Path, out: tarheader.ByteSink, *, source_date_epoch: int | None = None
 ) -> None:
     """Write an overlayfs upper directory as an OCI layer: whiteouts become `.wh.` entries.
 
@@ -331,7 +331,7 @@ def compute_changes(lower: Path, new: Path) -> list[Change]:
 def write_changes_tar(
     new: Path,
     changes: Iterable[Change],
-    out: tarformat.ByteSink,
+    out: tarheader.ByteSink,
     *,
     source_date_epoch: int | None = None,
 ) -> None:
