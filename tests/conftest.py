@@ -1,4 +1,5 @@
-"""Shared test fixtures: requirements that fail loudly (never skip) and busybox root filesystems."""
+"""Shared test fixtures: requirements that fail loudly (never skip), busybox root filesystems,
+the fuzz budgets of the two hypothesis profiles and the `integration` marker."""
 
 from __future__ import annotations
 
@@ -11,11 +12,40 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from polybuild.platforms import Platform, parse
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
+
+# Two hypothesis profiles. "full" is what hypothesis would use here anyway; ./scripts/test
+# (what CI runs) selects it with --hypothesis-profile=full, so every property test draws the
+# examples it asks for. "quick", the default, draws a tenth: a smoke run of each property
+# that keeps `pytest -m "not root and not integration"` fast while editing.
+settings.register_profile("full", settings())
+settings.register_profile("quick", settings(), max_examples=settings().max_examples // 10)
+settings.load_profile("quick")
+
+
+def fuzz_examples(full: int) -> int:
+    """A property test's example budget: `full` in the full profile, scaled in the others."""
+    now: int = settings().max_examples
+    whole: int = settings.get_profile("full").max_examples
+    return max(1, full * now // whole)
+
+
+# Fixtures that start a real service (a docker-registry process): a test using one, directly
+# or through another fixture, is an integration test, whatever else it needs.
+SERVICE_FIXTURES = frozenset({"registry", "auth_registry", "world"})
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark `integration` every test that uses a fixture of SERVICE_FIXTURES (before -m)."""
+    for item in items:
+        if SERVICE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
 
 
 def require(condition: bool, message: str) -> None:

@@ -9,6 +9,7 @@ from polybuild.dockerfile.convert import BuildOptions, convert
 from polybuild.dockerfile.stages import load
 from polybuild.errors import DockerfileError
 from polybuild.platforms import parse
+from tests.conftest import fuzz_examples
 
 WORDS = [
     "FROM", "RUN", "COPY", "ADD", "ARG", "ENV", "LABEL", "ONBUILD", "HEALTHCHECK", "CMD",
@@ -31,25 +32,31 @@ def _check(text: str) -> None:
         assert str(exc).startswith("Dockerfile")
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=fuzz_examples(400), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(st.text())
 def test_arbitrary_text(text: str) -> None:
     _check(text)
 
 
-@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=fuzz_examples(600), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(dockerish)
 def test_dockerfile_like_text(text: str) -> None:
     _check(text)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=fuzz_examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(dockerish)
 def test_text_after_a_valid_from(text: str) -> None:
     _check("FROM alpine AS base\n" + text)
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=fuzz_examples(500), deadline=None)
 @given(
     st.lists(
         st.sampled_from(["$A", "${A}", "$B", "${B}", "$NOPE", "}", "{", "a", "/", ":", "_", "x1"])

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from polybuild.errors import PolybuildError
 from polybuild.layers import UnpackMode, unpack_layer
+from tests.conftest import fuzz_examples
 from tests.layers.trees import (
     end_of_archive,
     file_size_limit,
@@ -308,7 +309,7 @@ def _fingerprint(path: Path) -> tuple[object, ...]:
 
 
 @settings(
-    max_examples=200,
+    max_examples=fuzz_examples(200),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )

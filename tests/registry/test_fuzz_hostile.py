@@ -30,6 +30,7 @@ from polybuild.image.reference import parse
 from polybuild.registry import RegistryClient, RetryPolicy
 from polybuild.registry.config import HostConfig, RegistryConfig
 from polybuild.registry.credentials import DockerCredentials
+from tests.conftest import fuzz_examples
 from tests.registry.hostile import Answer, HostileServer, Seen
 
 LAYER = b"hostile layer bytes\n" * 300
@@ -246,7 +247,7 @@ async def _attempt(operation: Callable[[], Awaitable[None]]) -> None:
 
 
 @settings(
-    max_examples=100,
+    max_examples=fuzz_examples(100),
     deadline=timedelta(seconds=20),
     database=None,
     print_blob=True,
