@@ -5,24 +5,15 @@ caller gives (a fake registry in tests: `polybuild.testing.registry`)."""
 from __future__ import annotations
 
 import functools
-import importlib.metadata
 import ssl
 
 import httpx
 
+from polybuild._version import __version__
 from polybuild.errors import RegistryError
 from polybuild.registry.config import RegistryConfig
 
-
-def _version() -> str:
-    # Not `polybuild.__version__`: the registry must not import the package root (a cycle).
-    try:
-        return importlib.metadata.version("polybuild")
-    except importlib.metadata.PackageNotFoundError:
-        return "0+unknown"  # run from a source tree that was never installed
-
-
-USER_AGENT = f"polybuild/{_version()}"
+USER_AGENT = f"polybuild/{__version__}"
 # Raw bytes only: see registry.body (no decompression before the size caps).
 _HEADERS = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
 _LIMITS = httpx.Limits(max_connections=16, max_keepalive_connections=8)
