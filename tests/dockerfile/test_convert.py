@@ -57,7 +57,7 @@ def test_automatic_platform_args_need_redeclaring(platform: object, expected: st
     first = graph.ops()[1]
     assert isinstance(first, Exec)
     assert not any(e.startswith("TARGET") for e in first.env)
-    assert graph.config.env_value("X") == expected
+    assert graph.config.config.env_value("X") == expected
 
 
 def test_global_args_visible_in_from_not_in_stage_unless_redeclared() -> None:
@@ -67,16 +67,16 @@ def test_global_args_visible_in_from_not_in_stage_unless_redeclared() -> None:
     )
     graph = convert(text, OPTS, AMD64)
     assert graph.target.base == "docker.io/library/alpine:3.19"
-    env = graph.config
+    env = graph.config.config
     assert (env.env_value("A"), env.env_value("B"), env.env_value("C")) == ("[]", "[3.19]", "[]")
     assert ("TAG", "alpine-3.19") in graph.global_args
 
 
 def test_build_arg_overrides_defaults_and_arg_defaults_use_earlier_values() -> None:
     text = "FROM scratch\nENV P=/opt\nARG A=one\nARG B=$A-$P\nENV R=$B\n"
-    assert convert(text, OPTS, AMD64).config.env_value("R") == "one-/opt"
+    assert convert(text, OPTS, AMD64).config.config.env_value("R") == "one-/opt"
     options = BuildOptions(build_args={"A": "two"}, build_platform=AMD64)
-    assert convert(text, options, AMD64).config.env_value("R") == "two-/opt"
+    assert convert(text, options, AMD64).config.config.env_value("R") == "two-/opt"
 
 
 def test_run_env_includes_declared_args_but_config_does_not() -> None:
@@ -84,7 +84,7 @@ def test_run_env_includes_declared_args_but_config_does_not() -> None:
     run = graph.target.root
     assert isinstance(run, Exec)
     assert "V=1" in run.env
-    assert graph.config.env_value("V") is None
+    assert graph.config.config.env_value("V") is None
     assert graph.config.history[-1].created_by == "RUN |1 V=1 /bin/sh -c true # buildkit"
 
 
@@ -117,7 +117,7 @@ def test_image_config_walk() -> None:
         'ENTRYPOINT ["/app"]\nCMD serve --port 80\nONBUILD RUN echo child\nMAINTAINER me\n'
     )
     graph = convert(text, BuildOptions(build_platform=AMD64, labels={"x": "y"}), AMD64)
-    c = graph.config
+    c = graph.config.config
     assert dict(c.labels) == {"a": "1", "b c": "d e", "x": "y"}
     assert c.working_dir == "/root/x"
     assert c.user == "1000:1000"
@@ -129,8 +129,8 @@ def test_image_config_walk() -> None:
     assert c.entrypoint == ("/app",)
     assert c.cmd == ("/bin/bash", "-c", "serve --port 80")
     assert c.on_build == ("RUN echo child",)
-    assert c.author == "me"
-    assert c.platform == AMD64
+    assert graph.config.author == "me"
+    assert graph.config.platform == AMD64
     assert [isinstance(op, Mkdir) for op in graph.ops()].count(True) == 2
 
 
@@ -139,7 +139,7 @@ def test_onbuild_triggers_run_in_child_stage() -> None:
     graph = convert(text, OPTS, AMD64)
     runs = [op.argv[-1] for op in graph.ops() if isinstance(op, Exec)]
     assert runs == ["echo hi", "next"]
-    assert graph.config.on_build == ()
+    assert graph.config.config.on_build == ()
 
 
 def test_run_mounts_and_heredocs() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from polybuild.errors import ExecutionError
-from polybuild.exporters.assemble import PlatformImage
+from polybuild.image.platform_image import PlatformImage
 from polybuild.imagebuild.pipeline import convert_all, solve
 from polybuild.imagebuild.request import make_request
 from polybuild.platforms import parse_list

@@ -163,16 +163,16 @@ def test_committed_upper_is_adopted_as_the_unpacked_layer(tmp_path: Path) -> Non
     status = RuncExecutor(tmp_path / "state").run(snapshot.rootfs, Process(("/bin/sh", "-c", STEP)))
     assert status.ok
     out = io.BytesIO()
-    layer = snapshotter.commit(snapshot, out)
-    assert store.adopt(layer.diff_id, snapshot.upper)
+    diff_id = str(snapshotter.commit(snapshot, out).diff_id)
+    assert store.adopt(diff_id, snapshot.upper)
     snapshotter.release(snapshot)
-    adopted = store.path(layer.diff_id)
+    adopted = store.path(diff_id)
     for path in [adopted, *adopted.rglob("*")]:
         names = os.listxattr(path, follow_symlinks=False)
         assert not [n for n in names if n != "trusted.overlay.opaque" and "overlay" in n]
     # Stacked as a lower it gives exactly what unpacking the committed blob gives.
     unpacked = LayerStore(tmp_path / "other-layers").ensure(
-        layer.diff_id, lambda: io.BytesIO(out.getvalue())
+        diff_id, lambda: io.BytesIO(out.getvalue())
     )
     views = []
     for top in (adopted, unpacked):
@@ -181,4 +181,4 @@ def test_committed_upper_is_adopted_as_the_unpacked_layer(tmp_path: Path) -> Non
         snapshotter.release(view)
     assert views[0] == views[1]
     assert "etc/group" not in views[0] and views[0]["root/file"] == "new\n"
-    assert not store.adopt(layer.diff_id, tmp_path)  # already there: left alone
+    assert not store.adopt(diff_id, tmp_path)  # already there: left alone

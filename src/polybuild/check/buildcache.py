@@ -12,8 +12,7 @@ from pathlib import Path
 
 from polybuild.check.problems import Problem
 from polybuild.image.digest import Digest
-from polybuild.solver.cache import cache_path
-from polybuild.solver.results import LayerRef
+from polybuild.solver.cache import cache_path, layer_from_record
 
 _SIDE_FILES = ("-wal", "-shm", "-journal")
 
@@ -72,7 +71,7 @@ def _record_problem(
 ) -> str | None:
     """Why the record is void, or None when every layer blob it names is whole."""
     try:
-        layers = [LayerRef.from_json(item) for item in json.loads(str(data))]
+        layers = [layer_from_record(item) for item in json.loads(str(data))]
     except (ValueError, TypeError, KeyError) as exc:
         return f"cannot be parsed: {exc}"
     for layer in layers:
@@ -81,8 +80,10 @@ def _record_problem(
         size = sizes.get(layer.blob)
         if size is None:
             return f"layer blob {layer.blob} is missing"
-        if size != layer.size:
-            return f"layer blob {layer.blob} has {size} bytes, the record says {layer.size}"
+        if size != layer.descriptor.size:
+            return (
+                f"layer blob {layer.blob} has {size} bytes, the record says {layer.descriptor.size}"
+            )
     scan.blobs.update(layer.blob for layer in layers)
     scan.diff_ids.update(str(layer.diff_id) for layer in layers)
     scan.layers.update((layer.diff_id.hex, layer.blob) for layer in layers)

@@ -15,7 +15,8 @@ from polybuild.dockerfile.shell import expand_word
 from polybuild.dockerfile.stages import Dockerfile, Stage, load
 from polybuild.dockerfile.syntax import Location, Warning_
 from polybuild.errors import DockerfileError, PlatformError, PolybuildError
-from polybuild.graph import ImageConfig, ImageSource, LocalSource, Op, walk
+from polybuild.graph import ImageSource, LocalSource, Op, walk
+from polybuild.image.config import ImageConfig
 from polybuild.platforms import Platform, default_platform, format_platform
 from polybuild.platforms import parse as parse_platform
 
@@ -209,10 +210,10 @@ def convert(
         if stage.index in needed:
             graphs[stage.index] = _convert_stage(conv, stage, bases, platforms, scope, context)
     result = graphs[target_stage.index]
+    config = result.config.with_platform(target)
     if options.labels:
-        labels = dict(result.config.labels) | dict(options.labels)
-        result = replace(result, config=replace(result.config, labels=tuple(labels.items())))
-    config = replace(result.config, platform=target)
+        labels = dict(config.config.labels) | dict(options.labels)
+        config = replace(config, config=replace(config.config, labels=labels))
     result = replace(result, config=config)
     graphs[target_stage.index] = result
     return BuildGraph(
@@ -351,15 +352,17 @@ def _initial_state(
     platform = platform or conv.target_platform
     if base == "scratch":
         root: Op | None = None
-        config = ImageConfig(platform)
+        config = ImageConfig.empty(platform)
     else:
         source = conv.image(base, platform, stage.location)
         root = source
-        config = _resolve_base(conv, source.ref, platform, stage) or ImageConfig(platform)
-    if config.env_value("PATH") is None:
-        config = replace(config, env=(*config.env, f"PATH={DEFAULT_PATH}"))
-    env = dict(item.partition("=")[::2] for item in config.env)
-    return StageState(root, platform, config, env, config.working_dir or "/")
+        config = _resolve_base(conv, source.ref, platform, stage) or ImageConfig.empty(platform)
+    container = config.config
+    if container.env_value("PATH") is None:
+        container = replace(container, env=(*container.env, f"PATH={DEFAULT_PATH}"))
+        config = replace(config, config=container)
+    env = dict(item.partition("=")[::2] for item in container.env)
+    return StageState(root, platform, config, env, container.working_dir or "/")
 
 
 def _resolve_base(
@@ -380,13 +383,13 @@ def _resolve_base(
 
 def _onbuild_triggers(conv: _Converter, state: StageState, stage: Stage) -> list[Command]:
     commands: list[Command] = []
-    for expression in state.config.on_build:
+    for expression in state.config.config.on_build:
         result = parse(expression, filename=conv.file)
         for node in result.nodes:
             moved = replace(node, location=stage.location)
             instruction = parse_instruction(moved, filename=conv.file)
             commands.append(instruction)  # type: ignore[arg-type]
-    state.config = replace(state.config, on_build=())
+    state.config = replace(state.config, config=replace(state.config.config, on_build=()))
     return commands
 
 

@@ -6,6 +6,7 @@ import posixpath
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from polybuild.dockerfile import instructions as ins
 from polybuild.dockerfile.flags import FlagError
@@ -14,19 +15,8 @@ from polybuild.dockerfile.parser import parse_heredoc
 from polybuild.dockerfile.shell import expand_heredoc, expand_word, expand_words
 from polybuild.dockerfile.syntax import Location
 from polybuild.errors import DockerfileError
-from polybuild.graph import (
-    Copy,
-    Exec,
-    HealthConfig,
-    HistoryEntry,
-    ImageConfig,
-    InlineFile,
-    InlineSource,
-    Merge,
-    Mkdir,
-    Mount,
-    Op,
-)
+from polybuild.graph import Copy, Exec, InlineFile, InlineSource, Merge, Mkdir, Mount, Op
+from polybuild.image.config import Healthcheck, History, ImageConfig, rfc3339
 from polybuild.platforms import Platform
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -85,9 +75,18 @@ def _expander(state: StageState, ctx: Context, location: Location) -> Callable[[
 
 
 def _history(state: StageState, text: str, layer: bool, ctx: Context) -> None:
-    created_by = text + " # buildkit" if layer else text
-    entry = HistoryEntry(created_by, not layer, created=ctx.epoch)
+    entry = History(
+        created=rfc3339(ctx.epoch) if ctx.epoch is not None else None,  # else set on export
+        created_by=text + " # buildkit" if layer else text,
+        comment="buildkit.dockerfile.v0",
+        empty_layer=not layer,
+    )
     state.config = replace(state.config, history=(*state.config.history, entry))
+
+
+def _set(state: StageState, **changes: Any) -> None:
+    """Change fields of the stage's container config (Env, Cmd, Labels...)."""
+    state.config = replace(state.config, config=replace(state.config.config, **changes))
 
 
 def _set_env(env: tuple[str, ...], key: str, value: str) -> tuple[str, ...]:
@@ -100,7 +99,7 @@ def _set_env(env: tuple[str, ...], key: str, value: str) -> tuple[str, ...]:
 
 
 def _with_shell(state: StageState, args: tuple[str, ...]) -> tuple[str, ...]:
-    shell = state.config.shell or ("/bin/sh", "-c")
+    shell = state.config.config.shell or ("/bin/sh", "-c")
     return (*shell, " ".join(args))
 
 
@@ -123,7 +122,7 @@ def _env(state: StageState, c: ins.Env, ctx: Context) -> None:
     for pair in c.pairs:
         key, value = expand(pair.key), expand(pair.value)
         state.env[key] = value
-        state.config = replace(state.config, env=_set_env(state.config.env, key, value))
+        _set(state, env=_set_env(state.config.config.env, key, value))
         parts.append(f"{key}={value}")
     _history(state, "ENV " + " ".join(parts), False, ctx)
 
@@ -230,7 +229,7 @@ def _run(state: StageState, c: ins.Run, ctx: Context) -> None:
         argv=args,
         env=tuple(f"{k}={v}" for k, v in state.env.items()),
         cwd=state.workdir,
-        user=state.config.user,
+        user=state.config.config.user,
         platform=state.platform,
         mounts=tuple(mounts),
         network=c.network,
@@ -243,9 +242,9 @@ def _run(state: StageState, c: ins.Run, ctx: Context) -> None:
 def _workdir(state: StageState, c: ins.Workdir, ctx: Context) -> None:
     path = _abs_path(state, _expander(state, ctx, c.location)(c.path)).rstrip("/") or "/"
     state.workdir = path
-    state.config = replace(state.config, working_dir=path)
+    _set(state, working_dir=path)
     if path != "/":
-        state.root = Mkdir(state.root, path, state.platform, user=state.config.user)
+        state.root = Mkdir(state.root, path, state.platform, user=state.config.config.user)
     _history(state, f"WORKDIR {path}", path != "/", ctx)
 
 
@@ -304,7 +303,7 @@ def _copy(state: StageState, c: ins.Copy, ctx: Context) -> None:
 
 def _cmd(state: StageState, c: ins.Cmd, ctx: Context) -> None:
     args = _with_shell(state, c.cmd) if c.prepend_shell else c.cmd
-    state.config = replace(state.config, cmd=args)
+    _set(state, cmd=args)
     state.cmd_set = True
     _history(state, f"CMD {_go_list(args)}", False, ctx)
 
@@ -314,8 +313,8 @@ def _entrypoint(state: StageState, c: ins.Entrypoint, ctx: Context) -> None:
     if args is not None and c.prepend_shell:
         args = _with_shell(state, args)
     # An ENTRYPOINT resets a CMD inherited from the base, but not one set in this stage.
-    cmd = state.config.cmd if state.cmd_set else None
-    state.config = replace(state.config, entrypoint=args, cmd=cmd)
+    cmd = state.config.config.cmd if state.cmd_set else ()
+    _set(state, entrypoint=args or (), cmd=cmd)
     _history(state, f"ENTRYPOINT {_go_list(args or ())}", False, ctx)
 
 
@@ -324,24 +323,24 @@ def _go_list(args: tuple[str, ...]) -> str:
 
 
 def _shell(state: StageState, c: ins.Shell, ctx: Context) -> None:
-    state.config = replace(state.config, shell=c.shell)
+    _set(state, shell=c.shell)
     _history(state, f"SHELL {_go_list(c.shell)}", False, ctx)
 
 
 def _label(state: StageState, c: ins.Label, ctx: Context) -> None:
     expand = _expander(state, ctx, c.location)
-    labels = dict(state.config.labels)
+    labels = dict(state.config.config.labels)
     parts = []
     for pair in c.pairs:
         key, value = expand(pair.key), expand(pair.value)
         labels[key] = value
         parts.append(f'"{key}"="{value}"')
-    state.config = replace(state.config, labels=tuple(labels.items()))
+    _set(state, labels=labels)
     _history(state, "LABEL " + " ".join(parts), False, ctx)
 
 
 def _expose(state: StageState, c: ins.Expose, ctx: Context) -> None:
-    ports = set(state.config.exposed_ports)
+    ports = set(state.config.config.exposed_ports)
     for word in c.ports:
         try:
             specs = expand_words(word, state.env, escape=ctx.escape)
@@ -359,7 +358,7 @@ def _expose(state: StageState, c: ins.Expose, ctx: Context) -> None:
                 raise _error(f"invalid containerPort: {spec}", c.location, ctx)
             proto = (match.group(3) or "tcp").lower()
             ports.update(f"{p}/{proto}" for p in range(low, high + 1))
-    state.config = replace(state.config, exposed_ports=tuple(sorted(ports)))
+    _set(state, exposed_ports=tuple(sorted(ports)))
     _history(state, f"EXPOSE {_go_list(tuple(sorted(ports)))}", False, ctx)
 
 
@@ -368,22 +367,20 @@ def _volume(state: StageState, c: ins.Volume, ctx: Context) -> None:
     volumes = [expand(v) for v in c.volumes]
     if any(not v for v in volumes):
         raise _error("VOLUME specified can not be an empty string", c.location, ctx)
-    merged = tuple(sorted(set(state.config.volumes) | set(volumes)))
-    state.config = replace(state.config, volumes=merged)
+    merged = tuple(sorted(set(state.config.config.volumes) | set(volumes)))
+    _set(state, volumes=merged)
     _history(state, f"VOLUME {_go_list(tuple(volumes))}", False, ctx)
 
 
 def _user(state: StageState, c: ins.User, ctx: Context) -> None:
     user = _expander(state, ctx, c.location)(c.user)
-    state.config = replace(state.config, user=user)
+    _set(state, user=user)
     _history(state, f"USER {user}", False, ctx)
 
 
 def _healthcheck(state: StageState, c: ins.Healthcheck, ctx: Context) -> None:
-    health = HealthConfig(
-        c.test, c.interval, c.timeout, c.start_period, c.start_interval, c.retries
-    )
-    state.config = replace(state.config, healthcheck=health)
+    health = Healthcheck(c.test, c.interval, c.timeout, c.start_period, c.start_interval, c.retries)
+    _set(state, healthcheck=health)
     _history(state, f"HEALTHCHECK &{{{_go_list(c.test)}}}", False, ctx)
 
 
@@ -392,12 +389,12 @@ def _stopsignal(state: StageState, c: ins.StopSignal, ctx: Context) -> None:
     name = signal.upper().removeprefix("SIG")
     if not (signal.isdigit() and int(signal) > 0) and name not in _SIGNALS:
         raise _error(f"Invalid signal: {signal}", c.location, ctx, hint="use e.g. SIGTERM or 15")
-    state.config = replace(state.config, stop_signal=signal)
+    _set(state, stop_signal=signal)
     _history(state, f"STOPSIGNAL {signal}", False, ctx)
 
 
 def _onbuild(state: StageState, c: ins.Onbuild, ctx: Context) -> None:
-    state.config = replace(state.config, on_build=(*state.config.on_build, c.expression))
+    _set(state, on_build=(*state.config.config.on_build, c.expression))
     _history(state, f"ONBUILD {c.expression}", False, ctx)
 
 

@@ -13,7 +13,7 @@ from polybuild.exporters.archive import (
     write_docker_archive,
     write_oci_archive,
 )
-from polybuild.exporters.assemble import AssembledImage, ExportSource, PlatformImage, assemble
+from polybuild.exporters.assemble import AssembledImage, assemble
 from polybuild.exporters.base import ExportContext, Exporter, Pusher
 from polybuild.exporters.export import (
     EXPORTERS,
@@ -40,6 +40,7 @@ from polybuild.exporters.spec import (
     parse_output,
     parse_outputs,
 )
+from polybuild.image.platform_image import ExportSource, PlatformImage
 
 __all__ = [
     "EXPORTERS",

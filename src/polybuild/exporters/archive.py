@@ -24,13 +24,14 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from polybuild.errors import ImageError
-from polybuild.exporters.assemble import AssembledImage, PlatformImage
+from polybuild.exporters.assemble import AssembledImage
 from polybuild.image.content import ContentStore
 from polybuild.image.descriptor import Descriptor
 from polybuild.image.layout import INDEX_FILE, LAYOUT_FILE, LAYOUT_FILE_BYTES, name_annotations
 from polybuild.image.layout import layout_index as encode_layout_index
 from polybuild.image.layout_tar import write_tar
 from polybuild.image.manifest import Index, Stored
+from polybuild.image.platform_image import PlatformImage
 from polybuild.image.reference import Reference
 from polybuild.image.walk import reachable, require_complete
 from polybuild.platforms import format_platform, host_platform, only

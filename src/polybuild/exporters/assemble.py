@@ -15,30 +15,14 @@ from polybuild.errors import ImageError
 from polybuild.exporters.recompress import recompress_layer
 from polybuild.exporters.spec import Annotation, AnnotationTarget, ImageOptions
 from polybuild.image import mediatypes as mt
-from polybuild.image.config import ImageConfig
 from polybuild.image.content import ContentStore
+from polybuild.image.convert import convert_descriptor
 from polybuild.image.descriptor import Descriptor
 from polybuild.image.digest import Digest
 from polybuild.image.manifest import Index, Manifest, Stored, encode_index, encode_manifest
+from polybuild.image.platform_image import ExportSource, PlatformImage
 from polybuild.layers import Compression, compression_for_media_type
 from polybuild.platforms import Platform, format_platform, normalize
-
-
-@dataclass(frozen=True, slots=True)
-class PlatformImage:
-    """One platform's built image: its manifest and config, all blobs in the content store."""
-
-    platform: Platform
-    manifest: Stored[Manifest]
-    config: Stored[ImageConfig]
-
-
-@dataclass(frozen=True, slots=True)
-class ExportSource:
-    """A build result to export: one image per target platform, in the order to list them."""
-
-    content: ContentStore
-    platforms: tuple[PlatformImage, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,25 +50,15 @@ class AssembledImage:
         return self.platforms[0].config.digest if len(self.platforms) == 1 else None
 
 
-def convert_descriptor(descriptor: Descriptor, *, docker: bool) -> Descriptor:
-    """The descriptor with its media type in the Docker (or OCI) family; digest unchanged."""
-    media_type = mt.to_docker(descriptor.media_type) if docker else mt.to_oci(descriptor.media_type)
-    if docker and not mt.is_docker(media_type) and mt.is_layer(media_type):
+def _converted(descriptor: Descriptor, docker: bool) -> Descriptor:
+    """`descriptor` in the wanted media type family; ImageError for a layer Docker lacks."""
+    converted = convert_descriptor(descriptor, docker=docker)
+    if docker and mt.is_layer(converted.media_type) and not mt.is_docker(converted.media_type):
         raise ImageError(
-            f"layer type {media_type} has no Docker equivalent",
+            f"layer type {converted.media_type} has no Docker equivalent",
             hint="keep OCI media types (oci-mediatypes=true)",
         )
-    if media_type == descriptor.media_type:
-        return descriptor
-    return Descriptor(
-        media_type,
-        descriptor.digest,
-        descriptor.size,
-        descriptor.platform,
-        dict(descriptor.annotations),
-        descriptor.urls,
-        descriptor.artifact_type,
-    )
+    return converted
 
 
 def _annotations(
@@ -115,7 +89,7 @@ def _layer(
     docker: bool,
 ) -> Descriptor:
     if not mt.is_layer(layer.media_type) or mt.is_nondistributable(layer.media_type):
-        return convert_descriptor(layer, docker=docker)  # foreign layers are never rewritten
+        return _converted(layer, docker)  # foreign layers are never rewritten
     current = compression_for_media_type(layer.media_type)
     if _wants_recompression(current, options):
         assert options.compression is not None
@@ -129,7 +103,7 @@ def _layer(
             level=options.compression_level,
             docker=docker,
         )
-    return convert_descriptor(layer, docker=docker)
+    return _converted(layer, docker)
 
 
 def _platform_image(
@@ -232,9 +206,4 @@ def _has(options: ImageOptions, target: AnnotationTarget) -> bool:
     return any(a.target is target for a in options.annotations)
 
 
-__all__ = [
-    "AssembledImage",
-    "ExportSource",
-    "PlatformImage",
-    "assemble",
-]
+__all__ = ["AssembledImage", "assemble"]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from polybuild.exporters.assemble import AssembledImage, ExportSource, assemble
+from polybuild.exporters.assemble import AssembledImage, assemble
 from polybuild.exporters.base import ExportContext, Exporter, Pusher, Warn
 from polybuild.exporters.docker import DockerExporter
 from polybuild.exporters.image_output import ImageExporter
@@ -19,6 +19,7 @@ from polybuild.exporters.local import LocalExporter
 from polybuild.exporters.oci import OciExporter
 from polybuild.exporters.spec import ImageOptions, OutputSpec, OutputType
 from polybuild.exporters.tar import TarExporter
+from polybuild.image.platform_image import ExportSource
 from polybuild.image.store import ImageStore
 
 # One exporter per output type, looked up by name (`-o type=NAME`); cacheonly has none

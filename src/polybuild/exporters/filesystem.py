@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import BinaryIO, cast
 
 from polybuild.errors import UsageError
-from polybuild.exporters.assemble import AssembledImage, PlatformImage
+from polybuild.exporters.assemble import AssembledImage
 from polybuild.exporters.destination import open_file_dest, staging_dir
 from polybuild.image import mediatypes as mt
 from polybuild.image.content import ContentStore
+from polybuild.image.platform_image import PlatformImage
 from polybuild.layers import SkippedEntry, UnpackMode, unpack_layer, write_directory_tar
 from polybuild.platforms import Platform, format_platform
 from polybuild.scratch import scratch_dir

@@ -1,8 +1,7 @@
-"""The build graph: ops with platforms and content digests, and the image config they produce."""
+"""The build graph: ops with platforms and content digests."""
 
 from __future__ import annotations
 
-from polybuild.graph.config import HealthConfig, HistoryEntry, ImageConfig
 from polybuild.graph.ops import (
     Copy,
     Exec,
@@ -21,9 +20,6 @@ from polybuild.graph.ops import (
 __all__ = [
     "Copy",
     "Exec",
-    "HealthConfig",
-    "HistoryEntry",
-    "ImageConfig",
     "ImageSource",
     "InlineFile",
     "InlineSource",

@@ -19,6 +19,7 @@ from polybuild.image.config import (
 from polybuild.image.content import BlobReader, BlobWriter, ContentStore
 from polybuild.image.descriptor import Descriptor
 from polybuild.image.digest import Digest, InvalidDigestError
+from polybuild.image.layer import Layer
 from polybuild.image.manifest import (
     Index,
     Manifest,
@@ -29,6 +30,7 @@ from polybuild.image.manifest import (
     parse_manifest,
     parse_manifest_or_index,
 )
+from polybuild.image.platform_image import ExportSource, PlatformImage
 from polybuild.image.reference import Reference
 from polybuild.image.select import NoMatchingPlatformError, Selected, select_manifest
 from polybuild.image.store import ImageRecord, ImageStore, ImageSummary, Removal
@@ -40,6 +42,7 @@ __all__ = [
     "ContentStore",
     "Descriptor",
     "Digest",
+    "ExportSource",
     "Healthcheck",
     "History",
     "ImageConfig",
@@ -48,8 +51,10 @@ __all__ = [
     "ImageSummary",
     "Index",
     "InvalidDigestError",
+    "Layer",
     "Manifest",
     "NoMatchingPlatformError",
+    "PlatformImage",
     "Reference",
     "Removal",
     "Selected",

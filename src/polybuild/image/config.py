@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 
 from polybuild.errors import ImageError
 from polybuild.image import mediatypes as mt
@@ -51,6 +53,18 @@ class ContainerConfig:
     on_build: tuple[str, ...] = ()
     shell: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        # A read-only copy: the config is a value, whoever built the mapping may change theirs.
+        object.__setattr__(self, "labels", MappingProxyType(dict(self.labels)))
+
+    def env_value(self, key: str) -> str | None:
+        """The value `Env` gives `key` (the first `key=` entry), None when it sets none."""
+        for item in self.env:
+            name, _, value = item.partition("=")
+            if name == key:
+                return value
+        return None
+
 
 @dataclass(frozen=True, slots=True)
 class History:
@@ -81,6 +95,38 @@ class ImageConfig:
     @property
     def platform(self) -> Platform:
         return Platform(self.os, self.architecture, self.variant)
+
+    @classmethod
+    def empty(cls, platform: Platform) -> ImageConfig:
+        """The config of `FROM scratch` for `platform`: nothing set."""
+        return cls(architecture=platform.architecture, os=platform.os, variant=platform.variant)
+
+    def with_platform(self, platform: Platform) -> ImageConfig:
+        """A copy for `platform` (os.version and os.features are the base's: dropped)."""
+        return replace(
+            self,
+            architecture=platform.architecture,
+            os=platform.os,
+            variant=platform.variant,
+            os_version="",
+            os_features=(),
+        )
+
+
+def rfc3339(epoch: int) -> str:
+    """A `created` timestamp as Docker and BuildKit write it: UTC, whole seconds."""
+    return datetime.datetime.fromtimestamp(epoch, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def epoch_of(created: str | None) -> int | None:
+    """Seconds since the epoch of a `created` timestamp; None when absent or unreadable."""
+    if not created:
+        return None
+    try:
+        moment = datetime.datetime.fromisoformat(created.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return int(moment.timestamp())
 
 
 def _container_from_wire(wire: ContainerConfigJSON) -> ContainerConfig:

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
 from polybuild.dockerfile import outline
-from polybuild.exporters.assemble import ExportSource, PlatformImage
 from polybuild.exporters.base import ExportContext
 from polybuild.exporters.export import ExportResult, check_outputs, export_outputs
 from polybuild.image import ImageStore
+from polybuild.image.platform_image import ExportSource, PlatformImage
 from polybuild.image.select import Selected
 from polybuild.imagebuild.pipeline import convert_all, solve
 from polybuild.imagebuild.request import BuildRequest, BuildResult, make_request

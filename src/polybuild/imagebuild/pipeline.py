@@ -10,10 +10,10 @@ from pathlib import Path
 from polybuild.dockerfile import BuildGraph, BuildOptions, convert, load
 from polybuild.dockerfile.ignore import load_patterns
 from polybuild.errors import UsageError
-from polybuild.exporters.assemble import PlatformImage
 from polybuild.fileops.context import load_hash_cache, save_hash_cache
 from polybuild.graph import ops
-from polybuild.imagebuild.assemble import store_platform_image
+from polybuild.image.platform_image import PlatformImage
+from polybuild.image.writer import store_platform_image
 from polybuild.imagebuild.baseimages import BaseImageResolver, Puller
 from polybuild.imagebuild.names import stage_steps, step_names
 from polybuild.imagebuild.request import BuildRequest

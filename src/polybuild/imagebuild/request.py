@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from polybuild.errors import UsageError
-from polybuild.exporters.assemble import PlatformImage
 from polybuild.exporters.spec import OutputSpec, parse_outputs
 from polybuild.image import Descriptor
+from polybuild.image.platform_image import PlatformImage
 from polybuild.platforms import Platform, default_platform, format_platform, parse_list
 from polybuild.solver.execop import BuildSecrets
 

@@ -10,8 +10,9 @@ import time
 from pathlib import Path
 
 from polybuild.errors import PolybuildError
-from polybuild.image import ContentStore, Digest
-from polybuild.solver.results import Chain, LayerRef
+from polybuild.image import ContentStore, Descriptor, Digest
+from polybuild.image.layer import Layer
+from polybuild.solver.results import Chain
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
@@ -21,6 +22,24 @@ CREATE TABLE IF NOT EXISTS results (
     used REAL NOT NULL
 );
 """
+
+
+def layer_record(layer: Layer) -> dict[str, object]:
+    """A layer as the cache stores it (one JSON object per layer of a chain)."""
+    return {
+        "blob": str(layer.blob),
+        "diff_id": str(layer.diff_id),
+        "size": layer.descriptor.size,
+        "media_type": layer.descriptor.media_type,
+    }
+
+
+def layer_from_record(data: dict[str, object]) -> Layer:
+    """The layer a cache record names (KeyError, ValueError or ImageError when malformed)."""
+    blob = Descriptor(
+        str(data["media_type"]), Digest.parse(str(data["blob"])), int(str(data["size"]))
+    )
+    return Layer(blob, Digest.parse(str(data["diff_id"])))
 
 
 class CacheStore:
@@ -54,7 +73,7 @@ class CacheStore:
             row = self._db.execute("SELECT layers FROM results WHERE key = ?", (key,)).fetchone()
         if row is None:
             return None
-        layers = tuple(LayerRef.from_json(item) for item in json.loads(row[0]))
+        layers = tuple(layer_from_record(item) for item in json.loads(row[0]))
         if not all(self.content.exists(layer.blob) for layer in layers):
             return None  # a blob was garbage-collected: the entry can no longer be used
         with self._lock:
@@ -62,7 +81,7 @@ class CacheStore:
         return Chain(layers, key, cached=True)
 
     def put(self, chain: Chain) -> None:
-        data = json.dumps([layer.to_json() for layer in chain.layers], sort_keys=True)
+        data = json.dumps([layer_record(layer) for layer in chain.layers], sort_keys=True)
         now = time.time()
         with self._lock:
             self._db.execute(

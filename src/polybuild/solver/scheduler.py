@@ -24,6 +24,7 @@ from polybuild.errors import DockerfileError, PolybuildError
 from polybuild.graph import ops
 from polybuild.graph.ops import canonical_json
 from polybuild.image import Digest, ImageStore
+from polybuild.image.layer import Layer as LayerRef  # to be renamed Layer in the signatures
 from polybuild.layers import Compression
 from polybuild.platforms import Platform, host_platform
 from polybuild.progress.writer import NullProgress, ProgressWriter, VertexHandle
@@ -31,7 +32,7 @@ from polybuild.runtime import Runtime
 from polybuild.snapshot import Snapshot
 from polybuild.solver import execop
 from polybuild.solver.cache import CacheStore
-from polybuild.solver.results import Chain, LayerRef, Result, Tree
+from polybuild.solver.results import Chain, Result, Tree
 from polybuild.tasks import first_error
 
 
@@ -329,9 +330,7 @@ class Solver:
                 level=self.options.compression_level,
                 source_date_epoch=self.options.source_date_epoch,
             )
-        return LayerRef(
-            Digest.parse(layer.digest), Digest.parse(layer.diff_id), layer.size, layer.media_type
-        )
+        return layer
 
 
 class FileOps(Protocol):

@@ -1,0 +1,27 @@
+"""A build's result as image values: one platform's stored image, and all of a build's."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from polybuild.image.config import ImageConfig
+from polybuild.image.content import ContentStore
+from polybuild.image.manifest import Manifest, Stored
+from polybuild.platforms import Platform
+
+
+@dataclass(frozen=True, slots=True)
+class PlatformImage:
+    """One platform's built image: its manifest and config, all blobs in the content store."""
+
+    platform: Platform
+    manifest: Stored[Manifest]
+    config: Stored[ImageConfig]
+
+
+@dataclass(frozen=True, slots=True)
+class ExportSource:
+    """A build result to export: one image per target platform, in the order to list them."""
+
+    content: ContentStore
+    platforms: tuple[PlatformImage, ...]
