@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import datetime
 import os
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from polybuild.image import ContainerConfig, Descriptor, Digest, History, ImageConfig, ImageStore
+from polybuild.image import ContainerConfig, Descriptor, History, ImageConfig, ImageStore
 from polybuild.image.compose import with_platform_manifest
-from polybuild.image.config import encode_config
+from polybuild.image.config import encode_config, rfc3339
 from polybuild.image.manifest import Manifest, encode_manifest
 from polybuild.image.reference import Reference, parse
 from polybuild.layers import Compression, directory_layer, unpack_layer
@@ -32,12 +32,7 @@ class Imported:
 def created_timestamp() -> str:
     """RFC 3339 creation time: SOURCE_DATE_EPOCH when set (reproducible), else now."""
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    moment = (
-        datetime.datetime.fromtimestamp(int(epoch), datetime.UTC)
-        if epoch and epoch.isdigit()
-        else datetime.datetime.now(datetime.UTC).replace(microsecond=0)
-    )
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return rfc3339(int(epoch) if epoch and epoch.isdigit() else int(time.time()))
 
 
 def import_rootfs(
@@ -73,7 +68,6 @@ def import_rootfs(
                     compression=compression,
                     source_date_epoch=int(epoch) if epoch and epoch.isdigit() else None,
                 )
-            layer_descriptor = Descriptor(layer.media_type, Digest.parse(layer.digest), layer.size)
             config = encode_config(
                 ImageConfig(
                     architecture=platform.architecture,
@@ -81,7 +75,7 @@ def import_rootfs(
                     variant=platform.variant,
                     created=created_timestamp(),
                     config=changes or ContainerConfig(),
-                    diff_ids=(Digest.parse(layer.diff_id),),
+                    diff_ids=(layer.diff_id,),
                     history=(
                         History(
                             created=created_timestamp(),
@@ -93,7 +87,7 @@ def import_rootfs(
             )
             store.content.put(config.raw, config.digest)
             manifest = encode_manifest(
-                Manifest(config=config.descriptor(), layers=(layer_descriptor,))
+                Manifest(config=config.descriptor(), layers=(layer.descriptor,))
             )
             store.content.put(manifest.raw, manifest.digest)
             existing = _existing_target(store, ref)

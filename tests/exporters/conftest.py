@@ -10,13 +10,13 @@ from typing import BinaryIO, cast
 
 import pytest
 
-from polybuild.exporters import ExportSource, PlatformImage
 from polybuild.image import mediatypes as mt
 from polybuild.image.config import ContainerConfig, History, ImageConfig, encode_config
 from polybuild.image.content import ContentStore
 from polybuild.image.descriptor import Descriptor
 from polybuild.image.digest import Digest
 from polybuild.image.manifest import Manifest, encode_manifest
+from polybuild.image.platform_image import ExportSource, PlatformImage
 from polybuild.image.store import ImageStore
 from polybuild.layers import Compression, LayerWriter
 from polybuild.platforms import Platform
@@ -53,11 +53,8 @@ def put_layer(
     with content.writer() as out:
         with LayerWriter(cast(BinaryIO, out), compression=compression) as writer:
             writer.write(tar)
-        result = writer.finish()
-    return (
-        Descriptor(result.media_type, Digest.parse(result.digest), result.size),
-        Digest.parse(result.diff_id),
-    )
+        layer = writer.finish()
+    return layer.descriptor, layer.diff_id
 
 
 def platform_image(

@@ -34,15 +34,16 @@ def _write(compression: Compression, level: int | None = None) -> tuple[bytes, L
 @pytest.mark.parametrize("compression", list(Compression))
 def test_one_pass_gives_blob_digest_size_and_diff_id(compression: Compression) -> None:
     blob, writer = _write(compression)
-    desc = writer.finish()
-    assert desc.digest == "sha256:" + hashlib.sha256(blob).hexdigest()
+    layer = writer.finish()
+    desc = layer.descriptor
+    assert str(desc.digest) == "sha256:" + hashlib.sha256(blob).hexdigest()
     assert desc.size == len(blob)
-    assert desc.diff_id == "sha256:" + hashlib.sha256(PAYLOAD).hexdigest()
+    assert str(layer.diff_id) == "sha256:" + hashlib.sha256(PAYLOAD).hexdigest()
     assert desc.media_type == layer_media_type(compression)
     reader, detected = open_decompressed(io.BytesIO(blob))
     assert detected is reader.compression is compression
     assert reader.read() == PAYLOAD
-    assert reader.diff_id() == desc.diff_id
+    assert reader.diff_id() == str(layer.diff_id)
 
 
 def test_gzip_has_a_fixed_header_and_standard_framing() -> None:

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from polybuild.image import Layer
 from polybuild.layers import (
     Compression,
-    LayerDescriptor,
     LayerWriteError,
     UnpackMode,
     directory_layer,
@@ -58,17 +58,17 @@ def _blob(layout: Path, data: bytes) -> tuple[str, int]:
     return f"sha256:{digest}", len(data)
 
 
-def _oci_layout(layout: Path, layers: list[tuple[LayerDescriptor, bytes]]) -> None:
+def _oci_layout(layout: Path, layers: list[tuple[Layer, bytes]]) -> None:
     """A minimal OCI image layout with one image tagged `test`, written by hand."""
     (layout / "blobs" / "sha256").mkdir(parents=True)
     (layout / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
-    for desc, data in layers:
-        assert _blob(layout, data) == (desc.digest, desc.size)
+    for layer, data in layers:
+        assert _blob(layout, data) == (str(layer.blob), layer.descriptor.size)
     config = {
         "architecture": "amd64",
         "os": "linux",
         "config": {},
-        "rootfs": {"type": "layers", "diff_ids": [d.diff_id for d, _ in layers]},
+        "rootfs": {"type": "layers", "diff_ids": [str(d.diff_id) for d, _ in layers]},
     }
     config_digest, config_size = _blob(layout, json.dumps(config).encode())
     manifest = {
@@ -80,7 +80,8 @@ def _oci_layout(layout: Path, layers: list[tuple[LayerDescriptor, bytes]]) -> No
             "size": config_size,
         },
         "layers": [
-            {"mediaType": d.media_type, "digest": d.digest, "size": d.size} for d, _ in layers
+            {"mediaType": d.descriptor.media_type, "digest": str(d.blob), "size": d.descriptor.size}
+            for d, _ in layers
         ],
     }
     manifest_digest, manifest_size = _blob(layout, json.dumps(manifest).encode())
@@ -112,7 +113,7 @@ def test_overlay_step_whiteouts_give_the_expected_tree_in_umoci(tmp_path: Path) 
     assert "replaced/old-file" not in expected and "etc/delete-me" not in expected
     assert expected["replaced/new-file"].kind == "file"
 
-    layers: list[tuple[LayerDescriptor, bytes]] = []
+    layers: list[tuple[Layer, bytes]] = []
     for make, source in ((directory_layer, base), (upper_layer, upper)):
         out = io.BytesIO()
         layers.append((make(source, out, source_date_epoch=1_700_000_000), out.getvalue()))
@@ -141,7 +142,7 @@ def test_overlay_step_whiteouts_give_the_expected_tree_in_umoci(tmp_path: Path) 
     ours = tmp_path / "ours"
     ours.mkdir()
     for desc, data in layers:
-        unpack_layer(io.BytesIO(data), ours, trusted=True, expected_diff_id=desc.diff_id)
+        unpack_layer(io.BytesIO(data), ours, trusted=True, expected_diff_id=str(desc.diff_id))
     assert snapshot(ours, mtimes=False) == expected
 
     lower_dirs = []
@@ -162,7 +163,7 @@ def test_zstd_layers_unpack_the_same(tmp_path: Path) -> None:
     d_gz = directory_layer(base, gz, compression=Compression.GZIP)
     d_zst = directory_layer(base, zst, compression=Compression.ZSTD)
     assert d_gz.diff_id == d_zst.diff_id
-    assert d_gz.digest != d_zst.digest
+    assert d_gz.blob != d_zst.blob
     for name, blob in (("gz", gz), ("zst", zst)):
         (tmp_path / name).mkdir()
         blob.seek(0)

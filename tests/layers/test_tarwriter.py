@@ -55,7 +55,7 @@ def test_same_tree_gives_byte_identical_layers(tmp_path: Path, compression: Comp
     d2 = directory_layer(tree, second, compression=compression, source_date_epoch=1_700_000_000)
     assert first.getvalue() == second.getvalue()
     assert d1 == d2
-    assert d1.size == len(first.getvalue())
+    assert d1.descriptor.size == len(first.getvalue())
 
 
 @pytest.mark.parametrize("compression", [Compression.GZIP, Compression.ZSTD])

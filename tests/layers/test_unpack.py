@@ -65,7 +65,7 @@ def test_round_trip_keeps_modes_owners_xattrs_links_and_times(tmp_path: Path) ->
     blob.seek(0)
     target = tmp_path / "target"
     target.mkdir()
-    result = unpack_layer(blob, target, trusted=True, expected_diff_id=desc.diff_id)
+    result = unpack_layer(blob, target, trusted=True, expected_diff_id=str(desc.diff_id))
     assert result.skipped == ()
     assert result.compression is Compression.GZIP
     assert snapshot(target) == snapshot(source)

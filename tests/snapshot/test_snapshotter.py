@@ -28,8 +28,8 @@ def base_layer(tmp_path: Path) -> tuple[LayerStore, Path, bytes, str]:
     blob = io.BytesIO()
     desc = directory_layer(rootfs, blob)
     store = LayerStore(tmp_path / "layers")
-    lower = store.ensure(desc.diff_id, lambda: io.BytesIO(blob.getvalue()))
-    return store, lower, blob.getvalue(), desc.diff_id
+    lower = store.ensure(str(desc.diff_id), lambda: io.BytesIO(blob.getvalue()))
+    return store, lower, blob.getvalue(), str(desc.diff_id)
 
 
 def tar_names(layer: bytes) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import BinaryIO, cast
 
 from polybuild.errors import DigestMismatchError, ImageError
@@ -37,21 +38,15 @@ def recompress_layer(
             for chunk in iter(lambda: tar.read(_CHUNK), b""):
                 writer.write(chunk)
         result = writer.finish()
-        if result.diff_id != str(diff_id):
+        if result.diff_id != diff_id:
             out.abort()
             raise DigestMismatchError(
                 f"layer {layer.digest} holds a tar with diff-id {result.diff_id}, "
                 f"but the image config says {diff_id}"
             )
-    if out.digest is None or str(out.digest) != result.digest:
+    if out.digest != result.blob:
         raise ImageError(f"re-compressed layer {layer.digest} was not stored")
-    return Descriptor(
-        result.media_type,
-        out.digest,
-        result.size,
-        annotations=dict(layer.annotations),
-        urls=layer.urls,
-    )
+    return replace(result.descriptor, annotations=dict(layer.annotations), urls=layer.urls)
 
 
 __all__ = ["recompress_layer"]

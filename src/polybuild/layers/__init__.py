@@ -1,8 +1,8 @@
 """Container image layers: deterministic tars with whiteouts, compression, and safe unpacking.
 
 Writing: `directory_layer`, `upper_layer` and `changes_layer` turn a tree, an overlayfs
-upper directory or a tree diff into one compressed blob and its `LayerDescriptor`
-(digest, size, diff-id, media type), in a single streaming pass.
+upper directory or a tree diff into one compressed blob and its `polybuild.image.Layer`
+(blob descriptor and diff-id), in a single streaming pass.
 Reading: `unpack_layer` applies a gzip/zstd/plain layer onto a root directory as if
 chrooted there, in MERGED mode (whiteouts delete) or OVERLAY mode (whiteouts become
 overlayfs char 0/0 devices and opaque xattrs).
@@ -12,7 +12,6 @@ from polybuild.layers.compress import (
     Compression,
     CompressionError,
     DecompressedLayer,
-    LayerDescriptor,
     LayerWriter,
     compression_for_media_type,
     layer_media_type,
@@ -42,7 +41,6 @@ __all__ = [
     "Compression",
     "CompressionError",
     "DecompressedLayer",
-    "LayerDescriptor",
     "LayerWriteError",
     "LayerWriter",
     "SkippedEntry",

@@ -6,7 +6,6 @@ import enum
 import hashlib
 import io
 import struct
-from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, BinaryIO, Protocol, cast
 
@@ -15,6 +14,9 @@ from isal import igzip, isal_zlib
 
 from polybuild.errors import CompressionError
 from polybuild.image import mediatypes
+from polybuild.image.descriptor import Descriptor
+from polybuild.image.digest import Digest
+from polybuild.image.layer import Layer
 from polybuild.image.mediatypes import (
     DOCKER_LAYER,
     DOCKER_LAYER_GZIP,
@@ -31,7 +33,6 @@ __all__ = [
     "Compression",
     "CompressionError",
     "DecompressedLayer",
-    "LayerDescriptor",
     "LayerWriter",
     "compression_for_media_type",
     "detect_compression",
@@ -62,16 +63,6 @@ class Compression(enum.StrEnum):
 # default 2; zstd uses zstandard's 1..22 and its default 3 (benchmarks/layers.py compares).
 _DEFAULT_LEVEL = {Compression.GZIP: 2, Compression.ZSTD: 3, Compression.NONE: 0}
 _LEVEL_RANGE = {Compression.GZIP: (0, 3), Compression.ZSTD: (1, 22), Compression.NONE: (0, 0)}
-
-
-@dataclass(frozen=True, slots=True)
-class LayerDescriptor:
-    """A finished layer blob: `digest`/`size` of the compressed bytes, `diff_id` of the tar."""
-
-    digest: str
-    size: int
-    diff_id: str
-    media_type: str
 
 
 def layer_media_type(compression: Compression, *, docker: bool = False) -> str:
@@ -137,7 +128,7 @@ class _Compressor:
 class LayerWriter(io.RawIOBase):
     """A write-only stream taking the layer tar; compresses it into `out` and hashes both sides.
 
-    Use as a context manager (or call `finish()`); `descriptor` is set once finished.
+    Use as a context manager (or call `finish()`); `layer` is set once finished.
     Nothing larger than one batch (1 MiB) of the layer is held in memory.
     """
 
@@ -165,14 +156,14 @@ class LayerWriter(io.RawIOBase):
         self._blob = self._diff if compression is Compression.NONE else hashlib.sha256()
         self._size = 0
         self._pending = bytearray()
-        self.descriptor: LayerDescriptor | None = None
+        self.layer: Layer | None = None
         self._emit(self._compressor.start())
 
     def writable(self) -> bool:
         return True
 
     def write(self, data: ReadableBuffer) -> int:
-        if self.descriptor is not None:
+        if self.layer is not None:
             raise ValueError("write to a finished LayerWriter")
         view = memoryview(data)
         self._pending += view
@@ -180,19 +171,18 @@ class LayerWriter(io.RawIOBase):
             self._drain()
         return view.nbytes
 
-    def finish(self) -> LayerDescriptor:
-        """Flush the compressor and return the descriptor (idempotent)."""
-        if self.descriptor is None:
+    def finish(self) -> Layer:
+        """Flush the compressor and return the layer written (idempotent)."""
+        if self.layer is None:
             self._drain()
             self._emit(self._compressor.finish())
             self._out.flush()
-            self.descriptor = LayerDescriptor(
-                digest=f"sha256:{self._blob.hexdigest()}",
-                size=self._size,
-                diff_id=f"sha256:{self._diff.hexdigest()}",
-                media_type=self._media_type,
+            blob = Digest("sha256", self._blob.hexdigest())
+            self.layer = Layer(
+                Descriptor(self._media_type, blob, self._size),
+                Digest("sha256", self._diff.hexdigest()),
             )
-        return self.descriptor
+        return self.layer
 
     def close(self) -> None:
         if not self.closed:

@@ -6,7 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-from polybuild.layers.compress import Compression, LayerDescriptor, LayerWriter
+from polybuild.image.layer import Layer
+from polybuild.layers.compress import Compression, LayerWriter
 from polybuild.layers.tarwriter import (
     compute_changes,
     write_changes_tar,
@@ -25,7 +26,7 @@ def directory_layer(
     level: int | None = None,
     docker: bool = False,
     source_date_epoch: int | None = None,
-) -> LayerDescriptor:
+) -> Layer:
     """Write all of `root` as one compressed layer into `out` (base rootfs, import)."""
     return _compressed(
         out,
@@ -44,7 +45,7 @@ def upper_layer(
     level: int | None = None,
     docker: bool = False,
     source_date_epoch: int | None = None,
-) -> LayerDescriptor:
+) -> Layer:
     """Write an overlayfs upper directory (unmounted) as a compressed layer with whiteouts."""
     return _compressed(
         out,
@@ -64,7 +65,7 @@ def changes_layer(
     level: int | None = None,
     docker: bool = False,
     source_date_epoch: int | None = None,
-) -> LayerDescriptor:
+) -> Layer:
     """Write the difference from tree `lower` to tree `new` as a compressed layer."""
     changes = compute_changes(lower, new)
     return _compressed(
@@ -79,8 +80,8 @@ def _compressed(
     level: int | None,
     docker: bool,
     write: Callable[[LayerWriter], None],
-) -> LayerDescriptor:
-    """Run `write` into a compressing writer over `out`; the descriptor of what it wrote."""
+) -> Layer:
+    """Run `write` into a compressing writer over `out`; the layer it wrote."""
     with LayerWriter(out, compression=compression, level=level, docker=docker) as writer:
         write(writer)
     return writer.finish()

@@ -21,9 +21,8 @@ from typing import BinaryIO
 
 from polybuild import syscalls
 from polybuild.errors import ExecutionError
-from polybuild.image import Descriptor, Digest
 from polybuild.image.layer import Layer
-from polybuild.layers import Compression, LayerDescriptor, changes_layer, upper_layer
+from polybuild.layers import Compression, changes_layer, upper_layer
 
 OPAQUE_XATTR = "trusted.overlay.opaque"
 
@@ -148,7 +147,7 @@ class Snapshotter:
         if snapshot.overlay:
             with contextlib.suppress(OSError):
                 syscalls.umount(snapshot.rootfs)
-            written = upper_layer(
+            return upper_layer(
                 snapshot.upper,
                 out,
                 compression=compression,
@@ -156,17 +155,15 @@ class Snapshotter:
                 docker=docker,
                 source_date_epoch=source_date_epoch,
             )
-        else:
-            written = changes_layer(
-                snapshot.base,
-                snapshot.rootfs,
-                out,
-                compression=compression,
-                level=level,
-                docker=docker,
-                source_date_epoch=source_date_epoch,
-            )
-        return _layer(written)
+        return changes_layer(
+            snapshot.base,
+            snapshot.rootfs,
+            out,
+            compression=compression,
+            level=level,
+            docker=docker,
+            source_date_epoch=source_date_epoch,
+        )
 
     def release(self, snapshot: Snapshot) -> None:
         """Unmount and delete the snapshot."""
@@ -195,11 +192,6 @@ class Snapshotter:
                 self._remove(directory)
                 removed.append(directory.name)
         return removed
-
-
-def _layer(written: LayerDescriptor) -> Layer:
-    blob = Descriptor(written.media_type, Digest.parse(written.digest), written.size)
-    return Layer(blob, Digest.parse(written.diff_id))
 
 
 def merge_overlay_dir(lower: Path, target: Path) -> None:
