@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from polybuild.dockerfile import BuildOptions, convert, outline
+from polybuild.dockerfile import BuildOptions, convert, normalize_reference, outline
 from polybuild.errors import DockerfileError
 from polybuild.graph import Copy, Exec, ImageSource, Merge, Mkdir
 from polybuild.platforms import parse
@@ -216,3 +216,32 @@ def test_outline_lists_stages_args_and_ops() -> None:
     assert "[0] build FROM docker.io/library/golang:alpine on linux/amd64" in text
     assert "TARGETPLATFORM=linux/arm/v7" in text
     assert "image docker.io/library/alpine:latest" in text
+
+
+@pytest.mark.parametrize(
+    ("ref", "normalized"),
+    [
+        ("alpine", "docker.io/library/alpine:latest"),
+        ("user/app:1", "docker.io/user/app:1"),
+        ("localhost:5000/app", "localhost:5000/app:latest"),
+        ("ghcr.io/org/app@sha256:" + "a" * 64, "ghcr.io/org/app@sha256:" + "a" * 64),
+    ],
+)
+def test_references_normalised_as_docker_does(ref: str, normalized: str) -> None:
+    assert normalize_reference(ref) == normalized
+
+
+def test_invalid_reference_errors_keep_buildkits_words() -> None:
+    with pytest.raises(DockerfileError) as info:
+        convert("FROM Busybox\n", OPTS, AMD64)
+    assert info.value.message == (
+        "failed to parse stage name 'Busybox': "
+        "invalid reference format: repository name must be lowercase: Busybox"
+    )
+    text = "FROM alpine AS build\nFROM alpine\nCOPY --from=Bulid /a /a\n"
+    with pytest.raises(DockerfileError) as info:
+        convert(text, OPTS, AMD64)
+    assert info.value.line == 3
+    assert info.value.hint == "did you mean the stage build?"
+    with pytest.raises(DockerfileError, match="failed to parse stage name 'alpine:-x'"):
+        convert("FROM alpine:-x\n", OPTS, AMD64)

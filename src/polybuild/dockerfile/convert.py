@@ -14,17 +14,15 @@ from polybuild.dockerfile.parser import parse
 from polybuild.dockerfile.shell import expand_word
 from polybuild.dockerfile.stages import Dockerfile, Stage, load
 from polybuild.dockerfile.syntax import Location, Warning_
-from polybuild.errors import DockerfileError, PlatformError, PolybuildError
+from polybuild.errors import DockerfileError, InvalidReferenceError, PlatformError, PolybuildError
 from polybuild.graph import ImageSource, LocalSource, Op, walk
+from polybuild.image import reference
 from polybuild.image.config import ImageConfig
 from polybuild.platforms import Platform, default_platform, format_platform
 from polybuild.platforms import parse as parse_platform
 
 # Resolves a base image to its config (env, workdir, user, onbuild...); None: not known yet.
 ImageResolver = Callable[[str, Platform], ImageConfig | None]
-_REF = re.compile(
-    r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$"
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,24 +74,17 @@ class BuildGraph:
 
 
 def normalize_reference(ref: str) -> str:
-    """docker.io-style normalisation: `alpine` -> `docker.io/library/alpine:latest`."""
-    name, digest = ref.split("@", 1) if "@" in ref else (ref, "")
-    tag = ""
-    slash = name.rfind("/")
-    if ":" in name[slash + 1 :]:
-        name, tag = name.rsplit(":", 1)
-    first, _, rest = name.partition("/")
-    if not rest or ("." not in first and ":" not in first and first != "localhost"):
-        domain, path = "docker.io", name
-    else:
-        domain, path = first, rest
-    if domain == "docker.io" and "/" not in path:
-        path = "library/" + path
-    if not _REF.match(path):
-        raise ValueError(f"invalid reference format: repository name must be lowercase: {ref}")
-    if not tag and not digest:
-        tag = "latest"
-    return f"{domain}/{path}" + (f":{tag}" if tag else "") + (f"@{digest}" if digest else "")
+    """docker.io-style normalisation: `alpine` -> `docker.io/library/alpine:latest`.
+
+    The grammar is image.reference's; ValueError says what is wrong, in BuildKit's words.
+    """
+    try:
+        return str(reference.parse(ref))
+    except InvalidReferenceError as exc:
+        if "must be lowercase" in exc.message:
+            message = f"invalid reference format: repository name must be lowercase: {ref}"
+            raise ValueError(message) from None
+        raise ValueError(exc.message) from None
 
 
 def default_args(target: Platform, build: Platform, stage: str) -> dict[str, str]:
