@@ -88,6 +88,10 @@ class Runtime:
         self.snapshots = Snapshotter(self.root / "snapshots")
         self.executor = RuncExecutor(self.root / "containers")
 
+    def adopt(self, diff_id: Digest, upper: Path) -> None:
+        """Keep a committed snapshot's upper directory as layer `diff_id` unpacked."""
+        self.layers.adopt(str(diff_id), upper)
+
     @contextlib.contextmanager
     def in_use(self, *, exclusive: bool = False) -> Iterator[None]:
         """Held (shared) while a build or run uses layers and caches.

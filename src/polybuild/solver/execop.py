@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from filelock import FileLock, Timeout
 
@@ -19,9 +20,10 @@ from polybuild.errors import ExecutionError
 from polybuild.executor import ExitStatus, Mount, Process
 from polybuild.graph import ops
 from polybuild.rootfs import resolve_in_root
-from polybuild.runtime import Runtime
-from polybuild.snapshot import Snapshot
 from polybuild.snapshot.snapshotter import merge_overlay_dir
+
+if TYPE_CHECKING:
+    from polybuild.solver.worker import Executor, Worker
 
 TAIL_LINES = 12
 # Free space under which a failed step is said to have met a full data root (its writes go
@@ -62,7 +64,9 @@ class OutputTail:
         return "\n".join(lines[-TAIL_LINES:])
 
 
-def run_streaming(runtime: Runtime, rootfs: Path, process: Process, tail: OutputTail) -> ExitStatus:
+def run_streaming(
+    executor: Executor, rootfs: Path, process: Process, tail: OutputTail
+) -> ExitStatus:
     """Run the container with stdout and stderr piped into `tail` as they arrive."""
     read_fd, write_fd = os.pipe()
 
@@ -74,18 +78,18 @@ def run_streaming(runtime: Runtime, rootfs: Path, process: Process, tail: Output
     reader = threading.Thread(target=pump, daemon=True)
     reader.start()
     try:
-        return runtime.executor.run(rootfs, process, stdout=write_fd, stderr=write_fd)
+        return executor.run(rootfs, process, stdout=write_fd, stderr=write_fd)
     finally:
         os.close(write_fd)
         reader.join()
 
 
-def _cache_mount_dir(runtime: Runtime, mount: ops.Mount, seed: Path | None) -> Path:
+def _cache_mount_dir(worker: Worker, mount: ops.Mount, seed: Path | None) -> Path:
     """The persistent directory of a cache mount, created (and seeded from `from=`) once."""
     cache_id = mount.cache_id or mount.target
     # BuildKit keys cache mounts by id only; platform-specific contents are the user's concern.
     name = hashlib.sha256(cache_id.encode()).hexdigest()[:32]
-    path = runtime.root / "cache-mounts" / name
+    path = worker.root / "cache-mounts" / name
     if not path.exists():
         tmp = path.with_name(f"{name}.tmp-{os.getpid()}")
         tmp.mkdir(parents=True, exist_ok=True)
@@ -105,7 +109,7 @@ def _cache_mount_dir(runtime: Runtime, mount: ops.Mount, seed: Path | None) -> P
 
 @contextlib.contextmanager
 def prepared_mounts(
-    runtime: Runtime,
+    worker: Worker,
     exec_op: ops.Exec,
     sources: dict[str, Path],
     secrets: BuildSecrets,
@@ -137,7 +141,7 @@ def prepared_mounts(
                     if mount.source is not None and mount.source.digest in sources
                     else None
                 )
-                path = _cache_mount_dir(runtime, mount, seed)
+                path = _cache_mount_dir(worker, mount, seed)
                 if mount.sharing == "locked":
                     stack.enter_context(FileLock(str(path) + ".lock"))
                 elif mount.sharing == "private":
@@ -234,13 +238,9 @@ def _nearly_full(path: Path) -> bool:
         return False
 
 
-def release_snapshot(runtime: Runtime, snapshot: Snapshot | None) -> None:
-    if snapshot is not None:
-        runtime.snapshots.release(snapshot)
-
-
-def make_scratch(runtime: Runtime) -> Path:
-    parent = runtime.root / "tmp"
+def make_scratch(root: Path) -> Path:
+    """A private scratch directory for one step under the data root `root`."""
+    parent = root / "tmp"
     parent.mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(prefix=f"step-{os.getpid()}-", dir=parent))
 

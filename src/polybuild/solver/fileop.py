@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from polybuild.fileops import add_url, content_checksum, copy_files, make_dir, resolve_owner
@@ -18,6 +19,19 @@ class DockerfileFileOps:
         return content_checksum(
             context, op.sources, op.exclude, ignore, parents=op.parents, instruction=op.description
         )
+
+    def paths_checksum(self, context: Path, paths: Sequence[str], ignore: tuple[str, ...]) -> str:
+        return content_checksum(context, paths, (), ignore)
+
+    def url_digest(self, url: str, instruction: str) -> str:
+        from polybuild.fileops.add import url_digest
+
+        return url_digest(url, instruction=instruction)
+
+    def hidden_paths(self, context: Path, ignore: tuple[str, ...]) -> tuple[str, ...]:
+        from polybuild.fileops.context import hidden_paths
+
+        return hidden_paths(context, ignore)
 
     def copy(
         self, op: ops.Copy, source_root: Path | None, dest_root: Path, ignore: tuple[str, ...]

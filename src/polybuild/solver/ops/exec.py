@@ -1,0 +1,55 @@
+"""RUN: a process in a container on the step's snapshot, with its --mount sources."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from polybuild.graph import ops
+from polybuild.solver import execop
+from polybuild.solver.ops.base import Held, OpContext, Step
+from polybuild.solver.results import Result
+
+
+class ExecHandler:
+    async def extra_key(self, op: ops.Exec, context: OpContext) -> Any:
+        """A RUN that bind-mounts the context depends on the files it can see there."""
+        paths = sorted({m.source_path.strip("/") or "." for m in op.mounts
+                        if isinstance(m.source, ops.LocalSource)})  # fmt: skip
+        if not paths:
+            return None
+        options = context.options
+        return await asyncio.to_thread(
+            context.file_ops.paths_checksum, options.context_dir, paths, options.ignore_patterns
+        )
+
+    def apply(self, op: ops.Exec, inputs: Sequence[Result], step: Step, context: OpContext) -> None:
+        sources: dict[str, Path] = {}
+        mounted = (m for m in op.mounts if m.source is not None)
+        for mount, result in zip(mounted, inputs[1:], strict=False):
+            assert mount.source is not None
+            if isinstance(mount.source, ops.LocalSource):
+                sources[mount.source.digest] = _context_view(step.held, context)
+            else:
+                sources[mount.source.digest] = step.held.tree(result)
+        tail = execop.OutputTail(step.vertex.log)
+        worker = context.worker
+        options = context.options
+        with execop.prepared_mounts(worker, op, sources, options.secrets, step.scratch) as (
+            mounts,
+            env,
+        ):
+            process = execop.exec_process(op, mounts, env, options.network)
+            status = execop.run_streaming(worker.executor, step.snapshot.rootfs, process, tail)
+        if not status.ok:
+            raise execop.failure(op, status, tail, step.name, root=worker.root)
+
+
+def _context_view(held: Held, context: OpContext) -> Path:
+    """The build context as a RUN bind mount sees it: .dockerignore'd files hidden, and
+    writes (`rw`) going to a throw-away upper directory, never to the user's files."""
+    directory = context.options.context_dir
+    hide = context.file_ops.hidden_paths(directory, context.options.ignore_patterns)
+    return held.prepare([directory], hide=hide).rootfs

@@ -1,0 +1,65 @@
+"""What a solve is given: its options, the resolved base images and the file operations."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from polybuild.graph import ops
+from polybuild.image.digest import Digest
+from polybuild.image.layer import Layer
+from polybuild.layers import Compression
+from polybuild.solver.execop import BuildSecrets
+
+
+@dataclass(frozen=True, slots=True)
+class SolveOptions:
+    """How to solve: caching, parallelism, layer format and the build's private inputs."""
+
+    context_dir: Path
+    ignore_patterns: tuple[str, ...] = ()
+    no_cache: bool = False
+    no_cache_ops: frozenset[str] = frozenset()  # op digests that must not use the cache
+    jobs: int = field(default_factory=lambda: os.cpu_count() or 2)
+    compression: Compression = Compression.GZIP
+    compression_level: int | None = None
+    source_date_epoch: int | None = None
+    secrets: BuildSecrets = field(default_factory=BuildSecrets)
+    network: str = "default"  # --network: the mode of RUN steps that do not choose one
+
+
+@dataclass(frozen=True, slots=True)
+class BaseImage:
+    """A resolved base image for one platform: its layers and manifest digest."""
+
+    layers: tuple[Layer, ...]
+    manifest: Digest
+
+
+class FileOps(Protocol):
+    """COPY/ADD/WORKDIR semantics, applied to a writable root, and what the cache keys of
+    steps that read the context or a URL need (see solver.fileop)."""
+
+    def checksum(self, context: Path, op: ops.Copy, ignore: tuple[str, ...]) -> str:
+        """The content checksum of the context files a COPY reads."""
+
+    def paths_checksum(self, context: Path, paths: Sequence[str], ignore: tuple[str, ...]) -> str:
+        """The content checksum of context paths (what a RUN bind mount of the context sees)."""
+
+    def url_digest(self, url: str, instruction: str) -> str:
+        """`sha256:` of what `url` serves now (ADD <url> without --checksum)."""
+
+    def hidden_paths(self, context: Path, ignore: tuple[str, ...]) -> tuple[str, ...]:
+        """The top-most context entries .dockerignore leaves out."""
+
+    def copy(
+        self, op: ops.Copy, source_root: Path | None, dest_root: Path, ignore: tuple[str, ...]
+    ) -> None: ...
+
+    def mkdir(self, op: ops.Mkdir, dest_root: Path) -> None: ...
+
+
+__all__ = ["BaseImage", "FileOps", "SolveOptions"]
