@@ -9,19 +9,21 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
+from polybuild.builders import Builder, BuilderStore
 from polybuild.dockerfile import outline
 from polybuild.exporters.base import ExportContext
 from polybuild.exporters.export import ExportResult, check_outputs, export_outputs
 from polybuild.image import ImageStore
 from polybuild.image.platform_image import ExportSource, PlatformImage
 from polybuild.image.select import Selected
-from polybuild.imagebuild.pipeline import convert_all, solve
+from polybuild.imagebuild.driver import LocalDriver, NodeBuild, Planned, local_only, plan
+from polybuild.imagebuild.pipeline import convert_all
 from polybuild.imagebuild.request import BuildRequest, BuildResult, make_request
 from polybuild.platforms import Platform
 from polybuild.progress import emulation_report, make_renderer
 from polybuild.progress.writer import Fanout, ProgressWriter, Recorder
 from polybuild.runtime import Runtime
-from polybuild.solver.fileop import DockerfileFileOps
+from polybuild.tasks import first_error
 
 
 async def _push(content: Any, target: Any, refs: Any, /, *, docker_media_types: bool) -> Any:
@@ -50,17 +52,28 @@ def _base_image_puller(loop: asyncio.AbstractEventLoop) -> Any:
     return pull
 
 
-def _assign_nodes(request: BuildRequest, runtime: Runtime) -> None:
-    """Check the builder and send each platform to a node (all nodes run here for now)."""
-    from polybuild.binfmt.probe import runnable_platforms
-    from polybuild.builders import BuilderStore, resolve_nodes
-
+def _builder(request: BuildRequest, runtime: Runtime) -> Builder:
+    """--builder, else $BUILDX_BUILDER or the one `polybuild use` chose (unknown: an error)."""
     builders = BuilderStore(runtime.root)
-    builder = builders.get(request.builder) if request.builder else builders.current()
-    resolve_nodes(
-        request.platforms,
-        builder.nodes,
-        lambda node: runnable_platforms() if node.is_local else (),
+    return builders.get(request.builder) if request.builder else builders.current()
+
+
+async def _build_on_nodes(
+    request: BuildRequest, planned: list[Planned], progress: ProgressWriter
+) -> NodeBuild:
+    """Every node builds its platforms at once; the images come back in request order."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(p.driver.build(request, p.platforms, progress))
+                     for p in planned]  # fmt: skip
+    except BaseExceptionGroup as failures:
+        raise first_error(failures) from None
+    builds = [task.result() for task in tasks]
+    by_platform = {image.platform: image for b in builds for image in b.images}
+    return NodeBuild(
+        tuple(by_platform[platform] for platform in request.platforms),
+        tuple(digest for b in builds for digest in b.executed),
+        tuple(item for b in builds for item in b.emulated_seconds),
     )
 
 
@@ -91,19 +104,20 @@ async def build_async(
         source_date_epoch=request.source_date_epoch,
     )
     check_outputs(request.outputs, export_context)
-    _assign_nodes(request, runtime)
-    converted = await convert_all(request, runtime, _base_image_puller(asyncio.get_running_loop()))
+    puller = _base_image_puller(asyncio.get_running_loop())
+    local = LocalDriver(runtime, puller)
+    planned = plan(request, _builder(request, runtime), local_only(local))
     if request.call == "outline":
+        converted = await convert_all(request, runtime, puller)
         text = "\n".join(outline(graph) for graph in converted.graphs)
         err.write(text if text.endswith("\n") else text + "\n")
         return BuildResult(None, (), (), outline=text)
     recorder = Recorder()
     writer = ProgressWriter(Fanout(make_renderer(request.progress, err), recorder))
-    file_ops = DockerfileFileOps(request.source_date_epoch)
     try:
         with runtime.in_use(), store.lease():
-            images, solver = await solve(request, runtime, converted, writer, file_ops)
-            results = await _export(images, request, export_context)
+            built = await _build_on_nodes(request, planned, writer)
+            results = await _export(list(built.images), request, export_context)
     finally:
         writer.close()
     assembled = results[0].image if results else None
@@ -123,9 +137,9 @@ async def build_async(
         err.write(text if text.endswith("\n") else text + "\n")
     return BuildResult(
         index=assembled.target if assembled is not None else None,
-        images=tuple(images),
-        executed=tuple(solver.executed),
-        emulated_seconds=tuple((d, t) for d, (t, emu) in solver.timings.items() if emu),
+        images=built.images,
+        executed=built.executed,
+        emulated_seconds=built.emulated_seconds,
     )
 
 

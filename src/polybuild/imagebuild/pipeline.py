@@ -140,6 +140,7 @@ async def solve(
     cache = CacheStore(cache_path(runtime.root), runtime.store.content)
     solver = Solver(
         runtime,
+        runtime.store.content,
         cache,
         options,
         base_images=converted.resolver.resolved,

@@ -1,0 +1,104 @@
+"""Planning platforms onto builder nodes and merging what each node built (no root)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from polybuild.builders import Builder, Node
+from polybuild.errors import ExecutionError, UsageError
+from polybuild.image.content import ContentStore
+from polybuild.image.platform_image import PlatformImage
+from polybuild.image.select import load_selected
+from polybuild.image.testing import write_image
+from polybuild.imagebuild.api import _build_on_nodes
+from polybuild.imagebuild.driver import Driver, NodeBuild, local_only, plan
+from polybuild.imagebuild.request import BuildRequest, make_request
+from polybuild.platforms import Platform, parse
+from polybuild.progress.writer import NullProgress, ProgressWriter
+from polybuild.testing.driver import FakeDriver
+
+AMD64, ARM64, ARMV7 = parse("linux/amd64"), parse("linux/arm64"), parse("linux/arm/v7")
+
+
+def request(tmp_path: Path, *platforms: Platform) -> BuildRequest:
+    return make_request(tmp_path, platforms=platforms)
+
+
+def images(content: ContentStore, *platforms: Platform) -> dict[Platform, PlatformImage]:
+    found = {}
+    for platform in platforms:
+        selected = load_selected(content, write_image(content, platform))
+        found[platform] = PlatformImage(platform, selected.manifest, selected.config)
+    return found
+
+
+def by_node(drivers: dict[str, Driver]) -> object:
+    return lambda node: drivers[node.name]
+
+
+def test_pinned_platforms_win_then_detected_native_ones(tmp_path: Path) -> None:
+    amd, arm = FakeDriver([AMD64]), FakeDriver([ARM64])
+    builder = Builder("b", nodes=(Node("amd"), Node("arm", platforms=(ARMV7,))))
+    planned = plan(
+        request(tmp_path, AMD64, ARM64, ARMV7),
+        builder,
+        by_node({"amd": amd, "arm": arm}),  # type: ignore[arg-type]
+    )
+    assert [(p.driver, p.platforms) for p in planned] == [(amd, (AMD64,)), (arm, (ARM64, ARMV7))]
+
+
+def test_nodes_sharing_a_driver_build_their_platforms_together(tmp_path: Path) -> None:
+    local = FakeDriver([AMD64])
+    builder = Builder("b", nodes=(Node("n0", platforms=(ARM64,)), Node("n1")))
+    planned = plan(request(tmp_path, AMD64, ARM64), builder, lambda node: local)
+    assert [(p.driver, p.platforms) for p in planned] == [(local, (AMD64, ARM64))]
+
+
+def test_a_platform_no_node_runs_goes_to_the_first_node(tmp_path: Path) -> None:
+    first, second = FakeDriver([AMD64]), FakeDriver([ARM64])
+    builder = Builder("b", nodes=(Node("first"), Node("second")))
+    planned = plan(
+        request(tmp_path, parse("linux/s390x")),
+        builder,
+        by_node({"first": first, "second": second}),  # type: ignore[arg-type]
+    )
+    assert [(p.driver, p.platforms) for p in planned] == [(first, (parse("linux/s390x"),))]
+
+
+def test_only_local_nodes_have_a_driver_today(tmp_path: Path) -> None:
+    builder = Builder("b", nodes=(Node("far", endpoint="ssh://build@arm-host"),))
+    with pytest.raises(UsageError, match="far"):
+        plan(request(tmp_path, AMD64), builder, local_only(FakeDriver([AMD64])))
+
+
+def test_images_from_several_nodes_come_back_in_request_order(tmp_path: Path) -> None:
+    content = ContentStore(tmp_path / "blobs")
+    canned = images(content, AMD64, ARM64, ARMV7)
+    amd = FakeDriver([AMD64], canned, executed=["sha256:a"])
+    arm = FakeDriver([ARM64], canned, executed=["sha256:b"])
+    builder = Builder("b", nodes=(Node("amd"), Node("arm")))
+    wanted = request(tmp_path, ARMV7, AMD64, ARM64)
+    planned = plan(wanted, builder, by_node({"amd": amd, "arm": arm}))  # type: ignore[arg-type]
+    built = asyncio.run(_build_on_nodes(wanted, planned, ProgressWriter(NullProgress())))
+    assert [image.platform for image in built.images] == [ARMV7, AMD64, ARM64]
+    assert amd.builds == [(AMD64,)] and arm.builds == [(ARMV7, ARM64)]
+    assert sorted(built.executed) == ["sha256:a", "sha256:b"]
+
+
+def test_one_node_failing_raises_its_own_error(tmp_path: Path) -> None:
+    class Failing(FakeDriver):
+        async def build(
+            self, request: BuildRequest, platforms: tuple[Platform, ...], progress: ProgressWriter
+        ) -> NodeBuild:
+            raise ExecutionError("RUN make: exit code: 2")
+
+    content = ContentStore(tmp_path / "blobs")
+    ok = FakeDriver([AMD64], images(content, AMD64))
+    builder = Builder("b", nodes=(Node("ok"), Node("bad")))
+    wanted = request(tmp_path, AMD64, ARM64)
+    planned = plan(wanted, builder, by_node({"ok": ok, "bad": Failing([ARM64])}))  # type: ignore[arg-type]
+    with pytest.raises(ExecutionError, match="exit code: 2"):
+        asyncio.run(_build_on_nodes(wanted, planned, ProgressWriter(NullProgress())))
