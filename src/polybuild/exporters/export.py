@@ -46,27 +46,32 @@ class ExportResult:
     path: Path | None
 
 
-def exporter_for(output: OutputSpec) -> Exporter:
-    return EXPORTERS[output.type]
-
-
-def check_outputs(outputs: Sequence[OutputSpec], context: ExportContext) -> None:
+def check_outputs(
+    outputs: Sequence[OutputSpec],
+    context: ExportContext,
+    *,
+    exporters: Mapping[OutputType, Exporter] = EXPORTERS,
+) -> None:
     """UsageError for outputs that cannot work, so the build fails before it starts."""
     for output in outputs:
-        exporter_for(output).check(output, context)
+        exporters[output.type].check(output, context)
 
 
 async def export_outputs(
-    source: ExportSource, outputs: Sequence[OutputSpec], context: ExportContext
+    source: ExportSource,
+    outputs: Sequence[OutputSpec],
+    context: ExportContext,
+    *,
+    exporters: Mapping[OutputType, Exporter] = EXPORTERS,
 ) -> list[ExportResult]:
     """Write every output of a build, in order; the first failure stops the rest.
 
     The image is assembled once per distinct ImageOptions. With a store, everything runs
     under a store lease, so blobs written here survive a concurrent garbage collection
     until they are named. Warnings (media type changes, what a docker archive holds,
-    entries left out of a filesystem export) go to `context.warn`.
+    entries left out of a filesystem export) go to `context.warn`. The outputs were checked
+    with `check_outputs` before the build started.
     """
-    check_outputs(outputs, context)
     assembled: dict[ImageOptions, AssembledImage] = {}
     results: list[ExportResult] = []
     lease = context.store.lease() if context.store is not None else contextlib.nullcontext()
@@ -78,7 +83,7 @@ async def export_outputs(
                     context.warn(message)
                 assembled[output.image] = image
             image = assembled[output.image]
-            warning = await exporter_for(output).export(output, image, context)
+            warning = await exporters[output.type].export(output, image, context)
             if warning:
                 context.warn(warning)
             path = Path(output.dest) if output.dest and output.dest != "-" else None
@@ -104,6 +109,7 @@ def export(
         pusher=pusher,
         source_date_epoch=source_date_epoch,
     )
+    check_outputs(outputs, context)
     return asyncio.run(export_outputs(source, outputs, context))
 
 
