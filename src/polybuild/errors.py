@@ -1,8 +1,7 @@
 """The one exception tree of polybuild; every error a user can see derives from PolybuildError.
 
 Each class with the exit code `polybuild` ends with when it stops a command (the table in
-cli/exit_codes.py) and the modules under polybuild/ that raise it. A class marked * is still
-defined in the module named, not here (to be moved in).
+cli/exit_codes.py) and the modules under polybuild/ that raise it.
 
     class                                 exit  meaning; raised in
     PolybuildError                        1     any failure polybuild reports (message + hint);
@@ -54,18 +53,18 @@ defined in the module named, not here (to be moved in).
     │   │                                       snapshot/snapshotter, solver/execop
     │   ├── FileOpError                   10    COPY, ADD or WORKDIR failed (names the
     │   │                                       instruction); fileops/*
-    │   └── StepFailedError*              10    a RUN step exited non-zero; solver/execop
+    │   └── StepFailedError               10    a RUN step exited non-zero; solver/execop
     ├── RegistryError                     12    a registry answered with an error or could not
     │   │                                       be reached; registry/*
     │   ├── AuthenticationError           11    the registry refused our credentials;
     │   │                                       registry/auth, registry/origin,
     │   │                                       registry/credentials, registry/http
-    │   └── BlobUnknownError*             12    the registry has no such blob (in that
+    │   └── BlobUnknownError              12    the registry has no such blob (in that
     │                                           repository); registry/http
     ├── BuilderNotFoundError              1     no saved builder by that name; builders/model
     ├── NoNodeForPlatformError            1     no node of the builder can build a requested
     │                                           platform; builders/resolve
-    ├── RootfsPathError*                  1     a path inside a root filesystem cannot be
+    ├── RootfsPathError                   1     a path inside a root filesystem cannot be
     │                                           resolved (a symlink loop); rootfs
     └── FixtureError                      1     a test fixture (the busybox package) is missing,
                                                 corrupt or cannot be fetched; testing/busybox
@@ -190,12 +189,20 @@ class FileOpError(ExecutionError):
         self.instruction = instruction
 
 
+class StepFailedError(ExecutionError):
+    """A RUN step exited non-zero; the message says which, where and how."""
+
+
 class RegistryError(PolybuildError):
     """A registry answered with an error or could not be reached."""
 
 
 class AuthenticationError(RegistryError):
     """The registry refused the credentials (or asked for some we do not have)."""
+
+
+class BlobUnknownError(RegistryError):
+    """The registry does not have a blob (in that repository)."""
 
 
 class BuilderNotFoundError(PolybuildError):
@@ -206,6 +213,10 @@ class NoNodeForPlatformError(PolybuildError):
     """No node of the builder can build one of the requested platforms."""
 
 
+class RootfsPathError(PolybuildError):
+    """A path inside a root filesystem cannot be resolved (a symlink loop, for example)."""
+
+
 class FixtureError(PolybuildError):
     """A busybox package is missing, corrupt or cannot be fetched."""
 
@@ -213,6 +224,7 @@ class FixtureError(PolybuildError):
 __all__ = [
     "AuthenticationError",
     "BlobNotFoundError",
+    "BlobUnknownError",
     "BuilderNotFoundError",
     "CompressionError",
     "ContentError",
@@ -233,6 +245,8 @@ __all__ = [
     "PolybuildError",
     "PrivilegeError",
     "RegistryError",
+    "RootfsPathError",
+    "StepFailedError",
     "UnpackError",
     "UsageError",
 ]

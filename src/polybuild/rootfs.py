@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from polybuild.errors import PolybuildError
+from polybuild.errors import RootfsPathError
 
 __all__ = [
     "DIR_FLAGS",
@@ -42,10 +42,6 @@ DIR_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 # Told each component a lenient walk meets: its components from the root and its lstat
 # (None when nothing is there, or it lies below a non-directory).
 EntryHook = Callable[[list[str], os.stat_result | None], None]
-
-
-class RootfsPathError(PolybuildError):
-    """A path inside a root filesystem cannot be resolved (a symlink loop, for example)."""
 
 
 def clean_path(name: str) -> list[str]:
@@ -168,9 +164,7 @@ def _walk(
                 continue
             if not stat.S_ISDIR(st.st_mode):
                 if strict:
-                    raise NotADirectoryError(
-                        errno.ENOTDIR, f"{shown}: {part!r} is not a directory"
-                    )
+                    raise NotADirectoryError(errno.ENOTDIR, f"{shown}: {part!r} is not a directory")
                 rest.append(part)
                 continue
             # O_NOFOLLOW|O_DIRECTORY: if it was swapped for a symlink since the lstat, fail.

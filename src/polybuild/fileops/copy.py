@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from polybuild.dockerfile.ignore import IgnoreMatcher
-from polybuild.errors import DockerfileError
+from polybuild.errors import DockerfileError, RootfsPathError
 from polybuild.fileops.archive import extract_archive, is_archive
 from polybuild.fileops.errors import FileOpError
 from polybuild.fileops.mode import ChmodSpec, parse_chmod
@@ -50,7 +50,7 @@ from polybuild.fileops.tree import (
     write_file_from,
 )
 from polybuild.fileops.view import SourceView
-from polybuild.rootfs import RootfsPathError, clean_path, lstat_at
+from polybuild.rootfs import clean_path, lstat_at
 
 __all__ = ["CopyResult", "copy_files"]
 

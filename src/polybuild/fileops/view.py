@@ -15,8 +15,9 @@ import stat
 from pathlib import Path
 
 from polybuild.dockerfile.ignore import IgnoreMatcher
+from polybuild.errors import RootfsPathError
 from polybuild.fileops.errors import FileOpError
-from polybuild.rootfs import RootfsPathError, resolve_parts
+from polybuild.rootfs import resolve_parts
 
 __all__ = ["SourceView"]
 

@@ -8,10 +8,10 @@ Docker credentials, BuildKit-style host configuration, and image pull and push.
 
 from __future__ import annotations
 
+from polybuild.errors import BlobUnknownError
 from polybuild.registry.client import RegistryClient
 from polybuild.registry.config import HostConfig, Mirror, RegistryConfig, load_config
 from polybuild.registry.credentials import Credentials, DockerCredentials
-from polybuild.registry.http import BlobUnknownError
 from polybuild.registry.retry import RetryPolicy
 from polybuild.registry.sources import BlobSources
 from polybuild.registry.transfer import (

@@ -11,7 +11,12 @@ from dataclasses import dataclass
 
 import httpx
 
-from polybuild.errors import AuthenticationError, ImageNotFoundError, RegistryError
+from polybuild.errors import (
+    AuthenticationError,
+    BlobUnknownError,
+    ImageNotFoundError,
+    RegistryError,
+)
 from polybuild.registry.auth import Authorizer, repository_scope
 from polybuild.registry.body import buffered
 from polybuild.registry.config import HostConfig, RegistryConfig
@@ -35,10 +40,6 @@ from polybuild.registry.retry import (
 DOCKER_HUB_DOMAIN = "docker.io"
 DOCKER_HUB_HOST = "registry-1.docker.io"
 Body = bytes | Callable[[], AsyncIterator[bytes]] | None
-
-
-class BlobUnknownError(RegistryError):
-    """The registry does not have a blob (in that repository)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from filelock import FileLock, Timeout
 
-from polybuild.errors import ExecutionError
+from polybuild.errors import ExecutionError, StepFailedError
 from polybuild.executor import ExitStatus, Mount, Process
 from polybuild.graph import ops
 from polybuild.rootfs import resolve_in_root
@@ -29,10 +29,6 @@ TAIL_LINES = 12
 # Free space under which a failed step is said to have met a full data root (its writes go
 # to a snapshot there, and a full disk shows up in its output as anything from ENOSPC to EIO).
 FULL_BELOW = 1 << 20
-
-
-class StepFailedError(ExecutionError):
-    """A RUN step exited non-zero; the message says which, where and how."""
 
 
 @dataclass(frozen=True, slots=True)
