@@ -1,4 +1,8 @@
-"""The image config (platform, container defaults, rootfs diff IDs, history) as typed values."""
+"""The image config (platform, container defaults, rootfs diff IDs, history) as typed values.
+
+One model for every use: parsed from a base image, updated by the Dockerfile frontend
+(dataclasses.replace on `config`), finished by image.writer and encoded here.
+"""
 
 from __future__ import annotations
 

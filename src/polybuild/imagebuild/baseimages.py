@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from polybuild.errors import ImageNotFoundError, PolybuildError
 from polybuild.image import Descriptor, ImageStore
@@ -43,7 +43,9 @@ class BaseImageResolver:
                 )
             )
             self.resolved[key] = BaseImage(layers, selected.descriptor.digest)
-            self._configs[key] = selected.config.value.with_platform(platform)
+            # The stage's layers are the solver's chain; the writer lists their diff-ids.
+            config = selected.config.value.with_platform(platform)
+            self._configs[key] = replace(config, diff_ids=())
         return self._configs[key]
 
     def _select(self, ref: str, platform: Platform) -> Selected:
