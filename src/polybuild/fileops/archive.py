@@ -23,7 +23,7 @@ import stat
 import tarfile
 from pathlib import Path
 
-from polybuild.errors import ImageError
+from polybuild.errors import ImageError, UnpackError
 from polybuild.fileops.errors import FileOpError
 from polybuild.fileops.owner import ResolvedOwner
 from polybuild.fileops.tree import DestRoot
@@ -31,7 +31,7 @@ from polybuild.layers import tarformat
 from polybuild.layers.decompress import decompressed
 
 # The layer unpacker's checks of sparse maps and its hole-keeping writes, shared as they are.
-from polybuild.layers.unpack import UnpackError, data_segments, write_keeping_holes
+from polybuild.layers.filedata import data_segments, write_keeping_holes
 from polybuild.rootfs import lstat_at, proc_path
 
 __all__ = ["extract_archive", "is_archive"]
