@@ -21,9 +21,9 @@ import re
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
-from types import TracebackType
 
 from polybuild.errors import BlobNotFoundError, ContentError, DigestMismatchError
+from polybuild.image.commit import CommitOnExit
 from polybuild.image.digest import ALGORITHMS, CANONICAL, Digest, Digester, InvalidDigestError
 from polybuild.image.lease import remove_unless_locked
 from polybuild.syscalls import pid_alive
@@ -86,7 +86,7 @@ def _remove_dead_temps(path: Path) -> None:
                 os.unlink(entry.path)
 
 
-class BlobWriter:
+class BlobWriter(CommitOnExit):
     """Streams one blob into the store; verified and made visible only by `commit()`."""
 
     def __init__(self, store: ContentStore, expected: Digest | None, size: int | None) -> None:
@@ -179,19 +179,11 @@ class BlobWriter:
         with contextlib.suppress(OSError):
             self.temp_path.unlink()
 
-    def __enter__(self) -> BlobWriter:
-        return self
+    def _commit(self) -> Digest:
+        return self.commit()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is None:
-            self.commit()
-        else:
-            self.abort()
+    def _abandon(self) -> None:
+        self.abort()
 
 
 class BlobReader:

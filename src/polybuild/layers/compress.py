@@ -6,7 +6,6 @@ import enum
 import hashlib
 import io
 import struct
-from types import TracebackType
 from typing import TYPE_CHECKING, BinaryIO, Protocol, cast
 
 import zstandard
@@ -14,6 +13,7 @@ from isal import igzip, isal_zlib
 
 from polybuild.errors import CompressionError
 from polybuild.image import mediatypes
+from polybuild.image.commit import CommitOnExit
 from polybuild.image.descriptor import Descriptor
 from polybuild.image.digest import Digest
 from polybuild.image.layer import Layer
@@ -125,7 +125,7 @@ class _Compressor:
         return b""
 
 
-class LayerWriter(io.RawIOBase):
+class LayerWriter(CommitOnExit, io.RawIOBase):
     """A write-only stream taking the layer tar; compresses it into `out` and hashes both sides.
 
     Use as a context manager (or call `finish()`); `layer` is set once finished.
@@ -189,20 +189,12 @@ class LayerWriter(io.RawIOBase):
             self.finish()
         super().close()
 
-    def __enter__(self) -> LayerWriter:
-        return self
+    def _commit(self) -> None:
+        self.close()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            # A failed layer is abandoned: the caller discards the half-written blob.
-            super().close()
+    def _abandon(self) -> None:
+        # A failed layer is abandoned: the caller discards the half-written blob.
+        super().close()
 
     def _drain(self) -> None:
         if self._pending:
