@@ -63,13 +63,13 @@ def check_data_root(runtime: Runtime, *, repair: bool = False, deep: bool = Fals
         outcomes += _settle(images.problems, repair)
         cache = check_build_cache(runtime.root, scan.sizes, lost)
         outcomes += _settle(cache.problems, repair)
+        used = cache.used | images.used
         if deep:
-            pairs = {**cache.layers, **images.layers}
-            outcomes += _settle(verify_unpacked(runtime, pairs), repair)
+            outcomes += _settle(verify_unpacked(runtime, used.layers), repair)
         layers = _layer_names(runtime.layers.root)
-        wanted = {d.split(":", 1)[-1] for d in images.diff_ids | cache.diff_ids}
+        wanted = {d.split(":", 1)[-1] for d in used.diff_ids}
         notes = _notes(
-            unused_blobs=len(set(scan.sizes) - images.blobs - cache.blobs),
+            unused_blobs=len(set(scan.sizes) - used.blobs),
             unused_layers=len([name for name in layers if name not in wanted]),
             partial=images.partial,
         )

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from polybuild.check.inuse import InUse
 from polybuild.check.problems import Problem
 from polybuild.image.digest import Digest
 from polybuild.solver.cache import cache_path, layer_from_record
@@ -23,9 +24,7 @@ class CacheScan:
 
     problems: list[Problem] = field(default_factory=list)
     records: int = 0
-    blobs: set[Digest] = field(default_factory=set)
-    diff_ids: set[str] = field(default_factory=set)
-    layers: dict[str, Digest] = field(default_factory=dict)  # diff-id hex -> layer blob
+    used: InUse = field(default_factory=InUse)
 
 
 def check_build_cache(
@@ -84,9 +83,9 @@ def _record_problem(
             return (
                 f"layer blob {layer.blob} has {size} bytes, the record says {layer.descriptor.size}"
             )
-    scan.blobs.update(layer.blob for layer in layers)
-    scan.diff_ids.update(str(layer.diff_id) for layer in layers)
-    scan.layers.update((layer.diff_id.hex, layer.blob) for layer in layers)
+    scan.used.blobs.update(layer.blob for layer in layers)
+    scan.used.diff_ids.update(str(layer.diff_id) for layer in layers)
+    scan.used.layers.update((layer.diff_id.hex, layer.blob) for layer in layers)
     return None
 
 

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
+from polybuild.check.inuse import InUse
 from polybuild.check.problems import Problem
 from polybuild.errors import PolybuildError
 from polybuild.image import mediatypes as mt
 from polybuild.image.config import parse_config
 from polybuild.image.descriptor import Descriptor
 from polybuild.image.digest import Digest
-from polybuild.image.manifest import is_attestation, parse_index, parse_manifest
+from polybuild.image.manifest import Stored, is_attestation, parse_index, parse_manifest
 from polybuild.image.store import ImageRecord, ImageStore
 from polybuild.image.walk import read_document
 from polybuild.platforms import format_platform
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,10 +27,8 @@ class ImageScan:
 
     problems: list[Problem] = field(default_factory=list)
     images: int = 0
-    blobs: set[Digest] = field(default_factory=set)
-    diff_ids: set[str] = field(default_factory=set)
+    used: InUse = field(default_factory=InUse)
     partial: list[str] = field(default_factory=list)  # images with some variants not stored
-    layers: dict[str, Digest] = field(default_factory=dict)  # diff-id hex -> whole layer blob
 
 
 def check_images(
@@ -108,27 +110,34 @@ class _ImageWalk:
             if required:
                 self.report(f"{name} is missing")
             return True
-        self.scan.blobs.add(digest)
+        self.scan.used.blobs.add(digest)
         if size != descriptor.size:
             self.report(f"{name} has {size} bytes, its descriptor says {descriptor.size}")
             return True
         return False
 
-    def read(self, descriptor: Descriptor, what: str) -> bytes | None:
+    def load(
+        self,
+        descriptor: Descriptor,
+        what: str,
+        where: str,
+        parse: Callable[[bytes, str], Stored[T]],
+    ) -> T | None:
+        """The document read and parsed, or None (reported) when it cannot be."""
         try:
-            return read_document(self.content, descriptor)
+            raw = read_document(self.content, descriptor)
         except PolybuildError as exc:
             self.report(f"{what} {descriptor.digest} cannot be read: {exc}")
             return None
+        try:
+            return parse(raw, descriptor.media_type).value
+        except PolybuildError as exc:
+            self.report(f"{what} {descriptor.digest}{where} does not parse: {exc}")
+            return None
 
     def index(self, descriptor: Descriptor) -> None:
-        raw = self.read(descriptor, "index")
-        if raw is None:
-            return
-        try:
-            index = parse_index(raw, descriptor.media_type).value
-        except PolybuildError as exc:
-            self.report(f"index {descriptor.digest} does not parse: {exc}")
+        index = self.load(descriptor, "index", "", parse_index)
+        if index is None:
             return
         before, present, absent = self.found, 0, False
         for entry in index.manifests:
@@ -150,13 +159,8 @@ class _ImageWalk:
 
     def manifest(self, descriptor: Descriptor, *, attestation: bool) -> None:
         where = f" ({format_platform(descriptor.platform)})" if descriptor.platform else ""
-        raw = self.read(descriptor, "manifest")
-        if raw is None:
-            return
-        try:
-            manifest = parse_manifest(raw, descriptor.media_type).value
-        except PolybuildError as exc:
-            self.report(f"manifest {descriptor.digest}{where} does not parse: {exc}")
+        manifest = self.load(descriptor, "manifest", where, parse_manifest)
+        if manifest is None:
             return
         runnable = not attestation and mt.is_config(manifest.config.media_type)
         config_ok = not self.unusable(manifest.config, "config", where, required=True)
@@ -168,18 +172,13 @@ class _ImageWalk:
                 self.report(f"layer {layer.digest}{where} has the unknown type {layer.media_type}")
         if not (runnable and config_ok):
             return
-        raw_config = self.read(manifest.config, "config")
-        if raw_config is None:
+        config = self.load(manifest.config, "config", where, parse_config)
+        if config is None:
             return
-        try:
-            config = parse_config(raw_config, manifest.config.media_type).value
-        except PolybuildError as exc:
-            self.report(f"config {manifest.config.digest}{where} does not parse: {exc}")
-            return
-        self.scan.diff_ids.update(str(d) for d in config.diff_ids)
+        self.scan.used.diff_ids.update(str(d) for d in config.diff_ids)
         for layer, diff_id, ok in zip(manifest.layers, config.diff_ids, whole, strict=False):
             if ok:
-                self.scan.layers[diff_id.hex] = layer.digest
+                self.scan.used.layers[diff_id.hex] = layer.digest
         if len(config.diff_ids) != len(manifest.layers):
             self.report(
                 f"manifest {descriptor.digest}{where} has {len(manifest.layers)} layers but its "

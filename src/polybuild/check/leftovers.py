@@ -96,11 +96,11 @@ def find_leftovers(runtime: Runtime) -> list[Problem]:
     """Everything a dead process left, runc containers first (they hold mounts busy)."""
     found = [
         *_runc_containers(runtime),
-        *_pid_dirs(runtime.snapshots.active, "snapshot", r"^(\d+)-[0-9a-f]+$"),
-        *_pid_dirs(runtime.snapshots.root, "overlay probe", r"^probe-(\d+)-"),
-        *_pid_dirs(runtime.executor.bundles, "container bundle", r"^pb-(\d+)-[0-9a-f]+$"),
-        *_pid_dirs(runtime.root / "tmp", "scratch directory", r"^step-(\d+)-"),
-        *_pid_dirs(runtime.layers.root, "half-unpacked layer", r"^\.tmp-(\d+)-"),
+        *_owned_by_dead(runtime.snapshots.active, "snapshot", r"^(\d+)-[0-9a-f]+$"),
+        *_owned_by_dead(runtime.snapshots.root, "overlay probe", r"^probe-(\d+)-"),
+        *_owned_by_dead(runtime.executor.bundles, "container bundle", r"^pb-(\d+)-[0-9a-f]+$"),
+        *_owned_by_dead(runtime.root / "tmp", "scratch directory", r"^step-(\d+)-"),
+        *_owned_by_dead(runtime.layers.root, "half-unpacked layer", r"^\.tmp-(\d+)-"),
     ]
     # Mounts inside those directories are unmounted with them.
     owned = [Path(p.subject) for p in found if p.area == "leftover"]
@@ -121,17 +121,25 @@ def _entries(directory: Path) -> list[Path]:
         return []
 
 
-def _pid_dirs(directory: Path, what: str, pattern: str) -> Iterator[Problem]:
-    regex = re.compile(pattern)
+def _owned_by_dead(
+    directory: Path, what: str, *patterns: str | re.Pattern[str]
+) -> Iterator[Problem]:
+    """Entries of `directory` named (by the first of `patterns` that says so) after a dead pid."""
     for path in _entries(directory):
-        match = regex.match(path.name)
-        if match and _dead(match.group(1)):
-            yield Problem(
-                "leftover",
-                str(path),
-                f"{what} of process {match.group(1)}, which is gone",
-                repair=functools.partial(_unmount_and_remove, path),
-            )
+        for pattern in patterns:
+            match = re.match(pattern, path.name)
+            if match and _dead(match.group(1)):
+                yield Problem(
+                    "leftover",
+                    str(path),
+                    f"{what} of process {match.group(1)}, which is gone",
+                    repair=functools.partial(_unmount_and_remove, path),
+                )
+                break
+
+
+def _removable(area: str, path: Path, detail: str) -> Problem:
+    return Problem(area, str(path), detail, repair=functools.partial(remove_path, path))
 
 
 def _runc_containers(runtime: Runtime) -> Iterator[Problem]:
@@ -190,12 +198,7 @@ def _layer_entries(runtime: Runtime) -> Iterator[Problem]:
     """A file where an unpacked layer directory belongs would make every unpack of it fail."""
     for path in _entries(runtime.layers.root):
         if _LAYER_NAME.match(path.name) and not path.is_dir():
-            yield Problem(
-                "layer",
-                str(path),
-                "not a directory, where the unpacked layer belongs",
-                repair=functools.partial(remove_path, path),
-            )
+            yield _removable("layer", path, "not a directory, where the unpacked layer belongs")
 
 
 def _leases(directory: Path) -> Iterator[Problem]:
@@ -212,12 +215,7 @@ def _leases(directory: Path) -> Iterator[Problem]:
             parts = name.split("-")
             stale = not (len(parts) == 3 and _alive(parts[1])) and not _locked(path)
         if stale:
-            yield Problem(
-                "lease",
-                str(path),
-                "held by no running process",
-                repair=functools.partial(remove_path, path),
-            )
+            yield _removable("lease", path, "held by no running process")
 
 
 def _locked(path: Path) -> bool:
@@ -241,24 +239,9 @@ def _partial_blobs(ingest: Path) -> Iterator[Problem]:
         # `PID-HEX.partial`, locked by its writer from just after creation
         pid = path.name.split("-")[0]
         if path.name.endswith(".partial") and not _alive(pid) and not _locked(path):
-            yield Problem(
-                "leftover",
-                str(path),
-                "partial blob no running process is writing",
-                repair=functools.partial(remove_path, path),
-            )
+            yield _removable("leftover", path, "partial blob no running process is writing")
 
 
 def _temp_files(root: Path) -> Iterator[Problem]:
     for directory in _TEMP_DIRS:
-        for path in _entries(root / directory):
-            for regex in _TEMP_NAMES:
-                match = regex.match(path.name)
-                if match and _dead(match.group(1)):
-                    yield Problem(
-                        "leftover",
-                        str(path),
-                        f"temporary file of process {match.group(1)}, which is gone",
-                        repair=functools.partial(_unmount_and_remove, path),
-                    )
-                    break
+        yield from _owned_by_dead(root / directory, "temporary file", *_TEMP_NAMES)
