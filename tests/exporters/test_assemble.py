@@ -7,10 +7,11 @@ import json
 from pathlib import Path
 from typing import BinaryIO, cast
 
-from polybuild.exporters import ExportSource, ImageOptions, assemble, parse_output
+from polybuild.exporters import ImageOptions, assemble, parse_output
 from polybuild.image import mediatypes as mt
 from polybuild.image.content import ContentStore
 from polybuild.image.manifest import parse_index, parse_manifest
+from polybuild.image.platform_image import ExportSource
 from polybuild.layers import Compression, open_decompressed
 from polybuild.platforms import Platform
 from tests.exporters.conftest import PLATFORMS, make_source

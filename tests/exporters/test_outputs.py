@@ -14,7 +14,6 @@ import pytest
 
 from polybuild.errors import PolybuildError, UsageError
 from polybuild.exporters import (
-    ExportSource,
     assemble,
     export,
     metadata,
@@ -24,6 +23,7 @@ from polybuild.exporters import (
 from polybuild.image import mediatypes as mt
 from polybuild.image.content import ContentStore
 from polybuild.image.descriptor import Descriptor
+from polybuild.image.platform_image import ExportSource
 from polybuild.image.reference import Reference, parse
 from polybuild.image.store import ImageStore
 from polybuild.platforms import default_platform

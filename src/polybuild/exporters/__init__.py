@@ -40,7 +40,6 @@ from polybuild.exporters.spec import (
     parse_output,
     parse_outputs,
 )
-from polybuild.image.platform_image import ExportSource, PlatformImage
 
 __all__ = [
     "EXPORTERS",
@@ -51,12 +50,10 @@ __all__ = [
     "DockerArchive",
     "ExportContext",
     "ExportResult",
-    "ExportSource",
     "Exporter",
     "ImageOptions",
     "OutputSpec",
     "OutputType",
-    "PlatformImage",
     "Pusher",
     "assemble",
     "check_outputs",
