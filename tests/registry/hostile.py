@@ -59,7 +59,8 @@ class HostileServer:
             server.daemon_threads = True
         self.hosts = [f"127.0.0.1:{s.server_address[1]}" for s in self._servers]
         self._threads = [
-            threading.Thread(target=s.serve_forever, args=(0.02,), daemon=True) for s in self._servers
+            threading.Thread(target=s.serve_forever, args=(0.02,), daemon=True)
+            for s in self._servers
         ]
 
     @property

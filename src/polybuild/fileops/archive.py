@@ -6,7 +6,7 @@ destination as a plain tar (no whiteouts), names cannot leave the extraction dir
 come from the headers unless --chown is given, implied parents are 0755 root-owned, and
 --chmod does not apply to archive content.
 
-Archives are read with the layers' hardened tar reader (layers/tarformat.py), so a hostile
+Archives are read with the hardened tar reader (tarstream/reader.py), so a hostile
 one costs little memory and time: headers of one entry may read at most 1 MiB, members are
 forgotten once extracted, unread data is read through, and a corrupt header after the first
 entry is an error rather than the end of the archive. Sparse files keep their holes, as do
@@ -27,12 +27,12 @@ from polybuild.errors import ImageError, UnpackError
 from polybuild.fileops.errors import FileOpError
 from polybuild.fileops.owner import ResolvedOwner
 from polybuild.fileops.tree import DestRoot
-from polybuild.layers import tarformat
-from polybuild.layers.decompress import decompressed
 
 # The layer unpacker's checks of sparse maps and its hole-keeping writes, shared as they are.
 from polybuild.layers.filedata import data_segments, write_keeping_holes
 from polybuild.rootfs import lstat_at, proc_path
+from polybuild.tarstream import reader as tarreader
+from polybuild.tarstream.decompress import decompressed
 
 __all__ = ["extract_archive", "is_archive"]
 
@@ -54,7 +54,7 @@ def is_archive(path: str) -> bool:
         if not stat.S_ISREG(os.lstat(path).st_mode):
             return False
         with open(path, "rb") as raw:
-            entries = tarformat.read_entries(decompressed(raw))
+            entries = tarreader.read_entries(decompressed(raw))
             try:
                 return next(entries, None) is not None
             finally:
@@ -104,7 +104,7 @@ def extract_archive(
     # A root at the extraction directory: archive names and links cannot leave it.
     with DestRoot(Path(dest.root, *dest_parts)) as inner, open(path, "rb") as raw:
         try:
-            for tar, member in tarformat.read_entries(decompressed(raw)):
+            for tar, member in tarreader.read_entries(decompressed(raw)):
                 try:
                     parts = _clean(member.name, "path")
                     if not parts:
@@ -150,7 +150,7 @@ def _mtime_ns(member: tarfile.TarInfo) -> int:
 def _write_data(tar: tarfile.TarFile, member: tarfile.TarInfo, fd: int) -> None:
     """Write regular file `member`'s data into `fd`, leaving its holes (and zero runs) as holes."""
     segments = data_segments(member, tar.offset - member.offset_data)
-    data = tarformat.tar_data(tar)
+    data = tarreader.tar_data(tar)
     data.seek(member.offset_data)
     # Stored data is the segments back to back; between them the file has holes.
     for start, length in segments:

@@ -21,6 +21,7 @@ from polybuild.rootfs import resolve_parts
 
 __all__ = ["SourceView"]
 
+
 class SourceView:
     """Directory `root` without what `ignore` (.dockerignore patterns) leaves out.
 

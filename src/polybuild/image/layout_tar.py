@@ -4,7 +4,7 @@ Reading never writes to the filesystem outside the content store: each `blobs/<a
 member is streamed into the store through a verifying writer, so a member whose bytes do
 not match its name is refused, a blob cut short is never committed, and no path in the
 archive can escape anywhere. The archive (plain, gzip, bzip2, xz or zstd) is read with the
-layers' hardened tar reader (layers/tarformat.py): headers of one entry may read at most
+hardened tar reader (tarstream/reader.py): headers of one entry may read at most
 1 MiB, members are forgotten once read, unread data is read through, and a corrupt header
 after the first entry is an error rather than the end of the archive. Every failure is an
 ImageError naming the archive.
@@ -32,8 +32,8 @@ from polybuild.image.layout import (
 )
 from polybuild.image.manifest import Index, Stored, parse_index
 from polybuild.image.walk import reachable, require_complete
-from polybuild.layers import tarformat
-from polybuild.layers.decompress import decompressed
+from polybuild.tarstream import reader as tarreader
+from polybuild.tarstream.decompress import decompressed
 
 _MAX_METADATA = 16 << 20
 _CHUNK = 1 << 20
@@ -166,7 +166,7 @@ def read_tar(fileobj: BinaryIO, store: ContentStore) -> Stored[Index]:
     layout_seen = False
     index_raw: bytes | None = None
     try:
-        for tar, member in tarformat.read_entries(decompressed(fileobj)):
+        for tar, member in tarreader.read_entries(decompressed(fileobj)):
             path = _member_path(member, archive)
             if member.isdir():
                 continue

@@ -6,7 +6,7 @@ import enum
 import hashlib
 import io
 import struct
-from typing import TYPE_CHECKING, BinaryIO, Protocol, cast
+from typing import TYPE_CHECKING, BinaryIO, cast
 
 import zstandard
 from isal import igzip, isal_zlib
@@ -25,6 +25,7 @@ from polybuild.image.mediatypes import (
     OCI_LAYER_GZIP,
     OCI_LAYER_ZSTD,
 )
+from polybuild.tarstream.streams import Prefixed
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer, WriteableBuffer
@@ -218,35 +219,6 @@ def detect_compression(head: bytes) -> Compression:
     if head.startswith(_GZIP_MAGIC):
         return Compression.GZIP
     return Compression.NONE
-
-
-class Readable(Protocol):
-    """A stream of bytes read forwards; only `read` is needed."""
-
-    def read(self, size: int, /) -> bytes | None: ...
-
-
-class Prefixed(io.RawIOBase):
-    """Replays bytes already read for sniffing, then reads on from the underlying stream."""
-
-    def __init__(self, head: bytes, rest: Readable) -> None:
-        super().__init__()
-        self._head = head
-        self._rest = rest
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: WriteableBuffer) -> int:
-        view = memoryview(buffer).cast("B")
-        if self._head:
-            n = min(len(view), len(self._head))
-            view[:n] = self._head[:n]
-            self._head = self._head[n:]
-            return n
-        data = self._rest.read(len(view)) or b""
-        view[: len(data)] = data
-        return len(data)
 
 
 class DecompressedLayer(io.RawIOBase):

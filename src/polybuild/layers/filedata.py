@@ -13,7 +13,7 @@ import tarfile
 from typing import cast
 
 from polybuild.errors import UnpackError
-from polybuild.layers import tarformat
+from polybuild.tarstream import reader as tarreader
 
 __all__ = ["data_segments", "write_entry_data", "write_keeping_holes"]
 
@@ -89,7 +89,7 @@ def write_entry_data(
     A stream that ends inside the entry's data is an UnpackError naming the entry and the
     `source` ("layer", "archive").
     """
-    data = tarformat.tar_data(tar)
+    data = tarreader.tar_data(tar)
     data.seek(member.offset_data)
     # Stored data is the segments back to back; between them the file has holes.
     for start, length in segments:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from polybuild.errors import LayerWriteError
-from polybuild.layers import tarheader
+from polybuild.tarstream import header as tarheader
 
 __all__ = [
     "OPAQUE_WHITEOUT",

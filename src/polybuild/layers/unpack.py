@@ -4,7 +4,7 @@ Limits, so that a small hostile layer cannot make unpacking use much memory, dis
 
 - Memory stays bounded whatever the layer: data moves in 1 MiB chunks; the headers of one
   entry (PAX records, GNU long names, sparse maps) may read at most 1 MiB, and global PAX
-  headers together as much (`tarformat.MAX_HEADER_BYTES`, Go's archive/tar bound); more
+  headers together as much (`tarreader.MAX_HEADER_BYTES`, Go's archive/tar bound); more
   is an ImageError. Members are forgotten once applied. Decompression holds one window:
   32 KiB for gzip, at most 128 MiB for zstd (zstandard's default; frames asking for more
   are refused).
@@ -40,12 +40,12 @@ from pathlib import Path
 from typing import BinaryIO
 
 from polybuild.errors import DigestMismatchError, ImageError, UnpackError
-from polybuild.layers import tarformat
 from polybuild.layers.apply import BAD_VALUE_ERRORS, EntryApplier
 from polybuild.layers.compress import Compression, open_decompressed
 from polybuild.layers.policy import SkippedEntry
 from polybuild.layers.whiteout import UnpackMode
 from polybuild.rootfs import RootDir, RootfsPathError
+from polybuild.tarstream import reader as tarreader
 
 __all__ = ["SkippedEntry", "UnpackError", "UnpackMode", "UnpackResult", "unpack_layer"]
 
@@ -86,13 +86,13 @@ def unpack_layer(
     so the caller must then discard `root`.
     """
     tar_stream, compression = open_decompressed(stream)
-    budget = tarformat.HeaderBudget(tar_stream)
+    budget = tarreader.HeaderBudget(tar_stream)
     rootdir = RootDir(str(root))
     applier = EntryApplier(rootdir, mode, trusted, opaque_xattr)
     entries = 0
     try:
         with budget.headers():  # opening reads the first entry's headers
-            tar = tarformat.LayerTarFile.open(fileobj=budget, mode="r|", errors="surrogateescape")
+            tar = tarreader.LayerTarFile.open(fileobj=budget, mode="r|", errors="surrogateescape")
         with tar:
             while True:
                 with budget.headers():
@@ -106,7 +106,7 @@ def unpack_layer(
                     raise
                 except (RootfsPathError, OSError, *BAD_VALUE_ERRORS) as exc:
                     raise UnpackError(member.name, _reason(exc)) from exc
-                tarformat.read_through(tar)
+                tarreader.read_through(tar)
             try:
                 applier.finish()
             except (RootfsPathError, OSError) as exc:

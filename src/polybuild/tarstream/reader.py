@@ -7,8 +7,8 @@ all global PAX headers together as much; PAX records are parsed in linear time w
 framing (the regexes of Python before 3.11.10/3.12.6 take hours on a 1 MiB header of digits,
 CVE-2024-6232); a corrupt or truncated header after the first is an error, not a quiet end
 of the archive; and members are not remembered once read. `read_entries` puts it together
-for callers that go entry by entry; `layers.decompress.decompressed` opens the compressed
-stream first. Writing headers is `layers.tarheader`.
+for callers that go entry by entry; `tarstream.decompress.decompressed` opens the compressed
+stream first. Writing headers is `tarstream.header`.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Protocol, Self, cast
 
-from polybuild.layers.compress import Readable
-from polybuild.layers.tarheader import BLOCK
+from polybuild.tarstream.header import BLOCK
+from polybuild.tarstream.streams import Readable
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, cast
 import zstandard
 from isal import igzip, isal_zlib
 
-from polybuild.layers.compress import Prefixed, Readable
+from polybuild.tarstream.streams import Prefixed, Readable
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
