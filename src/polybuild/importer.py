@@ -15,7 +15,7 @@ from polybuild.image.compose import with_platform_manifest
 from polybuild.image.config import encode_config, rfc3339
 from polybuild.image.manifest import Manifest, encode_manifest
 from polybuild.image.reference import Reference, parse
-from polybuild.layers import Compression, directory_layer, unpack_layer
+from polybuild.layers import Compression, LayerFormat, directory_layer, unpack_layer
 from polybuild.platforms import Platform, format_platform
 
 
@@ -31,7 +31,7 @@ class Imported:
 
 def created_timestamp() -> str:
     """RFC 3339 creation time: SOURCE_DATE_EPOCH when set (reproducible), else now."""
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "")
     return rfc3339(int(epoch) if epoch and epoch.isdigit() else int(time.time()))
 
 
@@ -53,7 +53,7 @@ def import_rootfs(
     platform) and the name is moved to the new index.
     """
     ref = parse(name)
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "")
     scratch_parent = store.root / "tmp"
     scratch_parent.mkdir(parents=True, exist_ok=True)
     # step-<pid>- like the solver's scratch dirs: a killed import's is found and removed.
@@ -65,8 +65,10 @@ def import_rootfs(
                 layer = directory_layer(
                     scratch,
                     writer,  # type: ignore[arg-type]
-                    compression=compression,
-                    source_date_epoch=int(epoch) if epoch and epoch.isdigit() else None,
+                    LayerFormat(
+                        compression,
+                        source_date_epoch=int(epoch) if epoch and epoch.isdigit() else None,
+                    ),
                 )
             config = encode_config(
                 ImageConfig(

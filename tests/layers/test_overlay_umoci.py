@@ -14,6 +14,7 @@ import pytest
 from polybuild.image import Layer
 from polybuild.layers import (
     Compression,
+    LayerFormat,
     LayerWriteError,
     UnpackMode,
     directory_layer,
@@ -116,7 +117,7 @@ def test_overlay_step_whiteouts_give_the_expected_tree_in_umoci(tmp_path: Path) 
     layers: list[tuple[Layer, bytes]] = []
     for make, source in ((directory_layer, base), (upper_layer, upper)):
         out = io.BytesIO()
-        layers.append((make(source, out, source_date_epoch=1_700_000_000), out.getvalue()))
+        layers.append((make(source, out, LayerFormat(source_date_epoch=1_700_000_000)), out.getvalue()))
 
     with tarfile.open(fileobj=io.BytesIO(layers[1][1])) as tar:
         names = [m.name for m in tar]
@@ -160,8 +161,8 @@ def test_overlay_step_whiteouts_give_the_expected_tree_in_umoci(tmp_path: Path) 
 def test_zstd_layers_unpack_the_same(tmp_path: Path) -> None:
     base = _base(tmp_path / "base")
     gz, zst = io.BytesIO(), io.BytesIO()
-    d_gz = directory_layer(base, gz, compression=Compression.GZIP)
-    d_zst = directory_layer(base, zst, compression=Compression.ZSTD)
+    d_gz = directory_layer(base, gz, LayerFormat(compression=Compression.GZIP))
+    d_zst = directory_layer(base, zst, LayerFormat(compression=Compression.ZSTD))
     assert d_gz.diff_id == d_zst.diff_id
     assert d_gz.blob != d_zst.blob
     for name, blob in (("gz", gz), ("zst", zst)):

@@ -16,6 +16,7 @@ from polybuild.layers import (
     Change,
     ChangeKind,
     Compression,
+    LayerFormat,
     LayerWriteError,
     compute_changes,
     directory_layer,
@@ -51,8 +52,12 @@ def _names(data: bytes) -> list[str]:
 def test_same_tree_gives_byte_identical_layers(tmp_path: Path, compression: Compression) -> None:
     tree = _tree(tmp_path / "tree")
     first, second = io.BytesIO(), io.BytesIO()
-    d1 = directory_layer(tree, first, compression=compression, source_date_epoch=1_700_000_000)
-    d2 = directory_layer(tree, second, compression=compression, source_date_epoch=1_700_000_000)
+    d1 = directory_layer(
+        tree, first, LayerFormat(compression=compression, source_date_epoch=1_700_000_000)
+    )
+    d2 = directory_layer(
+        tree, second, LayerFormat(compression=compression, source_date_epoch=1_700_000_000)
+    )
     assert first.getvalue() == second.getvalue()
     assert d1 == d2
     assert d1.descriptor.size == len(first.getvalue())
@@ -63,9 +68,11 @@ def test_copied_tree_gives_same_digest(tmp_path: Path, compression: Compression)
     # A copy has other inode numbers and lives elsewhere; only content and metadata count.
     tree = _tree(tmp_path / "tree")
     subprocess.run(["cp", "-a", str(tree), str(tmp_path / "copy")], check=True)
-    d1 = directory_layer(tree, io.BytesIO(), compression=compression, source_date_epoch=10)
+    d1 = directory_layer(
+        tree, io.BytesIO(), LayerFormat(compression=compression, source_date_epoch=10)
+    )
     d2 = directory_layer(
-        tmp_path / "copy", io.BytesIO(), compression=compression, source_date_epoch=10
+        tmp_path / "copy", io.BytesIO(), LayerFormat(compression=compression, source_date_epoch=10)
     )
     assert d1 == d2
 

@@ -14,6 +14,7 @@ import pytest
 from polybuild.errors import DigestMismatchError
 from polybuild.layers import (
     Compression,
+    LayerFormat,
     UnpackMode,
     changes_layer,
     directory_layer,
@@ -173,7 +174,7 @@ def test_changes_layer_reproduces_the_new_tree(tmp_path: Path) -> None:
     (new / "etc").mkdir()
     (new / "etc" / "os-release").write_text("ID=polybuild\n")
     blob = io.BytesIO()
-    changes_layer(lower, new, blob, compression=Compression.ZSTD)
+    changes_layer(lower, new, blob, LayerFormat(compression=Compression.ZSTD))
     target = tmp_path / "target"
     subprocess.run(["cp", "-a", str(lower), str(target)], check=True)
     blob.seek(0)

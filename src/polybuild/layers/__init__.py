@@ -17,7 +17,7 @@ from polybuild.layers.compress import (
     layer_media_type,
     open_decompressed,
 )
-from polybuild.layers.layer import changes_layer, directory_layer, upper_layer
+from polybuild.layers.layer import LayerFormat, changes_layer, directory_layer, upper_layer
 from polybuild.layers.tarwriter import (
     Change,
     ChangeKind,
@@ -41,6 +41,7 @@ __all__ = [
     "Compression",
     "CompressionError",
     "DecompressedLayer",
+    "LayerFormat",
     "LayerWriteError",
     "LayerWriter",
     "SkippedEntry",

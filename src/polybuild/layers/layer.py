@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -15,73 +16,59 @@ from polybuild.layers.tarwriter import (
     write_upper_tar,
 )
 
-__all__ = ["changes_layer", "directory_layer", "upper_layer"]
+__all__ = ["DEFAULT_FORMAT", "LayerFormat", "changes_layer", "directory_layer", "upper_layer"]
 
 
-def directory_layer(
-    root: Path,
-    out: BinaryIO,
-    *,
-    compression: Compression = Compression.GZIP,
-    level: int | None = None,
-    docker: bool = False,
-    source_date_epoch: int | None = None,
-) -> Layer:
+@dataclass(frozen=True, slots=True)
+class LayerFormat:
+    """What decides a layer blob's bytes besides its files: the compression (and level), the
+    media type family (Docker or OCI) and the SOURCE_DATE_EPOCH newer mtimes are clamped to."""
+
+    compression: Compression = Compression.GZIP
+    level: int | None = None
+    docker: bool = False
+    source_date_epoch: int | None = None
+
+
+DEFAULT_FORMAT = LayerFormat()  # gzip at its default level, OCI media types, mtimes as they are
+
+
+def directory_layer(root: Path, out: BinaryIO, layer_format: LayerFormat = DEFAULT_FORMAT) -> Layer:
     """Write all of `root` as one compressed layer into `out` (base rootfs, import)."""
+    epoch = layer_format.source_date_epoch
     return _compressed(
-        out,
-        compression,
-        level,
-        docker,
-        lambda w: write_directory_tar(root, w, source_date_epoch=source_date_epoch),
+        out, layer_format, lambda w: write_directory_tar(root, w, source_date_epoch=epoch)
     )
 
 
-def upper_layer(
-    upper: Path,
-    out: BinaryIO,
-    *,
-    compression: Compression = Compression.GZIP,
-    level: int | None = None,
-    docker: bool = False,
-    source_date_epoch: int | None = None,
-) -> Layer:
+def upper_layer(upper: Path, out: BinaryIO, layer_format: LayerFormat = DEFAULT_FORMAT) -> Layer:
     """Write an overlayfs upper directory (unmounted) as a compressed layer with whiteouts."""
+    epoch = layer_format.source_date_epoch
     return _compressed(
-        out,
-        compression,
-        level,
-        docker,
-        lambda w: write_upper_tar(upper, w, source_date_epoch=source_date_epoch),
+        out, layer_format, lambda w: write_upper_tar(upper, w, source_date_epoch=epoch)
     )
 
 
 def changes_layer(
-    lower: Path,
-    new: Path,
-    out: BinaryIO,
-    *,
-    compression: Compression = Compression.GZIP,
-    level: int | None = None,
-    docker: bool = False,
-    source_date_epoch: int | None = None,
+    lower: Path, new: Path, out: BinaryIO, layer_format: LayerFormat = DEFAULT_FORMAT
 ) -> Layer:
     """Write the difference from tree `lower` to tree `new` as a compressed layer."""
     changes = compute_changes(lower, new)
+    epoch = layer_format.source_date_epoch
     return _compressed(
-        out, compression, level, docker,
-        lambda w: write_changes_tar(new, changes, w, source_date_epoch=source_date_epoch),
-    )  # fmt: skip
+        out, layer_format, lambda w: write_changes_tar(new, changes, w, source_date_epoch=epoch)
+    )
 
 
 def _compressed(
-    out: BinaryIO,
-    compression: Compression,
-    level: int | None,
-    docker: bool,
-    write: Callable[[LayerWriter], None],
+    out: BinaryIO, layer_format: LayerFormat, write: Callable[[LayerWriter], None]
 ) -> Layer:
     """Run `write` into a compressing writer over `out`; the layer it wrote."""
-    with LayerWriter(out, compression=compression, level=level, docker=docker) as writer:
+    with LayerWriter(
+        out,
+        compression=layer_format.compression,
+        level=layer_format.level,
+        docker=layer_format.docker,
+    ) as writer:
         write(writer)
     return writer.finish()

@@ -22,7 +22,8 @@ from typing import BinaryIO
 from polybuild import syscalls
 from polybuild.errors import ExecutionError
 from polybuild.image.layer import Layer
-from polybuild.layers import Compression, changes_layer, upper_layer
+from polybuild.layers import changes_layer, upper_layer
+from polybuild.layers.layer import DEFAULT_FORMAT, LayerFormat
 
 OPAQUE_XATTR = "trusted.overlay.opaque"
 
@@ -134,36 +135,14 @@ class Snapshotter:
             raise ExecutionError(f"cannot prepare a root filesystem: {exc}") from exc
 
     def commit(
-        self,
-        snapshot: Snapshot,
-        out: BinaryIO,
-        *,
-        compression: Compression = Compression.GZIP,
-        level: int | None = None,
-        docker: bool = False,
-        source_date_epoch: int | None = None,
+        self, snapshot: Snapshot, out: BinaryIO, layer_format: LayerFormat = DEFAULT_FORMAT
     ) -> Layer:
         """Write what changed in `snapshot` as a layer into `out` (the snapshot is unmounted)."""
         if snapshot.overlay:
             with contextlib.suppress(OSError):
                 syscalls.umount(snapshot.rootfs)
-            return upper_layer(
-                snapshot.upper,
-                out,
-                compression=compression,
-                level=level,
-                docker=docker,
-                source_date_epoch=source_date_epoch,
-            )
-        return changes_layer(
-            snapshot.base,
-            snapshot.rootfs,
-            out,
-            compression=compression,
-            level=level,
-            docker=docker,
-            source_date_epoch=source_date_epoch,
-        )
+            return upper_layer(snapshot.upper, out, layer_format)
+        return changes_layer(snapshot.base, snapshot.rootfs, out, layer_format)
 
     def release(self, snapshot: Snapshot) -> None:
         """Unmount and delete the snapshot."""

@@ -11,7 +11,7 @@ from typing import Protocol
 from polybuild.graph import ops
 from polybuild.image.digest import Digest
 from polybuild.image.layer import Layer
-from polybuild.layers import Compression
+from polybuild.layers.layer import LayerFormat
 from polybuild.solver.execop import BuildSecrets
 
 
@@ -24,11 +24,14 @@ class SolveOptions:
     no_cache: bool = False
     no_cache_ops: frozenset[str] = frozenset()  # op digests that must not use the cache
     jobs: int = field(default_factory=lambda: os.cpu_count() or 2)
-    compression: Compression = Compression.GZIP
-    compression_level: int | None = None
-    source_date_epoch: int | None = None
+    source_date_epoch: int | None = None  # clamps new files' mtimes (and the layers')
     secrets: BuildSecrets = field(default_factory=BuildSecrets)
     network: str = "default"  # --network: the mode of RUN steps that do not choose one
+
+    @property
+    def layer_format(self) -> LayerFormat:
+        """How the solve writes layers (the build's layers: gzip, OCI; exporters convert)."""
+        return LayerFormat(source_date_epoch=self.source_date_epoch)
 
 
 @dataclass(frozen=True, slots=True)

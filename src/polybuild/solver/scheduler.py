@@ -111,8 +111,8 @@ class Solver:
             raise PolybuildError(f"cannot run op {op.kind}")
         extra = await handler.extra_key(op, self.context)
         # What changes a layer's bytes without changing the op: the clamped mtimes and format.
-        layer_format = [self.options.source_date_epoch, str(self.options.compression),
-                        self.options.compression_level]  # fmt: skip
+        written = self.options.layer_format
+        layer_format = [written.source_date_epoch, str(written.compression), written.level]
         key = key_of(op.kind, op.definition(), [r.key for r in inputs], [extra, layer_format])
         name = self.names.get(op.digest) or getattr(op, "description", "") or op.kind
         emulated = isinstance(op, ops.Exec) and is_emulated(op.platform)
@@ -166,9 +166,7 @@ class Solver:
             return self.worker.snapshots.commit(
                 snapshot,
                 writer,  # type: ignore[arg-type]
-                compression=self.options.compression,
-                level=self.options.compression_level,
-                source_date_epoch=self.options.source_date_epoch,
+                self.options.layer_format,
             )
 
 

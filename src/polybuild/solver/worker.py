@@ -17,7 +17,7 @@ from polybuild.executor import ExitStatus, Process
 from polybuild.executor.runc import Stream
 from polybuild.image.digest import Digest
 from polybuild.image.layer import Layer
-from polybuild.layers import Compression
+from polybuild.layers.layer import DEFAULT_FORMAT, LayerFormat
 from polybuild.snapshot import Snapshot
 
 
@@ -44,14 +44,7 @@ class Snapshotter(Protocol):
     def prepare(self, lowers: Sequence[Path], *, hide: Sequence[str] = ()) -> Snapshot: ...
 
     def commit(
-        self,
-        snapshot: Snapshot,
-        out: BinaryIO,
-        *,
-        compression: Compression = Compression.GZIP,
-        level: int | None = None,
-        docker: bool = False,
-        source_date_epoch: int | None = None,
+        self, snapshot: Snapshot, out: BinaryIO, layer_format: LayerFormat = DEFAULT_FORMAT
     ) -> Layer: ...
 
     def release(self, snapshot: Snapshot) -> None: ...
