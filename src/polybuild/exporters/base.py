@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
 from polybuild.exporters.assemble import AssembledImage
+from polybuild.exporters.destination import check_file_dest
 from polybuild.exporters.spec import OutputSpec
 from polybuild.image.content import ContentStore
 from polybuild.image.descriptor import Descriptor
@@ -49,6 +50,12 @@ class ExportContext:
     source_date_epoch: int | None = None
 
 
+def check_file_output(output: OutputSpec, context: ExportContext) -> None:
+    """`check` of the outputs written to one file or stdout (oci, tar, docker with dest)."""
+    if output.dest:
+        check_file_dest(output.dest, context.stdout)
+
+
 class Exporter(Protocol):
     """Writes one kind of output (`-o type=NAME`)."""
 
@@ -61,4 +68,4 @@ class Exporter(Protocol):
         """Write `image`; returns a warning to show, if any."""
 
 
-__all__ = ["ExportContext", "Exporter", "Pusher", "Warn"]
+__all__ = ["ExportContext", "Exporter", "Pusher", "Warn", "check_file_output"]

@@ -6,15 +6,13 @@ import asyncio
 
 from polybuild.exporters.archive import write_oci_archive
 from polybuild.exporters.assemble import AssembledImage
-from polybuild.exporters.base import ExportContext
-from polybuild.exporters.destination import check_file_dest, open_file_dest
+from polybuild.exporters.base import ExportContext, check_file_output
+from polybuild.exporters.destination import open_file_dest
 from polybuild.exporters.spec import OutputSpec
 
 
 class OciExporter:
-    def check(self, output: OutputSpec, context: ExportContext) -> None:
-        if output.dest:
-            check_file_dest(output.dest, context.stdout)
+    check = staticmethod(check_file_output)
 
     async def export(
         self, output: OutputSpec, image: AssembledImage, context: ExportContext

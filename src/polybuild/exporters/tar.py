@@ -5,16 +5,13 @@ from __future__ import annotations
 import asyncio
 
 from polybuild.exporters.assemble import AssembledImage
-from polybuild.exporters.base import ExportContext
-from polybuild.exporters.destination import check_file_dest
+from polybuild.exporters.base import ExportContext, check_file_output
 from polybuild.exporters.filesystem import export_tar
 from polybuild.exporters.spec import OutputSpec
 
 
 class TarExporter:
-    def check(self, output: OutputSpec, context: ExportContext) -> None:
-        if output.dest:
-            check_file_dest(output.dest, context.stdout)
+    check = staticmethod(check_file_output)
 
     async def export(
         self, output: OutputSpec, image: AssembledImage, context: ExportContext

@@ -29,14 +29,13 @@ from polybuild.fileops.owner import ResolvedOwner
 from polybuild.fileops.tree import DestRoot
 
 # The layer unpacker's checks of sparse maps and its hole-keeping writes, shared as they are.
-from polybuild.layers.filedata import data_segments, write_keeping_holes
+from polybuild.layers.filedata import data_segments, write_entry_data
 from polybuild.rootfs import lstat_at, proc_path
 from polybuild.tarstream import reader as tarreader
 from polybuild.tarstream.decompress import decompressed
 
 __all__ = ["extract_archive", "is_archive"]
 
-_CHUNK = 1 << 20
 _MAX_MTIME_NS = 1 << 63
 
 
@@ -147,23 +146,6 @@ def _mtime_ns(member: tarfile.TarInfo) -> int:
     return mtime_ns
 
 
-def _write_data(tar: tarfile.TarFile, member: tarfile.TarInfo, fd: int) -> None:
-    """Write regular file `member`'s data into `fd`, leaving its holes (and zero runs) as holes."""
-    segments = data_segments(member, tar.offset - member.offset_data)
-    data = tarreader.tar_data(tar)
-    data.seek(member.offset_data)
-    # Stored data is the segments back to back; between them the file has holes.
-    for start, length in segments:
-        pos, end = start, start + length
-        while pos < end:
-            chunk = data.read(min(_CHUNK, end - pos))
-            if not chunk:
-                raise _EntryError("the archive ends inside this entry's data")
-            write_keeping_holes(fd, chunk, pos)
-            pos += len(chunk)
-    os.ftruncate(fd, member.size)
-
-
 def _apply(
     tar: tarfile.TarFile,
     member: tarfile.TarInfo,
@@ -184,10 +166,12 @@ def _apply(
                 os.mkdir(name, 0o700, dir_fd=parent)
             dirs[tuple(parts)] = mtime_ns
         elif member.isreg():
+            # The sparse map is checked before the file exists, as the unpacker does.
+            segments = data_segments(member, tar.offset - member.offset_data)
             flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
             fd = os.open(name, flags, 0o600, dir_fd=parent)
             try:
-                _write_data(tar, member, fd)
+                write_entry_data(tar, member, segments, fd, source="archive")
                 os.fchown(fd, uid, gid)
                 os.fchmod(fd, mode)
                 os.utime(fd, ns=(mtime_ns, mtime_ns))
