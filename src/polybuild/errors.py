@@ -47,7 +47,8 @@ cli/exit_codes.py) and the modules under polybuild/ that raise it.
     │   ├── LayerWriteError               9     a layer tar cannot be written from a directory;
     │   │                                       layers/tarwriter
     │   └── UnpackError                   9     a layer entry cannot be applied safely (names
-    │                                           the entry); layers/unpack
+    │                                           the entry); layers/unpack, layers/apply,
+    │                                           layers/whiteout, layers/filedata
     ├── ExecutionError                    10    a container process could not be run or failed;
     │   │                                       executor/runc, executor/network, executor/user,
     │   │                                       snapshot/snapshotter, solver/execop
