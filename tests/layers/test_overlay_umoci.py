@@ -115,9 +115,10 @@ def test_overlay_step_whiteouts_give_the_expected_tree_in_umoci(tmp_path: Path) 
     assert expected["replaced/new-file"].kind == "file"
 
     layers: list[tuple[Layer, bytes]] = []
+    layer_format = LayerFormat(source_date_epoch=1_700_000_000)
     for make, source in ((directory_layer, base), (upper_layer, upper)):
         out = io.BytesIO()
-        layers.append((make(source, out, LayerFormat(source_date_epoch=1_700_000_000)), out.getvalue()))
+        layers.append((make(source, out, layer_format), out.getvalue()))
 
     with tarfile.open(fileobj=io.BytesIO(layers[1][1])) as tar:
         names = [m.name for m in tar]
