@@ -36,11 +36,12 @@ async def _push(content: Any, target: Any, refs: Any, /, *, docker_media_types: 
 def _base_image_puller(loop: asyncio.AbstractEventLoop) -> Any:
     """A puller for the frontend's worker threads that pulls on the build's event loop, each
     (ref, platform) once however many platforms' frontends ask for it at the same time."""
-    from polybuild.registry import resolve_base_image
-
     pulls: dict[tuple[str, Platform], asyncio.Task[Selected]] = {}
 
     async def shared(store: ImageStore, ref: str, platform: Platform) -> Selected:
+        # Imported only when a base image must be pulled (httpx is slow to import).
+        from polybuild.registry import resolve_base_image
+
         key = (ref, platform)
         if key not in pulls:
             pulls[key] = asyncio.ensure_future(resolve_base_image(store, ref, platform))
