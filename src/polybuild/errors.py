@@ -67,6 +67,14 @@ cli/exit_codes.py) and the modules under polybuild/ that raise it.
     │                                           platform; builders/resolve
     ├── RootfsPathError                   1     a path inside a root filesystem cannot be
     │                                           resolved (a symlink loop); rootfs
+    ├── RemoteError                       13    the remote protocol failed: a peer sent an
+    │   │                                       oversized, truncated or undecodable frame or
+    │   │                                       an unexpected message; remote/frames,
+    │   │                                       remote/channel, remote/server
+    │   └── NodeUnreachableError          13    a builder node cannot be used (names the
+    │                                           endpoint and the reason): ssh failed, no
+    │                                           answer in time, another protocol version;
+    │                                           remote/client, remote/process, remote/ssh
     └── FixtureError                      1     a test fixture (the busybox package) is missing,
                                                 corrupt or cannot be fetched; testing/busybox
 
@@ -218,6 +226,19 @@ class RootfsPathError(PolybuildError):
     """A path inside a root filesystem cannot be resolved (a symlink loop, for example)."""
 
 
+class RemoteError(PolybuildError):
+    """The remote protocol failed: a peer broke the framing or sent an unexpected message."""
+
+
+class NodeUnreachableError(RemoteError):
+    """A builder node cannot be used; `endpoint` names it, the message says why."""
+
+    def __init__(self, endpoint: str, reason: str, *, hint: str | None = None) -> None:
+        super().__init__(f"node {endpoint}: {reason}", hint=hint)
+        self.endpoint = endpoint
+        self.reason = reason
+
+
 class FixtureError(PolybuildError):
     """A busybox package is missing, corrupt or cannot be fetched."""
 
@@ -242,10 +263,12 @@ __all__ = [
     "LayerWriteError",
     "NoMatchingPlatformError",
     "NoNodeForPlatformError",
+    "NodeUnreachableError",
     "PlatformError",
     "PolybuildError",
     "PrivilegeError",
     "RegistryError",
+    "RemoteError",
     "RootfsPathError",
     "StepFailedError",
     "UnpackError",

@@ -23,6 +23,7 @@ EXIT_CODES: tuple[tuple[type[errors.PolybuildError], int], ...] = (
     (errors.ExecutionError, 10),
     (errors.AuthenticationError, 11),
     (errors.RegistryError, 12),
+    (errors.RemoteError, 13),
 )
 
 
