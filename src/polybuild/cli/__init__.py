@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "pull": ("pull", "Pull an image (some or all of its platforms) from a registry"),
     "push": ("push", "Push an image from the local store to a registry"),
     "imagetools": ("imagetools", "Inspect images in registries and combine them into indexes"),
+    "dial-stdio": ("dial_stdio", ""),  # hidden (no help): a client starts it on a node over ssh
 }
 
 
@@ -55,7 +56,7 @@ class LazyGroup(click.Group):
         return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        rows = [(name, help_) for name, (_, help_) in sorted(COMMANDS.items())]
+        rows = [(name, help_) for name, (_, help_) in sorted(COMMANDS.items()) if help_]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 
