@@ -2,31 +2,48 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from polybuild.builders.endpoint import LOCAL, is_local
 from polybuild.errors import BuilderNotFoundError, PolybuildError, UsageError
 from polybuild.image.content import write_file_atomic
 from polybuild.platforms import Platform, format_platform, parse
 
 DEFAULT_BUILDER = "default"
-_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+# Names this version creates (buildx's rule: a letter first, stored lower-case) ...
+_NEW_NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9._-]*$")
+# ... and names older versions created, still found (no path separators, no leading dot).
+_STORED_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+
+
+def validate_name(name: str, what: str = "builder") -> str:
+    """A new builder or node name, lower-cased as buildx stores it."""
+    if not _NEW_NAME.match(name):
+        raise UsageError(
+            f"invalid {what} name {name!r}",
+            hint="a name starts with a letter and may hold letters, digits, '.', '_' and '-'",
+        )
+    return name.lower()
 
 
 @dataclass(frozen=True, slots=True)
 class Node:
-    """One machine of a builder: this one (`local`) or a remote worker (`ssh://`, `tcp://`)."""
+    """One machine of a builder: this one (`local`) or another reached over `ssh://`."""
 
     name: str
-    endpoint: str = "local"
-    platforms: tuple[Platform, ...] = ()  # configured with --platform; tried first
+    endpoint: str = LOCAL
+    platforms: tuple[Platform, ...] = ()  # pinned with --platform; tried first
+    driver_opts: tuple[tuple[str, str], ...] = ()  # --driver-opt K=V, sorted by key
 
     @property
     def is_local(self) -> bool:
-        return self.endpoint in ("local", "")
+        return is_local(self.endpoint)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +53,9 @@ class Builder:
     name: str
     driver: str = "local"
     nodes: tuple[Node, ...] = field(default_factory=lambda: (Node(f"{DEFAULT_BUILDER}0"),))
+
+    def node(self, name: str) -> Node | None:
+        return next((n for n in self.nodes if n.name == name), None)
 
     def to_json(self) -> str:
         return json.dumps(
@@ -47,6 +67,7 @@ class Builder:
                         "name": n.name,
                         "endpoint": n.endpoint,
                         "platforms": [format_platform(p) for p in n.platforms],
+                        "driver_opts": dict(n.driver_opts),
                     }
                     for n in self.nodes
                 ],
@@ -56,18 +77,20 @@ class Builder:
 
     @classmethod
     def from_json(cls, text: str, where: str) -> Builder:
+        """A saved builder; files of older versions (no driver_opts) read as having none."""
         try:
             data = json.loads(text)
             nodes = tuple(
                 Node(
                     str(n["name"]),
-                    str(n.get("endpoint", "local")),
+                    str(n.get("endpoint", LOCAL)),
                     tuple(parse(p) for p in n.get("platforms", [])),
+                    tuple(sorted((str(k), str(v)) for k, v in n.get("driver_opts", {}).items())),
                 )
                 for n in data["nodes"]
             )
             return cls(str(data["name"]), str(data.get("driver", "local")), nodes)
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise PolybuildError(f"{where}: not a valid builder file ({exc})") from exc
 
 
@@ -82,28 +105,48 @@ class BuilderStore:
         self.directory = root / "builders"
 
     def _path(self, name: str) -> Path:
-        if not _NAME.match(name):
+        if not _STORED_NAME.match(name):
             raise UsageError(
-                f"invalid builder name {name!r}", hint="use letters, digits, '.', '_' and '-'"
+                f"invalid builder name {name!r}",
+                hint="a name starts with a letter and may hold letters, digits, '.', '_' and '-'",
             )
-        return self.directory / f"{name}.json"
+        path = self.directory / f"{name}.json"
+        if not path.exists() and name != name.lower():
+            return self.directory / f"{name.lower()}.json"  # buildx finds names in any case
+        return path
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the store's lock across a read-change-write (two `create --append` at once)."""
+        import filelock
+
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with filelock.FileLock(str(self.directory / "store.lock"), mode=0o600):
+            yield
 
     def list(self) -> list[Builder]:
-        builders = [default_builder()]
+        """The saved builders by name, then the default one (as buildx lists them)."""
+        builders = []
         if self.directory.is_dir():
             for path in sorted(self.directory.glob("*.json")):
                 builders.append(Builder.from_json(path.read_text(), str(path)))
-        return builders
+        return [*builders, default_builder()]
 
-    def get(self, name: str) -> Builder:
+    def find(self, name: str) -> Builder | None:
         if name == DEFAULT_BUILDER:
             return default_builder()
         path = self._path(name)
         if not path.exists():
+            return None
+        return Builder.from_json(path.read_text(), str(path))
+
+    def get(self, name: str) -> Builder:
+        builder = self.find(name)
+        if builder is None:
             raise BuilderNotFoundError(
                 f"no builder {name!r} found", hint="list them with `polybuild ls`"
             )
-        return Builder.from_json(path.read_text(), str(path))
+        return builder
 
     def save(self, builder: Builder) -> None:
         if builder.name == DEFAULT_BUILDER:
@@ -116,12 +159,15 @@ class BuilderStore:
 
     def remove(self, name: str) -> None:
         if name == DEFAULT_BUILDER:
-            raise UsageError("the default builder cannot be removed")
+            raise UsageError(
+                "the default builder cannot be removed",
+                hint="it is this machine; remove the builders you created",
+            )
         path = self._path(name)
         if not path.exists():
             raise BuilderNotFoundError(f"no builder {name!r} found")
         path.unlink()
-        if self.current_name() == name:
+        if self.current_name() in (name, path.stem):
             (self.directory / "current").unlink(missing_ok=True)
 
     def current_name(self) -> str:
@@ -131,20 +177,31 @@ class BuilderStore:
             return DEFAULT_BUILDER
 
     def use(self, name: str) -> None:
-        self.get(name)  # must exist
+        """Build on `name` from now on (`default`: back to this machine's builder)."""
+        builder = self.get(name)  # must exist
         self.directory.mkdir(parents=True, exist_ok=True)
-        write_file_atomic(self.directory / "current", name.encode())
+        if builder.name == DEFAULT_BUILDER:
+            (self.directory / "current").unlink(missing_ok=True)
+        else:
+            write_file_atomic(self.directory / "current", builder.name.encode())
 
     def current(self) -> Builder:
-        """The builder `--builder` did not name: $BUILDX_BUILDER, else the one in use."""
-        name = os.environ.get("BUILDX_BUILDER") or self.current_name()
+        """The builder `--builder` did not name: $BUILDX_BUILDER, else the one in use.
+
+        $BUILDX_BUILDER naming no builder is an error (it stands for --builder, as in buildx);
+        a `current` file naming a builder removed by other means falls back to the default.
+        """
+        named = os.environ.get("BUILDX_BUILDER")
+        if named:
+            return self.get(named)
         try:
-            return self.get(name)
-        except BuilderNotFoundError:
+            return self.find(self.current_name()) or default_builder()
+        except UsageError:  # a hand-edited `current` file
             return default_builder()
 
 
 def with_node(builder: Builder, node: Node) -> Builder:
-    """`create --append`: add a node, or replace one of the same name."""
-    nodes = [n for n in builder.nodes if n.name != node.name]
-    return replace(builder, nodes=(*nodes, node))
+    """Add a node, or replace the one of the same name in place."""
+    if builder.node(node.name) is None:
+        return replace(builder, nodes=(*builder.nodes, node))
+    return replace(builder, nodes=tuple(node if n.name == node.name else n for n in builder.nodes))

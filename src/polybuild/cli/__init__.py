@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "use": ("builders:use_command", "Use a builder for the following builds"),
     "inspect": ("builders:inspect_command", "Show a builder's nodes and platforms"),
     "rm": ("builders:rm_command", "Remove builders"),
+    "stop": ("builders:stop_command", "Stop a builder (nothing runs between builds: a no-op)"),
     "images": ("images", "List images in the local image store"),
     "rmi": ("rmi", "Remove images from the local image store"),
     "load": ("load", "Load images from an OCI layout tarball"),

@@ -1,0 +1,122 @@
+"""`create`, `create --append`, `create --node`, `create --leave` as pure edits (buildx's rules)."""
+
+from __future__ import annotations
+
+import pytest
+
+from polybuild.builders import Builder, BuilderNotFoundError, Node, validate_name
+from polybuild.builders.edit import (
+    NodeChange,
+    create,
+    driver_name,
+    leave,
+    next_node_name,
+    parse_driver_opts,
+)
+from polybuild.errors import UsageError
+from polybuild.platforms import parse
+
+AMD64, ARM64, ARMV7 = (parse(s) for s in ("linux/amd64", "linux/arm64", "linux/arm/v7"))
+
+
+def summary(builder: Builder) -> list[tuple[str, str, list[str]]]:
+    return [(n.name, n.endpoint, [str(p) for p in n.platforms]) for n in builder.nodes]
+
+
+def test_new_builder_gets_node_zero_on_this_machine() -> None:
+    builder = create(None, "multi", NodeChange(platforms=(AMD64,)))
+    assert builder.driver == "local"
+    assert summary(builder) == [("multi0", "local", ["linux/amd64"])]
+
+
+def test_append_names_nodes_as_buildx_and_keeps_endpoint_and_opts() -> None:
+    builder = create(None, "multi", NodeChange(platforms=(AMD64,)))
+    change = NodeChange(
+        endpoint="ssh://build@arm-host:2222",
+        platforms=(ARM64, ARMV7),
+        driver_opts=(("env.TZ", "UTC"),),
+    )
+    builder = create(builder, "multi", change, append=True)
+    assert summary(builder) == [
+        ("multi0", "local", ["linux/amd64"]),
+        ("multi1", "ssh://build@arm-host:2222", ["linux/arm64", "linux/arm/v7"]),
+    ]
+    assert builder.nodes[1].driver_opts == (("env.TZ", "UTC"),)
+    # the first free <builder>N: after multi1 leaves, the next node is multi1 again
+    assert next_node_name(leave(builder, "multi1")) == "multi1"
+    named = create(builder, "multi", NodeChange("Arm2", "ssh://arm2"), append=True)
+    assert named.nodes[-1].name == "arm2"  # lower-cased, as buildx stores names
+
+
+def test_append_needs_an_existing_builder() -> None:
+    with pytest.raises(BuilderNotFoundError, match="no builder 'nosuch' to append"):
+        create(None, "nosuch", NodeChange(endpoint="ssh://h"), append=True)
+
+
+def test_existing_builder_needs_append_or_node() -> None:
+    builder = create(None, "multi", NodeChange())
+    with pytest.raises(UsageError, match="already exists"):
+        create(builder, "multi", NodeChange(endpoint="ssh://h"))
+    with pytest.raises(UsageError, match="has no node 'other'"):
+        create(builder, "multi", NodeChange("other", "ssh://h"))
+
+
+def test_node_flag_changes_only_what_is_given() -> None:
+    builder = create(None, "multi", NodeChange())
+    builder = create(
+        builder, "multi", NodeChange(endpoint="ssh://a", platforms=(ARM64,)), append=True
+    )
+    changed = create(builder, "multi", NodeChange("multi1", driver_opts=(("k", "v"),)))
+    assert summary(changed) == summary(builder)
+    assert changed.nodes[1].driver_opts == (("k", "v"),)
+    moved = create(changed, "multi", NodeChange("multi1", "ssh://b"))
+    assert summary(moved)[1] == ("multi1", "ssh://b", ["linux/arm64"])
+    assert moved.nodes[1].driver_opts == (("k", "v"),)
+
+
+def test_pinning_a_platform_unpins_it_elsewhere_and_endpoints_are_unique() -> None:
+    builder = create(None, "multi", NodeChange(platforms=(AMD64, ARM64)))
+    builder = create(
+        builder, "multi", NodeChange(endpoint="ssh://arm", platforms=(ARM64,)), append=True
+    )
+    assert summary(builder) == [
+        ("multi0", "local", ["linux/amd64"]),
+        ("multi1", "ssh://arm", ["linux/arm64"]),
+    ]
+    with pytest.raises(UsageError, match="already has a node at ssh://arm"):
+        create(builder, "multi", NodeChange(endpoint="ssh://arm"), append=True)
+    with pytest.raises(UsageError, match="already has a node at local"):
+        create(builder, "multi", NodeChange(), append=True)
+
+
+def test_driver_rules() -> None:
+    assert driver_name("docker-container") == "local"
+    with pytest.raises(UsageError, match="unsupported driver 'kubernetes'"):
+        driver_name("kubernetes")
+    builder = create(None, "multi", NodeChange())
+    with pytest.raises(UsageError, match="unsupported driver"):
+        create(builder, "multi", NodeChange(endpoint="ssh://h"), driver="remote", append=True)
+    with pytest.raises(UsageError, match="takes no driver options"):
+        create(None, "x", NodeChange(driver_opts=(("a", "b"),)))
+
+
+def test_leave_removes_a_node_but_never_the_last() -> None:
+    builder = Builder("multi", nodes=(Node("multi0"), Node("multi1", "ssh://h")))
+    assert summary(leave(builder, "multi1")) == [("multi0", "local", [])]
+    with pytest.raises(UsageError, match="has no node 'nosuch'"):
+        leave(builder, "nosuch")
+    with pytest.raises(UsageError, match="last node"):
+        leave(leave(builder, "multi1"), "multi0")
+
+
+def test_names_and_driver_opts() -> None:
+    assert validate_name("My.Builder_1-x") == "my.builder_1-x"
+    for bad in ("", "1abc", "-x", "a/b", "../x", "a b", ".hidden"):
+        with pytest.raises(UsageError):
+            validate_name(bad)
+    with pytest.raises(UsageError, match="reserved"):
+        create(None, "default", NodeChange())
+    assert parse_driver_opts([]) is None
+    assert parse_driver_opts(['a=1,"b=x,y"', "c="]) == (("a", "1"), ("b", "x,y"), ("c", ""))
+    with pytest.raises(UsageError, match="expecting K=V"):
+        parse_driver_opts(["novalue"])
