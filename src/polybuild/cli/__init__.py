@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import faulthandler
 import importlib
 import os
 import signal
@@ -87,6 +88,8 @@ def _terminate(signum: int, frame: object) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the command, render errors as one line plus a hint."""
+    # A crash in a C extension (SIGSEGV, SIGABRT...) prints every thread's Python stack.
+    faulthandler.enable()
     signal.signal(signal.SIGTERM, _terminate)
     args = list(sys.argv[1:] if argv is None else argv)
     debug = _debug_requested(args)
