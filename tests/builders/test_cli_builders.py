@@ -6,6 +6,7 @@ except in the last test, which runs the real command against a closed port on lo
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import shutil
 import signal
@@ -42,12 +43,14 @@ async def fake_bootstrap(endpoint: str, timeout: float) -> NodeStatus:
 
 @pytest.fixture
 def polybuild(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> Polybuild:
     monkeypatch.setenv("POLYBUILD_ROOT", str(tmp_path / "root"))
     monkeypatch.delenv("BUILDX_BUILDER", raising=False)
     monkeypatch.setattr(builders_status, "local_status", lambda: HERE)
     monkeypatch.setattr(builders_status, "remote_bootstrap", fake_bootstrap)
+    # main() points faulthandler at its stderr: here that is pytest's capture, closed after
+    monkeypatch.setattr(faulthandler, "enable", lambda *args, **kwargs: None)
 
     def run(*args: str, env: dict[str, str] | None = None) -> Ran:
         with monkeypatch.context() as scoped:
@@ -61,7 +64,7 @@ def polybuild(
                 code = int(exc.code or 0)
             finally:
                 signal.signal(signal.SIGTERM, handler)
-        captured = capsys.readouterr()
+        captured = capfd.readouterr()
         return Ran(code, captured.out, captured.err)
 
     return run

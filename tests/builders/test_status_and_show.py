@@ -8,7 +8,7 @@ import json
 import time
 
 from polybuild.builders import Builder, Node, NodeStatus, platforms_in_groups
-from polybuild.cli.builders_show import builder_json, inspect_text, ls_errors, ls_table
+from polybuild.cli.builders_show import builder_json, inspect_text, ls_errors, ls_table, truncated
 from polybuild.cli.builders_status import node_statuses
 from polybuild.errors import NodeUnreachableError
 from polybuild.platforms import parse
@@ -139,4 +139,36 @@ def test_inspect_text_as_buildx() -> None:
         "Name:     multi2\n"
         "Endpoint: ssh://build@dead\n"
         "Error:    node ssh://build@dead: ssh: connect to host dead port 22: refused\n"
+    )
+
+
+def test_table_platforms_are_shortened_as_buildx_unless_no_trunc() -> None:
+    detected = [
+        "linux/amd64",
+        "linux/amd64/v2",
+        "linux/amd64/v3",
+        "linux/amd64/v4",
+        "linux/arm64",
+        "linux/riscv64",
+        "linux/ppc64le",
+        "linux/s390x",
+        "linux/386",
+        "linux/arm/v7",
+        "linux/arm/v6",
+    ]
+    platforms = platforms_in_groups([AMD64], detected)
+    assert truncated(platforms) == (
+        "linux/amd64* (+4), linux/arm64, linux/arm (+2), linux/ppc64le, (3 more)"
+    )
+    assert truncated(["linux/arm64*", "linux/arm/v7"]) == "linux/arm64*, linux/arm/v7"
+    builder = Builder("b", nodes=(Node("b0", platforms=(AMD64,)),))
+    status = [NodeStatus("running", "0.1.0", tuple(detected))]
+    assert "(3 more)" in ls_table([(builder, status)], "b")
+    assert (
+        ls_table([(builder, status)], "b", trunc=False)
+        .splitlines()[2]
+        .endswith(
+            "linux/amd64*, linux/amd64/v2, linux/amd64/v3, linux/amd64/v4, linux/arm64, "
+            "linux/riscv64, linux/ppc64le, linux/s390x, linux/386, linux/arm/v7, linux/arm/v6"
+        )
     )

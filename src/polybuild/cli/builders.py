@@ -124,13 +124,12 @@ def use_command(
 
 @click.command("ls")
 @click.option("--format", "format_", default="table", show_default=True, help="table or json.")
-@click.option("--no-trunc", is_flag=True, help="Accepted as buildx (nothing is truncated).")
+@click.option("--no-trunc", is_flag=True, help="Show every platform in the table.")
 def ls_command(format_: str, no_trunc: bool) -> None:
     """List builders and their nodes (the one in use is marked *) without connecting to them."""
     from polybuild.cli.builders_show import builder_json, ls_errors, ls_table
     from polybuild.cli.builders_status import node_statuses
 
-    del no_trunc
     if format_ not in ("table", "json"):
         raise UsageError(f"--format: unsupported format {format_!r}", hint="use table or json")
     store = _store()
@@ -144,7 +143,7 @@ def ls_command(format_: str, no_trunc: bool) -> None:
         for builder, statuses in entries:
             click.echo(builder_json(builder, statuses, builder.name == current))
     else:
-        click.echo(ls_table(entries, current), nl=False)
+        click.echo(ls_table(entries, current, trunc=not no_trunc), nl=False)
         errors = ls_errors(entries)
         if errors:
             click.echo("\n" + "\n".join(errors), err=True)

@@ -11,6 +11,10 @@ from polybuild.builders.status import ERROR
 
 _INDENT = " \\_ "  # buildx marks node rows so
 _PADDING = 3  # between table columns, as docker's table formatter
+_TABLE_GROUPS = 4  # platform groups (os/arch) a table row shows unless --no-trunc
+# Groups shown first, in this order, as buildx; any others follow by name.
+_MAJOR = ("linux/amd64", "linux/arm64", "linux/arm", "linux/ppc64le", "linux/s390x",
+          "linux/riscv64", "linux/mips64")  # fmt: skip
 
 
 def _align(rows: Sequence[Sequence[str]], padding: int) -> list[str]:
@@ -27,20 +31,48 @@ def _platforms(node: Node, status: NodeStatus) -> list[str]:
     return platforms_in_groups(node.platforms, status.platforms)
 
 
-def ls_table(entries: Sequence[tuple[Builder, Sequence[NodeStatus]]], current: str) -> str:
+def truncated(platforms: Sequence[str], groups: int = _TABLE_GROUPS) -> str:
+    """A table cell of platforms, as buildx shortens it: variants of one os/arch become one
+    entry (`linux/amd64* (+4)`, starred if one of them is pinned), at most `groups` entries
+    (the common architectures first), then how many platforms were left out."""
+    by_group: dict[str, list[str]] = {}
+    for platform in platforms:
+        key = "/".join(platform.rstrip("*").split("/")[:2])
+        by_group.setdefault(key, []).append(platform)
+    order = [g for g in _MAJOR if g in by_group]
+    order += sorted(g for g in by_group if g not in _MAJOR)
+    shown = order[:groups]
+    cells = []
+    for group in shown:
+        members = by_group[group]
+        if len(members) == 1:
+            cells.append(members[0])
+        else:
+            star = "*" if any(m.endswith("*") for m in members) else ""
+            cells.append(f"{group}{star} (+{len(members)})")
+    left = len(platforms) - sum(len(by_group[g]) for g in shown)
+    if left:
+        cells.append(f"({left} more)")
+    return ", ".join(cells)
+
+
+def ls_table(
+    entries: Sequence[tuple[Builder, Sequence[NodeStatus]]], current: str, *, trunc: bool = True
+) -> str:
     """`polybuild ls`: a row per builder (the current one marked *) and per node."""
     rows = [["NAME/NODE", "DRIVER/ENDPOINT", "STATUS", "POLYBUILD", "PLATFORMS"]]
     for builder, statuses in entries:
         rows.append([builder.name + ("*" if builder.name == current else ""), builder.driver,
                      "", "", ""])  # fmt: skip
         for node, status in zip(builder.nodes, statuses, strict=True):
+            platforms = _platforms(node, status)
             rows.append(
                 [
                     _INDENT + node.name,
                     _INDENT + node.endpoint,
                     status.status,
                     status.version,
-                    ", ".join(_platforms(node, status)),
+                    truncated(platforms) if trunc else ", ".join(platforms),
                 ]
             )
     return "\n".join(_align(rows, _PADDING)) + "\n"
@@ -104,4 +136,4 @@ def inspect_text(builder: Builder, statuses: Sequence[NodeStatus]) -> str:
     return "\n".join(line for block in blocks for line in block) + "\n"
 
 
-__all__ = ["builder_json", "inspect_text", "ls_errors", "ls_table"]
+__all__ = ["builder_json", "inspect_text", "ls_errors", "ls_table", "truncated"]
