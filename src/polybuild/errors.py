@@ -6,12 +6,12 @@ cli/exit_codes.py) and the modules under polybuild/ that raise it.
     class                                 exit  meaning; raised in
     PolybuildError                        1     any failure polybuild reports (message + hint);
     │                                           as is: runtime, solver/cache, solver/scheduler,
-    │                                           cli/check
+    │                                           cli/check, cli/builders, builders/model
     ├── UsageError                        2     bad flags, arguments or options; cli/*,
     │                                           imagebuild/request, imagebuild/pipeline,
     │                                           exporters/*, progress, registry/config,
     │                                           registry/push, binfmt/installer,
-    │                                           builders/model, imagetools/*
+    │                                           builders/*, imagetools/*
     ├── PlatformError                     2     a platform specifier that cannot be parsed;
     │                                           platforms/specifier
     ├── PrivilegeError                    4     needs root (or a capability) it does not have;
@@ -62,7 +62,8 @@ cli/exit_codes.py) and the modules under polybuild/ that raise it.
     │   │                                       registry/credentials, registry/http
     │   └── BlobUnknownError              12    the registry has no such blob (in that
     │                                           repository); registry/http
-    ├── BuilderNotFoundError              1     no saved builder by that name; builders/model
+    ├── BuilderNotFoundError              1     no saved builder by that name; builders/model,
+    │                                           builders/edit
     ├── NoNodeForPlatformError            1     no node of the builder can build a requested
     │                                           platform; builders/resolve
     ├── RootfsPathError                   1     a path inside a root filesystem cannot be
