@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from polybuild.errors import UsageError
-from polybuild.remote.ssh import parse_endpoint
 
 LOCAL = "local"
 # What buildx users type for "this machine": nothing, a Docker context name, the Docker socket.
@@ -34,6 +33,8 @@ def normalize_endpoint(text: str) -> str:
             f"unsupported endpoint {text!r}: polybuild reaches other machines over ssh only",
             hint=_SUPPORTED,
         )
+    from polybuild.remote.ssh import parse_endpoint  # asyncio and msgspec: only when needed
+
     return str(parse_endpoint("ssh://" + rest))
 
 
