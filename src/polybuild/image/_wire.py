@@ -7,6 +7,7 @@ would produce. Collections are Optional because Docker's classic builder writes 
 
 from __future__ import annotations
 
+import threading
 from typing import Any, TypeVar
 
 import msgspec
@@ -132,10 +133,31 @@ def encode(value: msgspec.Struct) -> bytes:
     return data
 
 
+# msgspec builds a Struct type's decoding info on first use and, while it does, runs Python
+# code (its annotation lookup) with the half-built info already attached to the class: a
+# second thread decoding the same type then crashes the interpreter (SIGSEGV; seen when the
+# platforms' frontends read base-image configs at once). So each type gets one Decoder, built
+# under a lock; Decoder.decode itself is thread-safe.
+_decoders: dict[type[Any], msgspec.json.Decoder[Any]] = {}
+_decoders_lock = threading.Lock()
+
+
+def _decoder(kind: type[T]) -> msgspec.json.Decoder[T]:
+    decoder = _decoders.get(kind)
+    if decoder is None:
+        with _decoders_lock:
+            decoder = _decoders.get(kind)
+            if decoder is None:
+                decoder = _decoders[kind] = msgspec.json.Decoder(kind)
+    return decoder
+
+
 def decode(raw: bytes, kind: type[T], what: str) -> T:
-    """Decode JSON into `kind`; malformed or mistyped input raises ImageError naming `what`."""
+    """Decode JSON into `kind`; malformed or mistyped input raises ImageError naming `what`.
+
+    Safe from several threads at once (see `_decoder`)."""
     try:
-        return msgspec.json.decode(raw, type=kind)
+        return _decoder(kind).decode(raw)
     except msgspec.ValidationError as exc:
         raise ImageError(f"invalid {what}: {exc}") from None
     except msgspec.DecodeError as exc:
