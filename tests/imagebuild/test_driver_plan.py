@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 
 from polybuild.builders import Builder, Node
-from polybuild.errors import ExecutionError, UsageError
+from polybuild.errors import ExecutionError
 from polybuild.image.content import ContentStore
 from polybuild.image.platform_image import PlatformImage
 from polybuild.image.select import load_selected
 from polybuild.image.testing import write_image
 from polybuild.imagebuild.api import _build_on_nodes
-from polybuild.imagebuild.driver import Driver, NodeBuild, local_only, plan
+from polybuild.imagebuild.driver import Driver, NodeBuild, driver_for, plan
 from polybuild.imagebuild.request import BuildRequest, make_request
 from polybuild.platforms import Platform, parse
 from polybuild.progress.writer import NullProgress, ProgressWriter
@@ -68,10 +68,19 @@ def test_a_platform_no_node_runs_goes_to_the_first_node(tmp_path: Path) -> None:
     assert [(p.driver, p.platforms) for p in planned] == [(first, (parse("linux/s390x"),))]
 
 
-def test_only_local_nodes_have_a_driver_today(tmp_path: Path) -> None:
-    builder = Builder("b", nodes=(Node("far", endpoint="ssh://build@arm-host"),))
-    with pytest.raises(UsageError, match="far"):
-        plan(request(tmp_path, AMD64), builder, local_only(FakeDriver([AMD64])))
+def test_ssh_nodes_get_the_remote_driver_made_once_per_node(tmp_path: Path) -> None:
+    local, far = FakeDriver([AMD64]), FakeDriver([ARM64])
+    made: list[str] = []
+
+    def remote(node: Node) -> Driver:
+        made.append(node.name)
+        return far
+
+    nodes = (Node("here"), Node("far", endpoint="ssh://build@arm-host"))
+    planned = plan(request(tmp_path, AMD64, ARM64), Builder("b", nodes=nodes),
+                   driver_for(local, remote))  # fmt: skip
+    assert [(p.driver, p.platforms) for p in planned] == [(local, (AMD64,)), (far, (ARM64,))]
+    assert made == ["far"]
 
 
 def test_images_from_several_nodes_come_back_in_request_order(tmp_path: Path) -> None:

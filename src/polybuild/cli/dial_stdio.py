@@ -6,7 +6,12 @@ daemon, the node's work lives exactly as long as the client's connection.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
+
+if TYPE_CHECKING:
+    from polybuild.remote.node_solve import NodeBackend
 
 
 @click.command("dial-stdio", hidden=True)
@@ -22,4 +27,13 @@ def command(protocol_version: int | None) -> None:
     from polybuild.remote.messages import PROTOCOL_VERSION
     from polybuild.remote.server import serve_stdio
 
-    serve_stdio(protocol=PROTOCOL_VERSION if protocol_version is None else protocol_version)
+    def backend() -> NodeBackend:
+        # Imported on the first solve: `inspect --bootstrap` never loads the builder.
+        from polybuild.imagebuild.remote_node import LocalBackend
+
+        return LocalBackend()
+
+    serve_stdio(
+        protocol=PROTOCOL_VERSION if protocol_version is None else protocol_version,
+        backend=backend,
+    )

@@ -9,14 +9,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
-from polybuild.builders import Builder, BuilderStore
+from polybuild.builders import Builder, BuilderStore, Node
 from polybuild.dockerfile import outline
 from polybuild.exporters.base import ExportContext
 from polybuild.exporters.export import ExportResult, check_outputs, export_outputs
 from polybuild.image import ImageStore
 from polybuild.image.platform_image import ExportSource, PlatformImage
 from polybuild.image.select import Selected
-from polybuild.imagebuild.driver import LocalDriver, NodeBuild, Planned, local_only, plan
+from polybuild.imagebuild.driver import Driver, LocalDriver, NodeBuild, Planned, driver_for, plan
 from polybuild.imagebuild.pipeline import convert_all
 from polybuild.imagebuild.request import BuildRequest, BuildResult, make_request
 from polybuild.platforms import Platform
@@ -51,6 +51,17 @@ def _base_image_puller(loop: asyncio.AbstractEventLoop) -> Any:
         return asyncio.run_coroutine_threadsafe(shared(store, ref, platform), loop).result()
 
     return pull
+
+
+def _remote(runtime: Runtime) -> Any:
+    """How an ssh node's driver is made (the protocol is imported only when one is used)."""
+
+    def make(node: Node) -> Driver:
+        from polybuild.imagebuild.remote_driver import RemoteDriver
+
+        return RemoteDriver(node, runtime)
+
+    return make
 
 
 def _builder(request: BuildRequest, runtime: Runtime) -> Builder:
@@ -107,7 +118,7 @@ async def build_async(
     check_outputs(request.outputs, export_context)
     puller = _base_image_puller(asyncio.get_running_loop())
     local = LocalDriver(runtime, puller)
-    planned = plan(request, _builder(request, runtime), local_only(local))
+    planned = plan(request, _builder(request, runtime), driver_for(local, _remote(runtime)))
     if request.call == "outline":
         converted = await convert_all(request, runtime, puller)
         text = "\n".join(outline(graph) for graph in converted.graphs)

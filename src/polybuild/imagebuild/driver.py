@@ -3,7 +3,7 @@
 The build plans platform -> node with the pure `builders.resolve_nodes`, asks each node's
 driver to build its platforms (all drivers at once, on one event loop), and exports what
 comes back as one image; exporters never know which node built a manifest. `LocalDriver`
-builds on this machine; remote drivers (ssh, BuildKit) implement the same Protocol.
+builds on this machine; `remote_driver.RemoteDriver` on an ssh node.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from polybuild.builders import Builder, Node, resolve_nodes
-from polybuild.errors import UsageError
 from polybuild.image.platform_image import PlatformImage
 from polybuild.imagebuild.baseimages import Puller
 from polybuild.imagebuild.pipeline import convert_all, solve
@@ -100,19 +99,19 @@ def plan(
     return [Planned(drivers[key], tuple(platforms)) for key, platforms in grouped.items()]
 
 
-def local_only(local: Driver) -> Callable[[Node], Driver]:
-    """The drivers this version has: the local one for every node of this machine."""
+def driver_for(local: Driver, remote: Callable[[Node], Driver]) -> Callable[[Node], Driver]:
+    """Each node's driver: `local` for this machine's nodes, `remote(node)` (made once per
+    node) for ssh ones."""
+    made: dict[str, Driver] = {}
 
-    def driver_for(node: Node) -> Driver:
-        if not node.is_local:
-            raise UsageError(
-                f"node {node.name} ({node.endpoint}) cannot be reached: only this machine's "
-                "nodes can build for now",
-                hint="use a builder whose nodes are local (polybuild ls)",
-            )
-        return local
+    def choose(node: Node) -> Driver:
+        if node.is_local:
+            return local
+        if node.endpoint not in made:
+            made[node.endpoint] = remote(node)
+        return made[node.endpoint]
 
-    return driver_for
+    return choose
 
 
-__all__ = ["Driver", "LocalDriver", "NodeBuild", "Planned", "local_only", "plan"]
+__all__ = ["Driver", "LocalDriver", "NodeBuild", "Planned", "driver_for", "plan"]

@@ -23,7 +23,7 @@ from polybuild.remote.messages import (
 from polybuild.remote.process import ProcessLink, printable
 from polybuild.remote.ssh import open_ssh, parse_endpoint
 
-CAPABILITIES: tuple[str, ...] = ("info",)
+CAPABILITIES: tuple[str, ...] = ("info", "solve")
 STDOUT_HINT = (
     "something on the node writes to stdout before polybuild starts "
     "(a shell startup file such as ~/.bashrc?)"
@@ -80,7 +80,7 @@ async def _query(link: ProcessLink, endpoint: str) -> NodeInfo:
         raise await link.failure(f"the connection broke: {exc}") from exc
     if first is None:
         raise await link.failure("the connection closed before the node answered")
-    _check_hello(first, endpoint)
+    check_hello(first, endpoint)
     try:
         await channel.send(Info(id=1))
         reply = await channel.receive()
@@ -94,7 +94,7 @@ async def _query(link: ProcessLink, endpoint: str) -> NodeInfo:
     raise _unexpected(endpoint, reply)
 
 
-def _check_hello(reply: Message, endpoint: str) -> None:
+def check_hello(reply: Message, endpoint: str) -> None:
     if isinstance(reply, HelloOk) and reply.protocol == PROTOCOL_VERSION:
         return
     if isinstance(reply, VersionMismatch):

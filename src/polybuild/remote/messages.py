@@ -14,7 +14,7 @@ import msgspec
 
 from polybuild.errors import RemoteError
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 
 
 class Hello(msgspec.Struct, frozen=True, tag="hello", tag_field="type"):
@@ -88,12 +88,123 @@ class Chunk(msgspec.Struct, frozen=True, tag="chunk", tag_field="type"):
     last: bool = False
 
 
+class ContextEntry(msgspec.Struct, frozen=True, array_like=True):
+    """One entry of a build context, after .dockerignore: what the node recreates.
+
+    `path` is relative and `/`-separated; `mode` holds the type and permission bits as
+    stat gives them (a directory, a regular file or a symlink); a file has its `size` and
+    `digest` (sha256:...), a symlink its `target`.
+    """
+
+    path: str
+    mode: int
+    size: int = 0
+    digest: str = ""
+    target: str = ""
+
+
+class Solve(msgspec.Struct, frozen=True, tag="solve", tag_field="type"):
+    """Client -> node: build `platforms` from this Dockerfile and context (values only: no
+    path of the client's). Answered by ContextWanted, then Progress messages, then SolveDone
+    or an Error with the same id."""
+
+    id: int
+    dockerfile: bytes
+    dockerfile_name: str
+    platforms: tuple[str, ...]
+    context: tuple[ContextEntry, ...]
+    ignore_patterns: tuple[str, ...] = ()
+    build_args: dict[str, str] = {}
+    target: str = ""
+    labels: dict[str, str] = {}
+    no_cache: bool = False
+    no_cache_filter: tuple[str, ...] = ()
+    pull: bool = False
+    network: str = "default"
+    entitlements: tuple[str, ...] = ()
+    source_date_epoch: int | None = None
+
+
+class ContextWanted(msgspec.Struct, frozen=True, tag="context-wanted", tag_field="type"):
+    """Node -> client: the context files' digests the node's cache lacks. The client sends
+    each as Chunk stream i+1 (i its index here), one after the other."""
+
+    id: int
+    digests: tuple[str, ...]
+
+
+class Progress(msgspec.Struct, frozen=True, tag="progress", tag_field="type"):
+    """Node -> client: one progress event of solve `id` (`kind`: started, completed, log,
+    status or warning; the fields that kind does not use keep their defaults)."""
+
+    id: int
+    kind: str
+    vertex: str = ""
+    name: str = ""
+    time: float = 0.0
+    platform: str = ""
+    emulated: bool = False
+    inputs: tuple[str, ...] = ()
+    cached: bool = False
+    error: str | None = None
+    canceled: bool = False
+    data: bytes = b""
+    stream: int = 1
+    status_id: str = ""
+    current: int = 0
+    total: int = 0
+    started: float | None = None
+    completed: float | None = None
+    detail: tuple[str, ...] = ()
+    url: str = ""
+
+
+class BuiltImage(msgspec.Struct, frozen=True):
+    """One platform's result: the exact manifest and config bytes the node stored."""
+
+    platform: str
+    manifest: bytes
+    manifest_media_type: str
+    config: bytes
+    config_media_type: str
+
+
+class SolveDone(msgspec.Struct, frozen=True, tag="solve-done", tag_field="type"):
+    """Node -> client: solve `id` succeeded; one image per platform asked, in that order."""
+
+    id: int
+    images: tuple[BuiltImage, ...]
+    executed: tuple[str, ...] = ()
+    emulated_seconds: tuple[tuple[str, float], ...] = ()
+
+
+class BlobRequest(msgspec.Struct, frozen=True, tag="blob-request", tag_field="type"):
+    """Client -> node: send these blobs of your content store, each as Chunk stream i+1
+    (i its index here), one after the other; or an Error with this id."""
+
+    id: int
+    digests: tuple[str, ...]
+
+
 class Bye(msgspec.Struct, frozen=True, tag="bye", tag_field="type"):
     """Client -> node: the session is over; the node exits (end of input means the same)."""
 
 
 Message: TypeAlias = (
-    Hello | HelloOk | VersionMismatch | Info | NodeInfo | Error | Cancel | Chunk | Bye
+    Hello
+    | HelloOk
+    | VersionMismatch
+    | Info
+    | NodeInfo
+    | Error
+    | Cancel
+    | Chunk
+    | Bye
+    | Solve
+    | ContextWanted
+    | Progress
+    | SolveDone
+    | BlobRequest
 )
 
 _encoder = msgspec.msgpack.Encoder()

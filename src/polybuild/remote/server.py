@@ -20,6 +20,7 @@ from polybuild.errors import PolybuildError, RemoteError, UsageError
 from polybuild.remote.channel import Channel
 from polybuild.remote.messages import (
     PROTOCOL_VERSION,
+    BlobRequest,
     Bye,
     Cancel,
     Error,
@@ -28,25 +29,33 @@ from polybuild.remote.messages import (
     Info,
     Message,
     NodeInfo,
+    Solve,
     VersionMismatch,
 )
+from polybuild.remote.node_solve import NodeBackend, handle_solve, serve_blobs
 from polybuild.remote.nodeinfo import node_info
 
-CAPABILITIES: tuple[str, ...] = ("info",)
+CAPABILITIES: tuple[str, ...] = ("info", "solve")
 
 Describe = Callable[[int], NodeInfo]  # request id -> this node's NodeInfo
+Backend = Callable[[], NodeBackend]  # made on the first solve (it opens the data root)
 
 
 async def serve(
-    channel: Channel, *, protocol: int = PROTOCOL_VERSION, describe: Describe | None = None
+    channel: Channel,
+    *,
+    protocol: int = PROTOCOL_VERSION,
+    describe: Describe | None = None,
+    backend: Backend | None = None,
 ) -> None:
     """Answer one client until Bye or the end of its input; `protocol` is what we speak
-    (tests pretend to be another version with it)."""
+    (tests pretend to be another version with it); `backend` builds (none: solves fail)."""
 
     def default_describe(request_id: int) -> NodeInfo:
         return node_info(request_id, protocol=protocol)
 
     describe = describe or default_describe
+    backends = _Backends(backend)
     try:
         if not await _handshake(channel, protocol):
             return
@@ -54,6 +63,10 @@ async def serve(
             if isinstance(message, Bye):
                 return
             try:
+                if isinstance(message, Solve | BlobRequest):
+                    if not await _build_request(channel, message, backends):
+                        return
+                    continue
                 reply = await _answer(message, describe)
             except RemoteError:
                 raise
@@ -81,6 +94,31 @@ async def _handshake(channel: Channel, protocol: int) -> bool:
         await channel.send(VersionMismatch(protocol=protocol, polybuild=__version__))
         return False
     await channel.send(HelloOk(protocol=protocol, polybuild=__version__, capabilities=CAPABILITIES))
+    return True
+
+
+class _Backends:
+    """The session's one backend, made when the first request needs it."""
+
+    def __init__(self, make: Backend | None) -> None:
+        self._make = make
+        self._made: NodeBackend | None = None
+
+    def get(self) -> NodeBackend:
+        if self._made is None:
+            if self._make is None:
+                raise UsageError("this node cannot build (it was started without a backend)")
+            self._made = self._make()
+        return self._made
+
+
+async def _build_request(
+    channel: Channel, message: Solve | BlobRequest, backends: _Backends
+) -> bool:
+    """A solve or a blob request; False when the client went away meanwhile."""
+    if isinstance(message, Solve):
+        return await handle_solve(channel, message, backends.get())
+    await serve_blobs(channel, message, backends.get())
     return True
 
 
@@ -133,11 +171,11 @@ async def open_fds(stdin: int, stdout: int) -> Channel:
     return Channel(reader, writer)
 
 
-def serve_stdio(*, protocol: int = PROTOCOL_VERSION) -> None:
+def serve_stdio(*, protocol: int = PROTOCOL_VERSION, backend: Backend | None = None) -> None:
     """Serve one client on this process's stdin and stdout (`polybuild dial-stdio`)."""
     stdin, stdout = take_stdio()
 
     async def main() -> None:
-        await serve(await open_fds(stdin, stdout), protocol=protocol)
+        await serve(await open_fds(stdin, stdout), protocol=protocol, backend=backend)
 
     asyncio.run(main())

@@ -1,0 +1,166 @@
+"""`RemoteDriver`: a builder node reached over ssh, built on with polybuild's remote protocol.
+
+The node builds its platforms with its own machinery (store, cache, runc); this machine
+sends it the request as values and the context files it lacks, shows its progress under
+the node's name, and fetches only the result blobs its own store lacks, so the exporters
+work on the images as on local ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from polybuild.builders import Node
+from polybuild.errors import NodeUnreachableError, RemoteError
+from polybuild.image.config import parse_config
+from polybuild.image.content import BlobWriter, ContentStore
+from polybuild.image.digest import Digest
+from polybuild.image.manifest import parse_manifest
+from polybuild.image.platform_image import PlatformImage
+from polybuild.imagebuild.driver import NodeBuild
+from polybuild.imagebuild.remote_context import make_solve
+from polybuild.imagebuild.request import BuildRequest
+from polybuild.platforms import Platform, parse
+from polybuild.progress.events import VertexCompleted, VertexStarted
+from polybuild.progress.writer import ProgressWriter
+from polybuild.remote.client import Opener, bootstrap
+from polybuild.remote.messages import BuiltImage, Progress, SolveDone
+from polybuild.remote.process import ProcessLink
+from polybuild.remote.progress_wire import from_message
+from polybuild.remote.session import Session, open_session
+from polybuild.remote.ssh import open_ssh, parse_endpoint
+from polybuild.runtime import Runtime
+
+CONNECT_TIMEOUT = 20.0
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """What a remote build cost in context data: files and bytes sent to the node."""
+
+    files: int
+    bytes: int
+
+
+class RemoteDriver:
+    """One ssh node; `opener` replaces the ssh transport (tests use a local child)."""
+
+    def __init__(self, node: Node, runtime: Runtime, opener: Opener | None = None) -> None:
+        self.node = node
+        self.runtime = runtime
+        self._opener = opener
+        self._platforms: tuple[Platform, ...] | None = None
+        self.transfers: list[Transfer] = []
+
+    @property
+    def label(self) -> str:
+        return f"{self.node.name} ({self.node.endpoint})"
+
+    def _open(self) -> Opener:
+        if self._opener is not None:
+            return self._opener
+        endpoint = parse_endpoint(self.node.endpoint)
+
+        async def open_default() -> ProcessLink:
+            return await open_ssh(endpoint, connect_timeout=CONNECT_TIMEOUT)
+
+        return open_default
+
+    def detected_platforms(self) -> Sequence[Platform]:
+        """The node's own probe (asked once; planning is synchronous, so on a thread)."""
+        if self._platforms is None:
+            ask = bootstrap(self.node.endpoint, timeout=CONNECT_TIMEOUT, opener=self._open())
+            with concurrent.futures.ThreadPoolExecutor(1) as pool:
+                try:
+                    info = pool.submit(asyncio.run, ask).result()
+                except NodeUnreachableError as exc:
+                    raise self._named(exc) from exc
+            self._platforms = tuple(parse(p) for p in info.platforms)
+        return self._platforms
+
+    def _named(self, exc: NodeUnreachableError) -> NodeUnreachableError:
+        return NodeUnreachableError(f"{self.node.name} ({exc.endpoint})", exc.reason, hint=exc.hint)
+
+    async def build(
+        self, request: BuildRequest, platforms: tuple[Platform, ...], progress: ProgressWriter
+    ) -> NodeBuild:
+        try:
+            return await self._build(request, platforms, progress)
+        except NodeUnreachableError as exc:
+            raise self._named(exc) from exc
+        except RemoteError as exc:
+            raise RemoteError(f"node {self.node.name}: {exc.message}", hint=exc.hint) from exc
+
+    async def _build(
+        self, request: BuildRequest, platforms: tuple[Platform, ...], progress: ProgressWriter
+    ) -> NodeBuild:
+        solve, files = await asyncio.to_thread(make_solve, request, platforms, 1)
+        session = await open_session(self.node.endpoint, self._open(), timeout=CONNECT_TIMEOUT)
+        finished = False
+        try:
+
+            def on_progress(message: Progress) -> None:
+                event = from_message(message, self.node.name)
+                if event is not None:
+                    progress.emit(event)
+
+            def on_sent(count: int, size: int) -> None:
+                self.transfers.append(Transfer(count, size))
+                vertex = f"context-{self.node.name}-{solve.id}"
+                name = f"[{self.node.name}] context: sent {count} files ({size} bytes)"
+                progress.emit(VertexStarted(vertex, name, progress.clock()))
+                progress.emit(VertexCompleted(vertex, progress.clock()))
+
+            solved = await session.solve(solve, files, on_progress, on_sent)
+            if len(solved.done.images) != len(platforms):
+                raise NodeUnreachableError(
+                    self.node.endpoint, "the node returned another number of images"
+                )
+            images = await _receive_images(session, self.runtime.store.content, solved.done)
+            finished = True
+        finally:
+            await session.close(grace=None if finished else 0)
+        for image, platform in zip(images, platforms, strict=True):
+            if image.platform != platform:
+                raise NodeUnreachableError(
+                    self.node.endpoint, f"the node built {image.platform} instead of {platform}"
+                )
+        return NodeBuild(images, solved.done.executed, solved.done.emulated_seconds)
+
+
+async def _receive_images(
+    session: Session, content: ContentStore, done: SolveDone
+) -> tuple[PlatformImage, ...]:
+    """Store each image's manifest and config, and fetch the layers this store lacks."""
+    images = tuple(_stored_image(content, built) for built in done.images)
+    wanted: dict[Digest, int] = {}
+    for image in images:
+        for layer in image.manifest.value.layers:
+            if not content.exists(layer.digest):
+                wanted.setdefault(layer.digest, layer.size)
+    digests = tuple(wanted)
+    writers: list[BlobWriter] = []
+
+    def open_sink(index: int) -> BlobWriter:
+        writers.append(content.writer(digests[index], wanted[digests[index]]))
+        return writers[-1]
+
+    try:
+        await session.fetch(tuple(str(d) for d in digests), open_sink)
+        for writer in writers:
+            await asyncio.to_thread(writer.commit)  # verifies size and digest
+    finally:
+        for writer in writers:
+            writer.abort()  # a no-op once committed
+    return images
+
+
+def _stored_image(content: ContentStore, built: BuiltImage) -> PlatformImage:
+    manifest = parse_manifest(built.manifest, built.manifest_media_type)
+    config = parse_config(built.config, built.config_media_type)
+    content.put(built.config, manifest.value.config.digest)
+    content.put(built.manifest, manifest.digest)
+    return PlatformImage(parse(built.platform), manifest, config)

@@ -1,0 +1,207 @@
+"""The client's long-lived session with one node for one build: the handshake, a solve with
+its context sent by content, the node's progress, and the result's blobs fetched by digest.
+
+Every failure of the link (ssh ends, the node dies, the conversation breaks) is a
+NodeUnreachableError naming the endpoint; a build the node ran and that failed is a
+RemoteError carrying the node's own message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from polybuild._version import __version__
+from polybuild.errors import NodeUnreachableError, RemoteError
+from polybuild.remote.channel import Channel
+from polybuild.remote.client import CAPABILITIES, STDOUT_HINT, Opener, check_hello
+from polybuild.remote.frames import CHUNK_SIZE
+from polybuild.remote.messages import (
+    PROTOCOL_VERSION,
+    BlobRequest,
+    Bye,
+    Chunk,
+    ContextWanted,
+    Error,
+    Hello,
+    Message,
+    Progress,
+    Solve,
+    SolveDone,
+)
+from polybuild.remote.process import printable
+
+
+class Link(Protocol):
+    """What a session runs over: a ProcessLink (ssh or a local child) in production."""
+
+    endpoint: str
+    channel: Channel
+
+    async def failure(self, fallback: str, *, hint: str | None = None) -> NodeUnreachableError:
+        """The error for a broken conversation, explained by the child's stderr if it can."""
+
+    async def close(self, *, grace: float = ...) -> None: ...
+
+
+class Sink(Protocol):
+    """Where a fetched blob goes (the content store's verifying writer)."""
+
+    def write(self, data: bytes) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Solved:
+    """A node's result and what the context cost: files and bytes sent to it."""
+
+    done: SolveDone
+    files_sent: int
+    bytes_sent: int
+
+
+class Session:
+    """One open session; use `open_session`, then `solve`, `fetch`, and `close` (always)."""
+
+    def __init__(self, link: Link) -> None:
+        self.link = link
+        self.endpoint = link.endpoint
+        self._next_id = 0
+
+    def _id(self) -> int:
+        self._next_id += 1
+        return self._next_id
+
+    async def _send(self, message: Message) -> None:
+        try:
+            await self.link.channel.send(message)
+        except OSError as exc:
+            raise await self.link.failure(f"the connection broke: {exc}") from exc
+
+    async def _receive(self, request_id: int) -> Message:
+        """The next message for `request_id`; an Error for it is the node's failure."""
+        try:
+            message = await self.link.channel.receive()
+        except OSError as exc:
+            raise await self.link.failure(f"the connection broke: {exc}") from exc
+        except RemoteError as exc:
+            raise await self.link.failure(f"the conversation broke: {exc}") from exc
+        if message is None:
+            raise await self.link.failure("the connection closed in the middle of a build")
+        if isinstance(message, Error):
+            hint = printable(message.hint) if message.hint else None
+            if message.id == 0:  # the node gave up on the whole session
+                raise NodeUnreachableError(self.endpoint, printable(message.message), hint=hint)
+            raise RemoteError(f"{self.endpoint}: {printable(message.message, 4000)}", hint=hint)
+        return message
+
+    async def solve(
+        self,
+        solve: Solve,
+        files: Mapping[str, Path],
+        on_progress: Callable[[Progress], None],
+        on_sent: Callable[[int, int], None] | None = None,
+    ) -> Solved:
+        """Run `solve` on the node. `files` maps each context file's digest to where it is
+        here; only the ones the node asks for are read and sent, then `on_sent(files,
+        bytes)` says how many."""
+        solve_id = solve.id
+        await self._send(solve)
+        wanted = await self._receive(solve_id)
+        if not isinstance(wanted, ContextWanted) or wanted.id != solve_id:
+            raise self._unexpected(wanted)
+        unknown = [d for d in wanted.digests if d not in files]
+        if unknown or len(set(wanted.digests)) != len(wanted.digests):
+            raise NodeUnreachableError(self.endpoint, "the node asked for files not in the build")
+        sent = 0
+        for index, digest in enumerate(wanted.digests):
+            sent += await self._send_file(index + 1, files[digest])
+        if on_sent is not None:
+            on_sent(len(wanted.digests), sent)
+        while True:
+            message = await self._receive(solve_id)
+            if isinstance(message, Progress) and message.id == solve_id:
+                on_progress(message)
+            elif isinstance(message, SolveDone) and message.id == solve_id:
+                return Solved(message, len(wanted.digests), sent)
+            else:
+                raise self._unexpected(message)
+
+    async def _send_file(self, stream: int, path: Path) -> int:
+        """Send one file as Chunk stream `stream`; returns how many bytes went."""
+        sent = 0
+        with path.open("rb") as file:
+            data = await asyncio.to_thread(file.read, CHUNK_SIZE)
+            while True:
+                following = await asyncio.to_thread(file.read, CHUNK_SIZE) if data else b""
+                await self._send(Chunk(stream, data, last=not following))
+                sent += len(data)
+                if not following:
+                    return sent
+                data = following
+
+    async def fetch(self, digests: tuple[str, ...], open_sink: Callable[[int], Sink]) -> None:
+        """Fetch blobs of the node's store; `open_sink(i)` gives where blob i goes (the
+        caller verifies and commits it once this returns)."""
+        if not digests:
+            return
+        request_id = self._id()
+        await self._send(BlobRequest(request_id, digests))
+        for index in range(len(digests)):
+            sink = open_sink(index)
+            while True:
+                chunk = await self._receive(request_id)
+                if not isinstance(chunk, Chunk) or chunk.stream != index + 1:
+                    raise self._unexpected(chunk)
+                await asyncio.to_thread(sink.write, chunk.data)
+                if chunk.last:
+                    break
+
+    def new_solve_id(self) -> int:
+        return self._id()
+
+    def _unexpected(self, message: Message) -> NodeUnreachableError:
+        return NodeUnreachableError(
+            self.endpoint, f"unexpected answer from the node: {type(message).__name__}"
+        )
+
+    async def close(self, *, grace: float | None = None) -> None:
+        """Say bye and end the link (at once when `grace` is 0: the build failed)."""
+        if grace == 0:
+            await self.link.close(grace=0)
+            return
+        with contextlib.suppress(OSError, RemoteError):  # a node gone cannot be told
+            await self.link.channel.send(Bye())
+        await self.link.close()
+
+
+async def open_session(endpoint: str, opener: Opener, *, timeout: float = 30.0) -> Session:
+    """Connect and agree on the protocol within `timeout` seconds (NodeUnreachableError)."""
+    try:
+        async with asyncio.timeout(timeout):
+            link = await opener()
+            try:
+                await link.channel.send(Hello(PROTOCOL_VERSION, __version__, CAPABILITIES))
+                first = await link.channel.receive()
+            except RemoteError as exc:
+                error = await link.failure(f"not the polybuild protocol: {exc}", hint=STDOUT_HINT)
+                await link.close(grace=0)
+                raise error from exc
+            except BaseException:
+                await link.close(grace=0)
+                raise
+    except TimeoutError as exc:
+        raise NodeUnreachableError(endpoint, f"no answer within {timeout:g} s") from exc
+    if first is None:
+        error = await link.failure("the connection closed before the node answered")
+        await link.close(grace=0)
+        raise error
+    try:
+        check_hello(first, link.endpoint)
+    except NodeUnreachableError:
+        await link.close(grace=0)
+        raise
+    return Session(link)

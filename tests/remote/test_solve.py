@@ -1,0 +1,234 @@
+"""A solve over the protocol in-process (a socket pair, a fake backend, no root): the
+context goes by content and only what the node's cache lacks, progress comes back, the
+result's blobs are fetched by digest, and the node refuses manifests that would escape."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import socket
+import stat
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from polybuild.errors import NodeUnreachableError, RemoteError
+from polybuild.image.content import BlobReader, ContentStore
+from polybuild.image.digest import Digest
+from polybuild.progress.events import Event, VertexLog, VertexStarted
+from polybuild.remote.channel import Channel
+from polybuild.remote.contextcache import ContextCache, check_manifest
+from polybuild.remote.messages import (
+    BuiltImage,
+    ContextEntry,
+    Progress,
+    Solve,
+    SolveDone,
+)
+from polybuild.remote.progress_wire import from_message
+from polybuild.remote.server import serve
+from polybuild.remote.session import Session, open_session
+
+
+class FakeBackend:
+    """Records each build's context as the node materialised it; serves a blob store."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.blobs = ContentStore(root / "store")
+        self.seen: list[dict[str, bytes | str]] = []
+        self.fail = False
+
+    @property
+    def data_root(self) -> Path:
+        return self.root
+
+    async def build(
+        self, solve: Solve, context_dir: Path, work_dir: Path, emit: Callable[[Event], None]
+    ) -> SolveDone:
+        tree: dict[str, bytes | str] = {}
+        for path in sorted(context_dir.rglob("*")):
+            rel = str(path.relative_to(context_dir))
+            if path.is_symlink():
+                tree[rel] = "-> " + os.readlink(path)
+            elif path.is_file():
+                tree[rel] = path.read_bytes()
+                tree[rel + ":mode"] = oct(stat.S_IMODE(path.stat().st_mode))
+        self.seen.append(tree)
+        emit(VertexStarted("v1", "RUN true", 1.0))
+        emit(VertexLog("v1", b"hello\n", 2.0))
+        if self.fail:
+            from polybuild.errors import DockerfileError
+
+            raise DockerfileError("Dockerfile:1: unknown instruction RUNN")
+        layer = self.blobs.put(b"layer bytes" * 100_000)
+        return SolveDone(
+            solve.id, (BuiltImage("linux/amd64", b"{}", "m", b"{}", "c"),), (str(layer),)
+        )
+
+    def open_blob(self, digest: Digest) -> BlobReader:
+        return self.blobs.open(digest)
+
+
+class PairLink:
+    """A Link over an in-process channel (the session's failure handling, without a child)."""
+
+    def __init__(self, channel: Channel) -> None:
+        self.endpoint = "test-node"
+        self.channel = channel
+
+    async def failure(self, fallback: str, *, hint: str | None = None) -> NodeUnreachableError:
+        return NodeUnreachableError(self.endpoint, fallback, hint=hint)
+
+    async def close(self, *, grace: float = 0) -> None:
+        await self.channel.close()
+
+
+def entry(path: str, data: bytes, mode: int = 0o100644) -> ContextEntry:
+    return ContextEntry(path, mode, len(data), "sha256:" + hashlib.sha256(data).hexdigest())
+
+
+def solve_of(*entries: ContextEntry) -> Solve:
+    return Solve(1, b"FROM scratch\n", "Dockerfile", ("linux/amd64",), tuple(entries))
+
+
+async def with_node(backend: FakeBackend, body: Callable[[Session], object]) -> object:
+    a, b = socket.socketpair()
+    client = Channel(*await asyncio.open_connection(sock=a))
+    node = Channel(*await asyncio.open_connection(sock=b))
+    server = asyncio.create_task(serve(node, backend=lambda: backend))
+
+    async def opener() -> PairLink:
+        return PairLink(client)
+
+    session = await open_session("test-node", opener)  # type: ignore[arg-type]
+    try:
+        return await body(session)  # type: ignore[misc]
+    finally:
+        await session.close()
+        await asyncio.wait_for(server, 5)
+
+
+def test_context_goes_by_content_and_only_once(tmp_path: Path) -> None:
+    backend = FakeBackend(tmp_path / "node")
+    here = tmp_path / "here"
+    here.mkdir()
+    (here / "a").write_bytes(b"A" * 3_000_000)  # three chunks
+    (here / "b").write_bytes(b"B")
+    files = {e.digest: here / e.path for e in (entry("a", b"A" * 3_000_000), entry("b", b"B"))}
+    context = (
+        ContextEntry("d", stat.S_IFDIR | 0o755),
+        entry("d/a", b"A" * 3_000_000, 0o100755),
+        entry("b", b"B"),
+        entry("d/same-as-b", b"B"),
+        ContextEntry("link", stat.S_IFLNK | 0o777, target="d/a"),
+    )
+    sent: list[tuple[int, int]] = []
+    events: list[Progress] = []
+
+    async def body(session: Session) -> object:
+        first = await session.solve(solve_of(*context), files, events.append,
+                                    lambda n, size: sent.append((n, size)))  # fmt: skip
+        second = await session.solve(
+            Solve(2, b"", "Dockerfile", ("linux/amd64",), context), files, events.append
+        )
+        layer = first.done.executed[0]
+        got = bytearray()
+
+        class Sink:
+            def write(self, data: bytes) -> int:
+                got.extend(data)
+                return len(data)
+
+        await session.fetch((layer,), lambda index: Sink())
+        assert bytes(got) == b"layer bytes" * 100_000
+        return first, second
+
+    first, second = asyncio.run(with_node(backend, body))  # type: ignore[misc]
+    assert (first.files_sent, first.bytes_sent) == (2, 3_000_001)
+    assert sent == [(2, 3_000_001)]
+    assert (second.files_sent, second.bytes_sent) == (0, 0)  # the node's cache had them
+    assert (
+        backend.seen[0]
+        == backend.seen[1]
+        == {
+            "b": b"B",
+            "b:mode": "0o644",
+            "d/a": b"A" * 3_000_000,
+            "d/a:mode": "0o755",
+            "d/same-as-b": b"B",
+            "d/same-as-b:mode": "0o644",
+            "link": "-> d/a",
+        }
+    )
+    assert [e.kind for e in events] == ["started", "log"] * 2
+    started = from_message(events[0], "node-1")
+    assert isinstance(started, VertexStarted) and started.name == "[node-1] RUN true"
+    assert not any((tmp_path / "node" / "remote" / "work").iterdir())  # private dirs removed
+
+
+def test_a_failed_build_is_the_nodes_error_and_the_session_goes_on(tmp_path: Path) -> None:
+    backend = FakeBackend(tmp_path / "node")
+    backend.fail = True
+    events: list[Progress] = []
+
+    async def body(session: Session) -> object:
+        with pytest.raises(RemoteError, match="unknown instruction RUNN") as caught:
+            await session.solve(solve_of(), {}, events.append)
+        assert not isinstance(caught.value, NodeUnreachableError)
+        backend.fail = False
+        return await session.solve(solve_of(), {}, events.append)
+
+    done = asyncio.run(with_node(backend, body))
+    assert done is not None
+    assert [e.kind for e in events] == ["started", "log"] * 2  # events before the error too
+
+
+def test_a_corrupt_context_file_is_refused(tmp_path: Path) -> None:
+    backend = FakeBackend(tmp_path / "node")
+    here = tmp_path / "x"
+    here.write_bytes(b"not what the manifest says")
+
+    async def body(session: Session) -> object:
+        claimed = entry("x", b"something else entirely!!!")
+        with pytest.raises(RemoteError):
+            await session.solve(solve_of(claimed), {claimed.digest: here}, lambda _: None)
+        return None
+
+    asyncio.run(with_node(backend, body))
+    assert backend.seen == []
+    assert list(ContentStore(tmp_path / "node" / "remote" / "context")) == []
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        ContextEntry("../escape", 0o100644, 1, "sha256:" + "0" * 64),
+        ContextEntry("/abs", 0o100644, 1, "sha256:" + "0" * 64),
+        ContextEntry("a//b", 0o100644, 1, "sha256:" + "0" * 64),
+        ContextEntry("dev", stat.S_IFCHR | 0o644),
+        ContextEntry("f", 0o100644, 1, "md5:abc"),
+    ],
+)
+def test_manifests_that_escape_or_lie_are_refused(bad: ContextEntry) -> None:
+    with pytest.raises(RemoteError):
+        check_manifest([bad])
+
+
+def test_nothing_is_created_through_a_symlink(tmp_path: Path) -> None:
+    cache = ContextCache(tmp_path / "root")
+    data = b"x"
+    digest = cache.store.put(data)
+    dest = tmp_path / "ctx"
+    dest.mkdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    entries = [
+        ContextEntry("l", stat.S_IFLNK | 0o777, target=str(outside)),
+        ContextEntry("l/f", 0o100644, 1, str(digest)),
+    ]
+    with pytest.raises(RemoteError, match="symlink"):
+        cache.materialise(entries, dest)
+    assert list(outside.iterdir()) == []
