@@ -1,0 +1,80 @@
+"""RemoteDriver end to end over the local transport (a `polybuild dial-stdio` child with a
+data root of its own, no ssh): the node builds with its own store and runc, the client
+gets the images and only the blobs it lacks, and a warm rebuild sends and runs nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from polybuild.builders import Node
+from polybuild.image.content import ContentStore
+from polybuild.image.digest import Digest
+from polybuild.imagebuild.remote_driver import RemoteDriver, Transfer
+from polybuild.imagebuild.request import make_request
+from polybuild.platforms import parse
+from polybuild.progress.events import VertexStarted
+from polybuild.progress.writer import ProgressWriter, Recorder
+from polybuild.remote.process import ProcessLink, spawn
+from polybuild.runtime import Runtime
+from tests.conftest import import_busybox, require_root
+
+pytestmark = [pytest.mark.root]
+AMD64 = parse("linux/amd64")
+
+
+def layer_files(content: ContentStore, digest: Digest) -> dict[str, bytes]:
+    with tarfile.open(fileobj=io.BytesIO(content.get(digest)), mode="r:*") as tar:
+        return {
+            m.name: tar.extractfile(m).read()  # type: ignore[union-attr]
+            for m in tar.getmembers()
+            if m.isfile()
+        }
+
+
+def test_a_node_builds_and_the_client_gets_the_image(tmp_path: Path) -> None:
+    require_root()
+    node_root, client_root = tmp_path / "node-root", tmp_path / "client-root"
+    import_busybox(node_root, ("amd64",))
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM busybox\nCOPY hello.txt /\nRUN uname -m > /arch\n")
+    (ctx / "hello.txt").write_text("hi\n")
+    (ctx / "ignored.bin").write_bytes(b"x" * 1000)
+    (ctx / ".dockerignore").write_text("ignored.bin\n")
+
+    async def opener() -> ProcessLink:
+        argv = [sys.executable, "-m", "polybuild", "dial-stdio"]
+        return await spawn("local-node", argv, env={**os.environ, "POLYBUILD_ROOT": str(node_root)})
+
+    client = Runtime(client_root)
+    driver = RemoteDriver(Node("far", endpoint="ssh://far"), client, opener=opener)
+    request = make_request(ctx, platforms=["linux/amd64"], progress="quiet")
+
+    def build() -> tuple[list[str], tuple[str, ...]]:
+        recorder = Recorder()
+        built = asyncio.run(driver.build(request, (AMD64,), ProgressWriter(recorder)))
+        (image,) = built.images
+        assert image.platform == AMD64
+        layers = image.manifest.value.layers
+        assert all(client.store.content.exists(layer.digest) for layer in layers)
+        assert client.store.content.exists(image.manifest.digest)
+        assert layer_files(client.store.content, layers[-2].digest) == {"hello.txt": b"hi\n"}
+        assert layer_files(client.store.content, layers[-1].digest) == {"arch": b"x86_64\n"}
+        names = [e.name for e in recorder.events if isinstance(e, VertexStarted)]
+        return names, built.executed
+
+    names, executed = build()
+    sent = ("Dockerfile", "hello.txt", ".dockerignore")  # never ignored.bin
+    assert driver.transfers == [Transfer(3, sum((ctx / name).stat().st_size for name in sent))]
+    assert "[far] [stage-0 2/3] COPY hello.txt /" in names, names
+    assert len(executed) == 2
+    names, executed = build()
+    assert driver.transfers[1] == Transfer(0, 0)
+    assert executed == ()
