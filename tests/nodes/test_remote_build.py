@@ -147,3 +147,19 @@ def test_a_node_that_dies_fails_the_build_naming_it(test_host: SshHosts, tmp_pat
     assert build.returncode == 13, "".join(lines) + rest
     assert f"node doomed0 ({host.endpoint})" in rest, rest
     assert not out.exists()
+
+
+def test_a_base_image_only_the_client_has(test_host: SshHosts, tmp_path: Path) -> None:
+    host = test_host("rbclient")  # a node that has never seen busybox's layers
+    client = Client(host, tmp_path / "client-root")
+    import_busybox(tmp_path / "client-root", ("amd64",), name="mine-only")
+    assert client.run("create", "--name", "mine", host.endpoint).returncode == 0
+    ctx = context(tmp_path, "FROM mine-only\nRUN uname -m > /arch\n")
+    out = tmp_path / "out.tar"
+    done = client.run("build", "--builder", "mine", "--platform", "linux/amd64",
+                      "-o", f"type=oci,dest={out}", str(ctx))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    layers, files = oci_layers(out, tmp_path / "layout")
+    assert files == {"arch": b"x86_64\n"}
+    node_blobs = host.data_root / "content" / "blobs" / "sha256"
+    assert all((node_blobs / d.removeprefix("sha256:")).is_file() for d in layers)

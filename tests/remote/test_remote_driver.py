@@ -9,11 +9,13 @@ import io
 import os
 import sys
 import tarfile
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
 from polybuild.builders import Node
+from polybuild.errors import ImageNotFoundError
 from polybuild.image.content import ContentStore
 from polybuild.image.digest import Digest
 from polybuild.imagebuild.remote_driver import RemoteDriver, Transfer
@@ -38,6 +40,14 @@ def layer_files(content: ContentStore, digest: Digest) -> dict[str, bytes]:
         }
 
 
+def local_node(node_root: Path) -> Callable[[], Awaitable[ProcessLink]]:
+    async def opener() -> ProcessLink:
+        argv = [sys.executable, "-m", "polybuild", "dial-stdio"]
+        return await spawn("local-node", argv, env={**os.environ, "POLYBUILD_ROOT": str(node_root)})
+
+    return opener
+
+
 def test_a_node_builds_and_the_client_gets_the_image(tmp_path: Path) -> None:
     require_root()
     node_root, client_root = tmp_path / "node-root", tmp_path / "client-root"
@@ -49,12 +59,8 @@ def test_a_node_builds_and_the_client_gets_the_image(tmp_path: Path) -> None:
     (ctx / "ignored.bin").write_bytes(b"x" * 1000)
     (ctx / ".dockerignore").write_text("ignored.bin\n")
 
-    async def opener() -> ProcessLink:
-        argv = [sys.executable, "-m", "polybuild", "dial-stdio"]
-        return await spawn("local-node", argv, env={**os.environ, "POLYBUILD_ROOT": str(node_root)})
-
     client = Runtime(client_root)
-    driver = RemoteDriver(Node("far", endpoint="ssh://far"), client, opener=opener)
+    driver = RemoteDriver(Node("far", endpoint="ssh://far"), client, opener=local_node(node_root))
     request = make_request(ctx, platforms=["linux/amd64"], progress="quiet")
 
     def build() -> tuple[list[str], tuple[str, ...]]:
@@ -78,3 +84,28 @@ def test_a_node_builds_and_the_client_gets_the_image(tmp_path: Path) -> None:
     names, executed = build()
     assert driver.transfers[1] == Transfer(0, 0)
     assert executed == ()
+
+
+def test_a_base_image_only_the_client_has_is_streamed_to_the_node(tmp_path: Path) -> None:
+    require_root()
+    node_root, client_root = tmp_path / "node-root", tmp_path / "client-root"
+    import_busybox(client_root, ("amd64",), name="only-here")
+    client = Runtime(client_root)
+    base = client.store.select("only-here", AMD64)
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM only-here\nRUN uname -m > /arch\n")
+    driver = RemoteDriver(Node("far", endpoint="ssh://far"), client, opener=local_node(node_root))
+    request = make_request(ctx, platforms=["linux/amd64"], progress="quiet")
+    for _ in range(2):  # the second time, the node has the base image's layers already
+        built = asyncio.run(driver.build(request, (AMD64,), ProgressWriter(Recorder())))
+        (image,) = built.images
+        layers = image.manifest.value.layers
+        assert [layer.digest for layer in layers[:-1]] == [
+            layer.digest for layer in base.manifest.value.layers
+        ]
+        assert layer_files(client.store.content, layers[-1].digest) == {"arch": b"x86_64\n"}
+    node = ContentStore(node_root / "content")
+    assert all(node.path(layer.digest).is_file() for layer in base.manifest.value.layers)
+    with pytest.raises(ImageNotFoundError):  # used on the node, never named there
+        Runtime(node_root).store.resolve("only-here")

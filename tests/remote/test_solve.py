@@ -27,6 +27,7 @@ from polybuild.remote.messages import (
     Solve,
     SolveDone,
 )
+from polybuild.remote.node_images import ImageExchange
 from polybuild.remote.progress_wire import from_message
 from polybuild.remote.server import serve
 from polybuild.remote.session import Session, open_session
@@ -46,7 +47,12 @@ class FakeBackend:
         return self.root
 
     async def build(
-        self, solve: Solve, context_dir: Path, work_dir: Path, emit: Callable[[Event], None]
+        self,
+        solve: Solve,
+        context_dir: Path,
+        work_dir: Path,
+        emit: Callable[[Event], None],
+        images: ImageExchange,
     ) -> SolveDone:
         tree: dict[str, bytes | str] = {}
         for path in sorted(context_dir.rglob("*")):

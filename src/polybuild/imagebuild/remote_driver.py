@@ -14,9 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from polybuild.builders import Node
-from polybuild.errors import NodeUnreachableError, RemoteError
+from polybuild.errors import ImageNotFoundError, NodeUnreachableError, RemoteError
+from polybuild.image import ImageStore
 from polybuild.image.config import parse_config
-from polybuild.image.content import BlobWriter, ContentStore
+from polybuild.image.content import BlobReader, BlobWriter, ContentStore
 from polybuild.image.digest import Digest
 from polybuild.image.manifest import parse_manifest
 from polybuild.image.platform_image import PlatformImage
@@ -30,7 +31,7 @@ from polybuild.remote.client import Opener, bootstrap
 from polybuild.remote.messages import BuiltImage, Progress, SolveDone
 from polybuild.remote.process import ProcessLink
 from polybuild.remote.progress_wire import from_message
-from polybuild.remote.session import Session, open_session
+from polybuild.remote.session import LocalImage, Session, open_session
 from polybuild.remote.ssh import open_ssh, parse_endpoint
 from polybuild.runtime import Runtime
 
@@ -43,6 +44,26 @@ class Transfer:
 
     files: int
     bytes: int
+
+
+class StoreImages:
+    """This machine's image store as the source of base images a node lacks."""
+
+    def __init__(self, store: ImageStore) -> None:
+        self.store = store
+
+    def find(self, ref: str, platform: str) -> LocalImage | None:
+        try:
+            selected = self.store.select(ref, parse(platform))
+        except ImageNotFoundError:
+            return None
+        layers = frozenset(str(layer.digest) for layer in selected.manifest.value.layers)
+        return LocalImage(
+            selected.manifest.raw, selected.manifest.media_type, selected.config.raw, layers
+        )
+
+    def open(self, digest: str) -> BlobReader:
+        return self.store.content.open(Digest.parse(digest))
 
 
 class RemoteDriver:
@@ -114,21 +135,22 @@ class RemoteDriver:
                 progress.emit(VertexStarted(vertex, name, progress.clock()))
                 progress.emit(VertexCompleted(vertex, progress.clock()))
 
-            solved = await session.solve(solve, files, on_progress, on_sent)
+            images = StoreImages(self.runtime.store)
+            solved = await session.solve(solve, files, on_progress, on_sent, images)
             if len(solved.done.images) != len(platforms):
                 raise NodeUnreachableError(
                     self.node.endpoint, "the node returned another number of images"
                 )
-            images = await _receive_images(session, self.runtime.store.content, solved.done)
+            built = await _receive_images(session, self.runtime.store.content, solved.done)
             finished = True
         finally:
             await session.close(grace=None if finished else 0)
-        for image, platform in zip(images, platforms, strict=True):
+        for image, platform in zip(built, platforms, strict=True):
             if image.platform != platform:
                 raise NodeUnreachableError(
                     self.node.endpoint, f"the node built {image.platform} instead of {platform}"
                 )
-        return NodeBuild(images, solved.done.executed, solved.done.emulated_seconds)
+        return NodeBuild(built, solved.done.executed, solved.done.emulated_seconds)
 
 
 async def _receive_images(

@@ -8,15 +8,20 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
 from polybuild.errors import UsageError
+from polybuild.image import ImageStore
+from polybuild.image.config import parse_config
 from polybuild.image.content import BlobReader
 from polybuild.image.digest import Digest
+from polybuild.image.select import Selected
 from polybuild.imagebuild.api import _base_image_puller
+from polybuild.imagebuild.baseimages import Puller
 from polybuild.imagebuild.driver import LocalDriver
 from polybuild.imagebuild.request import ENTITLEMENTS, BuildRequest
-from polybuild.platforms import format_platform, parse
+from polybuild.platforms import Platform, format_platform, parse
 from polybuild.progress.events import Event
 from polybuild.progress.writer import ProgressWriter
 from polybuild.remote.messages import BuiltImage, Solve, SolveDone
+from polybuild.remote.node_images import ImageExchange
 from polybuild.runtime import Runtime
 
 
@@ -65,6 +70,24 @@ def build_request(solve: Solve, context_dir: Path, dockerfile: Path) -> BuildReq
     )
 
 
+def _client_first(
+    images: ImageExchange, registry: Puller, loop: asyncio.AbstractEventLoop
+) -> Puller:
+    """A puller for the frontend's threads: a base image this node lacks comes from the
+    client's store when it has it (an image only the client has), else from the registry."""
+
+    def pull(store: ImageStore, ref: str, platform: Platform) -> Selected:
+        ask = images.fetch(ref, format_platform(platform), store.content)
+        offered = asyncio.run_coroutine_threadsafe(ask, loop).result()
+        if offered is None:
+            return registry(store, ref, platform)
+        manifest, config = offered
+        parsed = parse_config(config, manifest.value.config.media_type)
+        return Selected(manifest.descriptor(platform), manifest, parsed)
+
+    return pull
+
+
 class LocalBackend:
     """Builds on this machine, as `polybuild build` would here (its store, cache, runc)."""
 
@@ -76,7 +99,12 @@ class LocalBackend:
         return self.runtime.root
 
     async def build(
-        self, solve: Solve, context_dir: Path, work_dir: Path, emit: Callable[[Event], None]
+        self,
+        solve: Solve,
+        context_dir: Path,
+        work_dir: Path,
+        emit: Callable[[Event], None],
+        images: ImageExchange,
     ) -> SolveDone:
         name = dockerfile_name(solve.dockerfile_name)
         # Outside the context, with the client's .dockerignore patterns beside it, so the
@@ -87,12 +115,15 @@ class LocalBackend:
         ignore = dockerfile.with_name(name + ".dockerignore")
         ignore.write_text("".join(p + "\n" for p in solve.ignore_patterns), encoding="utf-8")
         request = build_request(solve, context_dir, dockerfile)
-        driver = LocalDriver(self.runtime, _base_image_puller(asyncio.get_running_loop()))
+        loop = asyncio.get_running_loop()
+        registry = _base_image_puller(loop)
+        puller = registry if solve.pull else _client_first(images, registry, loop)
+        driver = LocalDriver(self.runtime, puller)
         self.runtime.cleanup_stale()
         writer = ProgressWriter(_Forward(emit))
         with self.runtime.in_use(), self.runtime.store.lease():
             built = await driver.build(request, request.platforms, writer)
-        images = tuple(
+        results = tuple(
             BuiltImage(
                 format_platform(image.platform),
                 image.manifest.raw,
@@ -102,7 +133,7 @@ class LocalBackend:
             )
             for image in built.images
         )
-        return SolveDone(solve.id, images, built.executed, built.emulated_seconds)
+        return SolveDone(solve.id, results, built.executed, built.emulated_seconds)
 
     def open_blob(self, digest: Digest) -> BlobReader:
         return self.runtime.store.content.open(digest)

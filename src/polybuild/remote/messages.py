@@ -186,6 +186,38 @@ class BlobRequest(msgspec.Struct, frozen=True, tag="blob-request", tag_field="ty
     digests: tuple[str, ...]
 
 
+class ImageWanted(msgspec.Struct, frozen=True, tag="image-wanted", tag_field="type"):
+    """Node -> client, during solve `id`: the node's store lacks base image `ref` for
+    `platform`; does the client's store have it? (`request` numbers the question.)"""
+
+    id: int
+    request: int
+    ref: str
+    platform: str
+
+
+class ImageOffer(msgspec.Struct, frozen=True, tag="image-offer", tag_field="type"):
+    """Client -> node: the answer to ImageWanted `request`: not here (the node pulls it
+    itself), or the platform's manifest and config bytes."""
+
+    id: int
+    request: int
+    found: bool
+    manifest: bytes = b""
+    manifest_media_type: str = ""
+    config: bytes = b""
+
+
+class BlobWanted(msgspec.Struct, frozen=True, tag="blob-wanted", tag_field="type"):
+    """Node -> client, after an ImageOffer: the layers the node lacks; the client sends
+    blob i as Chunk stream `first_stream + i`, one after the other."""
+
+    id: int
+    request: int
+    first_stream: int
+    digests: tuple[str, ...]
+
+
 class Bye(msgspec.Struct, frozen=True, tag="bye", tag_field="type"):
     """Client -> node: the session is over; the node exits (end of input means the same)."""
 
@@ -205,6 +237,9 @@ Message: TypeAlias = (
     | Progress
     | SolveDone
     | BlobRequest
+    | ImageWanted
+    | ImageOffer
+    | BlobWanted
 )
 
 _encoder = msgspec.msgpack.Encoder()

@@ -33,6 +33,7 @@ from polybuild.remote.messages import (
     Solve,
     SolveDone,
 )
+from polybuild.remote.node_images import ImageExchange
 from polybuild.remote.progress_wire import to_message
 
 WORK_DIR = Path("remote") / "work"
@@ -53,10 +54,16 @@ class NodeBackend(Protocol):
     def data_root(self) -> Path: ...
 
     async def build(
-        self, solve: Solve, context_dir: Path, work_dir: Path, emit: Callable[[Event], None]
+        self,
+        solve: Solve,
+        context_dir: Path,
+        work_dir: Path,
+        emit: Callable[[Event], None],
+        images: ImageExchange,
     ) -> SolveDone:
         """Build `solve` from the context in `context_dir` (`work_dir`: private scratch
-        space); `emit` takes progress events from any thread."""
+        space); `emit` takes progress events from any thread; `images` asks the client for
+        a base image the node lacks."""
 
     def open_blob(self, digest: Digest) -> Blob:
         """A blob of the node's content store (BlobNotFoundError when it has none)."""
@@ -101,14 +108,17 @@ async def receive_context(channel: Channel, solve: Solve, cache: ContextCache) -
     return wanted
 
 
-async def _watch(channel: Channel, request_id: int) -> Message | None:
-    """Read the client while a build runs; returns when it hangs up, says bye or cancels."""
+async def _watch(channel: Channel, request_id: int, images: ImageExchange) -> Message | None:
+    """Read the client while a build runs (its answers about base images go to `images`);
+    returns when it hangs up, says bye or cancels."""
     while True:
         message = await channel.receive()
         if message is None or isinstance(message, Bye):
             return None
         if isinstance(message, Cancel) and message.id == request_id:
             return Error("canceled", id=request_id)
+        if images.deliver(message):
+            continue
         raise RemoteError(f"unexpected message during a solve: {type(message).__name__}")
 
 
@@ -126,9 +136,10 @@ async def _run_build(
         while (event := await queue.get()) is not None:
             await channel.send(to_message(solve.id, event))
 
+    images = ImageExchange(channel, solve.id)
     sender = asyncio.create_task(forward())
-    build = asyncio.create_task(backend.build(solve, context_dir, work_dir, emit))
-    watcher = asyncio.create_task(_watch(channel, solve.id))
+    build = asyncio.create_task(backend.build(solve, context_dir, work_dir, emit, images))
+    watcher = asyncio.create_task(_watch(channel, solve.id, images))
     try:
         await asyncio.wait({build, watcher}, return_when=asyncio.FIRST_COMPLETED)
         if not build.done():
@@ -137,6 +148,7 @@ async def _run_build(
         await sender  # the build's last events go before its result or its error
         return build.result()
     finally:
+        images.close()
         for task in (build, watcher, sender):
             task.cancel()
         await asyncio.gather(build, watcher, sender, return_exceptions=True)

@@ -16,18 +16,21 @@ from pathlib import Path
 from typing import Protocol
 
 from polybuild._version import __version__
-from polybuild.errors import NodeUnreachableError, RemoteError
+from polybuild.errors import NodeUnreachableError, PolybuildError, RemoteError
 from polybuild.remote.channel import Channel
 from polybuild.remote.client import CAPABILITIES, STDOUT_HINT, Opener, check_hello
 from polybuild.remote.frames import CHUNK_SIZE
 from polybuild.remote.messages import (
     PROTOCOL_VERSION,
     BlobRequest,
+    BlobWanted,
     Bye,
     Chunk,
     ContextWanted,
     Error,
     Hello,
+    ImageOffer,
+    ImageWanted,
     Message,
     Progress,
     Solve,
@@ -46,6 +49,33 @@ class Link(Protocol):
         """The error for a broken conversation, explained by the child's stderr if it can."""
 
     async def close(self, *, grace: float = ...) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LocalImage:
+    """A base image of the client's store for a node that lacks it: the exact manifest and
+    config bytes, and the layer digests the node may then ask for."""
+
+    manifest: bytes
+    manifest_media_type: str
+    config: bytes
+    layers: frozenset[str]
+
+
+class Blob(Protocol):
+    def read(self, n: int = -1) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
+class ImageSource(Protocol):
+    """The client's store as a source of base images (called in a thread)."""
+
+    def find(self, ref: str, platform: str) -> LocalImage | None:
+        """The image's variant for `platform`, or None when this store lacks it."""
+
+    def open(self, digest: str) -> Blob:
+        """A blob of this store, verified as it is read."""
 
 
 class Sink(Protocol):
@@ -104,10 +134,11 @@ class Session:
         files: Mapping[str, Path],
         on_progress: Callable[[Progress], None],
         on_sent: Callable[[int, int], None] | None = None,
+        images: ImageSource | None = None,
     ) -> Solved:
         """Run `solve` on the node. `files` maps each context file's digest to where it is
         here; only the ones the node asks for are read and sent, then `on_sent(files,
-        bytes)` says how many."""
+        bytes)` says how many. A base image the node lacks comes from `images` if it has it."""
         solve_id = solve.id
         await self._send(solve)
         wanted = await self._receive(solve_id)
@@ -121,27 +152,64 @@ class Session:
             sent += await self._send_file(index + 1, files[digest])
         if on_sent is not None:
             on_sent(len(wanted.digests), sent)
+        offered: set[str] = set()  # the layers of images offered: all the node may ask for
         while True:
             message = await self._receive(solve_id)
             if isinstance(message, Progress) and message.id == solve_id:
                 on_progress(message)
             elif isinstance(message, SolveDone) and message.id == solve_id:
                 return Solved(message, len(wanted.digests), sent)
+            elif isinstance(message, ImageWanted) and message.id == solve_id:
+                found = await asyncio.to_thread(self._find, images, message)
+                offered |= found.layers if found is not None else set()
+                await self._send(_offer(message, found))
+            elif isinstance(message, BlobWanted) and message.id == solve_id:
+                await self._send_blobs(message, offered, images)
             else:
                 raise self._unexpected(message)
 
+    @staticmethod
+    def _find(images: ImageSource | None, wanted: ImageWanted) -> LocalImage | None:
+        if images is None:
+            return None
+        try:
+            return images.find(wanted.ref, wanted.platform)
+        except PolybuildError:  # a reference or platform this store cannot even look up
+            return None
+
+    async def _send_blobs(
+        self, wanted: BlobWanted, offered: set[str], images: ImageSource | None
+    ) -> None:
+        """Send the layers of offered images the node asked for; any other blob of this
+        store is not the node's to read."""
+        strange = [d for d in wanted.digests if d not in offered]
+        if strange or images is None:
+            raise NodeUnreachableError(
+                self.endpoint, f"the node asked for a blob it was not offered: {strange[:1]}"
+            )
+        for index, digest in enumerate(wanted.digests):
+            blob = await asyncio.to_thread(images.open, digest)
+            try:
+                await self._send_stream(wanted.first_stream + index, blob)
+            finally:
+                blob.close()
+
     async def _send_file(self, stream: int, path: Path) -> int:
         """Send one file as Chunk stream `stream`; returns how many bytes went."""
-        sent = 0
         with path.open("rb") as file:
-            data = await asyncio.to_thread(file.read, CHUNK_SIZE)
-            while True:
-                following = await asyncio.to_thread(file.read, CHUNK_SIZE) if data else b""
-                await self._send(Chunk(stream, data, last=not following))
-                sent += len(data)
-                if not following:
-                    return sent
-                data = following
+            return await self._send_stream(stream, file)
+
+    async def _send_stream(self, stream: int, source: Blob) -> int:
+        """Send what `source` reads as Chunk stream `stream`; returns how many bytes went."""
+        sent = 0
+        data = await asyncio.to_thread(source.read, CHUNK_SIZE)
+        while True:
+            following = await asyncio.to_thread(source.read, CHUNK_SIZE) if data else b""
+            await self._send(Chunk(stream, data, last=not following))
+            sent += len(data)
+            if not following:
+                return sent
+            data = following
 
     async def fetch(self, digests: tuple[str, ...], open_sink: Callable[[int], Sink]) -> None:
         """Fetch blobs of the node's store; `open_sink(i)` gives where blob i goes (the
@@ -176,6 +244,19 @@ class Session:
         with contextlib.suppress(OSError, RemoteError):  # a node gone cannot be told
             await self.link.channel.send(Bye())
         await self.link.close()
+
+
+def _offer(wanted: ImageWanted, found: LocalImage | None) -> ImageOffer:
+    if found is None:
+        return ImageOffer(wanted.id, wanted.request, found=False)
+    return ImageOffer(
+        wanted.id,
+        wanted.request,
+        found=True,
+        manifest=found.manifest,
+        manifest_media_type=found.manifest_media_type,
+        config=found.config,
+    )
 
 
 async def open_session(endpoint: str, opener: Opener, *, timeout: float = 30.0) -> Session:
