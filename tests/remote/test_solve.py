@@ -21,8 +21,12 @@ from polybuild.progress.events import Event, VertexLog, VertexStarted
 from polybuild.remote.channel import Channel
 from polybuild.remote.contextcache import ContextCache, check_manifest
 from polybuild.remote.messages import (
+    PROTOCOL_VERSION,
+    BlobWanted,
     BuiltImage,
     ContextEntry,
+    ContextWanted,
+    HelloOk,
     Progress,
     Solve,
     SolveDone,
@@ -238,3 +242,41 @@ def test_nothing_is_created_through_a_symlink(tmp_path: Path) -> None:
     with pytest.raises(RemoteError, match="symlink"):
         cache.materialise(entries, dest)
     assert list(outside.iterdir()) == []
+
+
+def test_a_node_may_not_read_blobs_it_was_not_offered(tmp_path: Path) -> None:
+    secret = ContentStore(tmp_path / "client").put(b"not the node's business")
+
+    class Store:
+        def find(self, ref: str, platform: str) -> None:
+            return None
+
+        def open(self, digest: str) -> BlobReader:
+            raise AssertionError(f"the client opened {digest}")
+
+    async def hostile_node(channel: Channel) -> None:
+        await channel.receive()  # hello
+        await channel.send(HelloOk(PROTOCOL_VERSION, "0.1.0", ("solve",)))
+        solve = await channel.receive()
+        assert isinstance(solve, Solve)
+        await channel.send(ContextWanted(solve.id, ()))
+        await channel.send(BlobWanted(solve.id, 1, 1, (str(secret),)))
+        while await channel.receive() is not None:
+            pass
+
+    async def main() -> None:
+        a, b = socket.socketpair()
+        client = Channel(*await asyncio.open_connection(sock=a))
+        node = Channel(*await asyncio.open_connection(sock=b))
+        task = asyncio.create_task(hostile_node(node))
+
+        async def opener() -> PairLink:
+            return PairLink(client)
+
+        session = await open_session("test-node", opener)  # type: ignore[arg-type]
+        with pytest.raises(NodeUnreachableError, match="not offered"):
+            await session.solve(solve_of(), {}, lambda _: None, images=Store())  # type: ignore[arg-type]
+        await session.close()
+        await asyncio.wait_for(task, 5)
+
+    asyncio.run(main())
