@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 
 from polybuild.builders import Node
-from polybuild.errors import ImageNotFoundError
+from polybuild.errors import ExecutionError, ImageNotFoundError
 from polybuild.image.content import ContentStore
 from polybuild.image.digest import Digest
 from polybuild.imagebuild.remote_driver import RemoteDriver, Transfer
 from polybuild.imagebuild.request import make_request
 from polybuild.platforms import parse
-from polybuild.progress.events import VertexStarted
+from polybuild.progress.events import VertexLog, VertexStarted
 from polybuild.progress.writer import ProgressWriter, Recorder
 from polybuild.remote.process import ProcessLink, spawn
 from polybuild.runtime import Runtime
@@ -109,3 +109,24 @@ def test_a_base_image_only_the_client_has_is_streamed_to_the_node(tmp_path: Path
     assert all(node.path(layer.digest).is_file() for layer in base.manifest.value.layers)
     with pytest.raises(ImageNotFoundError):  # used on the node, never named there
         Runtime(node_root).store.resolve("only-here")
+
+
+def test_a_step_failing_on_the_node_fails_as_it_would_here(tmp_path: Path) -> None:
+    require_root()
+    node_root = tmp_path / "node-root"
+    import_busybox(node_root, ("amd64",))
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM busybox\nRUN echo doomed; exit 3\n")
+    client = Runtime(tmp_path / "client-root")
+    driver = RemoteDriver(Node("far", endpoint="ssh://far"), client, opener=local_node(node_root))
+    request = make_request(ctx, platforms=["linux/amd64"], progress="quiet")
+    recorder = Recorder()
+    with pytest.raises(ExecutionError) as caught:  # the class, so the exit code, of a local build
+        asyncio.run(driver.build(request, (AMD64,), ProgressWriter(recorder)))
+    assert str(caught.value) == (
+        '[far]: [stage-0 2/2] RUN echo doomed; exit 3: process "/bin/sh -c echo doomed; '
+        'exit 3" did not complete successfully: exit code: 3\n  > doomed'
+    )
+    logs = b"".join(e.data for e in recorder.events if isinstance(e, VertexLog))
+    assert b"doomed\n" in logs

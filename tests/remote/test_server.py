@@ -176,7 +176,9 @@ def test_a_failed_request_is_answered_with_an_error_and_the_session_goes_on() ->
         await client.send(HELLO)
         assert isinstance(await client.receive(), HelloOk)
         await client.send(Info(id=1))
-        assert await client.receive() == Error("cannot read binfmt_misc", hint="mount it", id=1)
+        assert await client.receive() == Error(
+            "cannot read binfmt_misc", hint="mount it", id=1, kind="EmulationError"
+        )
         await client.send(Info(id=2))
         assert await client.receive() == fake_info(2)
         await client.send(Bye())

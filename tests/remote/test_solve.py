@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from polybuild.errors import NodeUnreachableError, RemoteError
+from polybuild.errors import DigestMismatchError, NodeUnreachableError, RemoteError
 from polybuild.image.content import BlobReader, ContentStore
 from polybuild.image.digest import Digest
 from polybuild.progress.events import Event, VertexLog, VertexStarted
@@ -72,7 +72,7 @@ class FakeBackend:
         if self.fail:
             from polybuild.errors import DockerfileError
 
-            raise DockerfileError("Dockerfile:1: unknown instruction RUNN")
+            raise DockerfileError("unknown instruction RUNN", line=1)
         layer = self.blobs.put(b"layer bytes" * 100_000)
         return SolveDone(
             solve.id, (BuiltImage("linux/amd64", b"{}", "m", b"{}", "c"),), (str(layer),)
@@ -187,7 +187,9 @@ def test_a_failed_build_is_the_nodes_error_and_the_session_goes_on(tmp_path: Pat
     async def body(session: Session) -> object:
         with pytest.raises(RemoteError, match="unknown instruction RUNN") as caught:
             await session.solve(solve_of(), {}, events.append)
-        assert not isinstance(caught.value, NodeUnreachableError)
+        # DockerfileError renders its own location, so it comes back as the node's words.
+        assert type(caught.value) is RemoteError
+        assert str(caught.value) == "node test-node: Dockerfile:1: unknown instruction RUNN"
         backend.fail = False
         return await session.solve(solve_of(), {}, events.append)
 
@@ -203,7 +205,7 @@ def test_a_corrupt_context_file_is_refused(tmp_path: Path) -> None:
 
     async def body(session: Session) -> object:
         claimed = entry("x", b"something else entirely!!!")
-        with pytest.raises(RemoteError):
+        with pytest.raises(DigestMismatchError, match="^node test-node: blob content has"):
             await session.solve(solve_of(claimed), {claimed.digest: here}, lambda _: None)
         return None
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from polybuild.builders import Node
-from polybuild.errors import ImageNotFoundError, NodeUnreachableError, RemoteError
+from polybuild.errors import ImageNotFoundError, NodeUnreachableError
 from polybuild.image import ImageStore
 from polybuild.image.config import parse_config
 from polybuild.image.content import BlobReader, BlobWriter, ContentStore
@@ -112,14 +112,14 @@ class RemoteDriver:
             return await self._build(request, platforms, progress)
         except NodeUnreachableError as exc:
             raise self._named(exc) from exc
-        except RemoteError as exc:
-            raise RemoteError(f"node {self.node.name}: {exc.message}", hint=exc.hint) from exc
 
     async def _build(
         self, request: BuildRequest, platforms: tuple[Platform, ...], progress: ProgressWriter
     ) -> NodeBuild:
         solve, files = await asyncio.to_thread(make_solve, request, platforms, 1)
-        session = await open_session(self.node.endpoint, self._open(), timeout=CONNECT_TIMEOUT)
+        session = await open_session(
+            self.node.endpoint, self._open(), timeout=CONNECT_TIMEOUT, label=f"[{self.node.name}]"
+        )
         finished = False
         try:
 

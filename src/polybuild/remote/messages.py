@@ -71,6 +71,7 @@ class Error(msgspec.Struct, frozen=True, tag="error", tag_field="type"):
     message: str
     hint: str = ""
     id: int = 0
+    kind: str = ""  # the class of polybuild error it was, so the client can raise the same
 
 
 class Cancel(msgspec.Struct, frozen=True, tag="cancel", tag_field="type"):

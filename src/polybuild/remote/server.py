@@ -71,7 +71,8 @@ async def serve(
             except RemoteError:
                 raise
             except PolybuildError as exc:  # this request failed; the session goes on
-                reply = Error(exc.message, exc.hint or "", id=getattr(message, "id", 0))
+                request_id = getattr(message, "id", 0)
+                reply = Error(str(exc), exc.hint or "", request_id, type(exc).__name__)
             except OSError as exc:  # the node's own I/O (the probe's scratch files, say)
                 reply = Error(f"{type(exc).__name__}: {exc}", id=getattr(message, "id", 0))
             if reply is not None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from polybuild import errors
 from polybuild._version import __version__
 from polybuild.errors import NodeUnreachableError, PolybuildError, RemoteError
 from polybuild.remote.channel import Channel
@@ -96,9 +97,10 @@ class Solved:
 class Session:
     """One open session; use `open_session`, then `solve`, `fetch`, and `close` (always)."""
 
-    def __init__(self, link: Link) -> None:
+    def __init__(self, link: Link, label: str = "") -> None:
         self.link = link
         self.endpoint = link.endpoint
+        self.label = label or f"node {link.endpoint}"  # how the node's errors name it
         self._next_id = 0
 
     def _id(self) -> int:
@@ -125,7 +127,9 @@ class Session:
             hint = printable(message.hint) if message.hint else None
             if message.id == 0:  # the node gave up on the whole session
                 raise NodeUnreachableError(self.endpoint, printable(message.message), hint=hint)
-            raise RemoteError(f"{self.endpoint}: {printable(message.message, 4000)}", hint=hint)
+            # Lines kept (a failed step's last output follows its error); escapes are not.
+            text = "\n".join(printable(line) for line in message.message[:4000].splitlines())
+            raise node_error(message.kind, f"{self.label}: {text}", hint)
         return message
 
     async def solve(
@@ -259,8 +263,27 @@ def _offer(wanted: ImageWanted, found: LocalImage | None) -> ImageOffer:
     )
 
 
-async def open_session(endpoint: str, opener: Opener, *, timeout: float = 30.0) -> Session:
-    """Connect and agree on the protocol within `timeout` seconds (NodeUnreachableError)."""
+def node_error(kind: str, message: str, hint: str | None) -> PolybuildError:
+    """The error a build failed with on the node, as the same class here when it is one of
+    ours that takes a plain message (so exit codes match a local build), else RemoteError."""
+    found = getattr(errors, kind, None) if kind.endswith("Error") else None
+    if isinstance(found, type) and issubclass(found, PolybuildError):
+        for cls in found.__mro__:
+            if (
+                issubclass(cls, PolybuildError)
+                and cls.__init__ is PolybuildError.__init__
+                and cls.__str__ is PolybuildError.__str__
+                and cls is not PolybuildError
+            ):
+                return cls(message, hint=hint)
+    return RemoteError(message, hint=hint)
+
+
+async def open_session(
+    endpoint: str, opener: Opener, *, timeout: float = 30.0, label: str = ""
+) -> Session:
+    """Connect and agree on the protocol within `timeout` seconds (NodeUnreachableError);
+    `label` names the node in the errors of its builds (default: `node ENDPOINT`)."""
     try:
         async with asyncio.timeout(timeout):
             link = await opener()
@@ -285,4 +308,4 @@ async def open_session(endpoint: str, opener: Opener, *, timeout: float = 30.0) 
     except NodeUnreachableError:
         await link.close(grace=0)
         raise
-    return Session(link)
+    return Session(link, label)
