@@ -282,3 +282,12 @@ def test_a_node_may_not_read_blobs_it_was_not_offered(tmp_path: Path) -> None:
         await asyncio.wait_for(task, 5)
 
     asyncio.run(main())
+
+
+def test_progress_from_two_nodes_never_shares_a_vertex() -> None:
+    message = Progress(1, "started", vertex="sha256:abc", name="RUN x\x1b[2J", inputs=("sha256:d",))
+    a, b = from_message(message, "a"), from_message(message, "b")
+    assert isinstance(a, VertexStarted) and isinstance(b, VertexStarted)
+    assert (a.vertex, a.inputs, a.name) == ("a/sha256:abc", ("a/sha256:d",), "[a] RUN x?[2J")
+    assert b.vertex == "b/sha256:abc"
+    assert from_message(Progress(1, "a kind from the future"), "a") is None

@@ -3,6 +3,8 @@ message, the client turns it back into an event for its own renderers, naming th
 
 from __future__ import annotations
 
+from msgspec.structs import replace
+
 from polybuild.platforms import format_platform, parse
 from polybuild.progress.events import (
     BuildWarning,
@@ -75,8 +77,15 @@ def to_message(request_id: int, event: Event) -> Progress:
 
 def from_message(message: Progress, node: str) -> Event | None:
     """The event `message` carries, its step names prefixed with `[node]`; None for a kind
-    this version does not know. Text from the node is made printable: it may be hostile."""
+    this version does not know. Text from the node is made printable: it may be hostile.
+    Vertex ids get the node's name too: two nodes building the same step for their own
+    platforms are two steps on this machine's display."""
     tag = f"[{node}] "
+    message = replace(
+        message,
+        vertex=f"{node}/{message.vertex}" if message.vertex else "",
+        inputs=tuple(f"{node}/{vertex}" for vertex in message.inputs),
+    )
     if message.kind == "started":
         return VertexStarted(
             message.vertex,
