@@ -40,6 +40,19 @@ def layer_files(content: ContentStore, digest: Digest) -> dict[str, bytes]:
         }
 
 
+def built_layer_member(runtime: Runtime, name: str) -> tarfile.TarInfo:
+    """`name` in the layer of the last image the client stored that has it."""
+    for digest in runtime.store.content:
+        try:
+            with tarfile.open(
+                fileobj=io.BytesIO(runtime.store.content.get(digest)), mode="r:*"
+            ) as tar:
+                return tar.getmember(name)
+        except (tarfile.TarError, KeyError):
+            continue
+    raise AssertionError(f"no layer has {name}")
+
+
 def local_node(node_root: Path) -> Callable[[], Awaitable[ProcessLink]]:
     async def opener() -> ProcessLink:
         argv = [sys.executable, "-m", "polybuild", "dial-stdio"]
@@ -56,6 +69,7 @@ def test_a_node_builds_and_the_client_gets_the_image(tmp_path: Path) -> None:
     ctx.mkdir()
     (ctx / "Dockerfile").write_text("FROM busybox\nCOPY hello.txt /\nRUN uname -m > /arch\n")
     (ctx / "hello.txt").write_text("hi\n")
+    os.utime(ctx / "hello.txt", (1_000_000_000, 1_000_000_000))
     (ctx / "ignored.bin").write_bytes(b"x" * 1000)
     (ctx / ".dockerignore").write_text("ignored.bin\n")
 
@@ -77,6 +91,8 @@ def test_a_node_builds_and_the_client_gets_the_image(tmp_path: Path) -> None:
         return names, built.executed
 
     names, executed = build()
+    copied = built_layer_member(client, "hello.txt")
+    assert copied.mtime == 1_000_000_000  # COPY keeps it, on a node too
     sent = ("Dockerfile", "hello.txt", ".dockerignore")  # never ignored.bin
     assert driver.transfers == [Transfer(3, sum((ctx / name).stat().st_size for name in sent))]
     assert "[far] [stage-0 2/3] COPY hello.txt /" in names, names

@@ -291,3 +291,20 @@ def test_progress_from_two_nodes_never_shares_a_vertex() -> None:
     assert (a.vertex, a.inputs, a.name) == ("a/sha256:abc", ("a/sha256:d",), "[a] RUN x?[2J")
     assert b.vertex == "b/sha256:abc"
     assert from_message(Progress(1, "a kind from the future"), "a") is None
+
+
+def test_the_context_keeps_its_times(tmp_path: Path) -> None:
+    cache = ContextCache(tmp_path / "root")
+    digest = str(cache.store.put(b"x"))
+    entries = [
+        ContextEntry("d", stat.S_IFDIR | 0o555, mtime_ns=1_000_000_000_123),
+        ContextEntry("d/f", 0o100644, 1, digest, mtime_ns=2_000_000_000_456),
+        ContextEntry("d/l", stat.S_IFLNK | 0o777, target="f", mtime_ns=3_000_000_000_789),
+    ]
+    dest = tmp_path / "ctx"
+    dest.mkdir()
+    cache.materialise(entries, dest)
+    assert os.stat(dest / "d").st_mtime_ns == 1_000_000_000_123
+    assert stat.S_IMODE(os.stat(dest / "d").st_mode) == 0o555
+    assert os.stat(dest / "d" / "f").st_mtime_ns == 2_000_000_000_456
+    assert os.lstat(dest / "d" / "l").st_mtime_ns == 3_000_000_000_789

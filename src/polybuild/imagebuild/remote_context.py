@@ -41,13 +41,14 @@ def context_manifest(
         path = context / rel
         st = os.lstat(path)
         if stat.S_ISDIR(st.st_mode):
-            entries.append(ContextEntry(rel, st.st_mode))
+            entries.append(ContextEntry(rel, st.st_mode, mtime_ns=st.st_mtime_ns))
         elif stat.S_ISLNK(st.st_mode):
-            entries.append(ContextEntry(rel, st.st_mode, target=os.readlink(path)))
+            target = os.readlink(path)
+            entries.append(ContextEntry(rel, st.st_mode, target=target, mtime_ns=st.st_mtime_ns))
         elif stat.S_ISREG(st.st_mode):
             digest = _sha256(path)
             files.setdefault(digest, path)
-            entries.append(ContextEntry(rel, st.st_mode, st.st_size, digest))
+            entries.append(ContextEntry(rel, st.st_mode, st.st_size, digest, "", st.st_mtime_ns))
         else:
             raise UsageError(
                 f"the build context has {rel}, which is neither a file, a directory nor a "

@@ -93,6 +93,7 @@ class ContextCache:
         entries = sorted(entries, key=lambda e: e.path)
         check_manifest(entries)
         directories: list[tuple[Path, int]] = []
+        dirs: list[ContextEntry] = []
         for entry in entries:
             target = dest / checked_path(entry.path)
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -104,10 +105,16 @@ class ContextCache:
             if kind == stat.S_IFDIR:
                 target.mkdir(exist_ok=True)
                 directories.append((target, entry.mode & _PERMISSIONS))
+                dirs.append(entry)
             elif kind == stat.S_IFLNK:
                 os.symlink(entry.target, target)
             else:
                 shutil.copyfile(self.store.path(parse_digest(entry.digest)), target)
                 os.chmod(target, entry.mode & _PERMISSIONS)
-        for directory, mode in reversed(directories):  # children first: a 0555 dir last
-            os.chmod(directory, mode)
+        for entry in entries:  # the times last: creating an entry changes its parent's
+            if not stat.S_ISDIR(entry.mode):
+                times = (entry.mtime_ns, entry.mtime_ns)
+                os.utime(dest / entry.path, ns=times, follow_symlinks=False)
+        for (directory, mode), entry in reversed(list(zip(directories, dirs, strict=True))):
+            os.chmod(directory, mode)  # children first: a 0555 directory last
+            os.utime(directory, ns=(entry.mtime_ns, entry.mtime_ns))

@@ -94,7 +94,8 @@ class ContextEntry(msgspec.Struct, frozen=True, array_like=True):
 
     `path` is relative and `/`-separated; `mode` holds the type and permission bits as
     stat gives them (a directory, a regular file or a symlink); a file has its `size` and
-    `digest` (sha256:...), a symlink its `target`.
+    `digest` (sha256:...), a symlink its `target`; `mtime_ns` is kept because COPY keeps
+    it (a layer built on a node is the layer this machine would build).
     """
 
     path: str
@@ -102,6 +103,7 @@ class ContextEntry(msgspec.Struct, frozen=True, array_like=True):
     size: int = 0
     digest: str = ""
     target: str = ""
+    mtime_ns: int = 0
 
 
 class Solve(msgspec.Struct, frozen=True, tag="solve", tag_field="type"):
