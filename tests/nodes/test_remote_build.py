@@ -17,6 +17,7 @@ import pytest
 
 from tests.conftest import import_busybox
 from tests.nodes.hosts import SshHost, SshHosts
+from tests.nodes.test_remote_bootstrap import wait_for_no_dial_stdio
 
 pytestmark = [pytest.mark.root, pytest.mark.integration]
 
@@ -115,6 +116,7 @@ def test_a_platform_is_built_on_an_ssh_node(test_host: SshHosts, tmp_path: Path)
     assert len(steps) == 2, warm  # COPY and RUN, both from the node's cache
     assert all(f"\n#{step} CACHED\n" in warm for step in steps), warm
     assert oci_layers(out, tmp_path / "warm") == (layers, files)
+    assert wait_for_no_dial_stdio(host) == []  # the node's side ended with the build
 
 
 def test_a_node_that_dies_fails_the_build_naming_it(test_host: SshHosts, tmp_path: Path) -> None:
