@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import faulthandler
 import importlib
 import os
@@ -89,7 +90,8 @@ def _terminate(signum: int, frame: object) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the command, render errors as one line plus a hint."""
     # A crash in a C extension (SIGSEGV, SIGABRT...) prints every thread's Python stack.
-    faulthandler.enable()
+    with contextlib.suppress(OSError, ValueError):  # stderr may have no file descriptor
+        faulthandler.enable()
     signal.signal(signal.SIGTERM, _terminate)
     args = list(sys.argv[1:] if argv is None else argv)
     debug = _debug_requested(args)
