@@ -45,7 +45,10 @@ class Client:
 
 
 def builder_on(host: SshHost, client: Client, name: str) -> None:
-    import_busybox(host.data_root, ("amd64",))  # the node's own store: the client has none
+    # Both stores have it; the client's is the one used (FROM is the client's to resolve,
+    # and tests reach no registry outside the machine).
+    import_busybox(host.data_root, ("amd64",))
+    import_busybox(Path(client.env["POLYBUILD_ROOT"]), ("amd64",))
     created = client.run("create", "--name", name, host.endpoint)
     assert created.returncode == 0, created.stderr
 
@@ -104,7 +107,7 @@ def test_a_platform_is_built_on_an_ssh_node(test_host: SshHosts, tmp_path: Path)
     cold = build()
     files = ("Dockerfile", "hello.txt", ".dockerignore")  # big.bin is ignored: never sent
     assert sent(cold, "far0") == (3, sum((ctx / f).stat().st_size for f in files))
-    assert "[far0] [stage-0 3/3] RUN uname -m > /arch" in cold
+    assert "[far0 linux/amd64 stage-0 3/3] RUN uname -m > /arch" in cold
     layers, files = oci_layers(out, tmp_path / "cold")
     assert files == {"arch": b"x86_64\n"}
     # Built on the node: its cache and layers are there, not here.
@@ -112,7 +115,7 @@ def test_a_platform_is_built_on_an_ssh_node(test_host: SshHosts, tmp_path: Path)
 
     warm = build()
     assert sent(warm, "far0") == (0, 0)
-    steps = re.findall(r"^#(\d+) \[far0\] \[stage-0 ", warm, re.MULTILINE)
+    steps = re.findall(r"^#(\d+) \[far0 linux/amd64 stage-0 ", warm, re.MULTILINE)
     assert len(steps) == 2, warm  # COPY and RUN, both from the node's cache
     assert all(f"\n#{step} CACHED\n" in warm for step in steps), warm
     assert oci_layers(out, tmp_path / "warm") == (layers, files)

@@ -15,9 +15,11 @@ from pathlib import Path
 import pytest
 
 from polybuild.builders import Node
-from polybuild.errors import ExecutionError, ImageNotFoundError
+from polybuild.errors import ExecutionError, ImageNotFoundError, RegistryError
 from polybuild.image.content import ContentStore
 from polybuild.image.digest import Digest
+from polybuild.image.reference import Reference
+from polybuild.imagebuild.pins import Pins
 from polybuild.imagebuild.remote_driver import RemoteDriver, Transfer
 from polybuild.imagebuild.request import make_request
 from polybuild.platforms import parse
@@ -53,6 +55,11 @@ def built_layer_member(runtime: Runtime, name: str) -> tarfile.TarInfo:
     raise AssertionError(f"no layer has {name}")
 
 
+async def unresolvable(ref: Reference) -> Digest:
+    """A client that cannot reach any registry (tests send nothing to other networks)."""
+    raise RegistryError(f"{ref}: no registry in this test")
+
+
 def local_node(node_root: Path) -> Callable[[], Awaitable[ProcessLink]]:
     async def opener() -> ProcessLink:
         argv = [sys.executable, "-m", "polybuild", "dial-stdio"]
@@ -74,7 +81,9 @@ def test_a_node_builds_and_the_client_gets_the_image(tmp_path: Path) -> None:
     (ctx / ".dockerignore").write_text("ignored.bin\n")
 
     client = Runtime(client_root)
-    driver = RemoteDriver(Node("far", endpoint="ssh://far"), client, opener=local_node(node_root))
+    driver = RemoteDriver(
+        Node("far", endpoint="ssh://far"), client, Pins(unresolvable), local_node(node_root)
+    )
     request = make_request(ctx, platforms=["linux/amd64"], progress="quiet")
 
     def build() -> tuple[list[str], tuple[str, ...]]:
@@ -95,7 +104,7 @@ def test_a_node_builds_and_the_client_gets_the_image(tmp_path: Path) -> None:
     assert copied.mtime == 1_000_000_000  # COPY keeps it, on a node too
     sent = ("Dockerfile", "hello.txt", ".dockerignore")  # never ignored.bin
     assert driver.transfers == [Transfer(3, sum((ctx / name).stat().st_size for name in sent))]
-    assert "[far] [stage-0 2/3] COPY hello.txt /" in names, names
+    assert "[far linux/amd64 stage-0 2/3] COPY hello.txt /" in names, names
     assert len(executed) == 2
     names, executed = build()
     assert driver.transfers[1] == Transfer(0, 0)
@@ -111,7 +120,9 @@ def test_a_base_image_only_the_client_has_is_streamed_to_the_node(tmp_path: Path
     ctx = tmp_path / "ctx"
     ctx.mkdir()
     (ctx / "Dockerfile").write_text("FROM only-here\nRUN uname -m > /arch\n")
-    driver = RemoteDriver(Node("far", endpoint="ssh://far"), client, opener=local_node(node_root))
+    driver = RemoteDriver(
+        Node("far", endpoint="ssh://far"), client, Pins(unresolvable), local_node(node_root)
+    )
     request = make_request(ctx, platforms=["linux/amd64"], progress="quiet")
     for _ in range(2):  # the second time, the node has the base image's layers already
         built = asyncio.run(driver.build(request, (AMD64,), ProgressWriter(Recorder())))
@@ -135,7 +146,9 @@ def test_a_step_failing_on_the_node_fails_as_it_would_here(tmp_path: Path) -> No
     ctx.mkdir()
     (ctx / "Dockerfile").write_text("FROM busybox\nRUN echo doomed; exit 3\n")
     client = Runtime(tmp_path / "client-root")
-    driver = RemoteDriver(Node("far", endpoint="ssh://far"), client, opener=local_node(node_root))
+    driver = RemoteDriver(
+        Node("far", endpoint="ssh://far"), client, Pins(unresolvable), local_node(node_root)
+    )
     request = make_request(ctx, platforms=["linux/amd64"], progress="quiet")
     recorder = Recorder()
     with pytest.raises(ExecutionError) as caught:  # the class, so the exit code, of a local build

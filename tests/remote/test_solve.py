@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from msgspec.structs import replace
 
 from polybuild.errors import DigestMismatchError, NodeUnreachableError, RemoteError
 from polybuild.image.content import BlobReader, ContentStore
@@ -290,6 +291,14 @@ def test_progress_from_two_nodes_never_shares_a_vertex() -> None:
     assert isinstance(a, VertexStarted) and isinstance(b, VertexStarted)
     assert (a.vertex, a.inputs, a.name) == ("a/sha256:abc", ("a/sha256:d",), "[a] RUN x?[2J")
     assert b.vertex == "b/sha256:abc"
+    on_arm = replace(message, name="[stage-0 2/3] COPY . /", platform="linux/arm64")
+    named = from_message(on_arm, "node-arm64")
+    assert isinstance(named, VertexStarted)
+    assert named.name == "[node-arm64 linux/arm64 stage-0 2/3] COPY . /"
+    both = replace(on_arm, name="[linux/arm64 stage-0 2/3] COPY . /")  # a node of 2 platforms
+    assert from_message(both, "n").name == "[n linux/arm64 stage-0 2/3] COPY . /"  # type: ignore[union-attr]
+    plain = replace(on_arm, name="exporting to image")
+    assert from_message(plain, "n").name == "[n linux/arm64] exporting to image"  # type: ignore[union-attr]
     assert from_message(Progress(1, "a kind from the future"), "a") is None
 
 

@@ -17,6 +17,7 @@ from polybuild.image import ImageStore
 from polybuild.image.platform_image import ExportSource, PlatformImage
 from polybuild.image.select import Selected
 from polybuild.imagebuild.driver import Driver, LocalDriver, NodeBuild, Planned, driver_for, plan
+from polybuild.imagebuild.pins import Pins
 from polybuild.imagebuild.pipeline import convert_all
 from polybuild.imagebuild.request import BuildRequest, BuildResult, make_request
 from polybuild.platforms import Platform
@@ -53,13 +54,14 @@ def _base_image_puller(loop: asyncio.AbstractEventLoop) -> Any:
     return pull
 
 
-def _remote(runtime: Runtime) -> Any:
-    """How an ssh node's driver is made (the protocol is imported only when one is used)."""
+def _remote(runtime: Runtime, pins: Pins) -> Any:
+    """How an ssh node's driver is made (the protocol is imported only when one is used);
+    the build's nodes share its pinned FROM references."""
 
     def make(node: Node) -> Driver:
         from polybuild.imagebuild.remote_driver import RemoteDriver
 
-        return RemoteDriver(node, runtime)
+        return RemoteDriver(node, runtime, pins)
 
     return make
 
@@ -118,7 +120,8 @@ async def build_async(
     check_outputs(request.outputs, export_context)
     puller = _base_image_puller(asyncio.get_running_loop())
     local = LocalDriver(runtime, puller)
-    planned = plan(request, _builder(request, runtime), driver_for(local, _remote(runtime)))
+    remote = _remote(runtime, Pins(warn=warn))
+    planned = plan(request, _builder(request, runtime), driver_for(local, remote))
     if request.call == "outline":
         converted = await convert_all(request, runtime, puller)
         text = "\n".join(outline(graph) for graph in converted.graphs)

@@ -22,9 +22,10 @@ from polybuild.image.digest import Digest
 from polybuild.image.manifest import parse_manifest
 from polybuild.image.platform_image import PlatformImage
 from polybuild.imagebuild.driver import NodeBuild
+from polybuild.imagebuild.pins import Pins
 from polybuild.imagebuild.remote_context import make_solve
 from polybuild.imagebuild.request import BuildRequest
-from polybuild.platforms import Platform, parse
+from polybuild.platforms import Platform, format_platform, parse
 from polybuild.progress.events import VertexCompleted, VertexStarted
 from polybuild.progress.writer import ProgressWriter
 from polybuild.remote.client import Opener, bootstrap
@@ -47,10 +48,15 @@ class Transfer:
 
 
 class StoreImages:
-    """This machine's image store as the source of base images a node lacks."""
+    """How this machine answers a node's FROM: an image of its store, else the build's
+    pinned digest of the reference."""
 
-    def __init__(self, store: ImageStore) -> None:
+    def __init__(self, store: ImageStore, pins: Pins) -> None:
         self.store = store
+        self.pins = pins
+
+    async def pin(self, ref: str) -> str:
+        return await self.pins.pin(ref)
 
     def find(self, ref: str, platform: str) -> LocalImage | None:
         try:
@@ -67,11 +73,19 @@ class StoreImages:
 
 
 class RemoteDriver:
-    """One ssh node; `opener` replaces the ssh transport (tests use a local child)."""
+    """One ssh node; `pins` are the build's pinned FROM references (shared by its nodes);
+    `opener` replaces the ssh transport (tests use a local child)."""
 
-    def __init__(self, node: Node, runtime: Runtime, opener: Opener | None = None) -> None:
+    def __init__(
+        self,
+        node: Node,
+        runtime: Runtime,
+        pins: Pins | None = None,
+        opener: Opener | None = None,
+    ) -> None:
         self.node = node
         self.runtime = runtime
+        self.pins = pins or Pins()
         self._opener = opener
         self._platforms: tuple[Platform, ...] | None = None
         self.transfers: list[Transfer] = []
@@ -117,9 +131,25 @@ class RemoteDriver:
         self, request: BuildRequest, platforms: tuple[Platform, ...], progress: ProgressWriter
     ) -> NodeBuild:
         solve, files = await asyncio.to_thread(make_solve, request, platforms, 1)
-        session = await open_session(
-            self.node.endpoint, self._open(), timeout=CONNECT_TIMEOUT, label=f"[{self.node.name}]"
-        )
+        # The plan, shown: which node builds which platforms, and where it is.
+        shown = ",".join(format_platform(p) for p in platforms)
+        vertex = f"connect-{self.node.name}-{solve.id}"
+        name = f"[{self.node.name} {shown}] connecting to {self.node.endpoint}"
+        progress.emit(VertexStarted(vertex, name, progress.clock()))
+        try:
+            session = await open_session(
+                self.node.endpoint,
+                self._open(),
+                timeout=CONNECT_TIMEOUT,
+                label=f"[{self.node.name}]",
+            )
+        except NodeUnreachableError as exc:
+            progress.emit(VertexCompleted(vertex, progress.clock(), error=exc.reason))
+            raise
+        except asyncio.CancelledError:
+            progress.emit(VertexCompleted(vertex, progress.clock(), canceled=True))
+            raise
+        progress.emit(VertexCompleted(vertex, progress.clock()))
         finished = False
         try:
 
@@ -135,7 +165,7 @@ class RemoteDriver:
                 progress.emit(VertexStarted(vertex, name, progress.clock()))
                 progress.emit(VertexCompleted(vertex, progress.clock()))
 
-            images = StoreImages(self.runtime.store)
+            images = StoreImages(self.runtime.store, self.pins)
             solved = await session.solve(solve, files, on_progress, on_sent, images)
             if len(solved.done.images) != len(platforms):
                 raise NodeUnreachableError(

@@ -4,14 +4,23 @@ own LocalDriver under its data root, with its progress events handed back as the
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
-from polybuild.errors import UsageError
+from polybuild.errors import (
+    ImageNotFoundError,
+    InvalidReferenceError,
+    RemoteError,
+    UsageError,
+)
 from polybuild.image import ImageStore
 from polybuild.image.config import parse_config
 from polybuild.image.content import BlobReader
 from polybuild.image.digest import Digest
+from polybuild.image.reference import Reference
+from polybuild.image.reference import parse as parse_reference
 from polybuild.image.select import Selected
 from polybuild.imagebuild.api import _base_image_puller
 from polybuild.imagebuild.baseimages import Puller
@@ -70,22 +79,53 @@ def build_request(solve: Solve, context_dir: Path, dockerfile: Path) -> BuildReq
     )
 
 
-def _client_first(
-    images: ImageExchange, registry: Puller, loop: asyncio.AbstractEventLoop
+def _pinned(ref: str, answer: str) -> Reference:
+    """The client's pinned reference, checked: the same repository, with a digest."""
+    try:
+        pinned = parse_reference(answer)
+        asked = parse_reference(ref)
+    except InvalidReferenceError as exc:
+        raise RemoteError(f"the client pinned {ref} to an invalid reference: {exc}") from exc
+    if pinned.digest is None or pinned.name != asked.name:
+        raise RemoteError(f"the client pinned {ref} to another image: {answer}")
+    return pinned
+
+
+def _stored(store: ImageStore, pinned: Reference, platform: Platform) -> Selected | None:
+    """The pinned image from this node's store when it has that digest (no registry)."""
+    for text in (str(pinned), str(pinned.digest)):
+        try:
+            return store.select(text, platform)
+        except ImageNotFoundError:
+            continue
+    return None
+
+
+def _as_the_client_says(
+    images: ImageExchange, registry: Puller, loop: asyncio.AbstractEventLoop, pull: bool
 ) -> Puller:
-    """A puller for the frontend's threads: a base image this node lacks comes from the
-    client's store when it has it (an image only the client has), else from the registry."""
+    """A puller for the frontend's threads that asks the client which image each FROM is, so
+    every node of a build uses the same bytes: the client's own image (one only the client
+    has, streamed here), else the digest the client resolved the reference to, used from
+    this node's store or pulled by digest. When the client could not resolve it, the node
+    does as a local build would (its own store unless `--pull`, else the registry)."""
 
-    def pull(store: ImageStore, ref: str, platform: Platform) -> Selected:
+    def pull_image(store: ImageStore, ref: str, platform: Platform) -> Selected:
         ask = images.fetch(ref, format_platform(platform), store.content)
-        offered = asyncio.run_coroutine_threadsafe(ask, loop).result()
-        if offered is None:
-            return registry(store, ref, platform)
-        manifest, config = offered
-        parsed = parse_config(config, manifest.value.config.media_type)
-        return Selected(manifest.descriptor(platform), manifest, parsed)
+        answer = asyncio.run_coroutine_threadsafe(ask, loop).result()
+        if answer.image is not None:
+            manifest, config = answer.image
+            parsed = parse_config(config, manifest.value.config.media_type)
+            return Selected(manifest.descriptor(platform), manifest, parsed)
+        if answer.pinned:
+            pinned = _pinned(ref, answer.pinned)
+            return _stored(store, pinned, platform) or registry(store, str(pinned), platform)
+        if not pull:
+            with contextlib.suppress(ImageNotFoundError):
+                return store.select(ref, platform)
+        return registry(store, ref, platform)
 
-    return pull
+    return pull_image
 
 
 class LocalBackend:
@@ -114,10 +154,11 @@ class LocalBackend:
         dockerfile.write_bytes(solve.dockerfile)
         ignore = dockerfile.with_name(name + ".dockerignore")
         ignore.write_text("".join(p + "\n" for p in solve.ignore_patterns), encoding="utf-8")
-        request = build_request(solve, context_dir, dockerfile)
+        # Every FROM goes to the puller (pull=True): the client says which image it is.
+        request = dataclasses.replace(build_request(solve, context_dir, dockerfile), pull=True)
         loop = asyncio.get_running_loop()
         registry = _base_image_puller(loop)
-        puller = registry if solve.pull else _client_first(images, registry, loop)
+        puller = _as_the_client_says(images, registry, loop, solve.pull)
         driver = LocalDriver(self.runtime, puller)
         self.runtime.cleanup_stale()
         writer = ProgressWriter(_Forward(emit))

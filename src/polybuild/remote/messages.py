@@ -14,7 +14,7 @@ import msgspec
 
 from polybuild.errors import RemoteError
 
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 
 
 class Hello(msgspec.Struct, frozen=True, tag="hello", tag_field="type"):
@@ -190,8 +190,9 @@ class BlobRequest(msgspec.Struct, frozen=True, tag="blob-request", tag_field="ty
 
 
 class ImageWanted(msgspec.Struct, frozen=True, tag="image-wanted", tag_field="type"):
-    """Node -> client, during solve `id`: the node's store lacks base image `ref` for
-    `platform`; does the client's store have it? (`request` numbers the question.)"""
+    """Node -> client, during solve `id`: which image is FROM `ref` for `platform`? The
+    client resolves every reference once per build, for all nodes. (`request` numbers
+    the question.)"""
 
     id: int
     request: int
@@ -200,8 +201,11 @@ class ImageWanted(msgspec.Struct, frozen=True, tag="image-wanted", tag_field="ty
 
 
 class ImageOffer(msgspec.Struct, frozen=True, tag="image-offer", tag_field="type"):
-    """Client -> node: the answer to ImageWanted `request`: not here (the node pulls it
-    itself), or the platform's manifest and config bytes."""
+    """Client -> node: the answer to ImageWanted `request`: the platform's manifest and
+    config bytes from the client's store (`found`); else `pinned`, the reference with the
+    digest the client resolved it to (`name:tag@sha256:...`), for the node to use from its
+    store or pull; else neither (the client could not resolve it: the node resolves it
+    itself)."""
 
     id: int
     request: int
@@ -209,6 +213,7 @@ class ImageOffer(msgspec.Struct, frozen=True, tag="image-offer", tag_field="type
     manifest: bytes = b""
     manifest_media_type: str = ""
     config: bytes = b""
+    pinned: str = ""
 
 
 class BlobWanted(msgspec.Struct, frozen=True, tag="blob-wanted", tag_field="type"):

@@ -1,5 +1,6 @@
-"""The node asks its client for a base image its own store lacks: the client's manifest and
-config, then only the layers the node does not have, each verified into the node's store.
+"""The node asks its client which image each FROM is: the client's own image (its manifest
+and config, then only the layers the node does not have, each verified into the node's
+store), or the reference pinned to the digest the client resolved it to for every node.
 
 Questions and chunks arrive while the solve's watcher reads the channel, so the exchange
 routes them: an ImageOffer to the question it answers, a Chunk to the stream it belongs to.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from dataclasses import dataclass
 
 from polybuild.errors import RemoteError
 from polybuild.image.content import ContentStore
@@ -16,6 +18,16 @@ from polybuild.image.digest import Digest
 from polybuild.image.manifest import Manifest, Stored, parse_manifest
 from polybuild.remote.channel import Channel
 from polybuild.remote.messages import BlobWanted, Chunk, ImageOffer, ImageWanted, Message
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The client's answer about a FROM image: its own image (now in the node's store), else
+    the reference pinned to a digest (`name:tag@sha256:...`), else neither (the client could
+    not resolve it)."""
+
+    image: tuple[Stored[Manifest], bytes] | None = None
+    pinned: str = ""
 
 
 class ImageExchange:
@@ -53,11 +65,9 @@ class ImageExchange:
             return True
         return False
 
-    async def fetch(
-        self, ref: str, platform: str, content: ContentStore
-    ) -> tuple[Stored[Manifest], bytes] | None:
-        """The client's manifest and config of `ref` for `platform` (its blobs then in
-        `content`, verified), or None when the client does not have it."""
+    async def fetch(self, ref: str, platform: str, content: ContentStore) -> Answer:
+        """Ask the client about `ref` for `platform`: its manifest and config when it offers
+        its own image (the blobs then in `content`, verified), else its pinned reference."""
         task = asyncio.current_task()
         assert task is not None
         self._fetching.add(task)
@@ -66,16 +76,14 @@ class ImageExchange:
         finally:
             self._fetching.discard(task)
 
-    async def _fetch(
-        self, ref: str, platform: str, content: ContentStore
-    ) -> tuple[Stored[Manifest], bytes] | None:
+    async def _fetch(self, ref: str, platform: str, content: ContentStore) -> Answer:
         request = next(self._requests)
         offered: asyncio.Future[ImageOffer] = asyncio.get_running_loop().create_future()
         self._offers[request] = offered
         await self.channel.send(ImageWanted(self.solve_id, request, ref, platform))
         offer = await offered
         if not offer.found:
-            return None
+            return Answer(pinned=offer.pinned)
         manifest = parse_manifest(offer.manifest, offer.manifest_media_type or None)
         await asyncio.to_thread(content.put, offer.config, manifest.value.config.digest)
         await asyncio.to_thread(content.put, offer.manifest, manifest.digest)
@@ -99,7 +107,7 @@ class ImageExchange:
         finally:
             for stream in streams:
                 self._chunks.pop(stream, None)
-        return manifest, offer.config
+        return Answer((manifest, offer.config))
 
     async def _receive_blob(
         self, chunks: asyncio.Queue[Chunk], content: ContentStore, digest: Digest, size: int

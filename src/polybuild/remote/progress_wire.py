@@ -75,11 +75,23 @@ def to_message(request_id: int, event: Event) -> Progress:
     )
 
 
+def step_name(node: str, platform: str, name: str) -> str:
+    """A node's step as this machine shows it: the node and the platform in the step's
+    bracket, as BuildKit names a platform's steps (`[node-arm64 linux/arm64 stage-0 2/3]
+    COPY . /`; `[node-arm64 linux/arm64] NAME` for a step without one)."""
+    if name.startswith("["):
+        inner = name[1:]
+        if platform and not inner.startswith(platform + " "):
+            inner = f"{platform} {inner}"
+        return f"[{node} {inner}"
+    return f"[{node} {platform}] {name}" if platform else f"[{node}] {name}"
+
+
 def from_message(message: Progress, node: str) -> Event | None:
-    """The event `message` carries, its step names prefixed with `[node]`; None for a kind
-    this version does not know. Text from the node is made printable: it may be hostile.
-    Vertex ids get the node's name too: two nodes building the same step for their own
-    platforms are two steps on this machine's display."""
+    """The event `message` carries, its step named with the node and platform (`step_name`);
+    None for a kind this version does not know. Text from the node is made printable: it
+    may be hostile. Vertex ids get the node's name too: two nodes building the same step
+    for their own platforms are two steps on this machine's display."""
     tag = f"[{node}] "
     message = replace(
         message,
@@ -87,11 +99,13 @@ def from_message(message: Progress, node: str) -> Event | None:
         inputs=tuple(f"{node}/{vertex}" for vertex in message.inputs),
     )
     if message.kind == "started":
+        platform = parse(message.platform) if message.platform else None
+        shown = format_platform(platform) if platform is not None else ""
         return VertexStarted(
             message.vertex,
-            tag + printable(message.name, 2000),
+            step_name(node, shown, printable(message.name, 2000)),
             message.time,
-            parse(message.platform) if message.platform else None,
+            platform,
             message.emulated,
             message.inputs,
         )

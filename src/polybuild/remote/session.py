@@ -70,13 +70,18 @@ class Blob(Protocol):
 
 
 class ImageSource(Protocol):
-    """The client's store as a source of base images (called in a thread)."""
+    """How the client answers a node's FROM: its store (`find` and `open`, called in a
+    thread) and its resolution of a reference to a digest (`pin`, once per build)."""
 
     def find(self, ref: str, platform: str) -> LocalImage | None:
         """The image's variant for `platform`, or None when this store lacks it."""
 
     def open(self, digest: str) -> Blob:
         """A blob of this store, verified as it is read."""
+
+    async def pin(self, ref: str) -> str:
+        """`ref` with the digest it resolves to now, the same for every node of the build;
+        "" when it cannot be resolved here (the node then resolves it itself)."""
 
 
 class Sink(Protocol):
@@ -142,7 +147,8 @@ class Session:
     ) -> Solved:
         """Run `solve` on the node. `files` maps each context file's digest to where it is
         here; only the ones the node asks for are read and sent, then `on_sent(files,
-        bytes)` says how many. A base image the node lacks comes from `images` if it has it."""
+        bytes)` says how many. The node's FROM images are answered from `images`: the
+        client's own image (unless `--pull`), else the reference pinned to a digest."""
         solve_id = solve.id
         await self._send(solve)
         wanted = await self._receive(solve_id)
@@ -164,9 +170,12 @@ class Session:
             elif isinstance(message, SolveDone) and message.id == solve_id:
                 return Solved(message, len(wanted.digests), sent)
             elif isinstance(message, ImageWanted) and message.id == solve_id:
-                found = await asyncio.to_thread(self._find, images, message)
+                found = None if solve.pull else await asyncio.to_thread(self._find, images, message)
                 offered |= found.layers if found is not None else set()
-                await self._send(_offer(message, found))
+                pinned = (
+                    "" if found is not None or images is None else await images.pin(message.ref)
+                )
+                await self._send(_offer(message, found, pinned))
             elif isinstance(message, BlobWanted) and message.id == solve_id:
                 await self._send_blobs(message, offered, images)
             else:
@@ -250,9 +259,9 @@ class Session:
         await self.link.close()
 
 
-def _offer(wanted: ImageWanted, found: LocalImage | None) -> ImageOffer:
+def _offer(wanted: ImageWanted, found: LocalImage | None, pinned: str) -> ImageOffer:
     if found is None:
-        return ImageOffer(wanted.id, wanted.request, found=False)
+        return ImageOffer(wanted.id, wanted.request, found=False, pinned=pinned)
     return ImageOffer(
         wanted.id,
         wanted.request,

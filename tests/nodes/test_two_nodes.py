@@ -1,0 +1,85 @@
+"""The seed's "multiple native nodes" strategy on two test hosts: one builder, each platform
+pinned to its node, one index; with SOURCE_DATE_EPOCH it is the very index a one-machine
+build makes, and a rebuild on the same builder runs nothing."""
+
+from __future__ import annotations
+
+import json
+import tarfile
+from pathlib import Path
+
+from tests.conftest import import_busybox, require_platforms
+from tests.nodes.hosts import SshHosts
+from tests.nodes.test_remote_build import Client
+
+DOCKERFILE = """FROM busybox
+ARG TARGETPLATFORM
+COPY hello.txt /
+RUN uname -m > /arch && echo "$TARGETPLATFORM" > /platform
+"""
+
+
+def index_digest(metadata: Path) -> str:
+    digest: str = json.loads(metadata.read_text())["containerimage.digest"]
+    return digest
+
+
+def archs_in(oci: Path) -> dict[str, bytes]:
+    """What /arch says in each platform's image of an OCI tarball (layer by layer)."""
+    found: dict[str, bytes] = {}
+    with tarfile.open(oci) as tar:
+        index = json.load(tar.extractfile("index.json"))  # type: ignore[arg-type]
+        top = index["manifests"][0]["digest"].replace(":", "/")
+        inner = json.load(tar.extractfile(f"blobs/{top}"))  # type: ignore[arg-type]
+        for entry in inner["manifests"]:
+            platform = entry["platform"]["os"] + "/" + entry["platform"]["architecture"]
+            manifest = json.load(tar.extractfile("blobs/" + entry["digest"].replace(":", "/")))  # type: ignore[arg-type]
+            last = manifest["layers"][-1]["digest"].replace(":", "/")
+            with tarfile.open(fileobj=tar.extractfile(f"blobs/{last}")) as layer:
+                found[platform] = layer.extractfile("arch").read()  # type: ignore[union-attr]
+    return found
+
+
+def test_two_nodes_build_one_index_a_local_build_would(test_host: SshHosts, tmp_path: Path) -> None:
+    require_platforms("linux/arm64")
+    amd, arm = test_host("amd"), test_host("arm")
+    client = Client(amd, tmp_path / "client-root")
+    client.env["SOURCE_DATE_EPOCH"] = "1700000000"
+    import_busybox(tmp_path / "client-root", ("amd64", "arm64"))  # the nodes have nothing
+    create = client.run("create", "--name", "two", "--node", "node-amd64", "--platform",
+                        "linux/amd64", amd.endpoint)  # fmt: skip
+    assert create.returncode == 0, create.stderr
+    append = client.run("create", "--append", "--name", "two", "--node", "node-arm64",
+                        "--platform", "linux/arm64", arm.endpoint)  # fmt: skip
+    assert append.returncode == 0, append.stderr
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(DOCKERFILE)
+    (ctx / "hello.txt").write_text("hi\n")
+
+    def build(builder: str, name: str) -> tuple[str, str]:
+        metadata = tmp_path / f"{name}.json"
+        result = client.run(
+            "build", "--builder", builder, "--platform", "linux/amd64,linux/arm64",
+            "--progress", "plain", "--metadata-file", str(metadata),
+            "-o", f"type=oci,dest={tmp_path / name}.tar", str(ctx),
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        return index_digest(metadata), result.stderr
+
+    remote, log = build("two", "remote")
+    # Each platform ran on its own node, and the progress says which.
+    assert "[node-amd64 linux/amd64 stage-0 3/3] RUN uname" in log, log
+    assert "[node-arm64 linux/arm64 stage-0 3/3] RUN uname" in log, log
+    assert archs_in(tmp_path / "remote.tar") == {
+        "linux/amd64": b"x86_64\n",
+        "linux/arm64": b"aarch64\n",
+    }
+    for host in (amd, arm):  # the nodes' own caches hold the work
+        assert host.run("ls", "/var/lib/polybuild/cache", check=False).returncode == 0
+    local, _ = build("default", "local")
+    assert remote == local  # byte for byte the index this machine builds alone
+    again, log = build("two", "again")
+    assert again == remote
+    assert " DONE" in log and "CACHED" in log
+    assert "context: sent 0 files (0 bytes)" in log
