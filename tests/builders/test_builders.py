@@ -11,6 +11,7 @@ from polybuild.builders import (
     Builder,
     BuilderNotFoundError,
     BuilderStore,
+    Detected,
     Node,
     resolve_nodes,
     with_node,
@@ -25,7 +26,7 @@ AMD64, ARM64, ARMV7, S390X = (
 
 
 def detected_by(table: dict[str, tuple[Platform, ...]]):  # type: ignore[no-untyped-def]
-    return lambda node: table.get(node.name, ())
+    return lambda node: Detected(table.get(node.name, ()))
 
 
 def test_configured_platforms_win_then_lenient_detection_then_first_node() -> None:
@@ -42,6 +43,23 @@ def test_strict_configured_match_beats_an_earlier_detected_one() -> None:
     nodes = [Node("a"), Node("b", platforms=(ARM64,))]
     got = resolve_nodes([ARM64], nodes, detected_by({"a": (AMD64, ARM64)}))
     assert [a.node.name for a in got] == ["b"]
+
+
+def test_native_then_emulated_then_the_first_node() -> None:
+    nodes = [Node("a"), Node("b"), Node("c")]
+
+    def detected(node: Node) -> Detected:
+        return {
+            "a": Detected((AMD64,), (ARM64, S390X)),
+            "b": Detected((ARM64,)),
+            "c": Detected((AMD64,), (S390X,)),
+        }[node.name]
+
+    got = resolve_nodes([ARM64, S390X, ARMV7, parse("linux/riscv64")], nodes, detected)
+    assert [(a.node.name, [str(p) for p in a.platforms]) for a in got] == [
+        ("a", ["linux/s390x", "linux/riscv64"]),  # emulated on the first that emulates it
+        ("b", ["linux/arm64", "linux/arm/v7"]),  # native (arm/v7 leniently) beats emulated
+    ]
 
 
 def test_store_create_append_use_remove(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from polybuild.builders.model import (
     validate_name,
     with_node,
 )
-from polybuild.builders.resolve import Assignment, resolve_nodes
+from polybuild.builders.resolve import Assignment, Detected, resolve_nodes
 from polybuild.builders.status import NodeStatus, platforms_in_groups
 from polybuild.errors import BuilderNotFoundError, NoNodeForPlatformError
 
@@ -23,6 +23,7 @@ __all__ = [
     "Builder",
     "BuilderNotFoundError",
     "BuilderStore",
+    "Detected",
     "NoNodeForPlatformError",
     "Node",
     "NodeStatus",

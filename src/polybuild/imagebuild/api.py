@@ -121,7 +121,7 @@ async def build_async(
     puller = _base_image_puller(asyncio.get_running_loop())
     local = LocalDriver(runtime, puller)
     remote = _remote(runtime, Pins(warn=warn))
-    planned = plan(request, _builder(request, runtime), driver_for(local, remote))
+    planned = await plan(request, _builder(request, runtime), driver_for(local, remote), warn)
     if request.call == "outline":
         converted = await convert_all(request, runtime, puller)
         text = "\n".join(outline(graph) for graph in converted.graphs)

@@ -8,17 +8,19 @@ builds on this machine; `remote_driver.RemoteDriver` on an ssh node.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from polybuild.builders import Builder, Node, resolve_nodes
+from polybuild.builders import Builder, Detected, Node, resolve_nodes
+from polybuild.errors import NodeUnreachableError
 from polybuild.image.platform_image import PlatformImage
 from polybuild.imagebuild.baseimages import Puller
 from polybuild.imagebuild.pipeline import convert_all, solve
 from polybuild.imagebuild.request import BuildRequest
-from polybuild.platforms import Platform
+from polybuild.platforms import Platform, only_strict
 from polybuild.progress.writer import ProgressWriter
 from polybuild.runtime import Runtime
 from polybuild.solver.fileop import DockerfileFileOps
@@ -36,8 +38,8 @@ class NodeBuild:
 class Driver(Protocol):
     """Builds platforms on one node; the images' blobs end up in this machine's store."""
 
-    def detected_platforms(self) -> Sequence[Platform]:
-        """What the node runs: native first, then emulated."""
+    async def detect(self) -> Detected:
+        """What the node runs, natively and emulated, from its own probe (asked once)."""
 
     async def build(
         self, request: BuildRequest, platforms: tuple[Platform, ...], progress: ProgressWriter
@@ -51,10 +53,13 @@ class LocalDriver:
         self.runtime = runtime
         self.puller = puller
 
-    def detected_platforms(self) -> Sequence[Platform]:
-        from polybuild.binfmt.probe import runnable_platforms
+    async def detect(self) -> Detected:
+        from polybuild.binfmt.probe import ProbeStatus, cached_probe
 
-        return runnable_platforms()
+        probes = await asyncio.to_thread(cached_probe)
+        native = [p for r in probes if r.status is ProbeStatus.NATIVE for p in r.platforms]
+        emulated = [p for r in probes if r.status is ProbeStatus.EMULATED for p in r.platforms]
+        return Detected(tuple(native), tuple(emulated))
 
     async def build(
         self, request: BuildRequest, platforms: tuple[Platform, ...], progress: ProgressWriter
@@ -75,13 +80,19 @@ class Planned:
     platforms: tuple[Platform, ...]
 
 
-def plan(
-    request: BuildRequest, builder: Builder, driver_for: Callable[[Node], Driver]
+async def plan(
+    request: BuildRequest,
+    builder: Builder,
+    driver_for: Callable[[Node], Driver],
+    warn: Callable[[str], None] | None = None,
 ) -> list[Planned]:
     """Each platform of the request sent to a node's driver (buildx's node selection).
 
-    Nodes that share a driver (every node of this machine shares the local one) build
-    their platforms together, so work common to several platforms runs once.
+    Nodes are probed (all at once) only when a platform is not among any node's --platform
+    ones; a node that cannot be reached then runs nothing that another node runs, and
+    `warn` hears why. Nodes that share a driver (every node of this machine shares the
+    local one) build their platforms together, so work common to several platforms runs
+    once.
     """
     drivers: dict[int, Driver] = {}
 
@@ -89,14 +100,31 @@ def plan(
         driver = driver_for(node)
         return drivers.setdefault(id(driver), driver)
 
+    pinned = [p for n in builder.nodes for p in n.platforms]
+    detected: dict[int, Detected] = {}
+    if any(not any(only_strict(p).match(q) for q in pinned) for p in request.platforms):
+        unique = {id(cached(n)): cached(n) for n in builder.nodes}
+        found = await asyncio.gather(
+            *(_detect(driver, warn) for driver in unique.values())
+        )  # fmt: skip
+        detected = dict(zip(unique, found, strict=True))
     assignments = resolve_nodes(
-        request.platforms, builder.nodes, lambda node: cached(node).detected_platforms()
+        request.platforms, builder.nodes, lambda node: detected[id(cached(node))]
     )
     grouped: dict[int, list[Platform]] = {}
     for assignment in assignments:
         driver = cached(assignment.node)
         grouped.setdefault(id(driver), []).extend(assignment.platforms)
     return [Planned(drivers[key], tuple(platforms)) for key, platforms in grouped.items()]
+
+
+async def _detect(driver: Driver, warn: Callable[[str], None] | None) -> Detected:
+    try:
+        return await driver.detect()
+    except NodeUnreachableError as exc:
+        if warn is not None:
+            warn(f"{exc.message}; its platforms go to other nodes if one runs them")
+        return Detected()
 
 
 def driver_for(local: Driver, remote: Callable[[Node], Driver]) -> Callable[[Node], Driver]:

@@ -9,11 +9,9 @@ work on the images as on local ones.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-from collections.abc import Sequence
 from dataclasses import dataclass
 
-from polybuild.builders import Node
+from polybuild.builders import Detected, Node
 from polybuild.errors import ImageNotFoundError, NodeUnreachableError
 from polybuild.image import ImageStore
 from polybuild.image.config import parse_config
@@ -87,7 +85,7 @@ class RemoteDriver:
         self.runtime = runtime
         self.pins = pins or Pins()
         self._opener = opener
-        self._platforms: tuple[Platform, ...] | None = None
+        self._detected: Detected | None = None
         self.transfers: list[Transfer] = []
 
     @property
@@ -104,17 +102,18 @@ class RemoteDriver:
 
         return open_default
 
-    def detected_platforms(self) -> Sequence[Platform]:
-        """The node's own probe (asked once; planning is synchronous, so on a thread)."""
-        if self._platforms is None:
-            ask = bootstrap(self.node.endpoint, timeout=CONNECT_TIMEOUT, opener=self._open())
-            with concurrent.futures.ThreadPoolExecutor(1) as pool:
-                try:
-                    info = pool.submit(asyncio.run, ask).result()
-                except NodeUnreachableError as exc:
-                    raise self._named(exc) from exc
-            self._platforms = tuple(parse(p) for p in info.platforms)
-        return self._platforms
+    async def detect(self) -> Detected:
+        """The node's own probe, asked once over a short session of its own."""
+        if self._detected is None:
+            try:
+                info = await bootstrap(
+                    self.node.endpoint, timeout=CONNECT_TIMEOUT, opener=self._open()
+                )
+            except NodeUnreachableError as exc:
+                raise self._named(exc) from exc
+            native = tuple(parse(p) for p in info.native)
+            self._detected = Detected(native, tuple(parse(p) for p in info.emulated))
+        return self._detected
 
     def _named(self, exc: NodeUnreachableError) -> NodeUnreachableError:
         return NodeUnreachableError(f"{self.node.name} ({exc.endpoint})", exc.reason, hint=exc.hint)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from polybuild.builders import Detected
 from polybuild.image.platform_image import PlatformImage
 from polybuild.imagebuild.driver import NodeBuild
 from polybuild.imagebuild.request import BuildRequest
@@ -12,8 +13,9 @@ from polybuild.progress.writer import ProgressWriter
 
 
 class FakeDriver:
-    """Detects `platforms` and "builds" each asked platform by returning its canned image
-    (KeyError for one it has none of); every call is recorded in `builds`."""
+    """Detects `platforms` (native) and `emulated`, and "builds" each asked platform by
+    returning its canned image (KeyError for one it has none of); every call is recorded in
+    `builds`, every probe in `probes`."""
 
     def __init__(
         self,
@@ -21,14 +23,18 @@ class FakeDriver:
         images: Mapping[Platform, PlatformImage] | None = None,
         *,
         executed: Sequence[str] = (),
+        emulated: Sequence[Platform] = (),
     ) -> None:
         self.platforms = tuple(platforms)
+        self.emulated = tuple(emulated)
+        self.probes = 0
         self.images = dict(images or {})
         self.executed = tuple(executed)
         self.builds: list[tuple[Platform, ...]] = []
 
-    def detected_platforms(self) -> Sequence[Platform]:
-        return self.platforms
+    async def detect(self) -> Detected:
+        self.probes += 1
+        return Detected(self.platforms, self.emulated)
 
     async def build(
         self, request: BuildRequest, platforms: tuple[Platform, ...], progress: ProgressWriter
