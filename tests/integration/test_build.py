@@ -229,7 +229,8 @@ def test_secret_never_reaches_layers_config_or_cache(root: Path, tmp_path: Path)
     ctx = context(
         tmp_path,
         "FROM busybox\nRUN --mount=type=secret,id=token "
-        "sha256sum /run/secrets/token | cut -c1-64 > /checked\n",
+        "sha256sum /run/secrets/token | cut -c1-64 > /checked && "
+        "grep ' /run/secrets/token ' /proc/self/mountinfo | sed 's/.* - //' > /fs\n",
     )
     proc = polybuild(
         root,
@@ -245,6 +246,9 @@ def test_secret_never_reaches_layers_config_or_cache(root: Path, tmp_path: Path)
     checked = polybuild(root, "run", "withsecret", "cat", "/checked").stdout
     assert checked.decode().strip() == hashlib.sha256(secret.encode()).hexdigest()
     assert polybuild(root, "run", "withsecret", "ls", "/run").stdout.strip() == b""
+    # The file the step read was on a private tmpfs: the secret never touched a disk.
+    filesystem = polybuild(root, "run", "withsecret", "cat", "/fs").stdout.decode()
+    assert filesystem.startswith("tmpfs polybuild-secrets "), filesystem
     needle = secret.encode()
     for path in root.rglob("*"):
         if path.is_file() and not path.is_symlink():

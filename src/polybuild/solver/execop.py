@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from filelock import FileLock, Timeout
 
+from polybuild import syscalls
 from polybuild.errors import ExecutionError, StepFailedError
 from polybuild.executor import ExitStatus, Mount, Process
 from polybuild.graph import ops
@@ -103,6 +104,17 @@ def _cache_mount_dir(worker: Worker, mount: ops.Mount, seed: Path | None) -> Pat
     return path
 
 
+def _secrets_tmpfs(stack: contextlib.ExitStack, scratch: Path, size: int) -> Path:
+    """A private tmpfs for a step's secret files (never on disk), unmounted when the step
+    ends; mode 0700, no devices, no set-uid, nothing executable."""
+    path = scratch / "secrets"
+    path.mkdir(mode=0o700)
+    flags = syscalls.MS_NOSUID | syscalls.MS_NODEV | syscalls.MS_NOEXEC
+    syscalls.mount("polybuild-secrets", path, "tmpfs", flags, f"mode=0700,size={size}")
+    stack.callback(syscalls.umount, path, syscalls.MNT_DETACH)
+    return path
+
+
 @contextlib.contextmanager
 def prepared_mounts(
     worker: Worker,
@@ -117,6 +129,7 @@ def prepared_mounts(
     """
     mounts: list[Mount] = []
     env: list[str] = []
+    secret_dir: Path | None = None
     with contextlib.ExitStack() as stack:
         for index, mount in enumerate(exec_op.mounts):
             if mount.type == "bind":
@@ -167,7 +180,10 @@ def prepared_mounts(
                 if mount.env and mount.target in ("", f"/run/secrets/{mount.secret_id}"):
                     continue
                 target = mount.target or f"/run/secrets/{mount.secret_id}"
-                path = scratch / f"secret-{index}"
+                if secret_dir is None:
+                    needed = sum(len(v) + 4096 for v in secrets.secrets.values())
+                    secret_dir = _secrets_tmpfs(stack, scratch, needed + (64 << 10))
+                path = secret_dir / f"secret-{index}"
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mount.mode or 0o400)
                 with os.fdopen(fd, "wb") as f:
                     f.write(secret)
