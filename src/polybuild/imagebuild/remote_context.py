@@ -62,7 +62,13 @@ def make_solve(
     request: BuildRequest, platforms: tuple[Platform, ...], solve_id: int
 ) -> tuple[Solve, dict[str, Path]]:
     """The Solve for `platforms` of `request`, and the context files by digest (reads and
-    hashes the context: call it in a thread)."""
+    hashes the context: call it in a thread). `--ssh` agents cannot be forwarded to a node
+    (yet): a UsageError naming the flag."""
+    if request.secrets.ssh:
+        raise UsageError(
+            "--ssh: forwarding an SSH agent to a remote node is not supported yet",
+            hint="build the platforms that need it on a builder of this machine",
+        )
     data, name, path = read_dockerfile(request)
     patterns = load_patterns(request.context, path)
     entries, files = context_manifest(request.context, patterns)
@@ -82,5 +88,6 @@ def make_solve(
         network=request.network,
         entitlements=tuple(sorted(request.entitlements)),
         source_date_epoch=request.source_date_epoch,
+        secrets=dict(request.secrets.secrets),
     )
     return solve, files

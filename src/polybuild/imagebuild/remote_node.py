@@ -32,6 +32,7 @@ from polybuild.progress.writer import ProgressWriter
 from polybuild.remote.messages import BuiltImage, Solve, SolveDone
 from polybuild.remote.node_images import ImageExchange
 from polybuild.runtime import Runtime
+from polybuild.solver.execop import BuildSecrets
 
 
 class _Forward:
@@ -75,6 +76,7 @@ def build_request(solve: Solve, context_dir: Path, dockerfile: Path) -> BuildReq
         network=solve.network,
         entitlements=frozenset(solve.entitlements),
         source_date_epoch=solve.source_date_epoch,
+        secrets=BuildSecrets(dict(solve.secrets)),
         progress="quiet",
     )
 

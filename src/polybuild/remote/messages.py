@@ -126,6 +126,9 @@ class Solve(msgspec.Struct, frozen=True, tag="solve", tag_field="type"):
     network: str = "default"
     entitlements: tuple[str, ...] = ()
     source_date_epoch: int | None = None
+    # --secret values by id: held in memory on the node, given to a step only on a private
+    # tmpfs, never written to its disk, its cache or its logs.
+    secrets: dict[str, bytes] = {}
 
 
 class ContextWanted(msgspec.Struct, frozen=True, tag="context-wanted", tag_field="type"):
