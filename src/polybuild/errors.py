@@ -68,6 +68,9 @@ cli/exit_codes.py) and the modules under polybuild/ that raise it.
     │                                           platform; builders/resolve
     ├── RootfsPathError                   1     a path inside a root filesystem cannot be
     │                                           resolved (a symlink loop); rootfs
+    ├── NotReproducibleError              14    --check-reproducible: two builds of a platform
+    │                                           differ (the message says where);
+    │                                           imagebuild/reproducible
     ├── RemoteError                       13    the remote protocol failed: a peer sent an
     │   │                                       oversized, truncated or undecodable frame or
     │   │                                       an unexpected message; remote/frames,
@@ -227,6 +230,10 @@ class RootfsPathError(PolybuildError):
     """A path inside a root filesystem cannot be resolved (a symlink loop, for example)."""
 
 
+class NotReproducibleError(PolybuildError):
+    """Two builds of the same platform gave different images (`build --check-reproducible`)."""
+
+
 class RemoteError(PolybuildError):
     """The remote protocol failed: a peer broke the framing or sent an unexpected message."""
 
@@ -265,6 +272,7 @@ __all__ = [
     "NoMatchingPlatformError",
     "NoNodeForPlatformError",
     "NodeUnreachableError",
+    "NotReproducibleError",
     "PlatformError",
     "PolybuildError",
     "PrivilegeError",

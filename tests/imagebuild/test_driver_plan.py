@@ -14,8 +14,14 @@ from polybuild.image.content import ContentStore
 from polybuild.image.platform_image import PlatformImage
 from polybuild.image.select import load_selected
 from polybuild.image.testing import write_image
-from polybuild.imagebuild.api import _build_on_nodes
-from polybuild.imagebuild.driver import Driver, NodeBuild, Planned, driver_for, plan
+from polybuild.imagebuild.driver import (
+    Driver,
+    NodeBuild,
+    Planned,
+    build_on_nodes,
+    driver_for,
+    plan,
+)
 from polybuild.imagebuild.request import BuildRequest, make_request
 from polybuild.platforms import Platform, parse
 from polybuild.progress.writer import NullProgress, ProgressWriter
@@ -101,7 +107,7 @@ def test_images_from_several_nodes_come_back_in_request_order(tmp_path: Path) ->
     builder = Builder("b", nodes=(Node("amd"), Node("arm")))
     wanted = request(tmp_path, ARMV7, AMD64, ARM64)
     planned = plan_now(wanted, builder, by_node({"amd": amd, "arm": arm}))  # type: ignore[arg-type]
-    built = asyncio.run(_build_on_nodes(wanted, planned, ProgressWriter(NullProgress())))
+    built = asyncio.run(build_on_nodes(wanted, planned, ProgressWriter(NullProgress())))
     assert [image.platform for image in built.images] == [ARMV7, AMD64, ARM64]
     assert amd.builds == [(AMD64,)] and arm.builds == [(ARMV7, ARM64)]
     assert sorted(built.executed) == ["sha256:a", "sha256:b"]
@@ -120,7 +126,7 @@ def test_one_node_failing_raises_its_own_error(tmp_path: Path) -> None:
     wanted = request(tmp_path, AMD64, ARM64)
     planned = plan_now(wanted, builder, by_node({"ok": ok, "bad": Failing([ARM64])}))  # type: ignore[arg-type]
     with pytest.raises(ExecutionError, match="exit code: 2"):
-        asyncio.run(_build_on_nodes(wanted, planned, ProgressWriter(NullProgress())))
+        asyncio.run(build_on_nodes(wanted, planned, ProgressWriter(NullProgress())))
 
 
 def test_a_native_node_beats_an_earlier_one_that_emulates(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tests.conftest import import_busybox, require_platforms
 from tests.nodes.hosts import SshHosts
-from tests.nodes.test_remote_build import Client
+from tests.nodes.test_remote_build import Client, oci_layers
 
 DOCKERFILE = """FROM busybox
 ARG TARGETPLATFORM
@@ -83,3 +83,31 @@ def test_two_nodes_build_one_index_a_local_build_would(test_host: SshHosts, tmp_
     assert again == remote
     assert " DONE" in log and "CACHED" in log
     assert "context: sent 0 files (0 bytes)" in log
+
+
+def test_check_reproducible_builds_again_on_the_other_node(
+    test_host: SshHosts, tmp_path: Path
+) -> None:
+    one, other = test_host("amd"), test_host("arm")
+    client = Client(one, tmp_path / "client-root")
+    client.env["SOURCE_DATE_EPOCH"] = "1700000000"
+    import_busybox(tmp_path / "client-root", ("amd64",))
+    for args in (("--node", "first", "--platform", "linux/amd64", one.endpoint),
+                 ("--append", "--node", "second", other.endpoint)):  # fmt: skip
+        created = client.run("create", "--name", "pair", *args)
+        assert created.returncode == 0, created.stderr
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(DOCKERFILE)
+    (ctx / "hello.txt").write_text("hi\n")
+    out = tmp_path / "out.tar"
+    done = client.run("build", "--builder", "pair", "--platform", "linux/amd64",
+                      "--check-reproducible", "--progress", "plain",
+                      "-o", f"type=oci,dest={out}", str(ctx))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "[check] [second linux/amd64 stage-0 3/3] RUN uname" in done.stderr
+    assert (
+        f"reproducible: linux/amd64 built on first ({one.endpoint}) and on second "
+        f"({other.endpoint}): sha256:"
+    ) in done.stderr
+    assert oci_layers(out, tmp_path / "unpacked")[1]["arch"] == b"x86_64\n"

@@ -75,6 +75,12 @@ def _key_values(items: tuple[str, ...], flag: str) -> dict[str, str]:
 )
 @click.option("--pull", is_flag=True, help="Always look for newer base images in the registry.")
 @click.option(
+    "--check-reproducible",
+    is_flag=True,
+    help="Build each platform twice (on another node when one runs it) and fail if the "
+    "images differ, naming the first differing file. Needs SOURCE_DATE_EPOCH.",
+)
+@click.option(
     "--secret",
     "secrets",
     multiple=True,
@@ -183,5 +189,6 @@ def command(**kw: object) -> None:
         jobs=kw["jobs"],  # type: ignore[arg-type]
         call=call,
         builder=str(kw["builder"]),
+        check_reproducible=bool(kw["check_reproducible"]),
     )
     sys.exit(run_build(request, quiet=bool(kw["quiet"])))

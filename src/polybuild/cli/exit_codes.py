@@ -24,6 +24,7 @@ EXIT_CODES: tuple[tuple[type[errors.PolybuildError], int], ...] = (
     (errors.AuthenticationError, 11),
     (errors.RegistryError, 12),
     (errors.RemoteError, 13),
+    (errors.NotReproducibleError, 14),
 )
 
 

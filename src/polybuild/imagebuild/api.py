@@ -16,15 +16,15 @@ from polybuild.exporters.export import ExportResult, check_outputs, export_outpu
 from polybuild.image import ImageStore
 from polybuild.image.platform_image import ExportSource, PlatformImage
 from polybuild.image.select import Selected
-from polybuild.imagebuild.driver import Driver, LocalDriver, NodeBuild, Planned, driver_for, plan
+from polybuild.imagebuild.driver import Driver, LocalDriver, build_on_nodes, driver_for, plan
 from polybuild.imagebuild.pins import Pins
 from polybuild.imagebuild.pipeline import convert_all
+from polybuild.imagebuild.reproducible import Checked, check_reproducible
 from polybuild.imagebuild.request import BuildRequest, BuildResult, make_request
 from polybuild.platforms import Platform
 from polybuild.progress import emulation_report, make_renderer
 from polybuild.progress.writer import Fanout, ProgressWriter, Recorder
 from polybuild.runtime import Runtime
-from polybuild.tasks import first_error
 
 
 async def _push(content: Any, target: Any, refs: Any, /, *, docker_media_types: bool) -> Any:
@@ -72,25 +72,6 @@ def _builder(request: BuildRequest, runtime: Runtime) -> Builder:
     return builders.get(request.builder) if request.builder else builders.current()
 
 
-async def _build_on_nodes(
-    request: BuildRequest, planned: list[Planned], progress: ProgressWriter
-) -> NodeBuild:
-    """Every node builds its platforms at once; the images come back in request order."""
-    try:
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(p.driver.build(request, p.platforms, progress))
-                     for p in planned]  # fmt: skip
-    except BaseExceptionGroup as failures:
-        raise first_error(failures) from None
-    builds = [task.result() for task in tasks]
-    by_platform = {image.platform: image for b in builds for image in b.images}
-    return NodeBuild(
-        tuple(by_platform[platform] for platform in request.platforms),
-        tuple(digest for b in builds for digest in b.executed),
-        tuple(item for b in builds for item in b.emulated_seconds),
-    )
-
-
 async def build_async(
     request: BuildRequest,
     *,
@@ -121,7 +102,9 @@ async def build_async(
     puller = _base_image_puller(asyncio.get_running_loop())
     local = LocalDriver(runtime, puller)
     remote = _remote(runtime, Pins(warn=warn))
-    planned = await plan(request, _builder(request, runtime), driver_for(local, remote), warn)
+    builder = _builder(request, runtime)
+    drivers = driver_for(local, remote)
+    planned = await plan(request, builder, drivers, warn)
     if request.call == "outline":
         converted = await convert_all(request, runtime, puller)
         text = "\n".join(outline(graph) for graph in converted.graphs)
@@ -129,12 +112,20 @@ async def build_async(
         return BuildResult(None, (), (), outline=text)
     recorder = Recorder()
     writer = ProgressWriter(Fanout(make_renderer(request.progress, err), recorder))
+    checked: list[Checked] = []
     try:
         with runtime.in_use(), store.lease():
-            built = await _build_on_nodes(request, planned, writer)
+            built = await build_on_nodes(request, planned, writer)
+            if request.check_reproducible:
+                unique = list({id(d): d for d in map(drivers, builder.nodes)}.values())
+                checked = await check_reproducible(
+                    request, planned, unique, built, store.content, writer, _label
+                )
             results = await _export(list(built.images), request, export_context)
     finally:
         writer.close()
+    for line in (c.line() for c in checked):
+        err.write(line + "\n")
     assembled = results[0].image if results else None
     if not request.outputs:
         warn(exporters.NO_OUTPUT_WARNING)
@@ -156,6 +147,10 @@ async def build_async(
         executed=built.executed,
         emulated_seconds=built.emulated_seconds,
     )
+
+
+def _label(driver: Driver) -> str:
+    return driver.label
 
 
 async def _export(

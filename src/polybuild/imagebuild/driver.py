@@ -24,6 +24,7 @@ from polybuild.platforms import Platform, only_strict
 from polybuild.progress.writer import ProgressWriter
 from polybuild.runtime import Runtime
 from polybuild.solver.fileop import DockerfileFileOps
+from polybuild.tasks import first_error
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +39,10 @@ class NodeBuild:
 class Driver(Protocol):
     """Builds platforms on one node; the images' blobs end up in this machine's store."""
 
+    @property
+    def label(self) -> str:
+        """The node as messages name it (`node-arm64 (ssh://...)`, `this machine`)."""
+
     async def detect(self) -> Detected:
         """What the node runs, natively and emulated, from its own probe (asked once)."""
 
@@ -48,6 +53,8 @@ class Driver(Protocol):
 
 class LocalDriver:
     """This machine: the frontend, the solver and runc under the local data root."""
+
+    label = "this machine"
 
     def __init__(self, runtime: Runtime, puller: Puller | None) -> None:
         self.runtime = runtime
@@ -127,6 +134,26 @@ async def _detect(driver: Driver, warn: Callable[[str], None] | None) -> Detecte
         return Detected()
 
 
+async def build_on_nodes(
+    request: BuildRequest, planned: list[Planned], progress: ProgressWriter
+) -> NodeBuild:
+    """Every node builds its platforms at once; the images come back in request order (the
+    first node to fail cancels the others and its error is raised)."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(p.driver.build(request, p.platforms, progress))
+                     for p in planned]  # fmt: skip
+    except BaseExceptionGroup as failures:
+        raise first_error(failures) from None
+    builds = [task.result() for task in tasks]
+    by_platform = {image.platform: image for b in builds for image in b.images}
+    return NodeBuild(
+        tuple(by_platform[platform] for platform in request.platforms),
+        tuple(digest for b in builds for digest in b.executed),
+        tuple(item for b in builds for item in b.emulated_seconds),
+    )
+
+
 def driver_for(local: Driver, remote: Callable[[Node], Driver]) -> Callable[[Node], Driver]:
     """Each node's driver: `local` for this machine's nodes, `remote(node)` (made once per
     node) for ssh ones."""
@@ -142,4 +169,4 @@ def driver_for(local: Driver, remote: Callable[[Node], Driver]) -> Callable[[Nod
     return choose
 
 
-__all__ = ["Driver", "LocalDriver", "NodeBuild", "Planned", "driver_for", "plan"]
+__all__ = ["Driver", "LocalDriver", "NodeBuild", "Planned", "build_on_nodes", "driver_for", "plan"]

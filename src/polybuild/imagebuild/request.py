@@ -43,6 +43,7 @@ class BuildRequest:
     jobs: int | None = None
     call: str = "build"  # "build", or "outline" to print the graph without building
     builder: str = ""  # --builder (default: $BUILDX_BUILDER or the one `polybuild use` chose)
+    check_reproducible: bool = False  # build each platform twice and compare, before output
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +84,7 @@ def make_request(
     jobs: int | None = None,
     call: str = "build",
     builder: str = "",
+    check_reproducible: bool = False,
 ) -> BuildRequest:
     """Parse `docker buildx build`'s flag values into a BuildRequest; UsageError naming the
     flag for a bad value. Every argument has that flag's syntax and meaning."""
@@ -94,6 +96,13 @@ def make_request(
     if network not in ("default", "host", "none"):
         raise UsageError(f"--network: unknown mode {network!r}", hint="use default, host or none")
     entitlements = parse_entitlements(allow)
+    if check_reproducible and epoch is None:
+        raise UsageError(
+            "--check-reproducible needs SOURCE_DATE_EPOCH: without it every build stamps "
+            "its own time into the image",
+            hint="set SOURCE_DATE_EPOCH (e.g. to $(git log -1 --format=%ct)) in the "
+            "environment or with --build-arg",
+        )
     if network == "host" and "network.host" not in entitlements:
         raise UsageError(
             "--network=host is not allowed",
@@ -124,6 +133,7 @@ def make_request(
         jobs=jobs,
         call=call,
         builder=builder,
+        check_reproducible=check_reproducible,
     )
 
 

@@ -24,7 +24,9 @@ class FakeDriver:
         *,
         executed: Sequence[str] = (),
         emulated: Sequence[Platform] = (),
+        label: str = "fake",
     ) -> None:
+        self.label = label
         self.platforms = tuple(platforms)
         self.emulated = tuple(emulated)
         self.probes = 0
