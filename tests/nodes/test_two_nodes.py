@@ -5,6 +5,7 @@ build makes, and a rebuild on the same builder runs nothing."""
 from __future__ import annotations
 
 import json
+import re
 import tarfile
 from pathlib import Path
 
@@ -71,6 +72,13 @@ def test_two_nodes_build_one_index_a_local_build_would(test_host: SshHosts, tmp_
     # Each platform ran on its own node, and the progress says which.
     assert "[node-amd64 linux/amd64 stage-0 3/3] RUN uname" in log, log
     assert "[node-arm64 linux/arm64 stage-0 3/3] RUN uname" in log, log
+    # ... and the report after the build says which node built what natively.
+    assert re.search(
+        rf"^Built on:\n  node-amd64 \({re.escape(amd.endpoint)}\)  linux/amd64  native\n"
+        rf"  node-arm64 \({re.escape(arm.endpoint)}\)  linux/arm64  emulated \(1 step ran, ",
+        log,
+        re.MULTILINE,
+    ), log
     assert archs_in(tmp_path / "remote.tar") == {
         "linux/amd64": b"x86_64\n",
         "linux/arm64": b"aarch64\n",

@@ -17,6 +17,7 @@ from polybuild.image import ImageStore
 from polybuild.image.platform_image import ExportSource, PlatformImage
 from polybuild.image.select import Selected
 from polybuild.imagebuild.driver import Driver, LocalDriver, build_on_nodes, driver_for, plan
+from polybuild.imagebuild.node_report import node_report
 from polybuild.imagebuild.pins import Pins
 from polybuild.imagebuild.pipeline import convert_all
 from polybuild.imagebuild.reproducible import Checked, check_reproducible
@@ -141,6 +142,9 @@ async def build_async(
     if report.steps and request.progress != "quiet":
         text = report.render()
         err.write(text if text.endswith("\n") else text + "\n")
+    nodes = node_report(planned, recorder.events)
+    if nodes and request.progress != "quiet":
+        err.write(nodes + "\n")
     return BuildResult(
         index=assembled.target if assembled is not None else None,
         images=built.images,

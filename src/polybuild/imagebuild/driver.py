@@ -43,6 +43,10 @@ class Driver(Protocol):
     def label(self) -> str:
         """The node as messages name it (`node-arm64 (ssh://...)`, `this machine`)."""
 
+    @property
+    def vertex_prefix(self) -> str:
+        """What the ids of its steps' progress events start with ("" for this machine)."""
+
     async def detect(self) -> Detected:
         """What the node runs, natively and emulated, from its own probe (asked once)."""
 
@@ -55,6 +59,7 @@ class LocalDriver:
     """This machine: the frontend, the solver and runc under the local data root."""
 
     label = "this machine"
+    vertex_prefix = ""
 
     def __init__(self, runtime: Runtime, puller: Puller | None) -> None:
         self.runtime = runtime

@@ -89,6 +89,10 @@ class RemoteDriver:
         self.transfers: list[Transfer] = []
 
     @property
+    def vertex_prefix(self) -> str:
+        return f"{self.node.name}/"  # as progress_wire.from_message names them
+
+    @property
     def label(self) -> str:
         return f"{self.node.name} ({self.node.endpoint})"
 

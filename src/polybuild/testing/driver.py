@@ -25,8 +25,10 @@ class FakeDriver:
         executed: Sequence[str] = (),
         emulated: Sequence[Platform] = (),
         label: str = "fake",
+        vertex_prefix: str = "",
     ) -> None:
         self.label = label
+        self.vertex_prefix = vertex_prefix
         self.platforms = tuple(platforms)
         self.emulated = tuple(emulated)
         self.probes = 0
