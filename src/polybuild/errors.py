@@ -73,12 +73,17 @@ cli/exit_codes.py) and the modules under polybuild/ that raise it.
     │                                           imagebuild/reproducible
     ├── RemoteError                       13    the remote protocol failed: a peer sent an
     │   │                                       oversized, truncated or undecodable frame or
-    │   │                                       an unexpected message; remote/frames,
-    │   │                                       remote/channel, remote/server
+    │   │                                       an unexpected message, or a build failed on
+    │   │                                       a node; remote/frames, remote/messages,
+    │   │                                       remote/server, remote/session,
+    │   │                                       remote/contextcache, remote/node_images,
+    │   │                                       remote/node_solve, imagebuild/remote_node
     │   └── NodeUnreachableError          13    a builder node cannot be used (names the
     │                                           endpoint and the reason): ssh failed, no
-    │                                           answer in time, another protocol version;
-    │                                           remote/client, remote/process, remote/ssh
+    │                                           answer in time, another protocol version,
+    │                                           the link broke mid-build; remote/client,
+    │                                           remote/process, remote/ssh, remote/session,
+    │                                           imagebuild/remote_driver
     └── FixtureError                      1     a test fixture (the busybox package) is missing,
                                                 corrupt or cannot be fetched; testing/busybox
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from polybuild.builders import NodeStatus
+from polybuild.builders import Node, NodeStatus
 from polybuild.cli import builders_status, main
 from polybuild.errors import NodeUnreachableError
 from tests.conftest import run_cli
@@ -35,7 +35,8 @@ class Ran:
 Polybuild = Callable[..., Ran]
 
 
-async def fake_bootstrap(endpoint: str, timeout: float) -> NodeStatus:
+async def fake_bootstrap(node: Node, timeout: float) -> NodeStatus:
+    endpoint = node.endpoint
     if "dead" in endpoint:
         raise NodeUnreachableError(endpoint, "Connection refused")
     return NodeStatus("running", "0.9.0", ("linux/arm64", "linux/arm/v7"))
@@ -76,7 +77,7 @@ def test_create_append_ls_inspect_leave_use_rm(polybuild: Polybuild) -> None:
     )
     ran = polybuild(
         "create", "--name", "multi", "--append", "--platform", "linux/arm64,linux/arm/v7",
-        "--driver-opt", "env.TZ=UTC", "ssh://build@arm-host:2222",
+        "--driver-opt", "connect-timeout=5", "ssh://build@arm-host:2222",
     )  # fmt: skip
     assert (ran.code, ran.out) == (0, "multi\n"), ran.err
     listing = polybuild("ls").out.splitlines()
@@ -93,7 +94,7 @@ def test_create_append_ls_inspect_leave_use_rm(polybuild: Polybuild) -> None:
     assert documents[0]["Nodes"][1] == {
         "Name": "multi1",
         "Endpoint": "ssh://build@arm-host:2222",
-        "DriverOpts": {"env.TZ": "UTC"},
+        "DriverOpts": {"connect-timeout": "5"},
         "Status": "inactive",
         "Platforms": ["linux/arm64", "linux/arm/v7"],
     }

@@ -13,6 +13,7 @@ from polybuild.builders.edit import (
     next_node_name,
     parse_driver_opts,
 )
+from polybuild.builders.node_options import NodeOptions
 from polybuild.errors import UsageError
 from polybuild.platforms import parse
 
@@ -34,14 +35,14 @@ def test_append_names_nodes_as_buildx_and_keeps_endpoint_and_opts() -> None:
     change = NodeChange(
         endpoint="ssh://build@arm-host:2222",
         platforms=(ARM64, ARMV7),
-        driver_opts=(("env.TZ", "UTC"),),
+        driver_opts=(("connect-timeout", "5"),),
     )
     builder = create(builder, "multi", change, append=True)
     assert summary(builder) == [
         ("multi0", "local", ["linux/amd64"]),
         ("multi1", "ssh://build@arm-host:2222", ["linux/arm64", "linux/arm/v7"]),
     ]
-    assert builder.nodes[1].driver_opts == (("env.TZ", "UTC"),)
+    assert builder.nodes[1].driver_opts == (("connect-timeout", "5"),)
     # the first free <builder>N: after multi1 leaves, the next node is multi1 again
     assert next_node_name(leave(builder, "multi1")) == "multi1"
     named = create(builder, "multi", NodeChange("Arm2", "ssh://arm2"), append=True)
@@ -66,12 +67,16 @@ def test_node_flag_changes_only_what_is_given() -> None:
     builder = create(
         builder, "multi", NodeChange(endpoint="ssh://a", platforms=(ARM64,)), append=True
     )
-    changed = create(builder, "multi", NodeChange("multi1", driver_opts=(("k", "v"),)))
+    changed = create(
+        builder,
+        "multi",
+        NodeChange("multi1", driver_opts=(("polybuild", "/opt/pb/bin/polybuild"),)),
+    )
     assert summary(changed) == summary(builder)
-    assert changed.nodes[1].driver_opts == (("k", "v"),)
+    assert changed.nodes[1].driver_opts == (("polybuild", "/opt/pb/bin/polybuild"),)
     moved = create(changed, "multi", NodeChange("multi1", "ssh://b"))
     assert summary(moved)[1] == ("multi1", "ssh://b", ["linux/arm64"])
-    assert moved.nodes[1].driver_opts == (("k", "v"),)
+    assert moved.nodes[1].driver_opts == (("polybuild", "/opt/pb/bin/polybuild"),)
 
 
 def test_pinning_a_platform_unpins_it_elsewhere_and_endpoints_are_unique() -> None:
@@ -98,6 +103,32 @@ def test_driver_rules() -> None:
         create(builder, "multi", NodeChange(endpoint="ssh://h"), driver="remote", append=True)
     with pytest.raises(UsageError, match="takes no driver options"):
         create(None, "x", NodeChange(driver_opts=(("a", "b"),)))
+
+
+@pytest.mark.parametrize(
+    ("pair", "message"),
+    [
+        (("env.TZ", "UTC"), "--driver-opt: unknown option 'env.TZ'"),
+        (("connect-timeout", "soon"), "--driver-opt connect-timeout=soon: expected seconds"),
+        (("connect-timeout", "0"), "--driver-opt connect-timeout=0: expected seconds"),
+        (("polybuild", "pb; rm -rf /"), "--driver-opt polybuild=pb; rm -rf /: expected a"),
+        (("polybuild", "bin/pb"), "--driver-opt polybuild=bin/pb: expected a command name"),
+        (("polybuild", "/opt/../pb"), "--driver-opt polybuild=/opt/../pb: expected a"),
+    ],
+)
+def test_driver_opts_are_known_keys_with_good_values(pair: tuple[str, str], message: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        create(None, "x", NodeChange(endpoint="ssh://h", driver_opts=(pair,)))
+    assert str(caught.value).startswith(message)
+
+
+def test_driver_opts_mean_what_they_say() -> None:
+    pairs = (("connect-timeout", "2.5"), ("polybuild", "/opt/pb/bin/polybuild"))
+    builder = create(None, "x", NodeChange(endpoint="ssh://h", driver_opts=pairs))
+    assert builder.nodes[0].options == NodeOptions(2.5, "/opt/pb/bin/polybuild")
+    assert create(None, "y", NodeChange(endpoint="ssh://h")).nodes[0].options == NodeOptions(
+        20.0, "polybuild"
+    )
 
 
 def test_leave_removes_a_node_but_never_the_last() -> None:

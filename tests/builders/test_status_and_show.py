@@ -25,7 +25,8 @@ BUILDER = Builder(
 )
 
 
-async def fake_bootstrap(endpoint: str, timeout: float) -> NodeStatus:
+async def fake_bootstrap(node: Node, timeout: float) -> NodeStatus:
+    endpoint = node.endpoint
     await asyncio.sleep(0.2)
     if endpoint.endswith("dead"):
         raise NodeUnreachableError(endpoint, "ssh: connect to host dead port 22: refused")
@@ -41,7 +42,7 @@ def test_platforms_in_groups_marks_pinned_and_normalises_detected() -> None:
 
 
 def test_without_connecting_remote_nodes_are_inactive_and_nothing_is_asked() -> None:
-    async def must_not_run(endpoint: str, timeout: float) -> NodeStatus:
+    async def must_not_run(node: Node, timeout: float) -> NodeStatus:
         raise AssertionError("connected")
 
     statuses = node_statuses(BUILDER, connect=False, bootstrap=must_not_run, local=lambda: HERE)
@@ -60,7 +61,7 @@ def test_bootstrap_asks_every_node_at_once_and_keeps_failures() -> None:
 
 
 def test_a_node_that_hangs_is_given_up_after_the_timeout() -> None:
-    async def hangs(endpoint: str, timeout: float) -> NodeStatus:
+    async def hangs(node: Node, timeout: float) -> NodeStatus:
         await asyncio.sleep(3600)
         raise AssertionError
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import sysconfig
 import time
 from pathlib import Path
 
@@ -57,3 +58,32 @@ def test_builder_with_an_ssh_node(test_host: SshHosts, tmp_path: Path) -> None:
     assert "Error:" not in healthy.stdout
     listed = polybuild("ls").stdout
     assert f" \\_ {host.endpoint}   inactive " in listed  # ls never connects
+
+
+def test_driver_opt_polybuild_names_the_command_run_on_the_node(
+    test_host: SshHosts, tmp_path: Path
+) -> None:
+    host = test_host("builders")
+    env = {**host.env, "POLYBUILD_ROOT": str(tmp_path / "root")}
+
+    def polybuild(*args: str) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-m", "polybuild", *args]
+        return subprocess.run(
+            argv, check=False, env=env, capture_output=True, text=True, timeout=120
+        )
+
+    ours = str(Path(sysconfig.get_path("scripts")) / "polybuild")  # what the node has
+    good = polybuild("create", "--name", "opt", "--driver-opt", f"polybuild={ours}",
+                     "--driver-opt", "connect-timeout=5", "--bootstrap", host.endpoint)  # fmt: skip
+    assert good.returncode == 0, good.stderr
+    assert "Status:            running\n" in polybuild("inspect", "--bootstrap", "opt").stdout
+    missing = polybuild("create", "--name", "opt", "--node", "opt0",
+                        "--driver-opt", "polybuild=/nowhere/polybuild")  # fmt: skip
+    assert missing.returncode == 0, missing.stderr
+    shown = polybuild("inspect", "--bootstrap", "opt")
+    assert shown.returncode == 1
+    assert "polybuild is not installed on" in shown.stdout + shown.stderr, shown
+    refused = polybuild("create", "--name", "opt2", "--driver-opt", "image=moby/buildkit",
+                        host.endpoint)  # fmt: skip
+    assert refused.returncode == 2
+    assert "--driver-opt: unknown option 'image'" in refused.stderr

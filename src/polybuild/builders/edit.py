@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 
 from polybuild.builders.endpoint import LOCAL, normalize_endpoint
 from polybuild.builders.model import DEFAULT_BUILDER, Builder, Node, validate_name
+from polybuild.builders.node_options import node_options
 from polybuild.errors import BuilderNotFoundError, UsageError
 from polybuild.platforms import Platform, format_platform
 
@@ -125,6 +126,7 @@ def update_node(builder: Builder, change: NodeChange, *, append: bool) -> Builde
             "--driver-opt: this machine's node takes no driver options",
             hint="driver options are for ssh:// nodes",
         )
+    node_options(node.driver_opts)  # known keys with good values, or a UsageError now
     if any(n.endpoint == node.endpoint and n.name != node.name for n in builder.nodes):
         raise UsageError(
             f"builder {builder.name!r} already has a node at {node.endpoint}",

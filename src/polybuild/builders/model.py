@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from polybuild.builders.endpoint import LOCAL, is_local
+from polybuild.builders.node_options import NodeOptions, node_options
 from polybuild.errors import BuilderNotFoundError, PolybuildError, UsageError
 from polybuild.image.content import write_file_atomic
 from polybuild.platforms import Platform, format_platform, parse
@@ -44,6 +45,11 @@ class Node:
     @property
     def is_local(self) -> bool:
         return is_local(self.endpoint)
+
+    @property
+    def options(self) -> NodeOptions:
+        """What its --driver-opt pairs mean (checked when the node was created)."""
+        return node_options(self.driver_opts)
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,7 +42,12 @@ def _named(store: BuilderStore, *names: str | None) -> Builder:
     help="Platforms this node builds first (comma separated; pinned, marked * by ls).",
 )
 @click.option(
-    "--driver-opt", "driver_opts", multiple=True, metavar="K=V", help="Options for ssh nodes."
+    "--driver-opt",
+    "driver_opts",
+    multiple=True,
+    metavar="K=V",
+    help="Options for ssh nodes: connect-timeout=SECONDS (default 20), polybuild=COMMAND "
+    "(run on the node; default polybuild on its PATH).",
 )
 @click.option("--append", is_flag=True, help="Add a node to an existing builder.")
 @click.option("--leave", is_flag=True, help="Remove the node --node from builder --name.")

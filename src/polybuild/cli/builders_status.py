@@ -19,14 +19,14 @@ from polybuild.errors import PolybuildError
 BOOTSTRAP_TIMEOUT = 10.0  # seconds per node (they are asked at the same time)
 _GRACE = 2.0  # on top of the timeout the connection itself enforces
 
-Bootstrap = Callable[[str, float], Awaitable[NodeStatus]]
+Bootstrap = Callable[[Node, float], Awaitable[NodeStatus]]
 
 
-async def remote_bootstrap(endpoint: str, timeout: float) -> NodeStatus:
-    """Ask the polybuild at `endpoint` (over ssh) its version and platforms."""
+async def remote_bootstrap(node: Node, timeout: float) -> NodeStatus:
+    """Ask the polybuild of an ssh node its version and platforms."""
     from polybuild.remote.client import bootstrap
 
-    info = await bootstrap(endpoint, timeout=timeout)
+    info = await bootstrap(node.endpoint, timeout=timeout, polybuild=node.options.polybuild)
     emulated = tuple(p for p in info.emulated if p not in info.native)
     return NodeStatus(RUNNING, info.polybuild, (*info.native, *emulated))
 
@@ -48,9 +48,11 @@ class Statuses:
 
 
 async def _ask(node: Node, timeout: float, bootstrap: Bootstrap) -> NodeStatus | PolybuildError:
+    if "connect-timeout" in dict(node.driver_opts):
+        timeout = node.options.connect_timeout
     try:
         async with asyncio.timeout(timeout + min(_GRACE, timeout)):  # if the transport hangs
-            return await bootstrap(node.endpoint, timeout)
+            return await bootstrap(node, timeout)
     except TimeoutError:
         return PolybuildError(f"node {node.endpoint}: no answer within {timeout:g} s")
     except PolybuildError as exc:

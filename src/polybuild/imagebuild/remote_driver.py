@@ -34,8 +34,6 @@ from polybuild.remote.session import LocalImage, Session, open_session
 from polybuild.remote.ssh import open_ssh, parse_endpoint
 from polybuild.runtime import Runtime
 
-CONNECT_TIMEOUT = 20.0
-
 
 @dataclass(frozen=True, slots=True)
 class Transfer:
@@ -101,8 +99,12 @@ class RemoteDriver:
             return self._opener
         endpoint = parse_endpoint(self.node.endpoint)
 
+        options = self.node.options
+
         async def open_default() -> ProcessLink:
-            return await open_ssh(endpoint, connect_timeout=CONNECT_TIMEOUT)
+            return await open_ssh(
+                endpoint, connect_timeout=options.connect_timeout, polybuild=options.polybuild
+            )
 
         return open_default
 
@@ -111,7 +113,9 @@ class RemoteDriver:
         if self._detected is None:
             try:
                 info = await bootstrap(
-                    self.node.endpoint, timeout=CONNECT_TIMEOUT, opener=self._open()
+                    self.node.endpoint,
+                    timeout=self.node.options.connect_timeout,
+                    opener=self._open(),
                 )
             except NodeUnreachableError as exc:
                 raise self._named(exc) from exc
@@ -143,7 +147,7 @@ class RemoteDriver:
             session = await open_session(
                 self.node.endpoint,
                 self._open(),
-                timeout=CONNECT_TIMEOUT,
+                timeout=self.node.options.connect_timeout,
                 label=f"[{self.node.name}]",
             )
         except NodeUnreachableError as exc:

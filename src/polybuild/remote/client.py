@@ -36,19 +36,24 @@ Opener = Callable[[], Awaitable[ProcessLink]]
 
 
 async def bootstrap(
-    endpoint: str, *, timeout: float = 10.0, opener: Opener | None = None
+    endpoint: str,
+    *,
+    timeout: float = 10.0,
+    opener: Opener | None = None,
+    polybuild: str = "polybuild",
 ) -> NodeInfo:
     """Connect to the node at `endpoint`, check it speaks our protocol and return its NodeInfo.
 
     Every failure, including no answer within `timeout` seconds, is a NodeUnreachableError
     naming the endpoint; an endpoint that is not `ssh://[user@]host[:port]` is a UsageError.
-    `opener` replaces the ssh transport (tests use remote.local.open_local).
+    `opener` replaces the ssh transport (tests use remote.local.open_local); `polybuild` is
+    the command ssh runs on the node.
     """
     if opener is None:
         ssh_endpoint = parse_endpoint(endpoint)
 
         async def open_default() -> ProcessLink:
-            return await open_ssh(ssh_endpoint, connect_timeout=timeout)
+            return await open_ssh(ssh_endpoint, connect_timeout=timeout, polybuild=polybuild)
 
         opener = open_default
     try:
