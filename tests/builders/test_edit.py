@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from polybuild.builders import Builder, BuilderNotFoundError, Node, validate_name
@@ -99,7 +101,7 @@ def test_driver_rules() -> None:
     with pytest.raises(UsageError, match="unsupported driver 'kubernetes'"):
         driver_name("kubernetes")
     builder = create(None, "multi", NodeChange())
-    with pytest.raises(UsageError, match="unsupported driver"):
+    with pytest.raises(UsageError, match="invalid BuildKit endpoint 'ssh://h'"):
         create(builder, "multi", NodeChange(endpoint="ssh://h"), driver="remote", append=True)
     with pytest.raises(UsageError, match="takes no driver options"):
         create(None, "x", NodeChange(driver_opts=(("a", "b"),)))
@@ -151,3 +153,59 @@ def test_names_and_driver_opts() -> None:
     assert parse_driver_opts(['a=1,"b=x,y"', "c="]) == (("a", "1"), ("b", "x,y"), ("c", ""))
     with pytest.raises(UsageError, match="expecting K=V"):
         parse_driver_opts(["novalue"])
+
+
+def test_a_builder_mixes_polybuild_nodes_and_buildkit_daemons() -> None:
+    builder = create(None, "mixed", NodeChange(platforms=(AMD64,)))
+    opts = (("cacert", "/etc/bk/ca.pem"), ("cert", "/etc/bk/c.pem"), ("key", "/etc/bk/k.pem"))
+    change = NodeChange("bk-arm", "tcp://buildkit-arm64:1234", (ARM64,), opts)
+    builder = create(builder, "mixed", change, driver="remote", append=True)
+    unix = NodeChange("bk-sock", "unix:///run/buildkit/buildkitd.sock")
+    builder = create(builder, "mixed", unix, driver="remote", append=True)
+    assert [(n.name, n.driver, n.endpoint) for n in builder.nodes] == [
+        ("mixed0", "local", "local"),
+        ("bk-arm", "remote", "tcp://buildkit-arm64:1234"),
+        ("bk-sock", "remote", "unix:///run/buildkit/buildkitd.sock"),
+    ]
+    assert builder.nodes[1].is_buildkit and not builder.nodes[1].is_local
+    assert builder.nodes[1].buildkit.tls and builder.nodes[1].buildkit.key == "/etc/bk/k.pem"
+    assert Builder.from_json(builder.to_json(), "test") == builder
+    # A new builder of BuildKit daemons; its appended nodes are BuildKit daemons too.
+    remote = create(None, "bk", NodeChange(endpoint="tcp://10.0.0.1:1234"), driver="remote")
+    remote = create(remote, "bk", NodeChange(endpoint="tcp://10.0.0.2:1234"), append=True)
+    assert [(n.driver, n.endpoint) for n in remote.nodes] == [
+        ("remote", "tcp://10.0.0.1:1234"),
+        ("remote", "tcp://10.0.0.2:1234"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (NodeChange(), "the remote driver needs the BuildKit daemon's address"),
+        (NodeChange(endpoint="tcp://host"), "a tcp address needs a port"),
+        (NodeChange(endpoint="unix://relative.sock"), "a unix socket is an absolute path"),
+        (NodeChange(endpoint="unix:///run/../etc/x"), "a unix socket is an absolute path"),
+        (NodeChange(endpoint="tcp://h:1", driver_opts=(("image", "x"),)), "unknown option"),
+        (NodeChange(endpoint="tcp://h:1", driver_opts=(("cert", "/c"),)), "cert and key go"),
+        (NodeChange(endpoint="tcp://h:1", driver_opts=(("cacert", "ca.pem"),)), "absolute"),
+        (
+            NodeChange(endpoint="unix:///s", driver_opts=(("cacert", "/ca.pem"),)),
+            "TLS options are for tcp://",
+        ),
+    ],
+)
+def test_buildkit_endpoints_and_options_are_checked(change: NodeChange, message: str) -> None:
+    with pytest.raises(UsageError, match=re.escape(message)):
+        create(None, "bk", change, driver="remote")
+
+
+def test_a_nodes_driver_cannot_change_and_tcp_needs_the_remote_driver() -> None:
+    builder = create(None, "b", NodeChange(endpoint="tcp://h:1234"), driver="remote")
+    with pytest.raises(UsageError, match="has driver remote, not local"):
+        create(builder, "b", NodeChange("b0", "ssh://h"), driver="local")
+    with pytest.raises(UsageError, match="--driver remote tcp://HOST:PORT for a BuildKit"):
+        try:
+            create(None, "c", NodeChange(endpoint="tcp://h:1234"))
+        except UsageError as exc:
+            raise UsageError(f"{exc} {exc.hint}") from exc

@@ -10,13 +10,22 @@ import csv
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from polybuild.builders.endpoint import LOCAL, normalize_endpoint
-from polybuild.builders.model import DEFAULT_BUILDER, Builder, Node, validate_name
-from polybuild.builders.node_options import node_options
+from polybuild.builders.endpoint import normalize_buildkit_endpoint, normalize_endpoint
+from polybuild.builders.model import (
+    DEFAULT_BUILDER,
+    LOCAL_DRIVER,
+    REMOTE_DRIVER,
+    Builder,
+    Node,
+    validate_name,
+)
+from polybuild.builders.node_options import buildkit_options, node_options
 from polybuild.errors import BuilderNotFoundError, UsageError
 from polybuild.platforms import Platform, format_platform
 
-DRIVERS = ("local",)  # polybuild's own: nothing to start, the node's polybuild runs per build
+# polybuild's own (nothing to start: the node's polybuild runs per build), and buildx's remote
+# driver (a BuildKit daemon that runs already, at tcp:// or unix://).
+DRIVERS = (LOCAL_DRIVER, REMOTE_DRIVER)
 DRIVER_ALIASES = {"docker-container": "local", "docker": "local"}  # buildx scripts name these
 
 
@@ -28,6 +37,7 @@ class NodeChange:
     endpoint: str | None = None  # the ENDPOINT argument (None: not given, keep or this machine)
     platforms: tuple[Platform, ...] = ()  # --platform (empty: keep)
     driver_opts: tuple[tuple[str, str], ...] | None = None  # --driver-opt (None: keep)
+    driver: str | None = None  # --driver (None: the builder's)
 
 
 def parse_driver_opts(values: Sequence[str]) -> tuple[tuple[str, str], ...] | None:
@@ -49,9 +59,22 @@ def driver_name(text: str) -> str:
     if name not in DRIVERS:
         raise UsageError(
             f"--driver: unsupported driver {text!r}",
-            hint="polybuild has one driver, local; give an ssh:// endpoint for another machine",
+            hint="local (this machine, or ssh:// for another with polybuild) or remote (a "
+            "BuildKit daemon at tcp:// or unix://)",
         )
     return name
+
+
+def _endpoint(text: str, driver: str) -> str:
+    """The endpoint as stored for a node of `driver` (a UsageError saying what it takes)."""
+    if driver == REMOTE_DRIVER:
+        if not text:
+            raise UsageError(
+                "the remote driver needs the BuildKit daemon's address",
+                hint="polybuild create --driver remote tcp://HOST:PORT (or unix:///PATH)",
+            )
+        return normalize_buildkit_endpoint(text)
+    return normalize_endpoint(text)
 
 
 def next_node_name(builder: Builder) -> str:
@@ -85,23 +108,29 @@ def create(
                 f"no builder {name!r} to append a node to",
                 hint=f"create it first: polybuild create --name {name}",
             )
-        builder = Builder(name, driver_name(driver or "local"), ())
-        return update_node(builder, change, append=True)
+        builder = Builder(name, driver_name(driver or LOCAL_DRIVER), ())
+        return update_node(builder, replace(change, driver=builder.driver), append=True)
     if not change.name and not append:
         raise UsageError(
             f"builder {name!r} already exists",
             hint="add a node with --append, change one with --node NAME, or polybuild rm it first",
         )
-    if driver is not None and driver_name(driver) != existing.driver:
-        raise UsageError(f"builder {name!r} exists with another driver ({existing.driver})")
-    return update_node(existing, change, append=append)
+    # A builder may mix drivers: --append --driver remote adds a BuildKit daemon to it.
+    node_driver = driver_name(driver) if driver is not None else None
+    return update_node(existing, replace(change, driver=node_driver), append=append)
 
 
 def update_node(builder: Builder, change: NodeChange, *, append: bool) -> Builder:
     """Change the node `change.name`, or add it (append); platforms it pins are unpinned from
     the builder's other nodes, and two nodes may not share an endpoint (buildx's rules)."""
-    endpoint = None if change.endpoint is None else normalize_endpoint(change.endpoint)
     node = (builder.node(change.name) or builder.node(change.name.lower())) if change.name else None
+    if node is not None and change.driver is not None and change.driver != node.driver:
+        raise UsageError(
+            f"node {node.name!r} has driver {node.driver}, not {change.driver}",
+            hint="remove it with --leave and add it again with --append --driver",
+        )
+    driver = node.driver if node is not None else change.driver or builder.driver
+    endpoint = None if change.endpoint is None else _endpoint(change.endpoint, driver)
     if node is not None:
         node = replace(
             node,
@@ -117,16 +146,23 @@ def update_node(builder: Builder, change: NodeChange, *, append: bool) -> Builde
     else:
         node = Node(
             validate_name(change.name, "node") if change.name else next_node_name(builder),
-            endpoint or LOCAL,
+            endpoint or _endpoint("", driver),
             change.platforms,
             change.driver_opts or (),
+            driver,
         )
     if node.is_local and node.driver_opts:
         raise UsageError(
             "--driver-opt: this machine's node takes no driver options",
-            hint="driver options are for ssh:// nodes",
+            hint="driver options are for ssh:// nodes and BuildKit daemons (--driver remote)",
         )
-    node_options(node.driver_opts)  # known keys with good values, or a UsageError now
+    # Known keys with good values, or a UsageError now.
+    if node.is_buildkit:
+        options = buildkit_options(node.driver_opts)
+        if options.tls and node.endpoint.startswith("unix://"):
+            raise UsageError("--driver-opt: TLS options are for tcp:// daemons, not unix sockets")
+    else:
+        node_options(node.driver_opts)
     if any(n.endpoint == node.endpoint and n.name != node.name for n in builder.nodes):
         raise UsageError(
             f"builder {builder.name!r} already has a node at {node.endpoint}",

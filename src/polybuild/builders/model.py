@@ -11,7 +11,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from polybuild.builders.endpoint import LOCAL, is_local
-from polybuild.builders.node_options import NodeOptions, node_options
+from polybuild.builders.node_options import (
+    BuildKitOptions,
+    NodeOptions,
+    buildkit_options,
+    node_options,
+)
 from polybuild.errors import BuilderNotFoundError, PolybuildError, UsageError
 from polybuild.image.content import write_file_atomic
 from polybuild.platforms import Platform, format_platform, parse
@@ -33,23 +38,38 @@ def validate_name(name: str, what: str = "builder") -> str:
     return name.lower()
 
 
+LOCAL_DRIVER = "local"  # polybuild itself: this machine, or another over ssh
+REMOTE_DRIVER = "remote"  # a BuildKit daemon (buildx's remote driver)
+
+
 @dataclass(frozen=True, slots=True)
 class Node:
-    """One machine of a builder: this one (`local`) or another reached over `ssh://`."""
+    """One machine of a builder: this one (`local`), another with polybuild reached over
+    `ssh://`, or a BuildKit daemon (driver `remote`) at `tcp://` or `unix://`."""
 
     name: str
     endpoint: str = LOCAL
     platforms: tuple[Platform, ...] = ()  # pinned with --platform; tried first
     driver_opts: tuple[tuple[str, str], ...] = ()  # --driver-opt K=V, sorted by key
+    driver: str = LOCAL_DRIVER
 
     @property
     def is_local(self) -> bool:
-        return is_local(self.endpoint)
+        return self.driver == LOCAL_DRIVER and is_local(self.endpoint)
+
+    @property
+    def is_buildkit(self) -> bool:
+        return self.driver == REMOTE_DRIVER
 
     @property
     def options(self) -> NodeOptions:
-        """What its --driver-opt pairs mean (checked when the node was created)."""
+        """What an ssh node's --driver-opt pairs mean (checked when it was created)."""
         return node_options(self.driver_opts)
+
+    @property
+    def buildkit(self) -> BuildKitOptions:
+        """What a BuildKit node's --driver-opt pairs mean (checked when it was created)."""
+        return buildkit_options(self.driver_opts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +94,7 @@ class Builder:
                         "endpoint": n.endpoint,
                         "platforms": [format_platform(p) for p in n.platforms],
                         "driver_opts": dict(n.driver_opts),
+                        "driver": n.driver,
                     }
                     for n in self.nodes
                 ],
@@ -83,7 +104,8 @@ class Builder:
 
     @classmethod
     def from_json(cls, text: str, where: str) -> Builder:
-        """A saved builder; files of older versions (no driver_opts) read as having none."""
+        """A saved builder; files of older versions (no driver_opts, no node driver) read as
+        having none (nodes of polybuild's own driver)."""
         try:
             data = json.loads(text)
             nodes = tuple(
@@ -92,6 +114,7 @@ class Builder:
                     str(n.get("endpoint", LOCAL)),
                     tuple(parse(p) for p in n.get("platforms", [])),
                     tuple(sorted((str(k), str(v)) for k, v in n.get("driver_opts", {}).items())),
+                    str(n.get("driver", LOCAL_DRIVER)),
                 )
                 for n in data["nodes"]
             )

@@ -1,5 +1,6 @@
-"""What `--driver-opt K=V` means for an ssh node: the options polybuild knows, checked when
-the node is created (an unknown key or a bad value is a UsageError naming it)."""
+"""What `--driver-opt K=V` means: for an ssh node (NodeOptions) and for a BuildKit daemon
+(BuildKitOptions, buildx's remote driver keys), checked when the node is created (an unknown
+key or a bad value is a UsageError naming it)."""
 
 from __future__ import annotations
 
@@ -57,4 +58,66 @@ def node_options(pairs: Iterable[tuple[str, str]]) -> NodeOptions:
     return options
 
 
-__all__ = ["DEFAULT_CONNECT_TIMEOUT", "KNOWN", "NodeOptions", "node_options"]
+BUILDKIT_KNOWN = {
+    "cacert": "the CA certificate that signed the daemon's (PEM file; TLS)",
+    "cert": "this client's certificate (PEM file; with key: mutual TLS)",
+    "key": "this client's private key (PEM file; with cert)",
+    "servername": "the name the daemon's certificate is for (default: the endpoint's host)",
+    "connect-timeout": "seconds to wait for the daemon's answer (default 20)",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class BuildKitOptions:
+    """How to reach a BuildKit daemon: TLS files (absolute paths; "" for none)."""
+
+    cacert: str = ""
+    cert: str = ""
+    key: str = ""
+    servername: str = ""
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.cacert or self.cert)
+
+
+def buildkit_options(pairs: Iterable[tuple[str, str]]) -> BuildKitOptions:
+    """The BuildKitOptions of a BuildKit node's `--driver-opt` pairs."""
+    values = dict(pairs)
+    unknown = sorted(set(values) - set(BUILDKIT_KNOWN))
+    if unknown:
+        known = "; ".join(f"{k}: {v}" for k, v in BUILDKIT_KNOWN.items())
+        raise UsageError(
+            f"--driver-opt: unknown option {unknown[0]!r} for a BuildKit daemon",
+            hint=f"the remote driver takes {known}",
+        )
+    for key in ("cacert", "cert", "key"):
+        path = values.get(key, "")
+        if path and (not path.startswith("/") or ".." in path.split("/")):
+            raise UsageError(f"--driver-opt {key}={path}: expected an absolute file path")
+    if bool(values.get("cert")) != bool(values.get("key")):
+        raise UsageError("--driver-opt: cert and key go together (mutual TLS needs both)")
+    timeout = (
+        node_options([("connect-timeout", values["connect-timeout"])]).connect_timeout
+        if ("connect-timeout" in values)
+        else DEFAULT_CONNECT_TIMEOUT
+    )
+    return BuildKitOptions(
+        values.get("cacert", ""),
+        values.get("cert", ""),
+        values.get("key", ""),
+        values.get("servername", ""),
+        timeout,
+    )
+
+
+__all__ = [
+    "BUILDKIT_KNOWN",
+    "DEFAULT_CONNECT_TIMEOUT",
+    "KNOWN",
+    "BuildKitOptions",
+    "NodeOptions",
+    "buildkit_options",
+    "node_options",
+]

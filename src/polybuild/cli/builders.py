@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -32,7 +33,12 @@ def _named(store: BuilderStore, *names: str | None) -> Builder:
 
 @click.command("create")
 @click.option("--name", default=None, help="Builder name (default: generated).")
-@click.option("--driver", default=None, help="Driver: local (polybuild's own, no daemon).")
+@click.option(
+    "--driver",
+    default=None,
+    help="local (polybuild's own: this machine, or ssh:// for another; no daemon) or remote "
+    "(a BuildKit daemon at tcp://HOST:PORT or unix:///PATH).",
+)
 @click.option("--node", default=None, help="Create or change the node with this name.")
 @click.option(
     "--platform",
@@ -47,7 +53,8 @@ def _named(store: BuilderStore, *names: str | None) -> Builder:
     multiple=True,
     metavar="K=V",
     help="Options for ssh nodes: connect-timeout=SECONDS (default 20), polybuild=COMMAND "
-    "(run on the node; default polybuild on its PATH).",
+    "(run on the node; default polybuild on its PATH); for BuildKit daemons (--driver "
+    "remote): cacert=, cert=, key= (PEM files), servername=, connect-timeout=.",
 )
 @click.option("--append", is_flag=True, help="Add a node to an existing builder.")
 @click.option("--leave", is_flag=True, help="Remove the node --node from builder --name.")
@@ -69,7 +76,8 @@ def create_command(
     """Create a builder, add a node (--append), change one (--node) or remove one (--leave).
 
     ENDPOINT is this machine when left out, or ssh://[user@]host[:port]: a machine reached
-    with your own ssh client and ~/.ssh/config, with polybuild installed.
+    with your own ssh client and ~/.ssh/config, with polybuild installed; with --driver
+    remote, a BuildKit daemon at tcp://HOST:PORT or unix:///PATH.
     """
     from polybuild.builders import edit, validate_name
     from polybuild.platforms import parse_list
@@ -83,9 +91,8 @@ def create_command(
         return
     if append and not name:
         raise UsageError("--append needs --name of the builder to add a node to")
-    change = edit.NodeChange(
-        node or "", endpoint, parse_list(list(platforms)), edit.parse_driver_opts(driver_opts)
-    )
+    opts = _absolute(edit.parse_driver_opts(driver_opts))
+    change = edit.NodeChange(node or "", endpoint, parse_list(list(platforms)), opts)
     with store.locked():
         name = validate_name(name) if name else f"builder_{secrets.token_hex(6)}"
         builder = edit.create(store.find(name), name, change, driver=driver, append=append)
@@ -95,6 +102,18 @@ def create_command(
     if bootstrap:
         _bootstrap_or_fail(builder)
     click.echo(builder.name)
+
+
+def _absolute(
+    opts: tuple[tuple[str, str], ...] | None,
+) -> tuple[tuple[str, str], ...] | None:
+    """TLS file options as absolute paths, resolved from here (as buildx does)."""
+    if opts is None:
+        return None
+    files = ("cacert", "cert", "key")
+    return tuple(
+        (k, str(Path(v).expanduser().absolute()) if k in files and v else v) for k, v in opts
+    )
 
 
 def _bootstrap_or_fail(builder: Builder) -> None:

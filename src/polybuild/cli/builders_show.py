@@ -93,6 +93,8 @@ def builder_json(builder: Builder, statuses: Sequence[NodeStatus], current: bool
     nodes: list[dict[str, Any]] = []
     for node, status in zip(builder.nodes, statuses, strict=True):
         entry: dict[str, Any] = {"Name": node.name, "Endpoint": node.endpoint}
+        if node.driver != builder.driver:
+            entry["Driver"] = node.driver
         if node.driver_opts:
             entry["DriverOpts"] = dict(node.driver_opts)
         if status.status:
@@ -120,6 +122,8 @@ def inspect_text(builder: Builder, statuses: Sequence[NodeStatus]) -> str:
     blocks = [_align([["Name:", builder.name], ["Driver:", builder.driver]], 1), ["", "Nodes:"]]
     for i, (node, status) in enumerate(zip(builder.nodes, statuses, strict=True)):
         rows = [["Name:", node.name], ["Endpoint:", node.endpoint]]
+        if node.driver != builder.driver:
+            rows.append(["Driver:", node.driver])
         if node.driver_opts:
             opts = " ".join(f"{k}={json.dumps(v)}" for k, v in node.driver_opts)
             rows.append(["Driver Options:", opts])
@@ -128,7 +132,8 @@ def inspect_text(builder: Builder, statuses: Sequence[NodeStatus]) -> str:
         else:
             rows.append(["Status:", status.status])
             if status.version:
-                rows.append(["Polybuild version:", status.version])
+                engine = "BuildKit" if node.is_buildkit else "Polybuild"
+                rows.append([f"{engine} version:", status.version])
             platforms = _platforms(node, status)
             if platforms:
                 rows.append(["Platforms:", ", ".join(platforms)])
