@@ -20,6 +20,7 @@ from polybuild.image.content import BlobReader, ContentStore
 from polybuild.image.digest import Digest
 from polybuild.progress.events import Event, VertexLog, VertexStarted
 from polybuild.remote.channel import Channel
+from polybuild.remote.context_tree import sync_tree
 from polybuild.remote.contextcache import ContextCache, check_manifest
 from polybuild.remote.messages import (
     PROTOCOL_VERSION,
@@ -243,7 +244,7 @@ def test_nothing_is_created_through_a_symlink(tmp_path: Path) -> None:
         ContextEntry("l/f", 0o100644, 1, str(digest)),
     ]
     with pytest.raises(RemoteError, match="symlink"):
-        cache.materialise(entries, dest)
+        sync_tree(cache, entries, dest, {}, tmp_path)
     assert list(outside.iterdir()) == []
 
 
@@ -312,8 +313,65 @@ def test_the_context_keeps_its_times(tmp_path: Path) -> None:
     ]
     dest = tmp_path / "ctx"
     dest.mkdir()
-    cache.materialise(entries, dest)
+    sync_tree(cache, entries, dest, {}, tmp_path)
     assert os.stat(dest / "d").st_mtime_ns == 1_000_000_000_123
     assert stat.S_IMODE(os.stat(dest / "d").st_mode) == 0o555
     assert os.stat(dest / "d" / "f").st_mtime_ns == 2_000_000_000_456
     assert os.lstat(dest / "d" / "l").st_mtime_ns == 3_000_000_000_789
+
+
+class HeldBackend(FakeBackend):
+    """Looks at its context, waits until every build has looked at its own, looks again."""
+
+    def __init__(self, root: Path, builds: int) -> None:
+        super().__init__(root)
+        self.barrier = asyncio.Barrier(builds)
+        self.dirs: list[Path] = []
+
+    async def build(
+        self,
+        solve: Solve,
+        context_dir: Path,
+        work_dir: Path,
+        emit: Callable[[Event], None],
+        images: ImageExchange,
+    ) -> SolveDone:
+        done = await super().build(solve, context_dir, work_dir, emit, images)
+        before = self.seen[-1]
+        self.dirs.append(context_dir)
+        await self.barrier.wait()
+        await super().build(solve, context_dir, work_dir, emit, images)
+        assert self.seen.pop() == before  # unchanged while the other build synced its own
+        return done
+
+
+def test_concurrent_solves_of_one_context_key_never_share_a_directory(tmp_path: Path) -> None:
+    backend = HeldBackend(tmp_path / "node", builds=2)
+    here = tmp_path / "here"
+    here.mkdir()
+    contents = {"one": b"first build", "two": b"second build"}
+    for name, data in contents.items():
+        (here / name).write_bytes(data)
+
+    def solve(name: str) -> tuple[Solve, dict[str, Path]]:
+        e = entry("f", contents[name])
+        # the same key: a client may reuse one (or lie); each build still sees only its files
+        return replace(solve_of(e), context_key="shared"), {e.digest: here / name}
+
+    async def build(name: str) -> None:
+        async def body(session: Session) -> object:
+            return await session.solve(*solve(name), lambda _: None)
+
+        await with_node(backend, body)
+
+    async def both() -> None:
+        await asyncio.gather(build("one"), build("two"))
+
+    asyncio.run(both())
+    assert sorted(seen["f"] for seen in backend.seen) == [b"first build", b"second build"]
+    assert len(set(backend.dirs)) == 2
+    # Each later build of the key takes a free slot and brings it to its own manifest.
+    backend.barrier = asyncio.Barrier(1)
+    asyncio.run(build("two"))
+    assert backend.seen[-1] == {"f": b"second build", "f:mode": "0o644"}
+    assert backend.dirs[-1] in backend.dirs[:2]

@@ -6,35 +6,26 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import stat
 from pathlib import Path
 
 from polybuild.dockerfile.ignore import load_patterns
 from polybuild.errors import UsageError
 from polybuild.fileops.context import list_context_files
+from polybuild.imagebuild.context_hashes import ContextHashes
 from polybuild.imagebuild.pipeline import read_dockerfile
 from polybuild.imagebuild.request import BuildRequest
 from polybuild.platforms import Platform, format_platform
 from polybuild.remote.messages import ContextEntry, Solve
 
-_CHUNK = 1 << 20
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    try:
-        while chunk := os.read(fd, _CHUNK):
-            digest.update(chunk)
-    finally:
-        os.close(fd)
-    return "sha256:" + digest.hexdigest()
-
 
 def context_manifest(
-    context: Path, patterns: tuple[str, ...]
+    context: Path, patterns: tuple[str, ...], data_root: Path | None = None
 ) -> tuple[tuple[ContextEntry, ...], dict[str, Path]]:
-    """The context's entries after .dockerignore, and each file digest's path here."""
+    """The context's entries after .dockerignore, and each file digest's path here (files
+    unchanged since the last build under `data_root` are not read again)."""
+    hashes = ContextHashes(data_root, context)
     entries: list[ContextEntry] = []
     files: dict[str, Path] = {}
     for rel in list_context_files(context, patterns):
@@ -46,7 +37,7 @@ def context_manifest(
             target = os.readlink(path)
             entries.append(ContextEntry(rel, st.st_mode, target=target, mtime_ns=st.st_mtime_ns))
         elif stat.S_ISREG(st.st_mode):
-            digest = _sha256(path)
+            digest = hashes.digest(path, rel, st)
             files.setdefault(digest, path)
             entries.append(ContextEntry(rel, st.st_mode, st.st_size, digest, "", st.st_mtime_ns))
         else:
@@ -55,15 +46,27 @@ def context_manifest(
                 "symlink: a remote node cannot recreate it",
                 hint="exclude it in .dockerignore",
             )
+    hashes.save()
     return tuple(entries), files
 
 
+def context_key(context: Path, data_root: Path | None) -> str:
+    """Which context of which client this is, for the node to keep its copy of it between
+    builds: a hash (no path of the client's leaves it)."""
+    who = f"{socket.gethostname()}\0{data_root or ''}\0{context.resolve()}"
+    return hashlib.sha256(who.encode("utf-8", "surrogateescape")).hexdigest()
+
+
 def make_solve(
-    request: BuildRequest, platforms: tuple[Platform, ...], solve_id: int
+    request: BuildRequest,
+    platforms: tuple[Platform, ...],
+    solve_id: int,
+    data_root: Path | None = None,
 ) -> tuple[Solve, dict[str, Path]]:
     """The Solve for `platforms` of `request`, and the context files by digest (reads and
-    hashes the context: call it in a thread). `--ssh` agents cannot be forwarded to a node
-    (yet): a UsageError naming the flag."""
+    hashes the context: call it in a thread; `data_root` keeps the digests for the next
+    build). `--ssh` agents cannot be forwarded to a node (yet): a UsageError naming the
+    flag."""
     if request.secrets.ssh:
         raise UsageError(
             "--ssh: forwarding an SSH agent to a remote node is not supported yet",
@@ -71,7 +74,7 @@ def make_solve(
         )
     data, name, path = read_dockerfile(request)
     patterns = load_patterns(request.context, path)
-    entries, files = context_manifest(request.context, patterns)
+    entries, files = context_manifest(request.context, patterns, data_root)
     solve = Solve(
         id=solve_id,
         dockerfile=data,
@@ -89,5 +92,6 @@ def make_solve(
         entitlements=tuple(sorted(request.entitlements)),
         source_date_epoch=request.source_date_epoch,
         secrets=dict(request.secrets.secrets),
+        context_key=context_key(request.context, data_root),
     )
     return solve, files

@@ -1,17 +1,18 @@
-"""The node's content-addressed cache of build-context files, and the private context
-directory it materialises from it for one build.
+"""The node's content-addressed cache of build-context files, and the checks of a client's
+context manifest.
 
 Files are kept by sha256 under `<data root>/remote/context` (the content store's layout:
 written atomically, verified on write), so a file the node has seen before is never sent
 again, whichever path or build it belongs to. The client's manifest is checked before
-anything is created: paths stay inside the directory, only directories, regular files and
-symlinks exist.
+anything is created (`check_manifest`): paths stay inside the directory, only directories,
+regular files and symlinks exist, and nothing is listed under a file or a symlink.
+`context_tree` makes a directory hold the manifest from this cache.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
+import re
 import stat
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
@@ -22,7 +23,7 @@ from polybuild.image.digest import Digest, InvalidDigestError
 from polybuild.remote.messages import ContextEntry
 
 CACHE_DIR = Path("remote") / "context"
-_PERMISSIONS = 0o7777 & ~(stat.S_ISUID | stat.S_ISGID)  # no set-id bits from a client
+_SHA256 = re.compile(r"sha256:[0-9a-f]{64}")
 
 
 def parse_digest(text: str) -> Digest:
@@ -36,34 +37,53 @@ def parse_digest(text: str) -> Digest:
     return digest
 
 
+def _valid_path(text: str) -> bool:
+    return (
+        bool(text)
+        and text[0] != "/"
+        and "\0" not in text
+        and not any(part in ("..", ".", "") for part in text.split("/"))
+    )
+
+
 def checked_path(text: str) -> PurePosixPath:
     """A context path from the client: relative, normalised, without `..` or empty parts."""
-    path = PurePosixPath(text)
-    if (
-        not text
-        or path.is_absolute()
-        or any(part in ("..", ".", "") for part in text.split("/"))
-        or "\0" in text
-    ):
+    if not _valid_path(text):
         raise RemoteError(f"invalid context path from the client: {text[:200]!r}")
-    return path
+    return PurePosixPath(text)
+
+
+def checked_digest(text: str) -> str:
+    """A file digest from the client, `sha256:<64 lowercase hex>` (else a RemoteError)."""
+    if _SHA256.fullmatch(text) is None:  # checked without building a Digest: warm builds
+        parse_digest(text)  # check thousands
+        raise RemoteError(f"unsupported digest from the peer: {text[:100]!r}")
+    return text
 
 
 def check_manifest(entries: Iterable[ContextEntry]) -> None:
     """RemoteError for a manifest the node must not materialise."""
-    seen: set[str] = set()
+    kinds: dict[str, int] = {}
     for entry in entries:
-        checked_path(entry.path)
-        if entry.path in seen:
-            raise RemoteError(f"context path listed twice: {entry.path[:200]!r}")
-        seen.add(entry.path)
+        path = entry.path
+        if not _valid_path(path):
+            checked_path(path)  # raises
+        if path in kinds:
+            raise RemoteError(f"context path listed twice: {path[:200]!r}")
         kind = stat.S_IFMT(entry.mode)
+        kinds[path] = kind
         if kind == stat.S_IFREG:
-            parse_digest(entry.digest)
+            checked_digest(entry.digest)
             if entry.size < 0:
-                raise RemoteError(f"negative size for context file {entry.path[:200]!r}")
+                raise RemoteError(f"negative size for context file {path[:200]!r}")
         elif kind not in (stat.S_IFDIR, stat.S_IFLNK):
-            raise RemoteError(f"unsupported context entry type for {entry.path[:200]!r}")
+            raise RemoteError(f"unsupported context entry type for {path[:200]!r}")
+    for path in kinds:
+        end = path.find("/")
+        while end != -1:
+            if kinds.get(path[:end], stat.S_IFDIR) != stat.S_IFDIR:
+                raise RemoteError(f"context path under a symlink or a file: {path[:200]!r}")
+            end = path.find("/", end + 1)
 
 
 class ContextCache:
@@ -71,50 +91,17 @@ class ContextCache:
 
     def __init__(self, data_root: Path) -> None:
         self.store = ContentStore(data_root / CACHE_DIR, private=True)
+        self._files = os.fspath(self.store.blobs_dir / "sha256")  # the store's layout
+
+    def file(self, digest: str) -> str:
+        """Where the cache keeps the file `digest` (whether or not it has it)."""
+        return os.path.join(self._files, checked_digest(digest).removeprefix("sha256:"))
 
     def missing(self, entries: Iterable[ContextEntry]) -> tuple[str, ...]:
         """The digests of regular files the cache lacks, each once, in manifest order."""
-        wanted: dict[str, None] = {}
-        for entry in entries:
-            if (
-                stat.S_ISREG(entry.mode)
-                and entry.digest not in wanted
-                and not self.store.exists(parse_digest(entry.digest))
-            ):
-                wanted[entry.digest] = None
-        return tuple(wanted)
+        digests = dict.fromkeys(e.digest for e in entries if stat.S_ISREG(e.mode))
+        return tuple(d for d in digests if not os.path.isfile(self.file(d)))
 
     def writer(self, digest: str, size: int) -> BlobWriter:
         """A verified writer for one file the client sends (commit checks size and digest)."""
         return self.store.writer(parse_digest(digest), size)
-
-    def materialise(self, entries: Iterable[ContextEntry], dest: Path) -> None:
-        """Recreate the context under `dest` (an empty directory) from the cache."""
-        entries = sorted(entries, key=lambda e: e.path)
-        check_manifest(entries)
-        directories: list[tuple[Path, int]] = []
-        dirs: list[ContextEntry] = []
-        for entry in entries:
-            target = dest / checked_path(entry.path)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if os.path.islink(target.parent) or not target.parent.resolve().is_relative_to(
-                dest.resolve()
-            ):
-                raise RemoteError(f"context path under a symlink: {entry.path[:200]!r}")
-            kind = stat.S_IFMT(entry.mode)
-            if kind == stat.S_IFDIR:
-                target.mkdir(exist_ok=True)
-                directories.append((target, entry.mode & _PERMISSIONS))
-                dirs.append(entry)
-            elif kind == stat.S_IFLNK:
-                os.symlink(entry.target, target)
-            else:
-                shutil.copyfile(self.store.path(parse_digest(entry.digest)), target)
-                os.chmod(target, entry.mode & _PERMISSIONS)
-        for entry in entries:  # the times last: creating an entry changes its parent's
-            if not stat.S_ISDIR(entry.mode):
-                times = (entry.mtime_ns, entry.mtime_ns)
-                os.utime(dest / entry.path, ns=times, follow_symlinks=False)
-        for (directory, mode), entry in reversed(list(zip(directories, dirs, strict=True))):
-            os.chmod(directory, mode)  # children first: a 0555 directory last
-            os.utime(directory, ns=(entry.mtime_ns, entry.mtime_ns))

@@ -129,6 +129,9 @@ class Solve(msgspec.Struct, frozen=True, tag="solve", tag_field="type"):
     # --secret values by id: held in memory on the node, given to a step only on a private
     # tmpfs, never written to its disk, its cache or its logs.
     secrets: dict[str, bytes] = {}
+    # Which of the client's contexts this is (an opaque hash, never a path): the node keeps a
+    # directory per key and only updates it the next time (a hint for speed, not trusted).
+    context_key: str = ""
 
 
 class ContextWanted(msgspec.Struct, frozen=True, tag="context-wanted", tag_field="type"):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from typing import Protocol
 from polybuild.errors import RemoteError
 from polybuild.image.digest import Digest
 from polybuild.progress.events import Event
+from polybuild.remote import context_mirrors
 from polybuild.remote.channel import Channel
 from polybuild.remote.contextcache import ContextCache, check_manifest, parse_digest
 from polybuild.remote.frames import CHUNK_SIZE
@@ -154,17 +156,36 @@ async def _run_build(
         await asyncio.gather(build, watcher, sender, return_exceptions=True)
 
 
+async def _to_thread_to_the_end(call: Callable[[], Path]) -> Path:
+    """`call` in a thread; cancelled, it still waits for the thread (a lease must not end
+    while its tree is being written)."""
+    future = asyncio.ensure_future(asyncio.to_thread(call))
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        while not future.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait({future})
+        raise
+
+
 async def handle_solve(channel: Channel, solve: Solve, backend: NodeBackend) -> bool:
     """Answer one Solve; False when the client is gone (the session ends)."""
     root = backend.data_root
     (root / WORK_DIR).mkdir(parents=True, exist_ok=True, mode=0o700)
     work_dir = Path(tempfile.mkdtemp(prefix="solve-", dir=root / WORK_DIR))
+    cache = ContextCache(root)
     try:
-        await receive_context(channel, solve, ContextCache(root))
-        context_dir = work_dir / "context"
-        context_dir.mkdir()
-        await asyncio.to_thread(ContextCache(root).materialise, solve.context, context_dir)
-        reply: Message = await _run_build(channel, solve, backend, context_dir, work_dir)
+        await receive_context(channel, solve, cache)
+        # The context's own directory, kept from the last build of it and held until this
+        # build has ended (a fresh one under work_dir when every slot is busy).
+        with context_mirrors.lease(root, solve.context_key) as mirror:
+            if mirror is None:
+                sync = functools.partial(context_mirrors.fresh_tree, cache, solve.context, work_dir)
+            else:
+                sync = functools.partial(context_mirrors.sync_mirror, cache, solve.context, mirror)
+            context_dir = await _to_thread_to_the_end(sync)
+            reply: Message = await _run_build(channel, solve, backend, context_dir, work_dir)
     except ClientGone as gone:
         if gone.reply is None:
             return False
