@@ -11,7 +11,7 @@ cli/exit_codes.py) and the modules under polybuild/ that raise it.
     │                                           imagebuild/request, imagebuild/pipeline,
     │                                           exporters/*, progress, registry/config,
     │                                           registry/push, binfmt/installer,
-    │                                           builders/*, imagetools/*
+    │                                           builders/*, imagetools/*, buildkit/address
     ├── PlatformError                     2     a platform specifier that cannot be parsed;
     │                                           platforms/specifier
     ├── PrivilegeError                    4     needs root (or a capability) it does not have;
@@ -77,13 +77,15 @@ cli/exit_codes.py) and the modules under polybuild/ that raise it.
     │   │                                       a node; remote/frames, remote/messages,
     │   │                                       remote/server, remote/session,
     │   │                                       remote/contextcache, remote/node_images,
-    │   │                                       remote/node_solve, imagebuild/remote_node
+    │   │                                       remote/node_solve, imagebuild/remote_node,
+    │   │                                       buildkit/client (the daemon's own failures)
     │   └── NodeUnreachableError          13    a builder node cannot be used (names the
     │                                           endpoint and the reason): ssh failed, no
     │                                           answer in time, another protocol version,
-    │                                           the link broke mid-build; remote/client,
+    │                                           the link broke mid-build, a BuildKit daemon
+    │                                           unreachable or TLS refused; remote/client,
     │                                           remote/process, remote/ssh, remote/session,
-    │                                           imagebuild/remote_driver
+    │                                           imagebuild/remote_driver, buildkit/client
     └── FixtureError                      1     a test fixture (the busybox package) is missing,
                                                 corrupt or cannot be fetched; testing/busybox
 

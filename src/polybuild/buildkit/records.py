@@ -1,0 +1,33 @@
+"""What a BuildKit daemon says of itself (Info, ListWorkers), as polybuild's frozen values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from polybuild.platforms import Platform
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonInfo:
+    """The daemon's build: `version` is its tag (v0.32.2), `revision` the commit it was built
+    from, `package` its Go module (github.com/moby/buildkit)."""
+
+    package: str
+    version: str
+    revision: str
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerInfo:
+    """One worker of the daemon: the platforms it builds (normalised, in the daemon's order,
+    native first) and its labels (`org.mobyproject.buildkit.worker.*`), sorted by key."""
+
+    id: str
+    platforms: tuple[Platform, ...]
+    labels: tuple[tuple[str, str], ...] = ()
+
+    def label(self, key: str) -> str | None:
+        return next((value for name, value in self.labels if name == key), None)
+
+
+__all__ = ["DaemonInfo", "WorkerInfo"]
