@@ -15,6 +15,7 @@ from polybuild import __version__
 from polybuild.builders import Builder, Node
 from polybuild.builders.status import INACTIVE, RUNNING, NodeStatus, unreachable
 from polybuild.errors import PolybuildError
+from polybuild.platforms import format_platform
 
 BOOTSTRAP_TIMEOUT = 10.0  # seconds per node (they are asked at the same time)
 _GRACE = 2.0  # on top of the timeout the connection itself enforces
@@ -23,7 +24,13 @@ Bootstrap = Callable[[Node, float], Awaitable[NodeStatus]]
 
 
 async def remote_bootstrap(node: Node, timeout: float) -> NodeStatus:
-    """Ask the polybuild of an ssh node its version and platforms."""
+    """Ask the polybuild of an ssh node, or a BuildKit daemon, its version and platforms."""
+    if node.is_buildkit:
+        from polybuild.imagebuild.buildkit_driver import daemon_status
+
+        daemon, detected = await daemon_status(node, timeout)
+        platforms = tuple(format_platform(p) for p in detected.platforms)
+        return NodeStatus(RUNNING, daemon.version, platforms)
     from polybuild.remote.client import bootstrap
 
     info = await bootstrap(node.endpoint, timeout=timeout, polybuild=node.options.polybuild)

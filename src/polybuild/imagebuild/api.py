@@ -56,10 +56,14 @@ def _base_image_puller(loop: asyncio.AbstractEventLoop) -> Any:
 
 
 def _remote(runtime: Runtime, pins: Pins) -> Any:
-    """How an ssh node's driver is made (the protocol is imported only when one is used);
-    the build's nodes share its pinned FROM references."""
+    """How an ssh node's or a BuildKit daemon's driver is made (their protocols are imported
+    only when one is used); the build's ssh nodes share its pinned FROM references."""
 
     def make(node: Node) -> Driver:
+        if node.is_buildkit:
+            from polybuild.imagebuild.buildkit_driver import BuildKitDriver
+
+            return BuildKitDriver(node)
         from polybuild.imagebuild.remote_driver import RemoteDriver
 
         return RemoteDriver(node, runtime, pins)
