@@ -137,9 +137,7 @@ class RemoteDriver:
     async def _build(
         self, request: BuildRequest, platforms: tuple[Platform, ...], progress: ProgressWriter
     ) -> NodeBuild:
-        solve, files = await asyncio.to_thread(
-            make_solve, request, platforms, 1, self.runtime.root
-        )
+        solve, files = await asyncio.to_thread(make_solve, request, platforms, 1, self.runtime.root)
         # The plan, shown: which node builds which platforms, and where it is.
         shown = ",".join(format_platform(p) for p in platforms)
         vertex = f"connect-{self.node.name}-{solve.id}"
