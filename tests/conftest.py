@@ -37,7 +37,9 @@ def fuzz_examples(full: int) -> int:
 
 # Fixtures that start a real service (a docker-registry process): a test using one, directly
 # or through another fixture, is an integration test, whatever else it needs.
-SERVICE_FIXTURES = frozenset({"registry", "auth_registry", "world"})
+SERVICE_FIXTURES = frozenset(
+    {"registry", "auth_registry", "world", "buildkitd", "buildkitd_factory"}
+)
 
 
 @pytest.hookimpl(tryfirst=True)
