@@ -1,5 +1,6 @@
-"""The node's side of a solve: take the client's context by content, build with the node's
-own machinery (a NodeBackend), stream its progress back, and serve the result's blobs.
+"""The node's side of a solve: take the client's context by content (into the directory the
+node keeps for that context, `context_mirrors`), build with the node's own machinery (a
+NodeBackend), stream its progress back, and serve the result's blobs.
 
 The backend is given, not imported: building needs the frontend and the solver, which sit
 above this package (`imagebuild.remote_node` is the production one; `polybuild dial-stdio`
