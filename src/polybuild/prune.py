@@ -69,8 +69,10 @@ def _image_diff_ids(runtime: Runtime) -> set[str]:
 
 
 def prune(runtime: Runtime, *, all_: bool = False) -> PruneReport:
-    """Remove the build cache, blobs and unpacked layers no image needs (and, with `all_`,
-    the `RUN --mount=type=cache` directories). Refused while a build or run is going on."""
+    """Remove the build cache, blobs and unpacked layers no image needs, and what remote
+    builds keep (a node's context caches, a client's context digests); with `all_`, the
+    `RUN --mount=type=cache` directories too. Refused while a build, a run or a remote
+    solve is going on."""
     with runtime.in_use(exclusive=True):
         runtime.cleanup_stale()
         entries = 0
@@ -94,6 +96,13 @@ def prune(runtime: Runtime, *, all_: bool = False) -> PruneReport:
         if inline.is_dir():
             freed += _size(inline)
             _remove_tree(runtime, inline)
+        # What remote builds keep: a node's context files and its copies of clients'
+        # contexts, a client's digests of its context files (all rebuilt when needed).
+        for kept in ("context", "contexts", "context-hashes"):
+            path = runtime.root / "remote" / kept
+            if path.is_dir():
+                freed += _size(path)
+                _remove_tree(runtime, path)
         mounts = 0
         cache_mounts = runtime.root / "cache-mounts"
         if all_ and cache_mounts.is_dir():

@@ -69,3 +69,36 @@ def test_prune_is_refused_while_the_data_root_is_in_use(root: Path) -> None:
     assert "is using" in proc.stderr and "nothing was changed" in proc.stderr
     proc = polybuild(root, "prune", stdin="")
     assert proc.returncode == 2 and "--force" in proc.stderr
+
+
+def test_prune_removes_what_remote_builds_keep_and_waits_for_a_solve(tmp_path: Path) -> None:
+    """A node's context caches and a client's context digests go; never under a solve."""
+    import asyncio
+
+    from polybuild.imagebuild.remote_node import LocalBackend
+    from polybuild.remote.messages import Solve
+    from polybuild.remote.node_solve import handle_solve
+
+    root = tmp_path / "root"
+    kept = [root / "remote" / name / "entry" for name in ("context", "contexts", "context-hashes")]
+    for path in kept:
+        path.parent.mkdir(parents=True)
+        path.write_text("x")
+    backend = LocalBackend(Runtime(root))
+
+    class Held(Exception):
+        pass
+
+    class Channel:  # the solve's first step: prune now, while the solve holds the root
+        async def send(self, message: object) -> None:
+            proc = polybuild(root, "prune", "--force")
+            assert proc.returncode != 0 and "is using" in proc.stderr, proc.stderr
+            raise Held
+
+    solve = Solve(1, b"FROM scratch\n", "Dockerfile", ("linux/amd64",), ())
+    with pytest.raises(Held):
+        asyncio.run(handle_solve(Channel(), solve, backend))  # type: ignore[arg-type]
+    assert all(path.exists() for path in kept)
+    proc = polybuild(root, "prune", "--force")
+    assert proc.returncode == 0, proc.stderr
+    assert not any(path.exists() for path in kept)

@@ -5,6 +5,7 @@ result's blobs are fetched by digest, and the node refuses manifests that would 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import socket
@@ -79,6 +80,9 @@ class FakeBackend:
         return SolveDone(
             solve.id, (BuiltImage("linux/amd64", b"{}", "m", b"{}", "c"),), (str(layer),)
         )
+
+    def in_use(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
 
     def open_blob(self, digest: Digest) -> BlobReader:
         return self.blobs.open(digest)

@@ -178,5 +178,8 @@ class LocalBackend:
         )
         return SolveDone(solve.id, results, built.executed, built.emulated_seconds)
 
+    def in_use(self) -> contextlib.AbstractContextManager[None]:
+        return self.runtime.in_use()
+
     def open_blob(self, digest: Digest) -> BlobReader:
         return self.runtime.store.content.open(digest)

@@ -71,6 +71,10 @@ class NodeBackend(Protocol):
     def open_blob(self, digest: Digest) -> Blob:
         """A blob of the node's content store (BlobNotFoundError when it has none)."""
 
+    def in_use(self) -> contextlib.AbstractContextManager[None]:
+        """Held for a whole solve, context sync included, so that `polybuild prune` on the
+        node never removes what a solve is using (it refuses while this is held)."""
+
 
 class ClientGone(Exception):
     """The client hung up, said bye, or cancelled: stop this request's work."""
@@ -172,6 +176,11 @@ async def _to_thread_to_the_end(call: Callable[[], Path]) -> Path:
 
 async def handle_solve(channel: Channel, solve: Solve, backend: NodeBackend) -> bool:
     """Answer one Solve; False when the client is gone (the session ends)."""
+    with backend.in_use():
+        return await _handle_solve(channel, solve, backend)
+
+
+async def _handle_solve(channel: Channel, solve: Solve, backend: NodeBackend) -> bool:
     root = backend.data_root
     (root / WORK_DIR).mkdir(parents=True, exist_ok=True, mode=0o700)
     work_dir = Path(tempfile.mkdtemp(prefix="solve-", dir=root / WORK_DIR))
