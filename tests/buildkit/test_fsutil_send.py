@@ -564,3 +564,25 @@ def test_a_missing_directory_is_reported_to_the_daemon(tmp_path: Path) -> None:
     error, rest = _misbehave(tmp_path / "nothing", script)
     assert "No such file or directory" in error
     assert [packet.type for packet in rest] == [ERR]
+
+
+def test_a_hard_link_whose_first_path_is_filtered_out_is_sent_whole(tmp_path: Path) -> None:
+    root = make_files(tmp_path / "src", {"a": "shared", "b": "other"})
+    os.link(root / "a", root / "c")
+    received = transfer(root, exclude=("a",))
+    by_path = {st.path: st for st in received.stats}
+    assert received.paths == ["b", "c"]
+    assert by_path["c"].linkname == ""
+    assert received.contents["c"] == b"shared"
+
+
+def test_fin_before_the_listing_ended_is_a_protocol_violation(tmp_path: Path) -> None:
+    root = make_files(tmp_path / "src", {f"f{i}": "x" for i in range(2000)})
+
+    async def script(daemon: FakeDaemon) -> None:
+        await daemon.next()
+        await daemon.put(Packet(type=FIN))
+
+    error, rest = _misbehave(root, script)
+    assert "FIN before the listing ended" in error
+    assert [packet.type for packet in rest if packet.type != STAT] == [ERR]

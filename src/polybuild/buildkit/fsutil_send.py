@@ -110,8 +110,7 @@ def _local_error(exc: BaseException, what: str) -> RemoteError:
     if isinstance(exc, RemoteError):
         return exc
     if isinstance(exc, OSError):
-        name = f" {exc.filename}" if exc.filename and exc.filename != what else ""
-        return RemoteError(f"cannot send {what}{name}: {exc.strerror or exc}")
+        return RemoteError(f"cannot send {what}: {exc.strerror or exc}")
     return RemoteError(f"cannot send {what}: {exc}")
 
 

@@ -74,7 +74,7 @@ class DirectoryWalk:
         except OSError as exc:
             if exc.errno in _VANISHED or (not sent and exc.errno == errno.EACCES):
                 return
-            raise
+            raise _error(exc, parts) from None
         for name in names:
             child = (*parts, name)
             try:
@@ -82,7 +82,7 @@ class DirectoryWalk:
             except OSError as exc:
                 if exc.errno in _VANISHED:
                     continue
-                raise
+                raise _error(exc, child) from None
             is_dir = stat.S_ISDIR(st.st_mode)
             send, walk_in = (
                 self._filter.decide("/".join(child), is_dir)
@@ -95,7 +95,7 @@ class DirectoryWalk:
                 except OSError as exc:
                     if exc.errno in _VANISHED:
                         continue
-                    raise
+                    raise _error(exc, child) from None
                 for ancestor in pending:
                     yield self._listed(ancestor.dir_fd, ancestor.name, ancestor.parts, ancestor.st)
                 pending.clear()
@@ -118,7 +118,7 @@ class DirectoryWalk:
         except OSError as exc:
             if exc.errno in beneath.NOT_FOUND or (not sent and exc.errno == errno.EACCES):
                 return
-            raise
+            raise _error(exc, parts) from None
         try:
             now = os.fstat(fd)
             if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino):
@@ -150,6 +150,10 @@ class DirectoryWalk:
         if can_request_data(message.mode):
             source = FileSource(parts, st.st_dev, st.st_ino, empty=stat.S_ISSOCK(st.st_mode))
         return Listed(message, source)
+
+
+def _error(exc: OSError, parts: tuple[str, ...]) -> RemoteError:
+    return RemoteError(f"cannot send {'/'.join(parts) or '.'}: {exc.strerror or exc}")
 
 
 def _check_utf8(text: str, what: str) -> None:
