@@ -35,6 +35,8 @@ CHUNK_SIZE = 32 * 1024  # fsutil's copy buffer: one DATA packet at most
 _CHUNKS_PER_READ = 8  # chunks read in one trip to a thread
 _LISTED_PER_BATCH = 256  # entries listed in one trip to a thread
 _FILE_SENDERS = 4  # files sent at once, as fsutil
+_FILES_PER_READ = 64  # small files read in one trip to a thread...
+_BYTES_PER_READ = 1024 * 1024  # ...up to about this much by their listed sizes
 
 _T = TypeVar("_T")
 
@@ -254,26 +256,61 @@ class _Transfer:
         return f"protocol violation: invalid file id {file_id} (not a listed regular file)"
 
     async def _send_files(self) -> None:
+        """Send requested files; small ones several per trip to a thread (a trip costs more
+        than reading a small file)."""
         while True:
-            file_id, source = await self._queue.get()
+            batch = [await self._queue.get()]
+            listed = batch[0][1].size
+            while (
+                len(batch) < _FILES_PER_READ
+                and listed < _BYTES_PER_READ
+                and not self._queue.empty()
+            ):
+                batch.append(self._queue.get_nowait())
+                listed += batch[-1][1].size
             try:
-                await self._send_file(file_id, source)
+                await self._send_batch(batch)
             finally:
-                self._queue.task_done()
+                for _ in batch:
+                    self._queue.task_done()
 
-    async def _send_file(self, file_id: int, source: FileSource) -> None:
-        if not source.empty:
+    async def _send_batch(self, batch: list[tuple[int, FileSource]]) -> None:
+        try:
+            starts = await self._blocking(self._start_files, [source for _, source in batch])
+        except RemoteError as exc:
+            raise await self._abort(exc) from None
+        for (file_id, source), (first, more) in zip(batch, starts, strict=True):
             try:
-                fd = await self._blocking(self._open, source)
-                while True:
-                    chunks, done = await self._blocking(self._read, fd)
-                    for chunk in chunks:
-                        await self._send(Packet(type=Packet.PACKET_DATA, ID=file_id, data=chunk))
-                    if done:
-                        break
-            except (OSError, RemoteError) as exc:
+                await self._stream_file(file_id, first, more)
+            except OSError as exc:
                 raise await self._abort(_local_error(exc, source.path)) from None
-        await self._send(Packet(type=Packet.PACKET_DATA, ID=file_id))
+            await self._send(Packet(type=Packet.PACKET_DATA, ID=file_id))
+
+    async def _stream_file(self, file_id: int, chunks: list[bytes], fd: int | None) -> None:
+        """Send the chunks read, then the rest of the file while its descriptor is open."""
+        while True:
+            for chunk in chunks:
+                await self._send(Packet(type=Packet.PACKET_DATA, ID=file_id, data=chunk))
+            if fd is None:
+                return
+            chunks, done = await self._blocking(self._read, fd)
+            if done:
+                fd = None
+
+    def _start_files(self, sources: list[FileSource]) -> list[tuple[list[bytes], int | None]]:
+        """Each file opened and its first chunks read; its descriptor when there is more."""
+        started: list[tuple[list[bytes], int | None]] = []
+        for source in sources:
+            if source.empty:
+                started.append(([], None))
+                continue
+            try:
+                fd = self._open(source)
+                chunks, done = self._read(fd)
+            except OSError as exc:
+                raise _local_error(exc, source.path) from None
+            started.append((chunks, None if done else fd))
+        return started
 
     def _open(self, source: FileSource) -> int:
         fd = beneath.open_file(self._root_fd, source.parts)

@@ -28,6 +28,7 @@ class FileSource:
     parts: tuple[str, ...]
     device: int
     inode: int
+    size: int
     empty: bool = False
 
     @property
@@ -148,7 +149,9 @@ class DirectoryWalk:
         message = make_stat(path, st, linkname=linkname, xattrs=xattrs)
         source = None
         if can_request_data(message.mode):
-            source = FileSource(parts, st.st_dev, st.st_ino, empty=stat.S_ISSOCK(st.st_mode))
+            source = FileSource(
+                parts, st.st_dev, st.st_ino, st.st_size, empty=stat.S_ISSOCK(st.st_mode)
+            )
         return Listed(message, source)
 
 
