@@ -78,14 +78,18 @@ cli/exit_codes.py) and the modules under polybuild/ that raise it.
     │   │                                       remote/server, remote/session,
     │   │                                       remote/contextcache, remote/node_images,
     │   │                                       remote/node_solve, imagebuild/remote_node,
-    │   │                                       buildkit/client (the daemon's own failures)
+    │   │                                       buildkit/client (the daemon's own failures),
+    │   │                                       buildkit/fsutil_send, buildkit/fsutil_walk,
+    │   │                                       buildkit/fsutil_filter,
+    │   │                                       imagebuild/buildkit_driver
     │   └── NodeUnreachableError          13    a builder node cannot be used (names the
     │                                           endpoint and the reason): ssh failed, no
     │                                           answer in time, another protocol version,
     │                                           the link broke mid-build, a BuildKit daemon
     │                                           unreachable or TLS refused; remote/client,
     │                                           remote/process, remote/ssh, remote/session,
-    │                                           imagebuild/remote_driver, buildkit/client
+    │                                           imagebuild/remote_driver, buildkit/client,
+    │                                           imagebuild/buildkit_driver
     └── FixtureError                      1     a test fixture (the busybox package) is missing,
                                                 corrupt or cannot be fetched; testing/busybox
 

@@ -63,7 +63,7 @@ def _remote(runtime: Runtime, pins: Pins) -> Any:
         if node.is_buildkit:
             from polybuild.imagebuild.buildkit_driver import BuildKitDriver
 
-            return BuildKitDriver(node)
+            return BuildKitDriver(node, runtime.store)
         from polybuild.imagebuild.remote_driver import RemoteDriver
 
         return RemoteDriver(node, runtime, pins)

@@ -3,24 +3,40 @@
 What it runs comes from the daemon's ListWorkers: BuildKit lists a worker's native platforms
 first, then those its binfmt_misc emulators add, without marking which is which, so the
 platforms of the first one's architecture count as native (amd64 and its v2..v4 levels on an
-x86-64 host) and the others as emulated. Building on it (Solve with the dockerfile.v0
-frontend over a session) is the next step of this driver; until then a platform planned onto
-a BuildKit node fails the build with a message that says so.
+x86-64 host) and the others as emulated.
+
+A build runs there with BuildKit's own `dockerfile.v0` frontend (buildkit/solve.py): the
+context and the Dockerfile's directory go over the session, the result comes back as one OCI
+layout tarball that is read into this machine's store (every blob verified), and each
+platform's image is picked from it, so the exporters work on it as on a local image.
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import hashlib
+import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from polybuild.builders import Detected, Node
 from polybuild.builders.node_options import BuildKitOptions
 from polybuild.buildkit.address import TLSConfig
 from polybuild.buildkit.records import DaemonInfo, WorkerInfo
-from polybuild.errors import NodeUnreachableError, UsageError
+from polybuild.errors import NodeUnreachableError, RemoteError, UsageError
+from polybuild.image import ImageStore
+from polybuild.image.layout_tar import read_tar
+from polybuild.image.platform_image import PlatformImage
+from polybuild.image.select import select_manifest
+from polybuild.imagebuild.buildkit_progress import StatusEvents
 from polybuild.imagebuild.driver import NodeBuild
 from polybuild.imagebuild.request import BuildRequest
-from polybuild.platforms import Platform
+from polybuild.platforms import Platform, format_platform
 from polybuild.progress.writer import ProgressWriter
+
+if TYPE_CHECKING:
+    from polybuild.buildkit.solve import DockerfileBuild
 
 
 def tls_config(options: BuildKitOptions) -> TLSConfig | None:
@@ -64,8 +80,9 @@ async def daemon_status(node: Node, timeout: float) -> tuple[DaemonInfo, Detecte
 class BuildKitDriver:
     """A BuildKit daemon node of a builder."""
 
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: Node, store: ImageStore | None = None) -> None:
         self.node = node
+        self.store = store
         self._detected: Detected | None = None
 
     @property
@@ -89,12 +106,84 @@ class BuildKitDriver:
     async def build(
         self, request: BuildRequest, platforms: tuple[Platform, ...], progress: ProgressWriter
     ) -> NodeBuild:
-        shown = ", ".join(str(p) for p in platforms)
-        raise UsageError(
-            f"node {self.label}: building on a BuildKit daemon is not supported yet "
-            f"(asked for {shown}); polybuild can list its status (inspect --bootstrap)",
-            hint="pin these platforms to another node of the builder with --platform",
+        from polybuild.buildkit.client import BuildkitClient
+        from polybuild.buildkit.solve import solve_to_oci
+
+        if self.store is None:
+            raise UsageError(f"node {self.label}: no image store to build into")
+        if request.secrets.ssh:
+            raise UsageError(
+                f"--ssh: forwarding an SSH agent to BuildKit node {self.label} is not supported yet"
+            )
+        build = _dockerfile_build(request, platforms)
+        options = self.node.buildkit
+        events = StatusEvents(self.node.name)
+
+        def show(update: Any) -> None:
+            for event in events.events(update):
+                progress.emit(event)
+
+        client = BuildkitClient(
+            self.node.endpoint, tls=tls_config(options), timeout=options.connect_timeout
         )
+        with tempfile.TemporaryDirectory(prefix="polybuild-buildkit-") as scratch:
+            out = Path(scratch) / "out.tar"
+            dockerfile_dir = Path(scratch) / "dockerfile"
+            try:
+                async with client:
+                    if request.dockerfile_text is not None:
+                        dockerfile_dir.mkdir()
+                        (dockerfile_dir / "Dockerfile").write_bytes(request.dockerfile_text)
+                        build = dataclasses.replace(
+                            build, dockerfile_dir=dockerfile_dir, filename="Dockerfile"
+                        )
+                    await solve_to_oci(client, build, out, show)
+            except NodeUnreachableError as exc:
+                raise NodeUnreachableError(self.label, exc.reason, hint=exc.hint) from exc
+            except RemoteError as exc:
+                raise RemoteError(f"[{self.node.name}]: {exc.message}", hint=exc.hint) from exc
+            images = await asyncio.to_thread(_read_images, self.store, out, platforms)
+        return NodeBuild(images, (), ())
+
+
+def _dockerfile_build(request: BuildRequest, platforms: tuple[Platform, ...]) -> DockerfileBuild:
+    from polybuild.buildkit.solve import DockerfileBuild
+
+    dockerfile = request.dockerfile or request.context / "Dockerfile"
+    context = request.context.resolve()
+    return DockerfileBuild(
+        context=context,
+        dockerfile_dir=dockerfile.resolve().parent,
+        filename=dockerfile.name,
+        platforms=tuple(format_platform(p) for p in platforms),
+        build_args=dict(request.build_args),
+        target=request.target,
+        labels=dict(request.labels),
+        no_cache=request.no_cache,
+        no_cache_filter=request.no_cache_filter,
+        pull=request.pull,
+        network=request.network,
+        entitlements=tuple(sorted(request.entitlements)),
+        secrets=dict(request.secrets.secrets),
+        shared_key=hashlib.sha256(str(context).encode()).hexdigest(),
+    )
+
+
+def _read_images(
+    store: ImageStore, tarball: Path, platforms: tuple[Platform, ...]
+) -> tuple[PlatformImage, ...]:
+    """Each platform's image from the daemon's OCI tarball (read into `store`, verified)."""
+    if not tarball.is_file():
+        raise RemoteError("the BuildKit daemon sent no result")
+    with tarball.open("rb") as f:
+        top = read_tar(f, store.content)
+    if len(top.value.manifests) != 1:
+        raise RemoteError("the BuildKit daemon's result is not one image")
+    images = []
+    for platform in platforms:
+        selected = select_manifest(store.content, top.value.manifests[0], platform)
+        images.append(PlatformImage(platform, selected.manifest, selected.config))
+    return tuple(images)
 
 
 __all__ = ["BuildKitDriver", "daemon_status", "split_platforms", "tls_config"]

@@ -1,0 +1,136 @@
+"""The services a build's session offers the daemon: the local directories it may read
+(FileSync), the files its exporters send back (FileSend), and the build's secrets.
+
+Everything the daemon asks for is checked against what this build offered: a directory name,
+an exporter id or a secret id the build did not give is refused (NOT_FOUND), never looked
+up anywhere else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from polybuild.buildkit._grpc import grpc
+from polybuild.buildkit._proto import filesync_pb2, secrets_pb2
+from polybuild.buildkit.fsutil_send import filters_from_metadata, send_directory
+from polybuild.buildkit.session import Service
+
+FILESYNC_DIFFCOPY = "/moby.filesync.v1.FileSync/DiffCopy"
+FILESEND_DIFFCOPY = "/moby.filesync.v1.FileSend/DiffCopy"
+GET_SECRET = "/moby.buildkit.secrets.v1.Secrets/GetSecret"
+EXPORTER_ID = "buildkit-attachable-exporter-id"
+
+
+class _Packets:
+    """A DiffCopy call's context as the PacketStream fsutil_send speaks over."""
+
+    def __init__(self, context: Any) -> None:
+        self._context = context
+
+    async def send(self, packet: Any) -> None:
+        await self._context.write(packet)
+
+    async def receive(self) -> Any:
+        message = await self._context.read()
+        return None if message is grpc.aio.EOF else message
+
+
+def filesync_service(directories: Mapping[str, Path]) -> Service:
+    """FileSync.DiffCopy for the named local directories (`context`, `dockerfile`, ...)."""
+    from polybuild.buildkit._proto import fsutil_wire_pb2
+
+    async def diffcopy(request_iterator: Any, context: Any) -> None:
+        name, include, exclude, follow = filters_from_metadata(
+            tuple(context.invocation_metadata() or ())
+        )
+        root = directories.get(name)
+        if root is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"no local directory {name!r}")
+            return
+        await send_directory(
+            _Packets(context), root, include=include, exclude=exclude, followpaths=follow
+        )
+
+    handler = grpc.method_handlers_generic_handler(
+        "moby.filesync.v1.FileSync",
+        {
+            "DiffCopy": grpc.stream_stream_rpc_method_handler(
+                diffcopy,
+                request_deserializer=fsutil_wire_pb2.Packet.FromString,
+                response_serializer=fsutil_wire_pb2.Packet.SerializeToString,
+            )
+        },
+    )
+    return Service(handler, (FILESYNC_DIFFCOPY,))
+
+
+def filesend_service(sinks: Mapping[str, Path]) -> Service:
+    """FileSend.DiffCopy for exporters that send one file (oci, docker, tar): exporter id
+    -> the file its bytes are written to (created new, 0600)."""
+
+    async def diffcopy(request_iterator: Any, context: Any) -> None:
+        metadata = dict(context.invocation_metadata() or ())
+        target = sinks.get(str(metadata.get(EXPORTER_ID, "")))
+        if target is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, "no such exporter output")
+            return
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            while True:
+                raw = await context.read()
+                if raw is grpc.aio.EOF:
+                    break
+                out.write(filesync_pb2.BytesMessage.FromString(raw).data)
+
+    handler = grpc.method_handlers_generic_handler(
+        "moby.filesync.v1.FileSend",
+        {
+            "DiffCopy": grpc.stream_stream_rpc_method_handler(
+                diffcopy,
+                request_deserializer=None,  # raw: local outputs send fsutil packets here
+                response_serializer=filesync_pb2.BytesMessage.SerializeToString,
+            )
+        },
+    )
+    return Service(handler, (FILESEND_DIFFCOPY,))
+
+
+def secrets_service(values: Mapping[str, bytes]) -> Service:
+    """Secrets.GetSecret: the build's --secret values by id, and nothing else."""
+
+    async def get_secret(request: Any, context: Any) -> Any:
+        value = values.get(request.ID)
+        if value is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"secret {request.ID} not found")
+        return secrets_pb2.GetSecretResponse(data=value)
+
+    handler = grpc.method_handlers_generic_handler(
+        "moby.buildkit.secrets.v1.Secrets",
+        {
+            "GetSecret": grpc.unary_unary_rpc_method_handler(
+                get_secret,
+                request_deserializer=secrets_pb2.GetSecretRequest.FromString,
+                response_serializer=secrets_pb2.GetSecretResponse.SerializeToString,
+            )
+        },
+    )
+    return Service(handler, (GET_SECRET,))
+
+
+def remove_quietly(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+
+
+__all__ = [
+    "FILESEND_DIFFCOPY",
+    "FILESYNC_DIFFCOPY",
+    "GET_SECRET",
+    "filesend_service",
+    "filesync_service",
+    "secrets_service",
+]

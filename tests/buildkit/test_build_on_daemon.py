@@ -1,0 +1,134 @@
+"""Building on a real BuildKit daemon as a builder node: its own dockerfile.v0 frontend reads
+the context (.dockerignore applied), the Dockerfile, build args and a secret over the
+session; the OCI result comes back into this machine's store, and a builder that mixes this
+machine (linux/amd64) with the daemon (linux/arm64) makes one index that runs on both."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tarfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.buildkit.conftest import BuildkitDaemon
+from tests.conftest import import_busybox, require_platforms, require_root, run_cli
+from tests.registry.conftest import Registry, registry  # noqa: F401 (a fixture)
+
+pytestmark = [pytest.mark.root, pytest.mark.integration]
+
+DOCKERFILE = """FROM {base}
+ARG GREETING
+COPY . /ctx
+RUN --mount=type=secret,id=token sha256sum /run/secrets/token | cut -c1-64 > /secret-hash \\
+ && uname -m > /arch && echo "$GREETING" > /greeting
+"""
+
+
+@pytest.fixture(scope="module")
+def daemon_with_base(
+    buildkitd_factory: Callable[..., BuildkitDaemon],
+    registry: Registry,  # noqa: F811
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[BuildkitDaemon, str, Path]]:
+    """A daemon that pulls from the test registry (plain HTTP), busybox pushed there, and a
+    client data root that has busybox too (for builds on this machine)."""
+    require_root()
+    root = tmp_path_factory.mktemp("bk-client") / "root"
+    base = f"{registry.host}/library/busybox:latest"
+    import_busybox(root, ("amd64", "arm64"), name=base)
+    pushed = run_cli(root, "push", base)
+    assert pushed.returncode == 0, pushed.stderr
+    daemon = buildkitd_factory(f'[registry."{registry.host}"]\n  http = true\n')
+    yield daemon, base, root
+
+
+def last_layer_files(oci: Path, platform: str | None = None) -> dict[str, bytes]:
+    with tarfile.open(oci) as tar:
+
+        def blob(digest: str) -> bytes:
+            member = tar.extractfile("blobs/" + digest.replace(":", "/"))
+            assert member is not None
+            return member.read()
+
+        top = json.loads(blob(json.loads(blob_index(tar))["manifests"][0]["digest"]))
+        if "manifests" in top:
+            top = json.loads(
+                blob(next(m["digest"] for m in top["manifests"] if plat(m) == platform))
+            )
+        layer = top["layers"][-1]["digest"]
+        with tarfile.open(fileobj=io.BytesIO(blob(layer))) as inner:
+            return {
+                m.name: inner.extractfile(m).read()  # type: ignore[union-attr]
+                for m in inner.getmembers()
+                if m.isfile()
+            }
+
+
+def blob_index(tar: tarfile.TarFile) -> bytes:
+    member = tar.extractfile("index.json")
+    assert member is not None
+    return member.read()
+
+
+def plat(entry: dict[str, dict[str, str]]) -> str:
+    p = entry.get("platform", {})
+    return "/".join(x for x in (p.get("os"), p.get("architecture"), p.get("variant")) if x)
+
+
+def test_a_build_on_a_daemon_gets_context_args_and_secret(
+    daemon_with_base: tuple[BuildkitDaemon, str, Path], tmp_path: Path
+) -> None:
+    daemon, base, root = daemon_with_base
+    created = run_cli(root, "create", "--name", "bkonly", "--driver", "remote", daemon.address)
+    assert created.returncode == 0, created.stderr
+    ctx = tmp_path / "ctx"
+    (ctx / "sub").mkdir(parents=True)
+    (ctx / "Dockerfile").write_text(DOCKERFILE.format(base=base))
+    (ctx / "sub" / "kept.txt").write_text("kept\n")
+    (ctx / "ignored.log").write_text("no\n")
+    (ctx / ".dockerignore").write_text("*.log\n")
+    (tmp_path / "token").write_text("s3cret")
+    out = tmp_path / "out.tar"
+    done = run_cli(root, "build", "--builder", "bkonly", "--platform", "linux/amd64",
+                   "--build-arg", "GREETING=hello", "--progress", "plain",
+                   "--secret", f"id=token,src={tmp_path / 'token'}",
+                   "-o", f"type=oci,dest={out}", str(ctx))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "[bkonly0 " in done.stderr, done.stderr  # the daemon's steps, named by the node
+    files = last_layer_files(out)
+    assert files["arch"] == b"x86_64\n"
+    assert files["greeting"] == b"hello\n"
+    assert files["secret-hash"].decode().strip() == hashlib.sha256(b"s3cret").hexdigest()
+    copied = run_cli(root, "build", "--builder", "bkonly", "--platform", "linux/amd64",
+                     "--build-arg", "GREETING=hello",
+                     "--secret", f"id=token,src={tmp_path / 'token'}",
+                     "-o", f"type=local,dest={tmp_path / 'fs'}", str(ctx))  # fmt: skip
+    assert copied.returncode == 0, copied.stderr
+    assert (tmp_path / "fs" / "ctx" / "sub" / "kept.txt").read_text() == "kept\n"
+    assert not (tmp_path / "fs" / "ctx" / "ignored.log").exists()  # .dockerignore applied
+
+
+def test_a_mixed_builder_makes_one_index(
+    daemon_with_base: tuple[BuildkitDaemon, str, Path], tmp_path: Path
+) -> None:
+    require_platforms("linux/arm64")
+    daemon, base, root = daemon_with_base
+    assert run_cli(root, "create", "--name", "mix", "--platform", "linux/amd64").returncode == 0
+    node = ("--node", "bk", "--driver", "remote", "--platform", "linux/arm64", daemon.address)
+    appended = run_cli(root, "create", "--append", "--name", "mix", *node)
+    assert appended.returncode == 0, appended.stderr
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(f"FROM {base}\nRUN uname -m > /arch\n")
+    out = tmp_path / "mixed.tar"
+    done = run_cli(root, "build", "--builder", "mix", "--platform", "linux/amd64,linux/arm64",
+                   "-o", f"type=oci,dest={out}", "-t", "mixed:1", "--load", str(ctx))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert last_layer_files(out, "linux/amd64") == {"arch": b"x86_64\n"}
+    assert last_layer_files(out, "linux/arm64") == {"arch": b"aarch64\n"}
+    ran = run_cli(root, "run", "--platform", "linux/arm64", "mixed:1", "cat", "/arch")
+    assert (ran.returncode, ran.stdout) == (0, "aarch64\n"), ran.stderr
