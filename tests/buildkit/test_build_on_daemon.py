@@ -8,7 +8,12 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
+import signal
+import subprocess
+import sys
 import tarfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -132,3 +137,93 @@ def test_a_mixed_builder_makes_one_index(
     assert last_layer_files(out, "linux/arm64") == {"arch": b"aarch64\n"}
     ran = run_cli(root, "run", "--platform", "linux/arm64", "mixed:1", "cat", "/arch")
     assert (ran.returncode, ran.stdout) == (0, "aarch64\n"), ran.stderr
+
+
+def test_a_step_failing_on_the_daemon_fails_the_build_with_buildkits_words(
+    daemon_with_base: tuple[BuildkitDaemon, str, Path], tmp_path: Path
+) -> None:
+    daemon, base, root = daemon_with_base
+    run_cli(root, "create", "--name", "bkfail", "--driver", "remote", daemon.address)
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(f"FROM {base}\nRUN echo doomed; exit 3\n")
+    out = tmp_path / "out.tar"
+    done = run_cli(root, "build", "--builder", "bkfail", "--platform", "linux/amd64",
+                   "-o", f"type=oci,dest={out}", str(ctx))  # fmt: skip
+    assert done.returncode == 13, done.stderr
+    assert not out.exists()
+    assert '#5 ERROR: process "/bin/sh -c echo doomed; exit 3" did not complete' in done.stderr
+    assert (
+        f'ERROR: node bkfail0 ({daemon.address}): the build failed: process "/bin/sh -c echo '
+        'doomed; exit 3" did not complete successfully: exit code: 3'
+    ) in done.stderr, done.stderr
+    assert "doomed" in done.stderr  # the step's output, shown as it ran
+
+
+MARK = "pbt-bk-cancel-me"
+
+
+def step_running() -> bool:
+    listing = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True)
+    return any(MARK in line and not line.startswith("ps ") for line in listing.stdout.splitlines())
+
+
+def start_long_build(root: Path, builder: str, ctx: Path, out: Path) -> subprocess.Popen[str]:
+    output = f"type=oci,dest={out}"
+    argv = [sys.executable, "-m", "polybuild", "build", "--builder", builder, "--platform",
+            "linux/amd64", "--progress", "plain", "-o", output, str(ctx)]  # fmt: skip
+    build = subprocess.Popen(
+        argv, env={**os.environ, "POLYBUILD_ROOT": str(root)}, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    assert build.stderr is not None
+    seen = []
+    for line in build.stderr:
+        seen.append(line)
+        if "started" in line and "echo" not in line:
+            return build
+    build.kill()
+    pytest.fail("the step never started:\n" + "".join(seen))
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "daemon killed"])
+def test_a_build_on_a_daemon_stops_at_ctrl_c_or_when_the_daemon_dies(
+    how: str,
+    buildkitd_factory: Callable[..., BuildkitDaemon],
+    daemon_with_base: tuple[BuildkitDaemon, str, Path],
+    registry: Registry,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    _, base, root = daemon_with_base
+    daemon = buildkitd_factory(f'[registry."{registry.host}"]\n  http = true\n')  # its own
+    builder = "bkstop" + str(len(how))
+    assert run_cli(root, "create", "--name", builder, "--driver", "remote",
+                   daemon.address).returncode == 0  # fmt: skip
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(f"FROM {base}\nRUN echo started; sleep 120; echo {MARK}\n")
+    out = tmp_path / "out.tar"
+    build = start_long_build(root, builder, ctx, out)
+    assert step_running()
+    if how == "ctrl-c":
+        os.killpg(build.pid, signal.SIGINT)
+    else:
+        daemon.process.kill()
+    stopped = time.monotonic()
+    try:
+        rest = build.communicate(timeout=30)[1]
+    except subprocess.TimeoutExpired:
+        build.kill()
+        pytest.fail(f"the build did not stop within 30 s ({how})")
+    assert time.monotonic() - stopped < 30
+    assert not out.exists()
+    if how == "ctrl-c":
+        assert build.returncode == 130, rest
+        deadline = time.monotonic() + 15
+        while step_running() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not step_running(), "the daemon still runs the step after Ctrl-C"
+    else:
+        assert build.returncode == 13, rest
+        assert f"node {builder}0 ({daemon.address})" in rest, rest
+        daemon.stop()  # unmounts what the killed daemon left

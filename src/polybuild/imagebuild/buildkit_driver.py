@@ -34,6 +34,7 @@ from polybuild.imagebuild.driver import NodeBuild
 from polybuild.imagebuild.request import BuildRequest
 from polybuild.platforms import Platform, format_platform
 from polybuild.progress.writer import ProgressWriter
+from polybuild.remote.process import printable
 
 if TYPE_CHECKING:
     from polybuild.buildkit.solve import DockerfileBuild
@@ -141,7 +142,12 @@ class BuildKitDriver:
             except NodeUnreachableError as exc:
                 raise NodeUnreachableError(self.label, exc.reason, hint=exc.hint) from exc
             except RemoteError as exc:
-                raise RemoteError(f"[{self.node.name}]: {exc.message}", hint=exc.hint) from exc
+                details = getattr(exc.__cause__, "details", None)
+                text = details() if callable(details) else exc.message
+                raise RemoteError(
+                    f"node {self.label}: the build failed: {printable(str(text), 4000)}",
+                    hint=exc.hint,
+                ) from exc
             images = await asyncio.to_thread(_read_images, self.store, out, platforms)
         return NodeBuild(images, (), ())
 
