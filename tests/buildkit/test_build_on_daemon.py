@@ -5,6 +5,7 @@ machine (linux/amd64) with the daemon (linux/arm64) makes one index that runs on
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
@@ -21,7 +22,15 @@ import pytest
 
 from tests.buildkit.conftest import BuildkitDaemon
 from tests.conftest import import_busybox, require_platforms, require_root, run_cli
-from tests.registry.conftest import Registry, registry  # noqa: F401 (a fixture)
+from tests.registry.conftest import (  # noqa: F401 (fixtures)
+    PASSWORD,
+    USER,
+    Registry,
+    auth_registry,
+    docker_config,
+    registry,
+    write_docker_config,
+)
 
 pytestmark = [pytest.mark.root, pytest.mark.integration]
 
@@ -227,3 +236,33 @@ def test_a_build_on_a_daemon_stops_at_ctrl_c_or_when_the_daemon_dies(
         assert build.returncode == 13, rest
         assert f"node {builder}0 ({daemon.address})" in rest, rest
         daemon.stop()  # unmounts what the killed daemon left
+
+
+def test_the_daemon_logs_in_with_the_users_credentials(
+    buildkitd_factory: Callable[..., BuildkitDaemon],
+    auth_registry: Registry,  # noqa: F811
+    docker_config: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """A base image behind a login: the daemon asks the session for the host's credentials
+    (Docker's config.json here), and without them the build fails."""
+    root = tmp_path / "root"
+    base = f"{auth_registry.host}/private/busybox:1"
+    import_busybox(root, ("amd64",), name=base)
+    write_docker_config(docker_config, {"auths": {auth_registry.host: {"auth": base64.b64encode(
+        f"{USER}:{PASSWORD}".encode()).decode()}}})  # fmt: skip
+    pushed = run_cli(root, "push", base)
+    assert pushed.returncode == 0, pushed.stderr
+    daemon = buildkitd_factory(f'[registry."{auth_registry.host}"]\n  http = true\n')
+    assert run_cli(root, "create", "--name", "bkauth", "--driver", "remote",
+                   daemon.address).returncode == 0  # fmt: skip
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(f"FROM {base}\nRUN uname -m > /arch\n")
+    args = ("build", "--builder", "bkauth", "--platform", "linux/amd64", str(ctx))
+    logged_in = run_cli(root, *args, "-o", f"type=oci,dest={tmp_path / 'ok.tar'}")
+    assert logged_in.returncode == 0, logged_in.stderr
+    write_docker_config(docker_config, {})
+    anonymous = run_cli(root, *args, "--no-cache", "--pull")
+    assert anonymous.returncode == 13, anonymous.stderr
+    assert "401" in anonymous.stderr or "unauthorized" in anonymous.stderr.lower(), anonymous.stderr

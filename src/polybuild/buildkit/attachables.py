@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from polybuild.buildkit.session import Service
 FILESYNC_DIFFCOPY = "/moby.filesync.v1.FileSync/DiffCopy"
 FILESEND_DIFFCOPY = "/moby.filesync.v1.FileSend/DiffCopy"
 GET_SECRET = "/moby.buildkit.secrets.v1.Secrets/GetSecret"
+AUTH_CREDENTIALS = "/moby.filesync.v1.Auth/Credentials"
 EXPORTER_ID = "buildkit-attachable-exporter-id"
 
 
@@ -121,15 +122,47 @@ def secrets_service(values: Mapping[str, bytes]) -> Service:
     return Service(handler, (GET_SECRET,))
 
 
+Lookup = Callable[[str], Awaitable[tuple[str, str] | None]]
+
+
+def auth_service(lookup: Lookup) -> Service:
+    """Auth.Credentials: the user's credentials for exactly the registry host the daemon
+    asks about (from `lookup`: Docker's config.json and its helpers), or none (anonymous).
+    FetchToken and the token authority are not offered, so the daemon asks for credentials;
+    a host it never asks about is never looked up."""
+    from polybuild.buildkit._proto import auth_pb2
+
+    async def credentials(request: Any, context: Any) -> Any:
+        found = await lookup(request.Host)
+        if found is None:
+            return auth_pb2.CredentialsResponse()
+        username, secret = found
+        return auth_pb2.CredentialsResponse(Username=username, Secret=secret)
+
+    handler = grpc.method_handlers_generic_handler(
+        "moby.filesync.v1.Auth",
+        {
+            "Credentials": grpc.unary_unary_rpc_method_handler(
+                credentials,
+                request_deserializer=auth_pb2.CredentialsRequest.FromString,
+                response_serializer=auth_pb2.CredentialsResponse.SerializeToString,
+            )
+        },
+    )
+    return Service(handler, (AUTH_CREDENTIALS,))
+
+
 def remove_quietly(path: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
 
 
 __all__ = [
+    "AUTH_CREDENTIALS",
     "FILESEND_DIFFCOPY",
     "FILESYNC_DIFFCOPY",
     "GET_SECRET",
+    "auth_service",
     "filesend_service",
     "filesync_service",
     "secrets_service",

@@ -13,7 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from polybuild.buildkit._proto import control_pb2 as pb
-from polybuild.buildkit.attachables import filesend_service, filesync_service, secrets_service
+from polybuild.buildkit.attachables import (
+    Lookup,
+    auth_service,
+    filesend_service,
+    filesync_service,
+    secrets_service,
+)
 from polybuild.buildkit.client import BuildkitClient
 from polybuild.buildkit.session import Session
 
@@ -65,16 +71,19 @@ async def solve_to_oci(
     build: DockerfileBuild,
     out: Path,
     on_status: Callable[[pb.StatusResponse], None],
+    credentials: Lookup | None = None,
 ) -> dict[str, str]:
     """Build on the daemon and write the result to `out` (an OCI layout tarball, created
     new); returns the exporter's response (its digests). Cancelling this cancels the solve
     on the daemon. Failures are the client's mapped errors (RemoteError with BuildKit's
-    text for a failed build)."""
+    text for a failed build). `credentials` answers the daemon's registry logins."""
     services = [
         filesync_service({CONTEXT: build.context, DOCKERFILE: build.dockerfile_dir}),
         filesend_service({"0": out}),
         secrets_service(dict(build.secrets)),
     ]
+    if credentials is not None:
+        services.append(auth_service(credentials))
     ref = secrets.token_hex(16)
     async with Session(client, services, shared_key=build.shared_key) as session:
         request = pb.SolveRequest(

@@ -17,6 +17,7 @@ import asyncio
 import dataclasses
 import hashlib
 import tempfile
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -138,7 +139,7 @@ class BuildKitDriver:
                         build = dataclasses.replace(
                             build, dockerfile_dir=dockerfile_dir, filename="Dockerfile"
                         )
-                    await solve_to_oci(client, build, out, show)
+                    await solve_to_oci(client, build, out, show, _docker_credentials())
             except NodeUnreachableError as exc:
                 raise NodeUnreachableError(self.label, exc.reason, hint=exc.hint) from exc
             except RemoteError as exc:
@@ -150,6 +151,25 @@ class BuildKitDriver:
                 ) from exc
             images = await asyncio.to_thread(_read_images, self.store, out, platforms)
         return NodeBuild(images, (), ())
+
+
+def _docker_credentials() -> Callable[[str], Awaitable[tuple[str, str] | None]]:
+    """The user's registry credentials (Docker's config.json and its helpers) by host, as
+    the daemon asks for them; an identity token goes as the secret with no user, as buildx
+    sends it."""
+    from polybuild.registry.credentials import DockerCredentials
+
+    store = DockerCredentials()
+
+    async def lookup(host: str) -> tuple[str, str] | None:
+        found = await asyncio.to_thread(store.get, host)
+        if found is None:
+            return None
+        if found.identity_token:
+            return "", found.identity_token
+        return found.username, found.password
+
+    return lookup
 
 
 def _dockerfile_build(request: BuildRequest, platforms: tuple[Platform, ...]) -> DockerfileBuild:
