@@ -37,21 +37,23 @@ class StatusEvents:
     def events(self, update: Any) -> list[Event]:
         """The events one StatusResponse adds."""
         found: list[Event] = []
+        completed: list[Event] = []  # after the update's statuses and logs, as BuildKit shows
         for vertex in update.vertexes:
             vid = self._id(vertex.digest)
+            name = step_name(self.node, "", printable(vertex.name, 2000))
             if vertex.HasField("started") and vid not in self._started:
                 self._started.add(vid)
-                name = step_name(self.node, "", printable(vertex.name, 2000))
                 inputs = tuple(self._id(i) for i in vertex.inputs)
                 found.append(VertexStarted(vid, name, _seconds(vertex.started), inputs=inputs))
             if vertex.HasField("completed") and vid not in self._completed:
                 if vid not in self._started:  # cached steps may come completed at once
                     self._started.add(vid)
-                    name = step_name(self.node, "", printable(vertex.name, 2000))
                     found.append(VertexStarted(vid, name, _seconds(vertex.completed)))
                 self._completed.add(vid)
                 error = printable(vertex.error, 4000) if vertex.error else None
-                found.append(VertexCompleted(vid, _seconds(vertex.completed), vertex.cached, error))
+                completed.append(
+                    VertexCompleted(vid, _seconds(vertex.completed), vertex.cached, error)
+                )
         for status in update.statuses:
             found.append(
                 VertexStatus(
@@ -78,7 +80,7 @@ class StatusEvents:
                     printable(warning.url),
                 )
             )
-        return found
+        return found + completed
 
 
 __all__ = ["StatusEvents"]
