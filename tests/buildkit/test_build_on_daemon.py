@@ -266,3 +266,26 @@ def test_the_daemon_logs_in_with_the_users_credentials(
     anonymous = run_cli(root, *args, "--no-cache", "--pull")
     assert anonymous.returncode == 13, anonymous.stderr
     assert "401" in anonymous.stderr or "unauthorized" in anonymous.stderr.lower(), anonymous.stderr
+
+
+def test_with_source_date_epoch_the_daemons_layers_are_clamped_as_ours(
+    daemon_with_base: tuple[BuildkitDaemon, str, Path], tmp_path: Path
+) -> None:
+    daemon, base, root = daemon_with_base
+    run_cli(root, "create", "--name", "bkepoch", "--driver", "remote", daemon.address)
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(f"FROM {base}\nCOPY hello.txt /\n")
+    (ctx / "hello.txt").write_text("hi\n")  # modified now, after the epoch
+    epoch = {"SOURCE_DATE_EPOCH": "1700000000"}
+    out = tmp_path / "bk.tar"
+    done = run_cli(root, "build", "--builder", "bkepoch", "--platform", "linux/amd64",
+                   "-o", f"type=oci,dest={out}", str(ctx), env=epoch)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    with tarfile.open(out) as tar:
+        manifest_digest = json.loads(blob_index(tar))["manifests"][0]["digest"]
+        manifest = json.loads(tar.extractfile("blobs/" + manifest_digest.replace(":", "/")).read())  # type: ignore[union-attr]
+        layer = tar.extractfile("blobs/" + manifest["layers"][-1]["digest"].replace(":", "/"))
+        assert layer is not None
+        with tarfile.open(fileobj=io.BytesIO(layer.read())) as inner:
+            assert inner.getmember("hello.txt").mtime == 1700000000

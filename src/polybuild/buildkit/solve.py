@@ -46,6 +46,12 @@ class DockerfileBuild:
     entitlements: tuple[str, ...] = ()
     secrets: Mapping[str, bytes] = field(default_factory=dict)
     shared_key: str = ""  # the same for the same client context: incremental transfers
+    source_date_epoch: int | None = None  # also clamps the layers' file times, as ours
+
+    def exporter_attrs(self) -> dict[str, str]:
+        """The oci exporter's: with SOURCE_DATE_EPOCH, file times in the layers are clamped
+        to it (BuildKit keeps them otherwise; polybuild always clamps)."""
+        return {"rewrite-timestamp": "true"} if self.source_date_epoch is not None else {}
 
     def frontend_attrs(self) -> dict[str, str]:
         attrs = {"filename": self.filename, "platform": ",".join(self.platforms)}
@@ -91,7 +97,7 @@ async def solve_to_oci(
             Session=session.id,
             Frontend=FRONTEND,
             FrontendAttrs=build.frontend_attrs(),
-            Exporters=[pb.Exporter(Type="oci", Attrs={})],
+            Exporters=[pb.Exporter(Type="oci", Attrs=build.exporter_attrs())],
             Entitlements=list(build.entitlements),
         )
         status = asyncio.create_task(_follow(client, ref, on_status))

@@ -192,6 +192,7 @@ def _dockerfile_build(request: BuildRequest, platforms: tuple[Platform, ...]) ->
         entitlements=tuple(sorted(request.entitlements)),
         secrets=dict(request.secrets.secrets),
         shared_key=hashlib.sha256(str(context).encode()).hexdigest(),
+        source_date_epoch=request.source_date_epoch,
     )
 
 
