@@ -156,18 +156,23 @@ class BuildKitDriver:
 def _docker_credentials() -> Callable[[str], Awaitable[tuple[str, str] | None]]:
     """The user's registry credentials (Docker's config.json and its helpers) by host, as
     the daemon asks for them; an identity token goes as the secret with no user, as buildx
-    sends it."""
-    from polybuild.registry.credentials import DockerCredentials
+    sends it. The registry package (half a second of imports) loads only when asked."""
+    stores: list[Any] = []
 
-    store = DockerCredentials()
+    def get(host: str) -> Any:
+        if not stores:
+            from polybuild.registry.credentials import DockerCredentials
+
+            stores.append(DockerCredentials())
+        return stores[0].get(host)
 
     async def lookup(host: str) -> tuple[str, str] | None:
-        found = await asyncio.to_thread(store.get, host)
+        found = await asyncio.to_thread(get, host)
         if found is None:
             return None
         if found.identity_token:
-            return "", found.identity_token
-        return found.username, found.password
+            return "", str(found.identity_token)
+        return str(found.username), str(found.password)
 
     return lookup
 
