@@ -16,7 +16,7 @@ from polybuild.buildkit._proto import control_pb2 as pb
 from polybuild.buildkit._proto import ops_pb2
 from polybuild.buildkit.address import TLSConfig, grpc_target, read_tls
 from polybuild.buildkit.control import ControlCalls
-from polybuild.buildkit.records import DaemonInfo, WorkerInfo
+from polybuild.buildkit.records import CacheRecord, DaemonInfo, WorkerInfo
 from polybuild.errors import NodeUnreachableError, RemoteError
 from polybuild.platforms import Platform, normalize
 
@@ -119,6 +119,26 @@ class BuildkitClient:
             for record in response.record
         )
 
+    async def disk_usage(self) -> tuple[CacheRecord, ...]:
+        """The daemon's build cache records (Control.DiskUsage)."""
+        response = await self.call(
+            "DiskUsage", self.calls.disk_usage(pb.DiskUsageRequest(), timeout=self.timeout)
+        )
+        return tuple(_record(r) for r in response.record)
+
+    async def prune(self, *, all_: bool = False) -> tuple[CacheRecord, ...]:
+        """Remove the daemon's unused build cache (Control.Prune; `all_`: not only what it
+        would collect itself); the records removed."""
+        removed: list[CacheRecord] = []
+        try:
+            async for record in self.calls.prune(pb.PruneRequest(all=all_)):
+                removed.append(_record(record))
+        except grpc.aio.AioRpcError as exc:
+            raise map_rpc_error(
+                self.address, "Prune", exc, timeout=self.timeout, tls=self._tls is not None
+            ) from exc
+        return tuple(removed)
+
     async def call(self, method: str, pending: Awaitable[_T]) -> _T:
         """Await one call, mapping a gRPC failure to polybuild's errors (see `map_rpc_error`)."""
         try:
@@ -127,6 +147,20 @@ class BuildkitClient:
             raise map_rpc_error(
                 self.address, method, exc, timeout=self.timeout, tls=self._tls is not None
             ) from exc
+
+
+def _record(record: pb.UsageRecord) -> CacheRecord:
+    last = record.LastUsedAt
+    return CacheRecord(
+        id=record.ID,
+        size=record.Size,
+        in_use=record.InUse,
+        mutable=record.Mutable,
+        shared=record.Shared,
+        description=record.Description,
+        record_type=record.RecordType,
+        last_used=last.seconds + last.nanos / 1e9 if record.HasField("LastUsedAt") else None,
+    )
 
 
 def _platform(platform: ops_pb2.Platform) -> Platform:

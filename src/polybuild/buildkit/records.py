@@ -30,4 +30,22 @@ class WorkerInfo:
         return next((value for name, value in self.labels if name == key), None)
 
 
-__all__ = ["DaemonInfo", "WorkerInfo"]
+@dataclass(frozen=True, slots=True)
+class CacheRecord:
+    """One record of the daemon's build cache (DiskUsage, or one that Prune removed)."""
+
+    id: str
+    size: int
+    in_use: bool
+    mutable: bool
+    shared: bool
+    description: str
+    record_type: str
+    last_used: float | None  # seconds since the epoch
+
+    @property
+    def reclaimable(self) -> bool:
+        return not self.in_use
+
+
+__all__ = ["CacheRecord", "DaemonInfo", "WorkerInfo"]

@@ -22,6 +22,7 @@ from polybuild.errors import PolybuildError
 COMMANDS: dict[str, tuple[str, str]] = {
     "binfmt": ("binfmt", "Show, install and remove QEMU emulators (binfmt_misc)"),
     "prune": ("prune", "Remove build cache and unused layers"),
+    "du": ("du", "Show the build cache of a builder's nodes"),
     "check": ("check", "Verify the data root (blobs, images, build cache); --repair fixes it"),
     "ls": ("builders:ls_command", "List builders and their nodes"),
     "create": ("builders:create_command", "Create a builder, or add a node with --append"),

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from polybuild.builders import Detected, Node
 from polybuild.builders.node_options import BuildKitOptions
 from polybuild.buildkit.address import TLSConfig
-from polybuild.buildkit.records import DaemonInfo, WorkerInfo
+from polybuild.buildkit.records import CacheRecord, DaemonInfo, WorkerInfo
 from polybuild.errors import NodeUnreachableError, RemoteError, UsageError
 from polybuild.image import ImageStore
 from polybuild.image.layout_tar import read_tar
@@ -77,6 +77,26 @@ async def daemon_status(node: Node, timeout: float) -> tuple[DaemonInfo, Detecte
         info = await client.info()
         workers = await client.list_workers()
     return info, split_platforms(workers)
+
+
+async def daemon_disk_usage(node: Node) -> tuple[CacheRecord, ...]:
+    """The daemon's build cache records (`polybuild du`)."""
+    from polybuild.buildkit.client import BuildkitClient
+
+    options = node.buildkit
+    client = BuildkitClient(node.endpoint, tls=tls_config(options), timeout=options.connect_timeout)
+    async with client:
+        return await client.disk_usage()
+
+
+async def daemon_prune(node: Node, *, all_: bool) -> tuple[CacheRecord, ...]:
+    """Remove the daemon's unused build cache (`polybuild prune --builder`)."""
+    from polybuild.buildkit.client import BuildkitClient
+
+    options = node.buildkit
+    client = BuildkitClient(node.endpoint, tls=tls_config(options), timeout=options.connect_timeout)
+    async with client:
+        return await client.prune(all_=all_)
 
 
 class BuildKitDriver:
@@ -218,4 +238,11 @@ def _read_images(
     return tuple(images)
 
 
-__all__ = ["BuildKitDriver", "daemon_status", "split_platforms", "tls_config"]
+__all__ = [
+    "BuildKitDriver",
+    "daemon_disk_usage",
+    "daemon_prune",
+    "daemon_status",
+    "split_platforms",
+    "tls_config",
+]
