@@ -169,7 +169,7 @@ def test_a_step_failing_on_the_daemon_fails_the_build_with_buildkits_words(
     assert "doomed" in done.stderr  # the step's output, shown as it ran
 
 
-MARK = "pbt-bk-cancel-me"
+MARK = "pbt-bk-cancel-me-" + os.urandom(4).hex()
 
 
 def step_running() -> bool:
@@ -235,7 +235,14 @@ def test_a_build_on_a_daemon_stops_at_ctrl_c_or_when_the_daemon_dies(
     else:
         assert build.returncode == 13, rest
         assert f"node {builder}0 ({daemon.address})" in rest, rest
-        daemon.stop()  # unmounts what the killed daemon left
+        # A killed daemon leaves its step running (BuildKit's containers outlive it): end it,
+        # then unmount what the daemon left.
+        subprocess.run(["pkill", "-KILL", "-f", MARK], check=False)
+        deadline = time.monotonic() + 10
+        while step_running() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not step_running()
+        daemon.stop()
 
 
 def test_the_daemon_logs_in_with_the_users_credentials(

@@ -282,7 +282,8 @@ def test_ctrl_c_stops_running_steps_at_once(root: Path, tmp_path: Path) -> None:
     import signal
     import time
 
-    ctx = context(tmp_path, "FROM busybox\nRUN sleep 120\n")
+    mark = "pbt-ctrl-c-" + os.urandom(4).hex()  # this test's step, and no other process
+    ctx = context(tmp_path, f"FROM busybox\nRUN sleep 120; echo {mark}\n")
     env = {**os.environ, "POLYBUILD_ROOT": str(root)}
     child = subprocess.Popen(
         [sys.executable, "-m", "polybuild", "build", "--no-cache", "--progress=plain", str(ctx)],
@@ -292,7 +293,7 @@ def test_ctrl_c_stops_running_steps_at_once(root: Path, tmp_path: Path) -> None:
     )
     deadline = time.monotonic() + 60
     while (
-        b"sleep 120"
+        mark.encode()
         not in subprocess.run(["ps", "-eo", "args"], capture_output=True, check=False).stdout
     ):
         assert time.monotonic() < deadline, "the step never started"
