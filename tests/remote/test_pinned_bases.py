@@ -163,3 +163,15 @@ def test_every_caller_of_a_build_gets_one_resolution() -> None:
     assert next(calls) == 2  # busybox once, example.com/app once
     pinned = f"busybox@{digest}"
     assert asyncio.run(Pins(unresolvable).pin(pinned)) == f"docker.io/library/busybox@{digest}"
+
+
+def test_a_pinned_answer_for_another_image_or_without_a_digest_is_refused() -> None:
+    from polybuild.errors import RemoteError
+    from polybuild.imagebuild.remote_node import _pinned
+
+    digest = "sha256:" + "b" * 64
+    assert str(_pinned("busybox", f"docker.io/library/busybox:latest@{digest}").digest) == digest
+    for answer in (f"docker.io/library/evil@{digest}", "docker.io/library/busybox:latest",
+                   "not a reference!"):  # fmt: skip
+        with pytest.raises(RemoteError):
+            _pinned("busybox", answer)

@@ -14,7 +14,6 @@ platform's image is picked from it, so the exporters work on it as on a local im
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import hashlib
 import tempfile
 from collections.abc import Awaitable, Callable
@@ -32,12 +31,14 @@ from polybuild.image.platform_image import PlatformImage
 from polybuild.image.select import select_manifest
 from polybuild.imagebuild.buildkit_progress import StatusEvents
 from polybuild.imagebuild.driver import NodeBuild
+from polybuild.imagebuild.pipeline import read_dockerfile
 from polybuild.imagebuild.request import BuildRequest
 from polybuild.platforms import Platform, format_platform
 from polybuild.progress.writer import ProgressWriter
 from polybuild.remote.process import printable
 
 if TYPE_CHECKING:
+    from polybuild.buildkit.client import BuildkitClient
     from polybuild.buildkit.solve import DockerfileBuild
 
 
@@ -67,13 +68,18 @@ def split_platforms(workers: tuple[WorkerInfo, ...]) -> Detected:
     )
 
 
-async def daemon_status(node: Node, timeout: float) -> tuple[DaemonInfo, Detected]:
-    """The daemon's version and platforms (Info and ListWorkers) within `timeout` seconds."""
+def _client(node: Node, timeout: float | None = None) -> BuildkitClient:
+    """A client of the node's daemon with its TLS options (default timeout: the node's)."""
     from polybuild.buildkit.client import BuildkitClient  # grpc: only when a daemon is asked
 
     options = node.buildkit
-    client = BuildkitClient(node.endpoint, tls=tls_config(options), timeout=timeout)
-    async with client:
+    wait = options.connect_timeout if timeout is None else timeout
+    return BuildkitClient(node.endpoint, tls=tls_config(options), timeout=wait)
+
+
+async def daemon_status(node: Node, timeout: float) -> tuple[DaemonInfo, Detected]:
+    """The daemon's version and platforms (Info and ListWorkers) within `timeout` seconds."""
+    async with _client(node, timeout) as client:
         info = await client.info()
         workers = await client.list_workers()
     return info, split_platforms(workers)
@@ -81,21 +87,13 @@ async def daemon_status(node: Node, timeout: float) -> tuple[DaemonInfo, Detecte
 
 async def daemon_disk_usage(node: Node) -> tuple[CacheRecord, ...]:
     """The daemon's build cache records (`polybuild du`)."""
-    from polybuild.buildkit.client import BuildkitClient
-
-    options = node.buildkit
-    client = BuildkitClient(node.endpoint, tls=tls_config(options), timeout=options.connect_timeout)
-    async with client:
+    async with _client(node) as client:
         return await client.disk_usage()
 
 
 async def daemon_prune(node: Node, *, all_: bool) -> tuple[CacheRecord, ...]:
     """Remove the daemon's unused build cache (`polybuild prune --builder`)."""
-    from polybuild.buildkit.client import BuildkitClient
-
-    options = node.buildkit
-    client = BuildkitClient(node.endpoint, tls=tls_config(options), timeout=options.connect_timeout)
-    async with client:
+    async with _client(node) as client:
         return await client.prune(all_=all_)
 
 
@@ -128,7 +126,6 @@ class BuildKitDriver:
     async def build(
         self, request: BuildRequest, platforms: tuple[Platform, ...], progress: ProgressWriter
     ) -> NodeBuild:
-        from polybuild.buildkit.client import BuildkitClient
         from polybuild.buildkit.solve import solve_to_oci
 
         if self.store is None:
@@ -137,28 +134,19 @@ class BuildKitDriver:
             raise UsageError(
                 f"--ssh: forwarding an SSH agent to BuildKit node {self.label} is not supported yet"
             )
-        build = _dockerfile_build(request, platforms)
-        options = self.node.buildkit
         events = StatusEvents(self.node.name)
 
         def show(update: Any) -> None:
             for event in events.events(update):
                 progress.emit(event)
 
-        client = BuildkitClient(
-            self.node.endpoint, tls=tls_config(options), timeout=options.connect_timeout
-        )
         with tempfile.TemporaryDirectory(prefix="polybuild-buildkit-") as scratch:
             out = Path(scratch) / "out.tar"
-            dockerfile_dir = Path(scratch) / "dockerfile"
+            build = await asyncio.to_thread(
+                _dockerfile_build, request, platforms, Path(scratch) / "dockerfile"
+            )
             try:
-                async with client:
-                    if request.dockerfile_text is not None:
-                        dockerfile_dir.mkdir()
-                        (dockerfile_dir / "Dockerfile").write_bytes(request.dockerfile_text)
-                        build = dataclasses.replace(
-                            build, dockerfile_dir=dockerfile_dir, filename="Dockerfile"
-                        )
+                async with _client(self.node) as client:
                     await solve_to_oci(client, build, out, show, _docker_credentials())
             except NodeUnreachableError as exc:
                 raise NodeUnreachableError(self.label, exc.reason, hint=exc.hint) from exc
@@ -197,15 +185,32 @@ def _docker_credentials() -> Callable[[str], Awaitable[tuple[str, str] | None]]:
     return lookup
 
 
-def _dockerfile_build(request: BuildRequest, platforms: tuple[Platform, ...]) -> DockerfileBuild:
+def stage_dockerfile(request: BuildRequest, directory: Path) -> str:
+    """The Dockerfile (and its own `NAME.dockerignore`, if any) copied into `directory`, a
+    new private one: the daemon's FileSync of the `dockerfile` local can read only these,
+    never the rest of the directory the Dockerfile sits in (`-f /etc/x/Dockerfile`).
+    Returns the file name to give the frontend."""
+    data, name, path = read_dockerfile(request)
+    directory.mkdir(mode=0o700)
+    (directory / name).write_bytes(data)
+    ignore = path.with_name(name + ".dockerignore")
+    if request.dockerfile_text is None and ignore.is_file():
+        (directory / ignore.name).write_bytes(ignore.read_bytes())
+    return name
+
+
+def _dockerfile_build(
+    request: BuildRequest, platforms: tuple[Platform, ...], dockerfile_dir: Path
+) -> DockerfileBuild:
+    """What the daemon builds; the Dockerfile staged in `dockerfile_dir` (stage_dockerfile)."""
     from polybuild.buildkit.solve import DockerfileBuild
 
-    dockerfile = request.dockerfile or request.context / "Dockerfile"
+    filename = stage_dockerfile(request, dockerfile_dir)
     context = request.context.resolve()
     return DockerfileBuild(
         context=context,
-        dockerfile_dir=dockerfile.resolve().parent,
-        filename=dockerfile.name,
+        dockerfile_dir=dockerfile_dir,
+        filename=filename,
         platforms=tuple(format_platform(p) for p in platforms),
         build_args=dict(request.build_args),
         target=request.target,
