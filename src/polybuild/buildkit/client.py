@@ -69,6 +69,10 @@ class BuildkitClient:
         options: list[tuple[str, str | int]] = [
             ("grpc.max_receive_message_length", MAX_MESSAGE),
             ("grpc.max_send_message_length", MAX_MESSAGE),
+            # A failed call's trailers carry BuildKit's error details, the Dockerfile among
+            # them; past gRPC's 8 KiB default the error itself was lost ("Stream removed").
+            ("grpc.max_metadata_size", MAX_MESSAGE),
+            ("grpc.absolute_max_metadata_size", MAX_MESSAGE),
         ]
         if self._tls is None:
             self._channel = grpc.aio.insecure_channel(self._target, options=options)
