@@ -15,6 +15,7 @@ from polybuild.image import mediatypes as mt
 from polybuild.image.content import ContentStore
 from polybuild.image.convert import is_convertible, to_docker_index, to_docker_manifest
 from polybuild.image.descriptor import Descriptor
+from polybuild.image.digest import Digest
 from polybuild.image.manifest import (
     Index,
     Manifest,
@@ -48,15 +49,21 @@ class PushPlan:
 
 
 def plan_push(
-    content: ContentStore, target: Descriptor, *, docker_media_types: bool = False
+    content: ContentStore,
+    target: Descriptor,
+    *,
+    docker_media_types: bool = False,
+    elsewhere: Callable[[Digest], bool] | None = None,
 ) -> PushPlan:
     """Everything `target` needs in a registry, re-encoded with Docker media types if asked.
 
+    A layer not in `content` is planned anyway when `elsewhere` says a registry holds it (a
+    BuildKit node pushed it by digest): the push finds it there and never reads it here.
     ImageError names the first missing blob (an image pulled for some platforms only).
     """
     documents: list[Document] = []
     blobs: dict[str, Descriptor] = {}
-    top = _plan(content, target, docker_media_types, documents, blobs)
+    top = _plan(content, target, docker_media_types, documents, blobs, elsewhere)
     return PushPlan(top, tuple(documents[:-1]), tuple(blobs.values()))
 
 
@@ -75,6 +82,7 @@ def _plan(
     docker: bool,
     documents: list[Document],
     blobs: dict[str, Descriptor],
+    elsewhere: Callable[[Digest], bool] | None = None,
 ) -> Document:
     try:
         raw = read_document(content, descriptor)
@@ -87,7 +95,7 @@ def _plan(
         for entry in index.value.manifests:
             if docker and is_attestation(entry):
                 continue  # a Docker manifest list cannot carry attestations
-            child = _plan(content, entry, docker, documents, blobs)
+            child = _plan(content, entry, docker, documents, blobs, elsewhere)
             entries.append(
                 Descriptor(
                     child.media_type,
@@ -107,7 +115,8 @@ def _plan(
             if not content.exists(blob.digest):
                 if mt.is_nondistributable(blob.media_type) or blob.urls:
                     continue  # foreign layers stay where their URLs say
-                raise _missing(blob)
+                if elsewhere is None or not elsewhere(blob.digest):
+                    raise _missing(blob)
             blobs.setdefault(str(blob.digest), blob)
         stored = manifest
         convert = docker and manifest.media_type != mt.DOCKER_MANIFEST
@@ -149,14 +158,19 @@ async def push(
     """
     if not refs:
         raise UsageError("nothing to push to: give at least one image name")
-    plan = plan_push(content, target, docker_media_types=docker_media_types)
+    sources = sources or BlobSources(content.root.parent / "blob-sources")
+    domains = {ref.domain for ref in refs}
+
+    def elsewhere(digest: Digest) -> bool:
+        return all(sources.get(digest, domain) for domain in domains)
+
+    plan = plan_push(content, target, docker_media_types=docker_media_types, elsewhere=elsewhere)
     for ref in refs:
         if ref.digest is not None and ref.digest != plan.top.digest:
             raise UsageError(
                 f"cannot push {ref}: the image's digest is {plan.top.digest}",
                 hint="push to a name without a digest, or with the image's own digest",
             )
-    sources = sources or BlobSources(content.root.parent / "blob-sources")
     async with client_for(client, transport) as active:
         for group in _group(refs).values():
             await _push_repository(active, content, plan, group, sources, concurrency, log)
@@ -208,4 +222,15 @@ def _kind(descriptor: Descriptor) -> str:
 
 def _opener(content: ContentStore, descriptor: Descriptor) -> Callable[[], BinaryIO]:
     path = content.path(descriptor.digest)
-    return lambda: path.open("rb")
+
+    def open_() -> BinaryIO:
+        try:
+            return path.open("rb")
+        except FileNotFoundError:
+            raise ImageError(
+                f"cannot push {descriptor.digest}: the registry no longer has it and it is "
+                "not in the local store (a BuildKit node pushed it by digest)",
+                hint="build again, or export the image to the local store with --load",
+            ) from None
+
+    return open_
