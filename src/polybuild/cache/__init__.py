@@ -1,0 +1,2 @@
+"""Build cache export and import (`--cache-to` / `--cache-from`): what the flags ask for
+(`spec`)."""
