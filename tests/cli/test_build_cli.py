@@ -50,7 +50,10 @@ def test_outline_prints_shared_build_stage_digest(root: Path, tmp_path: Path) ->
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--cache-to", "type=local,dest=x"], "--cache-to is not supported"),
+        (["--cache-to", "type=local,dest=x"], "cache export and import run only on BuildKit"),
+        (["--cache-from", "type=nope,ref=x"], "unknown cache type 'nope'"),
+        (["--build-context", "x=docker-image://r/x"], "named contexts are taken only by"),
+        (["--add-host", "a:1.2.3.4"], "--add-host is not supported"),
         (["--provenance", "true"], "--provenance attestations are not supported"),
         (["--platform", "linux/arm/v7/x"], "invalid platform"),
         (["-o", "type=nope"], 'unknown type "nope"'),

@@ -1,12 +1,14 @@
 """A Dockerfile build on a BuildKit daemon: one Solve with its own `dockerfile.v0` frontend,
 the context and the Dockerfile's directory served over the build's session, the result
-sent back by the `oci` exporter as one OCI layout tarball, and the daemon's Status stream
-handed to the caller as it comes.
+sent back by the `oci` exporter as one OCI layout tarball and/or pushed by the daemon by
+digest (its `image` exporter), and the daemon's Status stream handed to the caller as it
+comes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -22,6 +24,7 @@ from polybuild.buildkit.attachables import (
 )
 from polybuild.buildkit.client import BuildkitClient
 from polybuild.buildkit.session import Session
+from polybuild.buildkit.sshforward import ssh_service
 
 FRONTEND = "dockerfile.v0"
 CONTEXT = "context"  # the local directory names the dockerfile frontend asks for
@@ -45,13 +48,29 @@ class DockerfileBuild:
     network: str = "default"
     entitlements: tuple[str, ...] = ()
     secrets: Mapping[str, bytes] = field(default_factory=dict)
+    ssh: Mapping[str, Path] = field(default_factory=dict)  # --ssh: id -> agent socket
     shared_key: str = ""  # the same for the same client context: incremental transfers
     source_date_epoch: int | None = None  # also clamps the layers' file times, as ours
+    named_contexts: Mapping[str, str] = field(default_factory=dict)  # name -> source
+    named_directories: Mapping[str, Path] = field(default_factory=dict)  # local name -> dir
+    cache_to: tuple[tuple[str, Mapping[str, str]], ...] = ()  # (type, attrs), as given
+    cache_from: tuple[tuple[str, Mapping[str, str]], ...] = ()
+
+    def cache_options(self) -> pb.CacheOptions:
+        """`--cache-to` / `--cache-from` for the daemon's own cache exporters and importers."""
+        return pb.CacheOptions(
+            Exports=[pb.CacheOptionsEntry(Type=t, Attrs=dict(a)) for t, a in self.cache_to],
+            Imports=[pb.CacheOptionsEntry(Type=t, Attrs=dict(a)) for t, a in self.cache_from],
+        )
 
     def exporter_attrs(self) -> dict[str, str]:
-        """The oci exporter's: with SOURCE_DATE_EPOCH, file times in the layers are clamped
-        to it (BuildKit keeps them otherwise; polybuild always clamps)."""
-        return {"rewrite-timestamp": "true"} if self.source_date_epoch is not None else {}
+        """The image exporters' common attributes: OCI media types (the client converts when
+        asked for Docker's), and with SOURCE_DATE_EPOCH file times in the layers clamped to
+        it (BuildKit keeps them otherwise; polybuild always clamps)."""
+        attrs = {"oci-mediatypes": "true"}
+        if self.source_date_epoch is not None:
+            attrs["rewrite-timestamp"] = "true"
+        return attrs
 
     def frontend_attrs(self) -> dict[str, str]:
         attrs = {"filename": self.filename, "platform": ",".join(self.platforms)}
@@ -69,27 +88,72 @@ class DockerfileBuild:
             attrs["image-resolve-mode"] = "pull"
         if self.network != "default":
             attrs["force-network-mode"] = self.network
+        for name, source in self.named_contexts.items():
+            attrs[f"context:{name}"] = source
+        if self.cache_from:
+            # The frontend solves the stages itself and reads the imports from here (as
+            # BuildKit's own client sets it, in Go's JSON of CacheOptionsEntry).
+            attrs["cache-imports"] = json.dumps(
+                [{"Type": t, "Attrs": dict(a)} for t, a in self.cache_from],
+                separators=(",", ":"),
+            )
         return attrs
 
 
-async def solve_to_oci(
+@dataclass(frozen=True, slots=True)
+class Outputs:
+    """Where the daemon sends the result: an OCI layout tarball written here, and/or a push
+    by digest (no tag) to each repository named, as buildx asks of each node of a
+    multi-node build before it writes the index itself."""
+
+    oci_tar: Path | None = None
+    push_by_digest: tuple[str, ...] = ()
+
+    def exporters(self, attrs: Mapping[str, str]) -> tuple[list[pb.Exporter], dict[str, Path]]:
+        """The Solve's exporters and the FileSend sinks by exporter id (its index)."""
+        exporters: list[pb.Exporter] = []
+        sinks: dict[str, Path] = {}
+        if self.oci_tar is not None:
+            sinks[str(len(exporters))] = self.oci_tar
+            exporters.append(pb.Exporter(Type="oci", Attrs=dict(attrs)))
+        if self.push_by_digest:
+            pushed = {
+                **attrs,
+                "name": ",".join(self.push_by_digest),
+                "push": "true",
+                "push-by-digest": "true",
+            }
+            exporters.append(pb.Exporter(Type="image", Attrs=pushed))
+        return exporters, sinks
+
+
+PUSHED_DESCRIPTOR = "containerimage.descriptor"  # base64 of the pushed top's JSON descriptor
+
+
+async def solve_build(
     client: BuildkitClient,
     build: DockerfileBuild,
-    out: Path,
+    outputs: Outputs,
     on_status: Callable[[pb.StatusResponse], None],
     credentials: Lookup | None = None,
 ) -> dict[str, str]:
-    """Build on the daemon and write the result to `out` (an OCI layout tarball, created
-    new); returns the exporter's response (its digests). Cancelling this cancels the solve
-    on the daemon. Failures are the client's mapped errors (RemoteError with BuildKit's
-    text for a failed build). `credentials` answers the daemon's registry logins."""
+    """Build on the daemon and export to `outputs` (the tarball is created new); returns
+    the exporters' response (digests; PUSHED_DESCRIPTOR when pushed). Cancelling this
+    cancels the solve on the daemon. Failures are the client's mapped errors (RemoteError
+    with BuildKit's text for a failed build). `credentials` answers the daemon's registry
+    logins (for pulls and its push)."""
+    exporters, sinks = outputs.exporters(build.exporter_attrs())
     services = [
-        filesync_service({CONTEXT: build.context, DOCKERFILE: build.dockerfile_dir}),
-        filesend_service({"0": out}),
+        filesync_service(
+            {**build.named_directories, CONTEXT: build.context, DOCKERFILE: build.dockerfile_dir}
+        ),
+        filesend_service(sinks),
         secrets_service(dict(build.secrets)),
     ]
     if credentials is not None:
         services.append(auth_service(credentials))
+    if build.ssh:
+        services.append(ssh_service(build.ssh))
     ref = secrets.token_hex(16)
     async with Session(client, services, shared_key=build.shared_key) as session:
         request = pb.SolveRequest(
@@ -97,7 +161,8 @@ async def solve_to_oci(
             Session=session.id,
             Frontend=FRONTEND,
             FrontendAttrs=build.frontend_attrs(),
-            Exporters=[pb.Exporter(Type="oci", Attrs=build.exporter_attrs())],
+            Exporters=exporters,
+            Cache=build.cache_options(),
             Entitlements=list(build.entitlements),
         )
         status = asyncio.create_task(_follow(client, ref, on_status))
@@ -121,4 +186,12 @@ async def _follow(
         on_status(update)
 
 
-__all__ = ["CONTEXT", "DOCKERFILE", "FRONTEND", "DockerfileBuild", "solve_to_oci"]
+__all__ = [
+    "CONTEXT",
+    "DOCKERFILE",
+    "FRONTEND",
+    "PUSHED_DESCRIPTOR",
+    "DockerfileBuild",
+    "Outputs",
+    "solve_build",
+]

@@ -11,10 +11,7 @@ import click
 from polybuild.errors import UsageError
 
 UNSUPPORTED = (
-    "cache_from",
-    "cache_to",
     "attest",
-    "build_context",
     "add_host",
     "ulimit",
     "shm_size",
@@ -117,10 +114,26 @@ def _key_values(items: tuple[str, ...], flag: str) -> dict[str, str]:
 @click.option("-j", "--jobs", type=int, default=None, help="Steps run in parallel (default: CPUs).")
 @click.option("--provenance", default=None, hidden=True)
 @click.option("--sbom", default=None, hidden=True)
-@click.option("--cache-from", multiple=True, hidden=True)
-@click.option("--cache-to", multiple=True, hidden=True)
+@click.option(
+    "--cache-from",
+    multiple=True,
+    metavar="SPEC",
+    help="Import build cache (type=registry,ref=R; BuildKit nodes for now).",
+)
+@click.option(
+    "--cache-to",
+    multiple=True,
+    metavar="SPEC",
+    help="Export build cache (type=registry,ref=R,mode=max; BuildKit nodes for now).",
+)
 @click.option("--attest", multiple=True, hidden=True)
-@click.option("--build-context", multiple=True, hidden=True)
+@click.option(
+    "--build-context",
+    "build_contexts",
+    multiple=True,
+    metavar="NAME=DIR|docker-image://REF|URL",
+    help="Replace a stage or image named in FROM (BuildKit nodes for now).",
+)
 @click.option("--add-host", multiple=True, hidden=True)
 @click.option(
     "--allow",
@@ -190,5 +203,8 @@ def command(**kw: object) -> None:
         call=call,
         builder=str(kw["builder"]),
         check_reproducible=bool(kw["check_reproducible"]),
+        cache_to=tuple(kw["cache_to"]),  # type: ignore[arg-type]
+        cache_from=tuple(kw["cache_from"]),  # type: ignore[arg-type]
+        build_contexts=tuple(kw["build_contexts"]),  # type: ignore[arg-type]
     )
     sys.exit(run_build(request, quiet=bool(kw["quiet"])))

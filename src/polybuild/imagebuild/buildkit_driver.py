@@ -14,9 +14,10 @@ platform's image is picked from it, so the exporters work on it as on a local im
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,18 +25,21 @@ from polybuild.builders import Detected, Node
 from polybuild.builders.node_options import BuildKitOptions
 from polybuild.buildkit.address import TLSConfig
 from polybuild.buildkit.records import CacheRecord, DaemonInfo, WorkerInfo
-from polybuild.errors import NodeUnreachableError, RemoteError, UsageError
+from polybuild.cache.spec import CacheType
+from polybuild.errors import ImageError, NodeUnreachableError, RemoteError, UsageError
 from polybuild.image import ImageStore
+from polybuild.image.descriptor import Descriptor
 from polybuild.image.layout_tar import read_tar
 from polybuild.image.platform_image import PlatformImage
+from polybuild.image.reference import parse
 from polybuild.image.select import select_manifest
+from polybuild.imagebuild.buildkit_outputs import NodeOutputs, node_outputs
 from polybuild.imagebuild.buildkit_progress import StatusEvents
 from polybuild.imagebuild.driver import NodeBuild
 from polybuild.imagebuild.pipeline import read_dockerfile
 from polybuild.imagebuild.request import BuildRequest
 from polybuild.platforms import Platform, format_platform
 from polybuild.progress.writer import ProgressWriter
-from polybuild.remote.process import printable
 
 if TYPE_CHECKING:
     from polybuild.buildkit.client import BuildkitClient
@@ -123,41 +127,66 @@ class BuildKitDriver:
                 raise NodeUnreachableError(self.label, exc.reason, hint=exc.hint) from exc
         return self._detected
 
+    def check(self, request: BuildRequest) -> None:
+        """The daemon runs registry, inline, gha, s3 and azblob caches itself; a local
+        directory cache or an OCI layout context would need this machine's content store
+        served over the session."""
+        for named in request.build_contexts:
+            if named.kind == "oci-layout":
+                raise UsageError(
+                    f"--build-context {named.name}={named.value}: an OCI layout context is not "
+                    f"supported on BuildKit node {self.label} yet",
+                    hint="push the image to a registry and use docker-image://REF",
+                )
+        for flag, specs in (("--cache-to", request.cache_to), ("--cache-from", request.cache_from)):
+            for spec in specs:
+                if spec.type is CacheType.LOCAL:
+                    raise UsageError(
+                        f"{flag} {spec}: a local cache directory is not supported on BuildKit "
+                        f"node {self.label} yet",
+                        hint="use type=registry,ref=REF (the daemon reads and writes it itself)",
+                    )
+
     async def build(
         self, request: BuildRequest, platforms: tuple[Platform, ...], progress: ProgressWriter
     ) -> NodeBuild:
-        from polybuild.buildkit.solve import solve_to_oci
+        from polybuild.buildkit.solve import Outputs, solve_build
 
         if self.store is None:
             raise UsageError(f"node {self.label}: no image store to build into")
-        if request.secrets.ssh:
-            raise UsageError(
-                f"--ssh: forwarding an SSH agent to BuildKit node {self.label} is not supported yet"
-            )
         events = StatusEvents(self.node.name)
 
         def show(update: Any) -> None:
             for event in events.events(update):
                 progress.emit(event)
 
+        wanted = node_outputs(request)
         with tempfile.TemporaryDirectory(prefix="polybuild-buildkit-") as scratch:
             out = Path(scratch) / "out.tar"
+            outputs = Outputs(out if wanted.local_copy else None, wanted.push_by_digest)
             build = await asyncio.to_thread(
                 _dockerfile_build, request, platforms, Path(scratch) / "dockerfile"
             )
             try:
                 async with _client(self.node) as client:
-                    await solve_to_oci(client, build, out, show, _docker_credentials())
+                    response = await solve_build(
+                        client, build, outputs, show, _docker_credentials()
+                    )
             except NodeUnreachableError as exc:
                 raise NodeUnreachableError(self.label, exc.reason, hint=exc.hint) from exc
             except RemoteError as exc:
-                details = getattr(exc.__cause__, "details", None)
-                text = details() if callable(details) else exc.message
+                from polybuild.buildkit.errdetails import failure_of
+
+                # BuildKit's text, then the Dockerfile lines it points at (control chars shown
+                # as "?").
+                failure = failure_of(exc.__cause__, exc.message)
                 raise RemoteError(
-                    f"node {self.label}: the build failed: {printable(str(text), 4000)}",
-                    hint=exc.hint,
+                    f"node {self.label}: the build failed: {failure.report()}", hint=exc.hint
                 ) from exc
-            images = await asyncio.to_thread(_read_images, self.store, out, platforms)
+            if wanted.local_copy:
+                images = await asyncio.to_thread(_read_images, self.store, out, platforms)
+            else:
+                images = await _fetch_pushed(self.store, wanted, response, platforms)
         return NodeBuild(images, (), ())
 
 
@@ -221,9 +250,56 @@ def _dockerfile_build(
         network=request.network,
         entitlements=tuple(sorted(request.entitlements)),
         secrets=dict(request.secrets.secrets),
+        ssh={ident: Path(socket) for ident, socket in request.secrets.ssh.items()},
         shared_key=hashlib.sha256(str(context).encode()).hexdigest(),
         source_date_epoch=request.source_date_epoch,
+        named_contexts=named_sources(request),
+        named_directories={
+            local_name(n.name): n.directory for n in request.build_contexts if n.directory
+        },
+        cache_to=tuple((str(s.type), dict(s.attrs)) for s in request.cache_to),
+        cache_from=tuple((str(s.type), dict(s.attrs)) for s in request.cache_from),
     )
+
+
+async def _fetch_pushed(
+    store: ImageStore,
+    wanted: NodeOutputs,
+    response: Mapping[str, str],
+    platforms: tuple[Platform, ...],
+) -> tuple[PlatformImage, ...]:
+    """Each platform's image from what the daemon pushed by digest: its manifests and
+    configs fetched into `store`, its layers left in the registry."""
+    from polybuild.buildkit.solve import PUSHED_DESCRIPTOR
+    from polybuild.registry.pushed import fetch_pushed
+
+    encoded = response.get(PUSHED_DESCRIPTOR, "")
+    try:
+        if len(encoded) > 16 << 10:
+            raise ValueError("too long")
+        top = Descriptor.from_json(base64.b64decode(encoded, validate=True))
+    except (ValueError, ImageError) as exc:
+        raise RemoteError(f"the BuildKit daemon did not say what it pushed ({exc})") from None
+    await fetch_pushed(store, parse(wanted.push_by_digest[0]), top)
+    return tuple(
+        PlatformImage(platform, selected.manifest, selected.config)
+        for platform in platforms
+        for selected in [select_manifest(store.content, top, platform)]
+    )
+
+
+def local_name(name: str) -> str:
+    """The FileSync name of a named local context (never the build's own two, as buildx)."""
+    return f"_{name}" if name in ("context", "dockerfile") else name
+
+
+def named_sources(request: BuildRequest) -> dict[str, str]:
+    """The frontend's `context:NAME` values: `local:` for a directory sent over the session,
+    else the image or URL as given."""
+    return {
+        n.name: f"local:{local_name(n.name)}" if n.directory else n.value
+        for n in request.build_contexts
+    }
 
 
 def _read_images(

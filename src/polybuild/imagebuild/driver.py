@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from polybuild.builders import Builder, Detected, Node, resolve_nodes
-from polybuild.errors import NodeUnreachableError
+from polybuild.errors import NodeUnreachableError, UsageError
 from polybuild.image.platform_image import PlatformImage
 from polybuild.imagebuild.baseimages import Puller
 from polybuild.imagebuild.pipeline import convert_all, solve
@@ -50,6 +50,10 @@ class Driver(Protocol):
     async def detect(self) -> Detected:
         """What the node runs, natively and emulated, from its own probe (asked once)."""
 
+    def check(self, request: BuildRequest) -> None:
+        """UsageError naming the flag when `request` asks what this node cannot do (asked of
+        every planned node before any starts)."""
+
     async def build(
         self, request: BuildRequest, platforms: tuple[Platform, ...], progress: ProgressWriter
     ) -> NodeBuild: ...
@@ -64,6 +68,9 @@ class LocalDriver:
     def __init__(self, runtime: Runtime, puller: Puller | None) -> None:
         self.runtime = runtime
         self.puller = puller
+
+    def check(self, request: BuildRequest) -> None:
+        refuse_buildkit_only(request, self.label)
 
     async def detect(self) -> Detected:
         from polybuild.binfmt.probe import ProbeStatus, cached_probe
@@ -139,11 +146,34 @@ async def _detect(driver: Driver, warn: Callable[[str], None] | None) -> Detecte
         return Detected()
 
 
+def refuse_buildkit_only(request: BuildRequest, label: str) -> None:
+    """polybuild's own nodes do not export or import build cache, nor take named contexts,
+    yet (BuildKit nodes do)."""
+    if request.build_contexts:
+        named = request.build_contexts[0]
+        raise UsageError(
+            f"--build-context {named.name}={named.value}: named contexts are taken only by "
+            f"BuildKit daemon nodes so far, and {label} builds some of this build's platforms",
+            hint="drop --build-context, or build on a builder of BuildKit nodes",
+        )
+    for flag, specs in (("--cache-to", request.cache_to), ("--cache-from", request.cache_from)):
+        if specs:
+            raise UsageError(
+                f"{flag} {specs[0]}: build cache export and import run only on BuildKit daemon "
+                f"nodes so far, and {label} builds some of this build's platforms",
+                hint=f"drop {flag}, or build on a builder of BuildKit nodes "
+                "(polybuild create --driver remote ...)",
+            )
+
+
 async def build_on_nodes(
     request: BuildRequest, planned: list[Planned], progress: ProgressWriter
 ) -> NodeBuild:
     """Every node builds its platforms at once; the images come back in request order (the
-    first node to fail cancels the others and its error is raised)."""
+    first node to fail cancels the others and its error is raised). Each node first checks
+    that it can do what the request asks."""
+    for part in planned:
+        part.driver.check(request)
     try:
         async with asyncio.TaskGroup() as group:
             tasks = [group.create_task(p.driver.build(request, p.platforms, progress))
@@ -174,4 +204,13 @@ def driver_for(local: Driver, remote: Callable[[Node], Driver]) -> Callable[[Nod
     return choose
 
 
-__all__ = ["Driver", "LocalDriver", "NodeBuild", "Planned", "build_on_nodes", "driver_for", "plan"]
+__all__ = [
+    "Driver",
+    "LocalDriver",
+    "NodeBuild",
+    "Planned",
+    "build_on_nodes",
+    "driver_for",
+    "plan",
+    "refuse_buildkit_only",
+]

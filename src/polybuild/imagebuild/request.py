@@ -7,10 +7,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from polybuild.cache.spec import CacheSpec, Direction, parse_caches
 from polybuild.errors import UsageError
 from polybuild.exporters.spec import OutputSpec, parse_outputs
 from polybuild.image import Descriptor
 from polybuild.image.platform_image import PlatformImage
+from polybuild.imagebuild.build_contexts import NamedContext, parse_build_contexts
 from polybuild.platforms import Platform, default_platform, format_platform, parse_list
 from polybuild.solver.execop import BuildSecrets
 
@@ -44,6 +46,9 @@ class BuildRequest:
     call: str = "build"  # "build", or "outline" to print the graph without building
     builder: str = ""  # --builder (default: $BUILDX_BUILDER or the one `polybuild use` chose)
     check_reproducible: bool = False  # build each platform twice and compare, before output
+    cache_to: tuple[CacheSpec, ...] = ()  # --cache-to
+    cache_from: tuple[CacheSpec, ...] = ()  # --cache-from
+    build_contexts: tuple[NamedContext, ...] = ()  # --build-context
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +90,9 @@ def make_request(
     call: str = "build",
     builder: str = "",
     check_reproducible: bool = False,
+    cache_to: Sequence[str] = (),
+    cache_from: Sequence[str] = (),
+    build_contexts: Sequence[str] = (),
 ) -> BuildRequest:
     """Parse `docker buildx build`'s flag values into a BuildRequest; UsageError naming the
     flag for a bad value. Every argument has that flag's syntax and meaning."""
@@ -134,6 +142,9 @@ def make_request(
         call=call,
         builder=builder,
         check_reproducible=check_reproducible,
+        cache_to=parse_caches(cache_to, Direction.EXPORT),
+        cache_from=parse_caches(cache_from, Direction.IMPORT),
+        build_contexts=parse_build_contexts(build_contexts),
     )
 
 

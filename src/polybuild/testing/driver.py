@@ -40,6 +40,9 @@ class FakeDriver:
         self.probes += 1
         return Detected(self.platforms, self.emulated)
 
+    def check(self, request: BuildRequest) -> None:
+        pass
+
     async def build(
         self, request: BuildRequest, platforms: tuple[Platform, ...], progress: ProgressWriter
     ) -> NodeBuild:

@@ -1,0 +1,102 @@
+"""`--build-context` on a BuildKit node: a name in FROM / COPY --from replaced by a local
+directory (sent over the session under its own name) or by an image (`docker-image://`),
+as buildx passes them to the dockerfile frontend; refused on polybuild's own nodes for now."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from polybuild.errors import UsageError
+from polybuild.imagebuild.build_contexts import NamedContext, parse_build_contexts
+from tests.buildkit.conftest import BuildkitDaemon
+from tests.conftest import import_busybox, require_root, run_cli
+from tests.registry.conftest import Registry, registry  # noqa: F401 (fixtures)
+
+
+@pytest.fixture(scope="module")
+def named_daemon(
+    buildkitd_factory: Callable[..., BuildkitDaemon],
+    registry: Registry,  # noqa: F811
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Path, str]]:
+    require_root()
+    root = tmp_path_factory.mktemp("bk-named") / "root"
+    base = f"{registry.host}/library/busybox:latest"
+    import_busybox(root, ("amd64",), name=base)
+    pushed = run_cli(root, "push", base)
+    assert pushed.returncode == 0, pushed.stderr
+    daemon = buildkitd_factory(f'[registry."{registry.host}"]\n  http = true\n')
+    created = run_cli(root, "create", "--name", "bknamed", "--driver", "remote", daemon.address)
+    assert created.returncode == 0, created.stderr
+    yield root, base
+
+
+@pytest.mark.root
+@pytest.mark.integration
+def test_named_contexts_replace_an_image_and_a_stage(
+    named_daemon: tuple[Path, str], tmp_path: Path
+) -> None:
+    root, base = named_daemon
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(
+        "FROM nosuch.example/base:1\n"
+        "COPY --from=extra hello.txt /hello.txt\n"
+        "COPY --from=context2 main.txt /main.txt\n"
+    )
+    (ctx / "main.txt").write_text("main context\n")
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    (extra / "hello.txt").write_text("from the named context\n")
+    (extra / "secret.txt").write_text("never asked for\n")
+    out = tmp_path / "fs"
+    done = run_cli(root, "build", "--builder", "bknamed", "--platform", "linux/amd64",
+                   "--build-context", f"nosuch.example/base:1=docker-image://{base}",
+                   "--build-context", f"extra={extra}",
+                   "--build-context", f"context2={ctx}",
+                   "-o", f"type=local,dest={out}", str(ctx))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert (out / "hello.txt").read_text() == "from the named context\n"
+    assert (out / "main.txt").read_text() == "main context\n"
+    assert (out / "bin" / "busybox").is_file()  # the image the name was replaced by
+    assert not (out / "secret.txt").exists()
+
+
+@pytest.mark.root
+@pytest.mark.integration
+def test_named_contexts_are_refused_on_polybuilds_own_nodes(
+    named_daemon: tuple[Path, str], tmp_path: Path
+) -> None:
+    root, base = named_daemon
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM x\n")
+    here = run_cli(root, "build", "--builder", "default", "--build-context",
+                   f"x=docker-image://{base}", str(ctx))  # fmt: skip
+    assert here.returncode == 2, here.stderr
+    assert "--build-context x=docker-image://" in here.stderr
+    assert "this machine builds some of this build's platforms" in here.stderr
+
+
+def test_build_context_values_are_parsed_as_buildx_parses_them(tmp_path: Path) -> None:
+    parsed = parse_build_contexts(
+        [f"a={tmp_path}", "b=docker-image://r.test/x:1", "c=https://h.test/r.git#main"]
+    )
+    assert parsed == (
+        NamedContext("a", str(tmp_path), tmp_path),
+        NamedContext("b", "docker-image://r.test/x:1"),
+        NamedContext("c", "https://h.test/r.git#main"),
+    )
+    assert [n.kind for n in parsed] == ["local", "docker-image", "remote"]
+    for bad, words in (
+        ("noequals", "expected NAME=VALUE"),
+        (f"a={tmp_path / 'missing'}", "is not a directory"),
+        ("a=target:x", "come from bake"),
+    ):
+        with pytest.raises(UsageError, match=words):
+            parse_build_contexts([bad])
+    with pytest.raises(UsageError, match="given twice"):
+        parse_build_contexts([f"a={tmp_path}", f"a={tmp_path}"])
