@@ -26,8 +26,11 @@ cli/exit_codes.py) and the modules under polybuild/ that raise it.
     │   ├── DigestMismatchError           7     bytes do not match the digest they claim;
     │   │                                       image/content, image/layout_tar, layers/unpack,
     │   │                                       exporters/recompress
-    │   └── BlobNotFoundError             7     no blob with that digest in the store;
-    │                                           image/content
+    │   ├── BlobNotFoundError             7     no blob with that digest in the store;
+    │   │                                       image/content
+    │   └── CacheBlobError                7     an imported cache's layer cannot be fetched or
+    │                                           fails its digest (the step runs instead);
+    │                                           cache/imported
     ├── ImageError                        9     an image, manifest, index, config or layout is
     │   │                                       invalid; image/*, layers/unpack, exporters/*,
     │   │                                       registry/client, registry/push,
@@ -164,6 +167,15 @@ class BlobNotFoundError(ContentError):
     """No blob with the requested digest exists in the store."""
 
 
+class CacheBlobError(ContentError):
+    """A layer of an imported build cache cannot be fetched, or fails its digest; `blob`
+    is its digest."""
+
+    def __init__(self, message: str, *, blob: str = "", hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.blob = blob
+
+
 class ImageError(PolybuildError):
     """An image, manifest, index, config or image layout is invalid."""
 
@@ -267,6 +279,7 @@ __all__ = [
     "BlobNotFoundError",
     "BlobUnknownError",
     "BuilderNotFoundError",
+    "CacheBlobError",
     "CompressionError",
     "ContentError",
     "DigestMismatchError",

@@ -50,7 +50,7 @@ def test_outline_prints_shared_build_stage_digest(root: Path, tmp_path: Path) ->
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--cache-to", "type=local,dest=x"], "cache export and import run only on BuildKit"),
+        (["--cache-to", "type=s3,region=x"], "cache type s3"),
         (["--cache-from", "type=nope,ref=x"], "unknown cache type 'nope'"),
         (["--build-context", "x=docker-image://r/x"], "named contexts are taken only by"),
         (["--add-host", "a:1.2.3.4"], "--add-host is not supported"),

@@ -12,19 +12,19 @@ import asyncio
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from polybuild.builders import Builder, Detected, Node, resolve_nodes
 from polybuild.errors import NodeUnreachableError, UsageError
 from polybuild.image.platform_image import PlatformImage
-from polybuild.imagebuild.baseimages import Puller
-from polybuild.imagebuild.pipeline import convert_all, solve
 from polybuild.imagebuild.request import BuildRequest
 from polybuild.platforms import Platform, only_strict
 from polybuild.progress.writer import ProgressWriter
-from polybuild.runtime import Runtime
-from polybuild.solver.fileop import DockerfileFileOps
 from polybuild.tasks import first_error
+
+if TYPE_CHECKING:
+    from polybuild.imagebuild.baseimages import Puller
+    from polybuild.runtime import Runtime
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +70,10 @@ class LocalDriver:
         self.puller = puller
 
     def check(self, request: BuildRequest) -> None:
-        refuse_buildkit_only(request, self.label)
+        from polybuild.cache.transfer import check_specs
+
+        refuse_named_contexts(request, self.label)
+        check_specs(request.cache_to, request.cache_from)
 
     async def detect(self) -> Detected:
         from polybuild.binfmt.probe import ProbeStatus, cached_probe
@@ -83,10 +86,16 @@ class LocalDriver:
     async def build(
         self, request: BuildRequest, platforms: tuple[Platform, ...], progress: ProgressWriter
     ) -> NodeBuild:
+        # The frontend and solver load only when this machine builds (0.1 s of imports a
+        # build on BuildKit daemons never needs).
+        from polybuild.imagebuild.cache_flow import solve_with_cache
+        from polybuild.imagebuild.pipeline import convert_all
+        from polybuild.solver.fileop import DockerfileFileOps
+
         mine = dataclasses.replace(request, platforms=platforms)
         converted = await convert_all(mine, self.runtime, self.puller)
         file_ops = DockerfileFileOps(request.source_date_epoch)
-        images, solver = await solve(mine, self.runtime, converted, progress, file_ops)
+        images, solver = await solve_with_cache(mine, self.runtime, converted, progress, file_ops)
         emulated = tuple((d, t) for d, (t, emu) in solver.timings.items() if emu)
         return NodeBuild(tuple(images), tuple(solver.executed), emulated)
 
@@ -146,9 +155,8 @@ async def _detect(driver: Driver, warn: Callable[[str], None] | None) -> Detecte
         return Detected()
 
 
-def refuse_buildkit_only(request: BuildRequest, label: str) -> None:
-    """polybuild's own nodes do not export or import build cache, nor take named contexts,
-    yet (BuildKit nodes do)."""
+def refuse_named_contexts(request: BuildRequest, label: str) -> None:
+    """polybuild's own nodes take no named contexts yet (BuildKit nodes do)."""
     if request.build_contexts:
         named = request.build_contexts[0]
         raise UsageError(
@@ -156,13 +164,16 @@ def refuse_buildkit_only(request: BuildRequest, label: str) -> None:
             f"BuildKit daemon nodes so far, and {label} builds some of this build's platforms",
             hint="drop --build-context, or build on a builder of BuildKit nodes",
         )
+
+
+def refuse_cache_specs(request: BuildRequest, label: str) -> None:
+    """ssh nodes do not export or import build cache yet (this machine and BuildKit do)."""
     for flag, specs in (("--cache-to", request.cache_to), ("--cache-from", request.cache_from)):
         if specs:
             raise UsageError(
-                f"{flag} {specs[0]}: build cache export and import run only on BuildKit daemon "
-                f"nodes so far, and {label} builds some of this build's platforms",
-                hint=f"drop {flag}, or build on a builder of BuildKit nodes "
-                "(polybuild create --driver remote ...)",
+                f"{flag} {specs[0]}: build cache export and import do not run on ssh nodes "
+                f"yet, and {label} builds some of this build's platforms",
+                hint=f"drop {flag}, or build those platforms here or on BuildKit nodes",
             )
 
 
@@ -212,5 +223,6 @@ __all__ = [
     "build_on_nodes",
     "driver_for",
     "plan",
-    "refuse_buildkit_only",
+    "refuse_cache_specs",
+    "refuse_named_contexts",
 ]

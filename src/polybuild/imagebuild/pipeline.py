@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 from polybuild.dockerfile import BuildGraph, BuildOptions, convert, load
 from polybuild.dockerfile.ignore import load_patterns
@@ -15,12 +14,14 @@ from polybuild.graph import ops
 from polybuild.image.platform_image import PlatformImage
 from polybuild.image.writer import store_platform_image
 from polybuild.imagebuild.baseimages import BaseImageResolver, Puller
+from polybuild.imagebuild.dockerfile_file import read_dockerfile
 from polybuild.imagebuild.names import stage_steps, step_names
 from polybuild.imagebuild.request import BuildRequest
 from polybuild.platforms import Platform
 from polybuild.progress.writer import ProgressWriter
 from polybuild.runtime import Runtime
 from polybuild.solver.cache import CacheStore, cache_path
+from polybuild.solver.options import ImportedCache
 from polybuild.solver.results import Chain
 from polybuild.solver.scheduler import FileOps, SolveOptions, Solver
 
@@ -33,24 +34,6 @@ class Converted:
     graphs: tuple[BuildGraph, ...]
     ignore_patterns: tuple[str, ...]
     resolver: BaseImageResolver
-
-
-def read_dockerfile(request: BuildRequest) -> tuple[bytes, str, Path]:
-    """The Dockerfile's bytes, the name errors use, and its path (for Dockerfile.dockerignore)."""
-    if not request.context.is_dir():
-        raise UsageError(
-            f"unable to prepare context: path {str(request.context)!r} not found",
-            hint="give the build context directory as the last argument",
-        )
-    if request.dockerfile_text is not None:
-        return request.dockerfile_text, "Dockerfile", request.context / "Dockerfile"
-    path = request.dockerfile or request.context / "Dockerfile"
-    try:
-        return path.read_bytes(), path.name, path
-    except OSError as exc:
-        raise UsageError(
-            f"failed to read dockerfile: open {path}: {exc.strerror}", hint="give its path with -f"
-        ) from exc
 
 
 async def convert_all(request: BuildRequest, runtime: Runtime, puller: Puller | None) -> Converted:
@@ -123,8 +106,10 @@ async def solve(
     converted: Converted,
     progress: ProgressWriter | None,
     file_ops: FileOps,
+    imported: ImportedCache | None = None,
 ) -> tuple[list[PlatformImage], Solver]:
-    """Run every platform's graph; returns each platform's stored image and the solver."""
+    """Run every platform's graph; returns each platform's stored image and the solver.
+    `imported` are the records of `--cache-from` caches."""
     check_entitlements(request, converted.graphs)
     epoch = request.source_date_epoch
     options = SolveOptions(
@@ -147,6 +132,7 @@ async def solve(
         names=step_names(list(converted.graphs), len(converted.graphs) > 1),
         progress=progress,
         file_ops=file_ops,
+        imported=imported,
     )
     hashes = runtime.root / "cache" / "context-hashes"
     load_hash_cache(hashes)

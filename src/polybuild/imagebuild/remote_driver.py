@@ -19,7 +19,7 @@ from polybuild.image.content import BlobReader, BlobWriter, ContentStore
 from polybuild.image.digest import Digest
 from polybuild.image.manifest import parse_manifest
 from polybuild.image.platform_image import PlatformImage
-from polybuild.imagebuild.driver import NodeBuild, refuse_buildkit_only
+from polybuild.imagebuild.driver import NodeBuild, refuse_cache_specs, refuse_named_contexts
 from polybuild.imagebuild.pins import Pins
 from polybuild.imagebuild.remote_context import make_solve
 from polybuild.imagebuild.request import BuildRequest
@@ -95,7 +95,8 @@ class RemoteDriver:
         return f"{self.node.name} ({self.node.endpoint})"
 
     def check(self, request: BuildRequest) -> None:
-        refuse_buildkit_only(request, self.label)
+        refuse_named_contexts(request, self.label)
+        refuse_cache_specs(request, self.label)
 
     def _open(self) -> Opener:
         if self._opener is not None:

@@ -6,7 +6,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from polybuild.graph import ops
 from polybuild.image.digest import Digest
@@ -42,6 +42,16 @@ class BaseImage:
     manifest: Digest
 
 
+class ImportedCache(Protocol):
+    """Records of imported build caches (`--cache-from`), their layers fetched on demand."""
+
+    def lookup(self, key: str) -> tuple[Layer, ...] | None:
+        """The layer chain a step with this cache key produced elsewhere, if known."""
+
+    async def materialize(self, layers: Sequence[Layer], content: Any) -> None:
+        """Fetch the layers `content` lacks; CacheBlobError when one cannot be had."""
+
+
 class FileOps(Protocol):
     """COPY/ADD/WORKDIR semantics, applied to a writable root, and what the cache keys of
     steps that read the context or a URL need (see solver.fileop)."""
@@ -65,4 +75,4 @@ class FileOps(Protocol):
     def mkdir(self, op: ops.Mkdir, dest_root: Path) -> None: ...
 
 
-__all__ = ["BaseImage", "FileOps", "SolveOptions"]
+__all__ = ["BaseImage", "FileOps", "ImportedCache", "SolveOptions"]

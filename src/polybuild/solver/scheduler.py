@@ -15,7 +15,7 @@ import time
 from collections.abc import Mapping
 from typing import cast
 
-from polybuild.errors import PolybuildError
+from polybuild.errors import CacheBlobError, PolybuildError
 from polybuild.graph import ops
 from polybuild.image.layer import Layer
 from polybuild.platforms import Platform, host_platform
@@ -25,7 +25,7 @@ from polybuild.solver import execop
 from polybuild.solver.cache import CacheStore
 from polybuild.solver.fileop import DockerfileFileOps
 from polybuild.solver.ops import DIRECT_HANDLERS, LAYER_HANDLERS, Held, OpContext, Step, key_of
-from polybuild.solver.options import BaseImage, FileOps, SolveOptions
+from polybuild.solver.options import BaseImage, FileOps, ImportedCache, SolveOptions
 from polybuild.solver.results import Chain, Result
 from polybuild.solver.worker import ContentStore, Worker
 from polybuild.tasks import first_error
@@ -53,6 +53,7 @@ class Solver:
         names: Mapping[str, str] | None = None,
         progress: ProgressWriter | None = None,
         file_ops: FileOps | None = None,
+        imported: ImportedCache | None = None,
     ) -> None:
         self.worker = worker
         self.content = content
@@ -66,14 +67,20 @@ class Solver:
         self._slots = asyncio.Semaphore(max(1, options.jobs))
         self.executed: list[str] = []  # op digests that really ran (not cached), in order
         self.timings: dict[str, tuple[float, bool]] = {}  # digest -> (seconds, emulated)
+        self.imported = imported
+        self.records: dict[str, Chain] = {}  # every layer step's chain by cache key
+        self.roots: list[Chain] = []  # the results of solve_all, in order
+        self._distrusted: set[str] = set()  # op digests whose imported records failed
+        self._imported: dict[str, Chain] = {}  # op digest -> the imported chain it took
 
     # ---- public -------------------------------------------------------------------------
 
     async def solve_all(self, roots: list[ops.Op | None]) -> list[Result]:
-        """Solve every root together; the first failure cancels the others."""
+        """Solve every root together; the first failure cancels the others. Each result's
+        layers are in the content store when this returns (an imported hit's are fetched)."""
         try:
             async with asyncio.TaskGroup() as group:
-                tasks = [group.create_task(self.solve(root)) for root in roots]
+                tasks = [group.create_task(self._solve_whole(root)) for root in roots]
         except BaseExceptionGroup as group_error:
             self._stop()
             raise first_error(group_error) from None
@@ -81,7 +88,45 @@ class Solver:
             # Cancelled (Ctrl-C): stop the running containers now, not when their steps end.
             self._stop()
             raise
-        return [task.result() for task in tasks]
+        results = [task.result() for task in tasks]
+        self.roots = [r for r in results if isinstance(r, Chain)]
+        return results
+
+    async def _solve_whole(self, root: ops.Op | None) -> Result:
+        return (await self._ready([root], [await self.solve(root)]))[0]
+
+    async def materialize(self, chain: Chain) -> str:
+        """Fetch what an imported chain lacks here; the digest of a layer its cache could
+        not give (warned about), or "" when every layer is here."""
+        if self.imported is None or all(self.content.exists(x.blob) for x in chain.layers):
+            return ""
+        try:
+            await self.imported.materialize(chain.layers, self.content)
+        except CacheBlobError as exc:
+            self.progress.warn(f"{exc.message}; the steps that made it run instead")
+            return exc.blob or "?"
+        return ""
+
+    async def _ready(self, producers: list[ops.Op | None], results: list[Result]) -> list[Result]:
+        """`results` (each made by the op at the same position of `producers`) with every
+        chain's layers in the content store. A chain whose imported layer cannot be had is
+        solved again: every imported step whose chain holds that layer is forgotten and
+        takes no imported record again, so those steps run here."""
+        ready = list(results)
+        for i, producer in enumerate(producers):
+            while producer is not None and isinstance(ready[i], Chain):
+                bad = await self.materialize(cast(Chain, ready[i]))
+                if not bad:
+                    break
+                for digest, chain in list(self._imported.items()):
+                    if bad == "?" or any(str(x.blob) == bad for x in chain.layers):
+                        self._distrusted.add(digest)
+                        del self._imported[digest]
+                        self._tasks.pop(digest, None)
+                self._distrusted.add(producer.digest)
+                self._tasks.pop(producer.digest, None)
+                ready[i] = await self.solve(producer)
+        return ready
 
     def _stop(self) -> None:
         self.worker.executor.kill_all()
@@ -119,9 +164,17 @@ class Solver:
         use_cache = not (self.options.no_cache or op.digest in self.options.no_cache_ops)
         if use_cache:
             hit = self.cache.get(key)
+            if hit is None and self.imported is not None and op.digest not in self._distrusted:
+                layers = self.imported.lookup(key)
+                if layers is not None:
+                    hit = Chain(layers, key, cached=True)
+                    self._imported[op.digest] = hit
             if hit is not None:
                 self.progress.cached(op.digest, name, platform=op.platform)
+                self.records[key] = hit
                 return hit
+        inputs = await self._ready(list(op.inputs()), inputs)
+        base = cast(Chain, inputs[0])
         async with self._slots:
             started = time.monotonic()
             with self.progress.vertex(
@@ -134,9 +187,9 @@ class Solver:
                 layer = await asyncio.to_thread(self._run_layer_op, op, inputs, name, vertex)
             self.timings[op.digest] = (time.monotonic() - started, emulated)
             self.executed.append(op.digest)
-        base = cast(Chain, inputs[0])
         chain = Chain((*base.layers, layer), key)
         self.cache.put(chain)
+        self.records[key] = chain
         return chain
 
     # ---- running (in a worker thread) ----------------------------------------------------
