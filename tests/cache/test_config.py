@@ -111,3 +111,28 @@ def test_an_image_is_not_a_cache() -> None:
                                b"application/vnd.oci.image.config.v1+json")  # fmt: skip
     with pytest.raises(ImageError, match="not a build cache"):
         read_manifest(raw, None)
+
+
+def test_an_inline_cache_holds_the_records_of_the_image_it_is_in() -> None:
+    from polybuild.cache.inline import inline_records, inline_value
+
+    records = {
+        key(1): (layer(0), layer(1)),
+        key(2): (layer(0), layer(1), layer(2)),
+        key(3): (layer(0), layer(3)),  # another stage: not this image's
+    }
+    value = inline_value(records, (layer(0), layer(1), layer(2)))
+    found = inline_records(value, [layer(n).descriptor for n in range(3)])
+    assert {k: r.chain for k, r in found.items()} == {k: records[k] for k in (key(1), key(2))}
+    assert inline_records("not base64!", []) == {}
+    assert inline_records("e30=", []) == {}  # "{}": a config with nothing in it
+    assert inline_value(records, (layer(5),)) == ""
+
+
+def test_an_image_config_keeps_its_inline_cache_where_buildkit_puts_it() -> None:
+    from polybuild.image.config import ImageConfig, encode_config, parse_config
+
+    stored = encode_config(ImageConfig("amd64", "linux", inline_cache="e30="))
+    assert b'"history"' not in stored.raw
+    assert b',"moby.buildkit.cache.v0":"e30=","os":"linux"' in stored.raw
+    assert parse_config(stored.raw).value.inline_cache == "e30="

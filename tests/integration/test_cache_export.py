@@ -214,3 +214,34 @@ def test_a_local_cache_directory_round_trips(base: tuple[str, Registry], tmp_pat
     ]
     again = build(tmp_path / "r2", ctx, tmp_path / "o2", "--cache-from", f"type=local,src={cache}")
     assert again == first
+
+
+def test_an_inline_cache_travels_in_the_pushed_image(
+    base: tuple[str, Registry], tmp_path: Path
+) -> None:
+    name, reg = base
+    ctx = context(tmp_path, name)
+    image = f"{reg.host}/cache/inline:1"
+    pushed = run_cli(tmp_path / "r1", "build", "--platform", PLATFORMS,
+                     "--cache-to", "type=inline", "--push", "-t", image, str(ctx))  # fmt: skip
+    assert pushed.returncode == 0, pushed.stderr
+    index = httpx.get(
+        f"http://{reg.host}/v2/cache/inline/manifests/1",
+        headers={"Accept": "application/vnd.oci.image.index.v1+json"},
+    ).json()
+    for entry in index["manifests"]:
+        manifest = httpx.get(
+            f"http://{reg.host}/v2/cache/inline/manifests/{entry['digest']}",
+            headers={"Accept": entry["mediaType"]},
+        ).json()
+        config = httpx.get(
+            f"http://{reg.host}/v2/cache/inline/blobs/{manifest['config']['digest']}"
+        ).json()
+        assert config["moby.buildkit.cache.v0"]
+    first = build(tmp_path / "r2", ctx, tmp_path / "o1", "--cache-from", image)
+    second = build(tmp_path / "r3", ctx, tmp_path / "o2", "--cache-from", image)
+    assert first == second  # both took the final image's steps from the image's own cache
+    fresh = tmp_path / "fresh"
+    assert run_cli(fresh, "pull", image).returncode == 0
+    ran = run_cli(fresh, "run", image, "cat", "/final")
+    assert (ran.returncode, ran.stdout) == (0, first["linux/amd64"]["final"]), ran.stderr

@@ -18,7 +18,7 @@ from polybuild.image.layer import Layer
 from polybuild.image.reference import parse
 from polybuild.registry.client import RegistryClient
 
-SUPPORTED = "type=registry or type=local"
+SUPPORTED = "type=registry, type=local or type=inline"
 
 
 class CacheBackend(Protocol):
@@ -40,7 +40,7 @@ class CacheBackend(Protocol):
 
 def check_type(spec: CacheSpec) -> None:
     """UsageError for a type polybuild's own nodes cannot use."""
-    if spec.type not in (CacheType.REGISTRY, CacheType.LOCAL):
+    if spec.type not in (CacheType.REGISTRY, CacheType.LOCAL, CacheType.INLINE):
         raise UsageError(
             f"cache type {spec.type} ({spec}) is not supported by polybuild's own nodes",
             hint=f"use {SUPPORTED}; a BuildKit daemon node passes {spec.type} to the daemon",
@@ -50,6 +50,11 @@ def check_type(spec: CacheSpec) -> None:
 def backend_for(spec: CacheSpec, client: RegistryClient) -> CacheBackend:
     """The backend of `spec`; UsageError for a type polybuild's own nodes cannot use."""
     check_type(spec)
+    if spec.type is CacheType.INLINE:
+        raise UsageError(
+            f"{spec}: an inline cache is read from its image",
+            hint="use --cache-from IMAGE (the image pushed with --cache-to type=inline)",
+        )
     if spec.type is CacheType.REGISTRY:
         return RegistryCache(parse(spec.get("ref")), client)
     path = spec.get("dest") or spec.get("src")

@@ -8,11 +8,15 @@ from collections.abc import Callable, Mapping
 from typing import BinaryIO
 
 from polybuild.cache.config import Record, decode, encode
+from polybuild.cache.inline import inline_records
 from polybuild.cache.manifest import CacheArtifact, layers_of, make_manifest, read_manifest
 from polybuild.errors import ImageError
+from polybuild.image import mediatypes as mt
+from polybuild.image.config import parse_config
 from polybuild.image.content import ContentStore
 from polybuild.image.descriptor import Descriptor
 from polybuild.image.layer import Layer
+from polybuild.image.manifest import Index, Manifest, Stored
 from polybuild.image.reference import Reference
 from polybuild.registry.client import RegistryClient
 from polybuild.registry.sources import BlobSources
@@ -40,10 +44,39 @@ class RegistryCache:
             raise ImageError(f"{self.ref}: {exc.message}") from None
 
     async def read(self) -> dict[str, Record]:
-        """Every readable record of the cache (only its manifest and config are fetched)."""
-        artifact = await self.artifact()
+        """Every readable record of the cache (only its manifest and config are fetched);
+        an image instead of a cache gives the inline cache of each of its platforms."""
+        descriptor = await self.client.resolve(self.ref)
+        stored = await self.client.get_manifest(self.ref, descriptor)
+        try:
+            artifact = read_manifest(stored.raw, stored.media_type)
+        except ImageError as exc:
+            records = await self._inline(stored)
+            if records is None:
+                raise ImageError(f"{self.ref}: {exc.message}") from None
+            return records
         raw = await self.client.fetch_bytes(self.ref, artifact.config)
         return decode(raw, artifact.known())
+
+    async def _inline(self, top: Stored[Manifest] | Stored[Index]) -> dict[str, Record] | None:
+        """The inline caches of an image's platforms (None: it is no image with one)."""
+        if isinstance(top.value, Index):
+            entries = [e for e in top.value.manifests if mt.is_manifest(e.media_type)]
+            images = [await self.client.get_manifest(self.ref, e) for e in entries[:64]]
+        else:
+            images = [top]
+        records: dict[str, Record] = {}
+        found = False
+        for image in images:
+            if not isinstance(image.value, Manifest) or not mt.is_config(
+                image.value.config.media_type
+            ):
+                continue
+            raw = await self.client.fetch_bytes(self.ref, image.value.config)
+            value = parse_config(raw, image.value.config.media_type).value.inline_cache
+            found = found or bool(value)
+            records.update(inline_records(value, image.value.layers))
+        return records if found else None
 
     async def fetch(self, layer: Layer, content: ContentStore) -> None:
         """One layer blob into `content`, verified against its digest and size."""

@@ -16,7 +16,7 @@ from polybuild.cache.backends import CacheBackend, backend_for, check_type
 from polybuild.cache.config import Record, merge
 from polybuild.cache.imported import ImportedCache
 from polybuild.cache.registry_cache import RegistryCache
-from polybuild.cache.spec import CacheSpec
+from polybuild.cache.spec import CacheSpec, CacheType
 from polybuild.errors import ImageError, PolybuildError, RegistryError, UsageError
 from polybuild.image.content import ContentStore
 from polybuild.image.layer import Layer
@@ -39,6 +39,12 @@ def check_specs(to: Sequence[CacheSpec], from_: Sequence[CacheSpec]) -> None:
     """UsageError for what polybuild's own nodes cannot do with these values."""
     for spec in (*to, *from_):
         check_type(spec)
+    for spec in from_:
+        if spec.type is CacheType.INLINE:
+            raise UsageError(
+                f"--cache-from {spec}: an inline cache is read from its image",
+                hint="use --cache-from IMAGE (the image pushed with --cache-to type=inline)",
+            )
     for spec in to:
         if not _flag(spec, "oci-mediatypes", True) and _flag(spec, "image-manifest", False):
             raise UsageError(f"--cache-to {spec}: image-manifest=true needs OCI media types")
@@ -88,6 +94,8 @@ async def export_caches(
     """Write each `--cache-to`; its records' layers are fetched first where an imported
     cache left them out (a record whose layers cannot be had is left out, warned)."""
     for spec in specs:
+        if spec.type is CacheType.INLINE:
+            continue  # written into the images' configs (cache.inline)
         mode = spec.get("mode", "min") or "min"
         chosen = select(mode, records, roots)
         usable = {k: r for k, r in chosen.items() if await materialize(r.chain)}

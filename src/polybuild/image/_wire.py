@@ -103,6 +103,7 @@ class ImageConfigJSON(msgspec.Struct, frozen=True, omit_defaults=True):
     config: ContainerConfigJSON | None = None
     created: str | None = None
     history: list[HistoryJSON] | None = None
+    inline_cache: str = msgspec.field(default="", name="moby.buildkit.cache.v0")
     os: str = ""
     os_features: list[str] | None = msgspec.field(default=None, name="os.features")
     os_version: str = msgspec.field(default="", name="os.version")

@@ -95,6 +95,7 @@ class ImageConfig:
     config: ContainerConfig = field(default_factory=ContainerConfig)
     diff_ids: tuple[Digest, ...] = ()
     history: tuple[History, ...] = ()
+    inline_cache: str = ""  # BuildKit's inline build cache (base64 of a cache config)
 
     @property
     def platform(self) -> Platform:
@@ -213,6 +214,7 @@ def parse_config(raw: bytes, media_type: str = mt.OCI_CONFIG) -> Stored[ImageCon
             History(h.created, h.created_by, h.author, h.comment, h.empty_layer)
             for h in wire.history or ()
         ),
+        inline_cache=wire.inline_cache,
     )
     return Stored(config, raw, media_type, Digest.of(raw))
 
@@ -229,6 +231,7 @@ def encode_config(config: ImageConfig, media_type: str = mt.OCI_CONFIG) -> Store
             for h in config.history
         ]
         or None,
+        inline_cache=config.inline_cache,
         os=config.os,
         os_features=list(config.os_features) or None,
         os_version=config.os_version,

@@ -23,13 +23,18 @@ class Layers(Protocol):
 
 
 def built_config(
-    config: ImageConfig, layers: Sequence[Layer], platform: Platform, source_date_epoch: int | None
+    config: ImageConfig,
+    layers: Sequence[Layer],
+    platform: Platform,
+    source_date_epoch: int | None,
+    inline_cache: str = "",
 ) -> ImageConfig:
     """The config the build writes for `platform`: the frontend's `config` over `layers`.
 
     Every `created` is SOURCE_DATE_EPOCH when set, else now, unless a history entry has
     its own (kept to the second). As the build always wrote them, history entries carry no
     author, ArgsEscaped is not set, and os.version / os.features are not copied from a base.
+    A base image's inline cache is never copied; `inline_cache` is this build's own.
     """
     now = source_date_epoch if source_date_epoch is not None else int(time.time())
 
@@ -42,6 +47,7 @@ def built_config(
         created=rfc3339(now),
         config=replace(config.config, args_escaped=False),
         diff_ids=tuple(layer.diff_id for layer in layers),
+        inline_cache=inline_cache,
         history=tuple(
             History(created(h), h.created_by, comment=h.comment, empty_layer=h.empty_layer)
             for h in config.history
@@ -55,9 +61,11 @@ def store_platform_image(
     chain: Layers,
     platform: Platform,
     source_date_epoch: int | None,
+    inline_cache: str = "",
 ) -> PlatformImage:
     """Write `platform`'s config and manifest into `content` (the layers are already there)."""
-    stored = encode_config(built_config(config, chain.layers, platform, source_date_epoch))
+    built = built_config(config, chain.layers, platform, source_date_epoch, inline_cache)
+    stored = encode_config(built)
     content.put(stored.raw, stored.digest)
     layers = tuple(layer.descriptor for layer in chain.layers)
     manifest = encode_manifest(Manifest(config=stored.descriptor(), layers=layers))

@@ -146,10 +146,24 @@ async def solve(
         assert isinstance(result, Chain)
         images.append(
             store_platform_image(
-                runtime.store.content, graph.config, result, graph.target_platform, epoch
+                runtime.store.content,
+                graph.config,
+                result,
+                graph.target_platform,
+                epoch,
+                _inline_cache(request, solver, result),
             )
         )
     return images, solver
+
+
+def _inline_cache(request: BuildRequest, solver: Solver, result: Chain) -> str:
+    """`--cache-to type=inline`: the records that made `result`, for its image's config."""
+    if not any(spec.type == "inline" for spec in request.cache_to):
+        return ""
+    from polybuild.cache.inline import inline_value
+
+    return inline_value({key: chain.layers for key, chain in solver.records.items()}, result.layers)
 
 
 def platforms_of(images: list[PlatformImage]) -> tuple[Platform, ...]:
