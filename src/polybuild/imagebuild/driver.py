@@ -47,6 +47,11 @@ class Driver(Protocol):
     def vertex_prefix(self) -> str:
         """What the ids of its steps' progress events start with ("" for this machine)."""
 
+    @property
+    def cache_format(self) -> str:
+        """Whose build cache records the node exports ("polybuild" or "buildkit"): one
+        `--cache-to` ref cannot take both kinds from one build."""
+
     async def detect(self) -> Detected:
         """What the node runs, natively and emulated, from its own probe (asked once)."""
 
@@ -64,6 +69,7 @@ class LocalDriver:
 
     label = "this machine"
     vertex_prefix = ""
+    cache_format = "polybuild"
 
     def __init__(self, runtime: Runtime, puller: Puller | None) -> None:
         self.runtime = runtime
@@ -185,6 +191,13 @@ async def build_on_nodes(
     that it can do what the request asks."""
     for part in planned:
         part.driver.check(request)
+    if request.cache_to and len({p.driver.cache_format for p in planned}) > 1:
+        raise UsageError(
+            f"--cache-to {request.cache_to[0]}: this build's platforms go to BuildKit daemons "
+            "and to polybuild nodes, whose cache records cannot share one cache yet",
+            hint="pin the platforms to one kind of node, or build each kind with its own "
+            "--cache-to ref",
+        )
     try:
         async with asyncio.TaskGroup() as group:
             tasks = [group.create_task(p.driver.build(request, p.platforms, progress))

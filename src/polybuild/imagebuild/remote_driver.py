@@ -94,6 +94,8 @@ class RemoteDriver:
     def label(self) -> str:
         return f"{self.node.name} ({self.node.endpoint})"
 
+    cache_format = "polybuild"
+
     def check(self, request: BuildRequest) -> None:
         refuse_named_contexts(request, self.label)
         refuse_cache_specs(request, self.label)

@@ -40,6 +40,8 @@ class FakeDriver:
         self.probes += 1
         return Detected(self.platforms, self.emulated)
 
+    cache_format = "polybuild"
+
     def check(self, request: BuildRequest) -> None:
         pass
 
