@@ -8,6 +8,7 @@ BuildKit's layout."""
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -91,7 +92,9 @@ def test_mode_max_on_an_empty_data_root_runs_nothing_and_min_leaves_the_build_st
     assert manifest["config"]["mediaType"] == CACHE_CONFIG
     assert all("containerd.io/uncompressed" in x["annotations"] for x in manifest["layers"])
 
-    again = build(tmp_path / "r2", ctx, tmp_path / "o2", "--cache-from", cache)
+    # Another path, new mtimes and inodes: the keys are of the content only.
+    moved = shutil.copytree(ctx, tmp_path / "elsewhere" / "checkout", copy_function=shutil.copy)
+    again = build(tmp_path / "r2", moved, tmp_path / "o2", "--cache-from", cache)
     assert again == first  # every step came from the cache: the same uuids
     # Lazy: the build stage's RUN layers (one per platform) were only parents of hits.
     cached = {layer["digest"] for layer in manifest["layers"]}

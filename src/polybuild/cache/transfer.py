@@ -97,6 +97,11 @@ async def export_caches(
         if spec.type is CacheType.INLINE:
             continue  # written into the images' configs (cache.inline)
         mode = spec.get("mode", "min") or "min"
+        compression = spec.get("compression", "gzip") or "gzip"
+        if compression != "gzip" or _flag(spec, "force-compression", False):
+            warn(f"--cache-to {spec}: layers are exported as they were built (gzip)")
+        if not _flag(spec, "oci-mediatypes", True):
+            warn(f"--cache-to {spec}: the cache is written with OCI media types")
         chosen = select(mode, records, roots)
         usable = {k: r for k, r in chosen.items() if await materialize(r.chain)}
         backend = backend_for(spec, client)
