@@ -8,11 +8,12 @@ up anywhere else.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from polybuild.buildkit._grpc import grpc
 from polybuild.buildkit._proto import filesync_pb2, secrets_pb2
@@ -69,23 +70,41 @@ def filesync_service(directories: Mapping[str, Path]) -> Service:
     return Service(handler, (FILESYNC_DIFFCOPY,))
 
 
-def filesend_service(sinks: Mapping[str, Path]) -> Service:
+# Where an exporter's file goes: a path created new (0600), or a stream the caller opened
+# (a temp file beside the user's destination, stdout) that is written and left open.
+Sink = Path | BinaryIO
+
+
+def filesend_service(sinks: Mapping[str, Sink]) -> Service:
     """FileSend.DiffCopy for exporters that send one file (oci, docker, tar): exporter id
-    -> the file its bytes are written to (created new, 0600)."""
+    -> the sink its bytes are written to, each at most once. A stream is written from a
+    worker thread (stdout may be a slow pipe; the session must keep answering)."""
+    sent: set[str] = set()
 
     async def diffcopy(request_iterator: Any, context: Any) -> None:
         metadata = dict(context.invocation_metadata() or ())
-        target = sinks.get(str(metadata.get(EXPORTER_ID, "")))
-        if target is None:
+        ident = str(metadata.get(EXPORTER_ID, ""))
+        target = sinks.get(ident)
+        if target is None or ident in sent:
             await context.abort(grpc.StatusCode.NOT_FOUND, "no such exporter output")
             return
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            while True:
-                raw = await context.read()
-                if raw is grpc.aio.EOF:
-                    break
-                out.write(filesync_pb2.BytesMessage.FromString(raw).data)
+        sent.add(ident)
+        if isinstance(target, Path):
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            with os.fdopen(fd, "wb") as out:
+
+                async def write_file(data: bytes) -> None:
+                    out.write(data)
+
+                await _copy(context, write_file)
+            return
+        stream = target
+
+        async def write(data: bytes) -> None:
+            await asyncio.to_thread(stream.write, data)
+
+        await _copy(context, write)
+        await asyncio.to_thread(stream.flush)
 
     handler = grpc.method_handlers_generic_handler(
         "moby.filesync.v1.FileSend",
@@ -98,6 +117,14 @@ def filesend_service(sinks: Mapping[str, Path]) -> Service:
         },
     )
     return Service(handler, (FILESEND_DIFFCOPY,))
+
+
+async def _copy(context: Any, write: Callable[[bytes], Awaitable[None]]) -> None:
+    while True:
+        raw = await context.read()
+        if raw is grpc.aio.EOF:
+            return
+        await write(filesync_pb2.BytesMessage.FromString(raw).data)
 
 
 def secrets_service(values: Mapping[str, bytes]) -> Service:
@@ -162,6 +189,7 @@ __all__ = [
     "FILESEND_DIFFCOPY",
     "FILESYNC_DIFFCOPY",
     "GET_SECRET",
+    "Sink",
     "auth_service",
     "filesend_service",
     "filesync_service",

@@ -17,6 +17,7 @@ from pathlib import Path
 from polybuild.buildkit._proto import control_pb2 as pb
 from polybuild.buildkit.attachables import (
     Lookup,
+    Sink,
     auth_service,
     filesend_service,
     filesync_service,
@@ -101,18 +102,32 @@ class DockerfileBuild:
 
 
 @dataclass(frozen=True, slots=True)
+class Export:
+    """One exporter of the daemon's as the user asked for it (`oci`, `docker`, `tar`,
+    `image`), with BuildKit's attribute names; `sink` receives the file it sends back (a
+    path created new, or an open stream such as stdout), None when the daemon keeps the
+    result (a push)."""
+
+    type: str
+    attrs: Mapping[str, str]
+    sink: Sink | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Outputs:
     """Where the daemon sends the result: an OCI layout tarball written here, and/or a push
     by digest (no tag) to each repository named, as buildx asks of each node of a
-    multi-node build before it writes the index itself."""
+    multi-node build before it writes the index itself; and/or the user's own outputs
+    exported by the daemon as they are (`direct`)."""
 
     oci_tar: Path | None = None
     push_by_digest: tuple[str, ...] = ()
+    direct: tuple[Export, ...] = ()
 
-    def exporters(self, attrs: Mapping[str, str]) -> tuple[list[pb.Exporter], dict[str, Path]]:
+    def exporters(self, attrs: Mapping[str, str]) -> tuple[list[pb.Exporter], dict[str, Sink]]:
         """The Solve's exporters and the FileSend sinks by exporter id (its index)."""
         exporters: list[pb.Exporter] = []
-        sinks: dict[str, Path] = {}
+        sinks: dict[str, Sink] = {}
         if self.oci_tar is not None:
             sinks[str(len(exporters))] = self.oci_tar
             exporters.append(pb.Exporter(Type="oci", Attrs=dict(attrs)))
@@ -124,6 +139,10 @@ class Outputs:
                 "push-by-digest": "true",
             }
             exporters.append(pb.Exporter(Type="image", Attrs=pushed))
+        for export in self.direct:
+            if export.sink is not None:
+                sinks[str(len(exporters))] = export.sink
+            exporters.append(pb.Exporter(Type=export.type, Attrs=dict(export.attrs)))
         return exporters, sinks
 
 
@@ -192,6 +211,7 @@ __all__ = [
     "FRONTEND",
     "PUSHED_DESCRIPTOR",
     "DockerfileBuild",
+    "Export",
     "Outputs",
     "solve_build",
 ]

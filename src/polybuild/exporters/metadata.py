@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from polybuild.exporters.assemble import AssembledImage
 from polybuild.image.content import write_file_atomic
 from polybuild.image.reference import Reference
+
+if TYPE_CHECKING:
+    from polybuild.exporters.assemble import AssembledImage
 
 NO_OUTPUT_WARNING = (
     "No output specified. The build result will only remain in the build cache. "

@@ -35,15 +35,15 @@ from polybuild.image.reference import parse
 from polybuild.image.select import select_manifest
 from polybuild.imagebuild.buildkit_outputs import NodeOutputs, node_outputs
 from polybuild.imagebuild.buildkit_progress import StatusEvents
+from polybuild.imagebuild.dockerfile_file import read_dockerfile
 from polybuild.imagebuild.driver import NodeBuild
-from polybuild.imagebuild.pipeline import read_dockerfile
 from polybuild.imagebuild.request import BuildRequest
 from polybuild.platforms import Platform, format_platform
 from polybuild.progress.writer import ProgressWriter
 
 if TYPE_CHECKING:
     from polybuild.buildkit.client import BuildkitClient
-    from polybuild.buildkit.solve import DockerfileBuild
+    from polybuild.buildkit.solve import DockerfileBuild, Outputs
 
 
 def tls_config(options: BuildKitOptions) -> TLSConfig | None:
@@ -127,6 +127,8 @@ class BuildKitDriver:
                 raise NodeUnreachableError(self.label, exc.reason, hint=exc.hint) from exc
         return self._detected
 
+    cache_format = "buildkit"
+
     def check(self, request: BuildRequest) -> None:
         """The daemon runs registry, inline, gha, s3 and azblob caches itself; a local
         directory cache or an OCI layout context would need this machine's content store
@@ -150,28 +152,46 @@ class BuildKitDriver:
     async def build(
         self, request: BuildRequest, platforms: tuple[Platform, ...], progress: ProgressWriter
     ) -> NodeBuild:
-        from polybuild.buildkit.solve import Outputs, solve_build
+        from polybuild.buildkit.solve import Outputs
 
         if self.store is None:
             raise UsageError(f"node {self.label}: no image store to build into")
+        wanted = node_outputs(request)
+        with tempfile.TemporaryDirectory(prefix="polybuild-buildkit-") as scratch:
+            out = Path(scratch) / "out.tar"
+            outputs = Outputs(out if wanted.local_copy else None, wanted.push_by_digest)
+            response = await self.solve(request, platforms, progress, outputs)
+            if wanted.local_copy:
+                images = await asyncio.to_thread(_read_images, self.store, out, platforms)
+            else:
+                images = await _fetch_pushed(self.store, wanted, response, platforms)
+        return NodeBuild(images, (), ())
+
+    async def solve(
+        self,
+        request: BuildRequest,
+        platforms: tuple[Platform, ...],
+        progress: ProgressWriter,
+        outputs: Outputs,
+    ) -> dict[str, str]:
+        """Build `platforms` on the daemon and export to `outputs`; the exporters' response.
+        The daemon's Status becomes `progress` events; a failed build is a RemoteError naming
+        this node, with BuildKit's text and the Dockerfile lines it points at."""
+        from polybuild.buildkit.solve import solve_build
+
         events = StatusEvents(self.node.name)
 
         def show(update: Any) -> None:
             for event in events.events(update):
                 progress.emit(event)
 
-        wanted = node_outputs(request)
         with tempfile.TemporaryDirectory(prefix="polybuild-buildkit-") as scratch:
-            out = Path(scratch) / "out.tar"
-            outputs = Outputs(out if wanted.local_copy else None, wanted.push_by_digest)
             build = await asyncio.to_thread(
                 _dockerfile_build, request, platforms, Path(scratch) / "dockerfile"
             )
             try:
                 async with _client(self.node) as client:
-                    response = await solve_build(
-                        client, build, outputs, show, _docker_credentials()
-                    )
+                    return await solve_build(client, build, outputs, show, _docker_credentials())
             except NodeUnreachableError as exc:
                 raise NodeUnreachableError(self.label, exc.reason, hint=exc.hint) from exc
             except RemoteError as exc:
@@ -183,11 +203,6 @@ class BuildKitDriver:
                 raise RemoteError(
                     f"node {self.label}: the build failed: {failure.report()}", hint=exc.hint
                 ) from exc
-            if wanted.local_copy:
-                images = await asyncio.to_thread(_read_images, self.store, out, platforms)
-            else:
-                images = await _fetch_pushed(self.store, wanted, response, platforms)
-        return NodeBuild(images, (), ())
 
 
 def _docker_credentials() -> Callable[[str], Awaitable[tuple[str, str] | None]]:

@@ -14,7 +14,7 @@ from polybuild.dockerfile.ignore import load_patterns
 from polybuild.errors import UsageError
 from polybuild.fileops.context import list_context_files
 from polybuild.imagebuild.context_hashes import ContextHashes
-from polybuild.imagebuild.pipeline import read_dockerfile
+from polybuild.imagebuild.dockerfile_file import read_dockerfile
 from polybuild.imagebuild.request import BuildRequest
 from polybuild.platforms import Platform, format_platform
 from polybuild.remote.messages import ContextEntry, Solve

@@ -22,10 +22,10 @@ from polybuild.image.digest import Digest
 from polybuild.image.reference import Reference
 from polybuild.image.reference import parse as parse_reference
 from polybuild.image.select import Selected
-from polybuild.imagebuild.api import _base_image_puller
 from polybuild.imagebuild.baseimages import Puller
 from polybuild.imagebuild.driver import LocalDriver
 from polybuild.imagebuild.request import ENTITLEMENTS, BuildRequest
+from polybuild.imagebuild.stored_build import base_image_puller as _base_image_puller
 from polybuild.platforms import Platform, format_platform, parse
 from polybuild.progress.events import Event
 from polybuild.progress.writer import ProgressWriter

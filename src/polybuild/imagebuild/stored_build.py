@@ -1,0 +1,158 @@
+"""A build whose images come into this machine's store: every planned node builds its
+platforms (this machine's frontend and solver, ssh nodes, BuildKit daemons sending their OCI
+result back), then each output is written from the store by polybuild's exporters."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, BinaryIO, TextIO
+
+from polybuild import exporters
+from polybuild.builders import Builder, Node
+from polybuild.dockerfile import outline
+from polybuild.exporters.base import ExportContext
+from polybuild.exporters.export import ExportResult, check_outputs, export_outputs
+from polybuild.image import ImageStore
+from polybuild.image.platform_image import ExportSource, PlatformImage
+from polybuild.image.select import Selected
+from polybuild.imagebuild.build_reports import write_reports
+from polybuild.imagebuild.driver import Driver, LocalDriver, build_on_nodes, driver_for, plan
+from polybuild.imagebuild.pins import Pins
+from polybuild.imagebuild.pipeline import convert_all
+from polybuild.imagebuild.reproducible import Checked, check_reproducible
+from polybuild.imagebuild.request import BuildRequest, BuildResult
+from polybuild.platforms import Platform
+from polybuild.progress import make_renderer
+from polybuild.progress.writer import Fanout, ProgressWriter, Recorder
+from polybuild.runtime import Runtime
+
+
+async def _push(content: Any, target: Any, refs: Any, /, *, docker_media_types: bool) -> Any:
+    """polybuild.registry.push, imported only when a build pushes (httpx is slow to import)."""
+    from polybuild.registry import push
+
+    return await push(content, target, refs, docker_media_types=docker_media_types)
+
+
+def base_image_puller(loop: asyncio.AbstractEventLoop) -> Any:
+    """A puller for the frontend's worker threads that pulls on the build's event loop, each
+    (ref, platform) once however many platforms' frontends ask for it at the same time."""
+    pulls: dict[tuple[str, Platform], asyncio.Task[Selected]] = {}
+
+    async def shared(store: ImageStore, ref: str, platform: Platform) -> Selected:
+        # Imported only when a base image must be pulled (httpx is slow to import).
+        from polybuild.registry import resolve_base_image
+
+        key = (ref, platform)
+        if key not in pulls:
+            pulls[key] = asyncio.ensure_future(resolve_base_image(store, ref, platform))
+        return await asyncio.shield(pulls[key])
+
+    def pull(store: ImageStore, ref: str, platform: Platform) -> Selected:
+        return asyncio.run_coroutine_threadsafe(shared(store, ref, platform), loop).result()
+
+    return pull
+
+
+def _remote(runtime: Runtime, pins: Pins) -> Any:
+    """How an ssh node's or a BuildKit daemon's driver is made (their protocols are imported
+    only when one is used); the build's ssh nodes share its pinned FROM references."""
+
+    def make(node: Node) -> Driver:
+        if node.is_buildkit:
+            from polybuild.imagebuild.buildkit_driver import BuildKitDriver
+
+            return BuildKitDriver(node, runtime.store)
+        from polybuild.imagebuild.remote_driver import RemoteDriver
+
+        return RemoteDriver(node, runtime, pins)
+
+    return make
+
+
+async def build_stored(
+    request: BuildRequest,
+    builder: Builder,
+    *,
+    stderr: TextIO,
+    stdout: BinaryIO,
+    runtime: Runtime | None,
+) -> BuildResult:
+    """Build as `polybuild build` does, on one event loop: base images resolved together,
+    every platform solved together, then each output written; progress on `stderr`."""
+    err = stderr
+    runtime = runtime or Runtime()
+    runtime.cleanup_stale()
+    store = runtime.store
+
+    def warn(message: str) -> None:
+        err.write(f"WARNING: {message}\n")
+
+    export_context = ExportContext(
+        stdout=stdout,
+        warn=warn,
+        store=store,
+        pusher=_push,
+        source_date_epoch=request.source_date_epoch,
+    )
+    check_outputs(request.outputs, export_context)
+    puller = base_image_puller(asyncio.get_running_loop())
+    local = LocalDriver(runtime, puller)
+    remote = _remote(runtime, Pins(warn=warn))
+    drivers = driver_for(local, remote)
+    planned = await plan(request, builder, drivers, warn)
+    if request.call == "outline":
+        converted = await convert_all(request, runtime, puller)
+        text = "\n".join(outline(graph) for graph in converted.graphs)
+        err.write(text if text.endswith("\n") else text + "\n")
+        return BuildResult(None, (), (), outline=text)
+    recorder = Recorder()
+    writer = ProgressWriter(Fanout(make_renderer(request.progress, err), recorder))
+    checked: list[Checked] = []
+    try:
+        with runtime.in_use(), store.lease():
+            built = await build_on_nodes(request, planned, writer)
+            if request.check_reproducible:
+                unique = list({id(d): d for d in map(drivers, builder.nodes)}.values())
+                checked = await check_reproducible(
+                    request, planned, unique, built, store.content, writer, _label
+                )
+            results = await _export(list(built.images), request, export_context)
+    finally:
+        writer.close()
+    for line in (c.line() for c in checked):
+        err.write(line + "\n")
+    assembled = results[0].image if results else None
+    if not request.outputs:
+        warn(exporters.NO_OUTPUT_WARNING)
+    if assembled is not None:
+        names = [name for r in results for name in r.output.names]
+        if request.iidfile:
+            exporters.write_iidfile(request.iidfile, assembled)
+        if request.metadata_file:
+            exporters.write_metadata_file(
+                request.metadata_file, exporters.metadata(assembled, names)
+            )
+    write_reports(err, request, planned, recorder.events)
+    return BuildResult(
+        index=assembled.target if assembled is not None else None,
+        images=built.images,
+        executed=built.executed,
+        emulated_seconds=built.emulated_seconds,
+    )
+
+
+def _label(driver: Driver) -> str:
+    return driver.label
+
+
+async def _export(
+    images: list[PlatformImage], request: BuildRequest, context: ExportContext
+) -> list[ExportResult]:
+    if not request.outputs or context.store is None:
+        return []
+    source = ExportSource(context.store.content, tuple(images))
+    return await export_outputs(source, request.outputs, context)
+
+
+__all__ = ["base_image_puller", "build_stored"]
