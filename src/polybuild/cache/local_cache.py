@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from polybuild.cache.config import Record, decode, encode
+from polybuild.cache.config import MAX_CONFIG, Record, decode, encode
 from polybuild.cache.manifest import CacheArtifact, layers_of, make_manifest, read_manifest
 from polybuild.errors import ImageError
 from polybuild.image import mediatypes as mt
@@ -22,6 +22,7 @@ from polybuild.image.descriptor import Descriptor
 from polybuild.image.digest import Digest
 from polybuild.image.layer import Layer
 from polybuild.image.layout import LayoutDir, copy_blob
+from polybuild.image.walk import MAX_MANIFEST_SIZE
 
 DEFAULT_TAG = "latest"
 
@@ -55,6 +56,8 @@ class LocalCache:
         layout = LayoutDir(self.path)
         layout.check()
         top = self._top(layout)
+        if top.size > MAX_MANIFEST_SIZE:
+            raise ImageError(f"{self.path}: the cache manifest is too large")
         try:
             return read_manifest(layout.get(top.digest), top.media_type)
         except ImageError as exc:
@@ -62,6 +65,8 @@ class LocalCache:
 
     async def read(self) -> dict[str, Record]:
         artifact = self.artifact()
+        if artifact.config.size > MAX_CONFIG:
+            raise ImageError(f"{self.path}: the cache config is too large")
         return decode(LayoutDir(self.path).get(artifact.config.digest), artifact.known())
 
     async def fetch(self, layer: Layer, content: ContentStore) -> None:
