@@ -90,6 +90,9 @@ class Solver:
             raise
         results = [task.result() for task in tasks]
         self.roots = [r for r in results if isinstance(r, Chain)]
+        for chain in self._imported.values():
+            if all(self.content.exists(x.blob) for x in chain.layers):
+                self.cache.put(chain)  # whole here now: later builds hit without importing
         return results
 
     async def _solve_whole(self, root: ops.Op | None) -> Result:
