@@ -29,7 +29,6 @@ from polybuild.cache.spec import CacheType
 from polybuild.errors import ImageError, NodeUnreachableError, RemoteError, UsageError
 from polybuild.image import ImageStore
 from polybuild.image.descriptor import Descriptor
-from polybuild.image.layout_tar import read_tar
 from polybuild.image.platform_image import PlatformImage
 from polybuild.image.reference import parse
 from polybuild.image.select import select_manifest
@@ -321,6 +320,10 @@ def _read_images(
     store: ImageStore, tarball: Path, platforms: tuple[Platform, ...]
 ) -> tuple[PlatformImage, ...]:
     """Each platform's image from the daemon's OCI tarball (read into `store`, verified)."""
+    # The layout reader (tar streams, decompressors) loads only when the result comes back
+    # here: a build whose outputs the daemon writes never needs it.
+    from polybuild.image.layout_tar import read_tar
+
     if not tarball.is_file():
         raise RemoteError("the BuildKit daemon sent no result")
     with tarball.open("rb") as f:
