@@ -67,12 +67,12 @@ async def import_caches(
 
 
 def select(
-    mode: str, records: Mapping[str, tuple[Layer, ...]], roots: Sequence[tuple[Layer, ...]]
+    mode: str, records: Mapping[str, tuple[Layer, ...]], roots: Sequence[Sequence[str]]
 ) -> dict[str, Record]:
     """`mode=max`: every step's record; `mode=min`: only those whose chain is a prefix of a
-    result (the steps whose layers the images hold)."""
+    result (`roots`: each image's layer blob digests; the steps whose layers they hold)."""
     chosen: dict[str, Record] = {}
-    results = [tuple(str(x.blob) for x in root) for root in roots]
+    results = [tuple(root) for root in roots]
     for key, chain in records.items():
         if not chain:
             continue
@@ -85,7 +85,7 @@ def select(
 async def export_caches(
     specs: Sequence[CacheSpec],
     records: Mapping[str, tuple[Layer, ...]],
-    roots: Sequence[tuple[Layer, ...]],
+    roots: Sequence[Sequence[str]],
     content: ContentStore,
     client: RegistryClient,
     materialize: Callable[[tuple[Layer, ...]], Awaitable[bool]],

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from polybuild.builders import Builder, Detected, Node, resolve_nodes
 from polybuild.errors import NodeUnreachableError, UsageError
+from polybuild.image.layer import Layer
 from polybuild.image.platform_image import PlatformImage
 from polybuild.imagebuild.request import BuildRequest
 from polybuild.platforms import Platform, only_strict
@@ -34,6 +35,9 @@ class NodeBuild:
     images: tuple[PlatformImage, ...]
     executed: tuple[str, ...]  # op digests that ran (not cached)
     emulated_seconds: tuple[tuple[str, float], ...]  # (op digest, seconds) under QEMU
+    # Build cache records (cache key -> layer chain) whose layers are in this machine's
+    # store, for `--cache-to`; every node's go into one export.
+    records: Mapping[str, tuple[Layer, ...]] = field(default_factory=dict)
 
 
 class Driver(Protocol):
@@ -94,7 +98,7 @@ class LocalDriver:
     ) -> NodeBuild:
         # The frontend and solver load only when this machine builds (0.1 s of imports a
         # build on BuildKit daemons never needs).
-        from polybuild.imagebuild.cache_flow import solve_with_cache
+        from polybuild.imagebuild.cache_flow import exportable_records, solve_with_cache
         from polybuild.imagebuild.pipeline import convert_all
         from polybuild.solver.fileop import DockerfileFileOps
 
@@ -103,7 +107,8 @@ class LocalDriver:
         file_ops = DockerfileFileOps(request.source_date_epoch)
         images, solver = await solve_with_cache(mine, self.runtime, converted, progress, file_ops)
         emulated = tuple((d, t) for d, (t, emu) in solver.timings.items() if emu)
-        return NodeBuild(tuple(images), tuple(solver.executed), emulated)
+        records = await exportable_records(mine, solver) if request.cache_to else {}
+        return NodeBuild(tuple(images), tuple(solver.executed), emulated, records)
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +215,7 @@ async def build_on_nodes(
         tuple(by_platform[platform] for platform in request.platforms),
         tuple(digest for b in builds for digest in b.executed),
         tuple(item for b in builds for item in b.emulated_seconds),
+        {key: chain for b in builds for key, chain in b.records.items()},
     )
 
 

@@ -118,6 +118,13 @@ async def build_stored(
                     request, planned, unique, built, store.content, writer, _label
                 )
             results = await _export(list(built.images), request, export_context)
+            if request.cache_to and all(p.driver.cache_format == "polybuild" for p in planned):
+                # BuildKit daemons export their own; polybuild nodes' records go out once.
+                from polybuild.imagebuild.cache_flow import export_build_cache
+
+                await export_build_cache(
+                    request, built.records, built.images, store.content, writer
+                )
     finally:
         writer.close()
     for line in (c.line() for c in checked):
