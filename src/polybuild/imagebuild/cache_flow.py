@@ -55,11 +55,11 @@ async def solve_with_cache(
         return await solve(request, runtime, converted, progress, file_ops, imported)
 
 
-async def exportable_records(request: BuildRequest, solver: Solver) -> dict[str, tuple[Layer, ...]]:
-    """The solver's records whose layers are in its content store; for mode=max the layers
-    an imported cache left out are fetched first (a record whose cache fails is left out)."""
+async def exportable_records(solver: Solver, every: bool) -> dict[str, tuple[Layer, ...]]:
+    """The solver's records whose layers are in its content store; with `every` (mode=max)
+    the layers an imported cache left out are fetched first (a record whose cache fails is
+    left out)."""
     records: dict[str, tuple[Layer, ...]] = {}
-    every = wants_every_step(request)
     for key, chain in solver.records.items():
         present = all(solver.content.exists(x.blob) for x in chain.layers)
         if present or (every and not await solver.materialize(Chain(chain.layers, ""))):

@@ -75,9 +75,12 @@ class LocalDriver:
     vertex_prefix = ""
     cache_format = "polybuild"
 
-    def __init__(self, runtime: Runtime, puller: Puller | None) -> None:
+    def __init__(self, runtime: Runtime, puller: Puller | None, *, cache_records: str = "") -> None:
         self.runtime = runtime
         self.puller = puller
+        # "min"/"max": keep the build's cache records though this request exports none (an
+        # ssh node's, which its client exports).
+        self.cache_records = cache_records
 
     def check(self, request: BuildRequest) -> None:
         from polybuild.cache.transfer import check_specs
@@ -98,7 +101,11 @@ class LocalDriver:
     ) -> NodeBuild:
         # The frontend and solver load only when this machine builds (0.1 s of imports a
         # build on BuildKit daemons never needs).
-        from polybuild.imagebuild.cache_flow import exportable_records, solve_with_cache
+        from polybuild.imagebuild.cache_flow import (
+            exportable_records,
+            solve_with_cache,
+            wants_every_step,
+        )
         from polybuild.imagebuild.pipeline import convert_all
         from polybuild.solver.fileop import DockerfileFileOps
 
@@ -107,7 +114,10 @@ class LocalDriver:
         file_ops = DockerfileFileOps(request.source_date_epoch)
         images, solver = await solve_with_cache(mine, self.runtime, converted, progress, file_ops)
         emulated = tuple((d, t) for d, (t, emu) in solver.timings.items() if emu)
-        records = await exportable_records(mine, solver) if request.cache_to else {}
+        mode = self.cache_records or (
+            ("max" if wants_every_step(request) else "min") if request.cache_to else ""
+        )
+        records = await exportable_records(solver, mode == "max") if mode else {}
         return NodeBuild(tuple(images), tuple(solver.executed), emulated, records)
 
 
@@ -177,17 +187,6 @@ def refuse_named_contexts(request: BuildRequest, label: str) -> None:
         )
 
 
-def refuse_cache_specs(request: BuildRequest, label: str) -> None:
-    """ssh nodes do not export or import build cache yet (this machine and BuildKit do)."""
-    for flag, specs in (("--cache-to", request.cache_to), ("--cache-from", request.cache_from)):
-        if specs:
-            raise UsageError(
-                f"{flag} {specs[0]}: build cache export and import do not run on ssh nodes "
-                f"yet, and {label} builds some of this build's platforms",
-                hint=f"drop {flag}, or build those platforms here or on BuildKit nodes",
-            )
-
-
 async def build_on_nodes(
     request: BuildRequest, planned: list[Planned], progress: ProgressWriter
 ) -> NodeBuild:
@@ -242,6 +241,5 @@ __all__ = [
     "build_on_nodes",
     "driver_for",
     "plan",
-    "refuse_cache_specs",
     "refuse_named_contexts",
 ]

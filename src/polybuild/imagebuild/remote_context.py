@@ -93,5 +93,14 @@ def make_solve(
         source_date_epoch=request.source_date_epoch,
         secrets=dict(request.secrets.secrets),
         context_key=context_key(request.context, data_root),
+        cache_from=tuple(str(spec) for spec in request.cache_from),
+        cache_records=cache_mode(request),
     )
     return solve, files
+
+
+def cache_mode(request: BuildRequest) -> str:
+    """What a node is asked to send back of its build cache: "max", "min" or nothing."""
+    if not request.cache_to:
+        return ""
+    return "max" if any(spec.get("mode") == "max" for spec in request.cache_to) else "min"

@@ -12,16 +12,19 @@ import asyncio
 from dataclasses import dataclass
 
 from polybuild.builders import Detected, Node
-from polybuild.errors import ImageNotFoundError, NodeUnreachableError
+from polybuild.cache.spec import CacheType
+from polybuild.errors import ImageNotFoundError, NodeUnreachableError, PolybuildError, UsageError
 from polybuild.image import ImageStore
 from polybuild.image.config import parse_config
 from polybuild.image.content import BlobReader, BlobWriter, ContentStore
+from polybuild.image.descriptor import Descriptor
 from polybuild.image.digest import Digest
+from polybuild.image.layer import Layer
 from polybuild.image.manifest import parse_manifest
 from polybuild.image.platform_image import PlatformImage
-from polybuild.imagebuild.driver import NodeBuild, refuse_cache_specs, refuse_named_contexts
+from polybuild.imagebuild.driver import NodeBuild, refuse_named_contexts
 from polybuild.imagebuild.pins import Pins
-from polybuild.imagebuild.remote_context import make_solve
+from polybuild.imagebuild.remote_context import cache_mode, make_solve
 from polybuild.imagebuild.request import BuildRequest
 from polybuild.platforms import Platform, format_platform, parse
 from polybuild.progress.events import VertexCompleted, VertexStarted
@@ -97,8 +100,17 @@ class RemoteDriver:
     cache_format = "polybuild"
 
     def check(self, request: BuildRequest) -> None:
+        from polybuild.cache.transfer import check_specs
+
         refuse_named_contexts(request, self.label)
-        refuse_cache_specs(request, self.label)
+        check_specs(request.cache_to, request.cache_from)
+        for spec in request.cache_from:
+            if spec.type is not CacheType.REGISTRY:
+                raise UsageError(
+                    f"--cache-from {spec}: {self.label} reads registry caches only (a local "
+                    "cache directory is on this machine)",
+                    hint="export the cache to a registry with --cache-to type=registry,ref=R",
+                )
 
     def _open(self) -> Opener:
         if self._opener is not None:
@@ -185,6 +197,9 @@ class RemoteDriver:
                     self.node.endpoint, "the node returned another number of images"
                 )
             built = await _receive_images(session, self.runtime.store.content, solved.done)
+            records = await _receive_records(
+                session, self.runtime.store.content, solved.done, cache_mode(request) == "max"
+            )
             finished = True
         finally:
             await session.close(grace=None if finished else 0)
@@ -193,7 +208,7 @@ class RemoteDriver:
                 raise NodeUnreachableError(
                     self.node.endpoint, f"the node built {image.platform} instead of {platform}"
                 )
-        return NodeBuild(built, solved.done.executed, solved.done.emulated_seconds)
+        return NodeBuild(built, solved.done.executed, solved.done.emulated_seconds, records)
 
 
 async def _receive_images(
@@ -206,6 +221,12 @@ async def _receive_images(
         for layer in image.manifest.value.layers:
             if not content.exists(layer.digest):
                 wanted.setdefault(layer.digest, layer.size)
+    await _fetch_blobs(session, content, wanted)
+    return images
+
+
+async def _fetch_blobs(session: Session, content: ContentStore, wanted: dict[Digest, int]) -> None:
+    """Fetch these blobs (digest -> size) from the node into `content`, each verified."""
     digests = tuple(wanted)
     writers: list[BlobWriter] = []
 
@@ -220,7 +241,34 @@ async def _receive_images(
     finally:
         for writer in writers:
             writer.abort()  # a no-op once committed
-    return images
+
+
+async def _receive_records(
+    session: Session, content: ContentStore, done: SolveDone, every: bool
+) -> dict[str, tuple[Layer, ...]]:
+    """The node's cache records whose layers this store holds: with `every` (mode=max) the
+    layers it lacks are fetched from the node first; else only the records whose layers came
+    with the images (the results' own steps, all that mode=min exports)."""
+    records: dict[str, tuple[Layer, ...]] = {}
+    for record in done.records:
+        try:
+            records[record.key] = tuple(
+                Layer(Descriptor(x.media_type, Digest.parse(x.digest), x.size),
+                      Digest.parse(x.diff_id))
+                for x in record.layers
+            )  # fmt: skip
+        except PolybuildError as exc:
+            raise NodeUnreachableError(
+                session.endpoint, f"the node sent an invalid cache record: {exc.message}"
+            ) from None
+    if every:
+        wanted: dict[Digest, int] = {}
+        for chain in records.values():
+            for layer in chain:
+                if not content.exists(layer.blob):
+                    wanted.setdefault(layer.blob, layer.descriptor.size)
+        await _fetch_blobs(session, content, wanted)
+    return {k: c for k, c in records.items() if all(content.exists(x.blob) for x in c)}
 
 
 def _stored_image(content: ContentStore, built: BuiltImage) -> PlatformImage:

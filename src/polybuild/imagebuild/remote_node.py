@@ -9,6 +9,7 @@ import dataclasses
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
+from polybuild.cache.spec import CacheType, Direction, parse_caches
 from polybuild.errors import (
     ImageNotFoundError,
     InvalidReferenceError,
@@ -29,7 +30,7 @@ from polybuild.imagebuild.stored_build import base_image_puller as _base_image_p
 from polybuild.platforms import Platform, format_platform, parse
 from polybuild.progress.events import Event
 from polybuild.progress.writer import ProgressWriter
-from polybuild.remote.messages import BuiltImage, Solve, SolveDone
+from polybuild.remote.messages import BuiltImage, CachedLayer, CacheRecord, Solve, SolveDone
 from polybuild.remote.node_images import ImageExchange
 from polybuild.runtime import Runtime
 from polybuild.solver.execop import BuildSecrets
@@ -63,6 +64,15 @@ def build_request(solve: Solve, context_dir: Path, dockerfile: Path) -> BuildReq
         raise UsageError(f"--allow: unknown entitlement {sorted(unknown)[0]!r}")
     if not solve.platforms:
         raise UsageError("a solve needs at least one platform")
+    if solve.cache_records not in ("", "min", "max"):
+        raise UsageError(f"unknown cache record mode {solve.cache_records!r}")
+    cache_from = parse_caches(solve.cache_from, Direction.IMPORT)
+    for spec in cache_from:
+        if spec.type is not CacheType.REGISTRY:
+            raise UsageError(
+                f"--cache-from {spec}: an ssh node reads registry caches only (a local "
+                "directory is on the client's machine)"
+            )
     return BuildRequest(
         context=context_dir,
         platforms=tuple(parse(p) for p in solve.platforms),
@@ -78,6 +88,7 @@ def build_request(solve: Solve, context_dir: Path, dockerfile: Path) -> BuildReq
         source_date_epoch=solve.source_date_epoch,
         secrets=BuildSecrets(dict(solve.secrets)),
         progress="quiet",
+        cache_from=cache_from,
     )
 
 
@@ -161,7 +172,7 @@ class LocalBackend:
         loop = asyncio.get_running_loop()
         registry = _base_image_puller(loop)
         puller = _as_the_client_says(images, registry, loop, solve.pull)
-        driver = LocalDriver(self.runtime, puller)
+        driver = LocalDriver(self.runtime, puller, cache_records=solve.cache_records)
         self.runtime.cleanup_stale()
         writer = ProgressWriter(_Forward(emit))
         with self.runtime.in_use(), self.runtime.store.lease():
@@ -176,7 +187,19 @@ class LocalBackend:
             )
             for image in built.images
         )
-        return SolveDone(solve.id, results, built.executed, built.emulated_seconds)
+        records = tuple(
+            CacheRecord(
+                key,
+                tuple(
+                    CachedLayer(
+                        x.descriptor.media_type, str(x.blob), x.descriptor.size, str(x.diff_id)
+                    )
+                    for x in chain
+                ),
+            )
+            for key, chain in built.records.items()
+        )
+        return SolveDone(solve.id, results, built.executed, built.emulated_seconds, records)
 
     def in_use(self) -> contextlib.AbstractContextManager[None]:
         return self.runtime.in_use()

@@ -14,7 +14,7 @@ import msgspec
 
 from polybuild.errors import RemoteError
 
-PROTOCOL_VERSION = 3
+PROTOCOL_VERSION = 4
 
 
 class Hello(msgspec.Struct, frozen=True, tag="hello", tag_field="type"):
@@ -132,6 +132,11 @@ class Solve(msgspec.Struct, frozen=True, tag="solve", tag_field="type"):
     # Which of the client's contexts this is (an opaque hash, never a path): the node keeps a
     # directory per key and only updates it the next time (a hint for speed, not trusted).
     context_key: str = ""
+    # --cache-from values the node imports itself (registry refs: read with its own access).
+    cache_from: tuple[str, ...] = ()
+    # "min" or "max": send back the build cache records (SolveDone.records) for the client
+    # to export once for all nodes; "max" also fetches what an imported cache left out.
+    cache_records: str = ""
 
 
 class ContextWanted(msgspec.Struct, frozen=True, tag="context-wanted", tag_field="type"):
@@ -178,13 +183,32 @@ class BuiltImage(msgspec.Struct, frozen=True):
     config_media_type: str
 
 
+class CachedLayer(msgspec.Struct, frozen=True, array_like=True):
+    """One layer of a cache record's chain: its blob and uncompressed digest."""
+
+    media_type: str
+    digest: str
+    size: int
+    diff_id: str
+
+
+class CacheRecord(msgspec.Struct, frozen=True, array_like=True):
+    """A build cache record of the node's solve: a cache key and its layer chain."""
+
+    key: str
+    layers: tuple[CachedLayer, ...]
+
+
 class SolveDone(msgspec.Struct, frozen=True, tag="solve-done", tag_field="type"):
-    """Node -> client: solve `id` succeeded; one image per platform asked, in that order."""
+    """Node -> client: solve `id` succeeded; one image per platform asked, in that order;
+    with Solve.cache_records, the records whose layers the node holds (the client fetches
+    them with BlobRequest)."""
 
     id: int
     images: tuple[BuiltImage, ...]
     executed: tuple[str, ...] = ()
     emulated_seconds: tuple[tuple[str, float], ...] = ()
+    records: tuple[CacheRecord, ...] = ()
 
 
 class BlobRequest(msgspec.Struct, frozen=True, tag="blob-request", tag_field="type"):
