@@ -12,11 +12,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import grpc
-import grpc.aio
 import pytest
 from google.protobuf import any_pb2
 
+from polybuild.buildkit._grpc import grpc  # first: it quiets gRPC's own stderr logging
 from polybuild.buildkit._proto import status_pb2
 from polybuild.buildkit.errdetails import (
     EXIT_TYPE,
