@@ -94,6 +94,9 @@ def test_single_platform_oci_archive_unpacked_by_umoci(
     layout.mkdir()
     with tarfile.open(out) as tar:
         tar.extractall(layout, filter="data")
+    # As BuildKit writes it: the one entry says which platform the layout holds.
+    (entry,) = json.loads((layout / "index.json").read_text())["manifests"]
+    assert entry["platform"] == {"architecture": "arm64", "os": "linux"}
     bundle = tmp_path / "bundle"
     _run(umoci, "unpack", "--rootless", "--image", f"{layout}:latest", str(bundle))
     rootfs = bundle / "rootfs"

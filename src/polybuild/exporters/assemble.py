@@ -179,7 +179,9 @@ def assemble(source: ExportSource, options: ImageOptions) -> AssembledImage:
                 "annotations are not written"
             )
         only = images[0].manifest
-        target = only.descriptor(annotations=top_annotations)
+        # As BuildKit writes it: the platform on the descriptor (index.json's entry) tells a
+        # reader which platform the layout holds without opening the manifest.
+        target = only.descriptor(platform=images[0].platform, annotations=top_annotations)
         return AssembledImage(content, target, None, images, docker, tuple(warnings))
     entries = tuple(
         image.manifest.descriptor(
