@@ -6,6 +6,8 @@ except in the last test, which runs the real command against a closed port on lo
 
 from __future__ import annotations
 
+import re
+
 import faulthandler
 import json
 import shutil
@@ -201,3 +203,14 @@ def test_inspect_bootstrap_of_a_closed_port_fails_fast_with_the_reason(tmp_path:
     error = next(line for line in ran.stdout.splitlines() if line.startswith("Error:"))
     assert "ssh://root@127.0.0.1:1" in error and "refused" in error.lower(), error
     assert "could not be reached" in ran.stderr
+
+
+def test_a_docker_container_builder_says_what_it_becomes(polybuild: Polybuild) -> None:
+    made = polybuild("create", "--name", "ci", "--driver", "docker-container")
+    assert made.code == 0 and made.out == "ci\n"
+    assert "--driver docker-container is polybuild's own driver here (local)" in made.err
+    shown = polybuild("inspect", "ci")
+    assert re.search(r"^Driver:\s+local$", shown.out, re.MULTILINE), shown.out
+    refused = polybuild("create", "--name", "ci2", "--driver", "docker-container",
+                        "--driver-opt", "image=moby/buildkit:latest")  # fmt: skip
+    assert refused.code == 2 and "takes no driver options" in refused.err

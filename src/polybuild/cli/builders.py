@@ -91,6 +91,14 @@ def create_command(
         return
     if append and not name:
         raise UsageError("--append needs --name of the builder to add a node to")
+    if driver in edit.DRIVER_ALIASES:
+        # buildx scripts say docker-container; never store it silently as something else.
+        click.echo(
+            f"polybuild: --driver {driver} is polybuild's own driver here (local): the "
+            "builder runs no container and no daemon; each build runs polybuild on the "
+            "node itself (this machine, or ssh://). Use --driver remote for a BuildKit daemon.",
+            err=True,
+        )
     opts = _absolute(edit.parse_driver_opts(driver_opts))
     change = edit.NodeChange(node or "", endpoint, parse_list(list(platforms)), opts)
     with store.locked():
