@@ -6,10 +6,9 @@ except in the last test, which runs the real command against a closed port on lo
 
 from __future__ import annotations
 
-import re
-
 import faulthandler
 import json
+import re
 import shutil
 import signal
 import time
