@@ -84,3 +84,34 @@ def test_insecure_run_needs_the_entitlement(root: Path, tmp_path: Path) -> None:
     assert "--allow security.insecure" in proc.stderr
     proc = polybuild(root, "build", "--allow", "bogus", str(tmp_path))
     assert proc.returncode == 2 and "unknown entitlement 'bogus'" in proc.stderr
+
+
+def test_labels_local_platform_and_docker_default_platform(root: Path, tmp_path: Path) -> None:
+    import json
+    import tarfile
+
+    from polybuild.platforms import default_platform, format_platform
+
+    (tmp_path / "Dockerfile").write_text("FROM busybox\n")
+    out = tmp_path / "o.tar"
+    here = format_platform(default_platform())
+    done = polybuild(root, "build", "--label", "empty", "--label", "set=1", "--platform",
+                     "local", "-o", f"type=oci,dest={out}", str(tmp_path))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+
+    def config() -> dict[str, object]:
+        with tarfile.open(out) as tar:
+
+            def blob(digest: str) -> bytes:
+                return tar.extractfile("blobs/" + digest.replace(":", "/")).read()  # type: ignore[union-attr]
+
+            entry = json.loads(tar.extractfile("index.json").read())["manifests"][0]  # type: ignore[union-attr]
+            assert entry["platform"]["architecture"] == here.split("/")[1]
+            manifest = json.loads(blob(entry["digest"]))
+            return dict(json.loads(blob(manifest["config"]["digest"])))
+
+    assert config()["config"]["Labels"] == {"empty": "", "set": "1"}  # type: ignore[index]
+    arm = polybuild(root, "build", "--call", "outline", str(tmp_path),
+                    env={"DOCKER_DEFAULT_PLATFORM": "linux/arm64"})  # fmt: skip
+    assert arm.returncode == 0, arm.stderr
+    assert "target platform: linux/arm64\n" in arm.stderr, arm.stderr

@@ -19,19 +19,33 @@ UNSUPPORTED = (
 )
 
 
-def _key_values(items: tuple[str, ...], flag: str) -> dict[str, str]:
+def _key_values(items: tuple[str, ...], flag: str, *, from_env: bool = True) -> dict[str, str]:
+    """K=V values; a bare K takes K's value from the environment when set (`--build-arg`),
+    or is an empty value (`--label K`, `from_env=False`), as buildx."""
     result: dict[str, str] = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not key:
             raise UsageError(f"{flag}: invalid value {item!r}")
-        if not sep:
-            # buildx: `--build-arg NAME` takes NAME's value from the environment when set
+        if not sep and from_env:
             if key not in os.environ:
                 continue
             value = os.environ[key]
         result[key] = value
     return result
+
+
+def _platforms(values: tuple[str, ...]) -> list[str]:
+    """--platform values as buildx reads them: `local` is this machine's platform, and
+    without the flag $DOCKER_DEFAULT_PLATFORM is the default."""
+    from polybuild.platforms import default_platform, format_platform
+
+    if not values and os.environ.get("DOCKER_DEFAULT_PLATFORM"):
+        values = (os.environ["DOCKER_DEFAULT_PLATFORM"],)
+    here = format_platform(default_platform())
+    return [
+        ",".join(here if p.strip() == "local" else p for p in value.split(",")) for value in values
+    ]
 
 
 @click.command("build")
@@ -180,14 +194,14 @@ def command(**kw: object) -> None:
         Path(str(kw["context"])),
         dockerfile=Path(str(file_value)) if file_value and file_value != "-" else None,
         dockerfile_text=dockerfile_text,
-        platforms=list(kw["platforms"]),  # type: ignore[call-overload]
+        platforms=_platforms(tuple(kw["platforms"])),  # type: ignore[arg-type]
         build_args=_key_values(kw["build_args"], "--build-arg"),  # type: ignore[arg-type]
         target=str(kw["target"]),
         tags=tuple(kw["tags"]),  # type: ignore[arg-type]
         outputs=tuple(kw["outputs"]),  # type: ignore[arg-type]
         push=bool(kw["push"]),
         load=bool(kw["load"]),
-        labels=_key_values(kw["labels"], "--label"),  # type: ignore[arg-type]
+        labels=_key_values(kw["labels"], "--label", from_env=False),  # type: ignore[arg-type]
         annotations=tuple(kw["annotations"]),  # type: ignore[arg-type]
         no_cache=bool(kw["no_cache"]),
         no_cache_filter=tuple(kw["no_cache_filter"]),  # type: ignore[arg-type]
