@@ -93,8 +93,11 @@ cli/exit_codes.py) and the modules under polybuild/ that raise it.
     │                                           remote/process, remote/ssh, remote/session,
     │                                           imagebuild/remote_driver, buildkit/client,
     │                                           imagebuild/buildkit_driver
-    └── FixtureError                      1     a test fixture (the busybox package) is missing,
-                                                corrupt or cannot be fetched; testing/busybox
+    ├── FixtureError                      1     a test fixture (the busybox package) is missing,
+    │                                           corrupt or cannot be fetched; testing/busybox
+    └── TemplateError                     1     a Go text/template (imagetools inspect --format)
+                                                that cannot be parsed or executed (names the
+                                                template and position, as Go); imagetools/*
 
 Foreign exceptions (OSError, httpx errors, msgspec errors) are mapped to these where they
 cross into polybuild's code, so the CLI only ever has to render a PolybuildError; anything
@@ -274,6 +277,10 @@ class FixtureError(PolybuildError):
     """A busybox package is missing, corrupt or cannot be fetched."""
 
 
+class TemplateError(PolybuildError):
+    """A Go text/template that cannot be parsed or executed; the message is Go's."""
+
+
 __all__ = [
     "AuthenticationError",
     "BlobNotFoundError",
@@ -304,6 +311,7 @@ __all__ = [
     "RemoteError",
     "RootfsPathError",
     "StepFailedError",
+    "TemplateError",
     "UnpackError",
     "UsageError",
 ]
