@@ -33,7 +33,7 @@ from polybuild.progress.writer import ProgressWriter
 from polybuild.remote.messages import BuiltImage, CachedLayer, CacheRecord, Solve, SolveDone
 from polybuild.remote.node_images import ImageExchange
 from polybuild.runtime import Runtime
-from polybuild.solver.execop import BuildSecrets
+from polybuild.solver.secrets import BuildSecrets
 
 
 class _Forward:

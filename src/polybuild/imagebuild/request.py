@@ -6,15 +6,19 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from polybuild.cache.spec import CacheSpec, Direction, parse_caches
 from polybuild.errors import UsageError
 from polybuild.exporters.spec import OutputSpec, parse_outputs
-from polybuild.image import Descriptor
-from polybuild.image.platform_image import PlatformImage
 from polybuild.imagebuild.build_contexts import NamedContext, parse_build_contexts
 from polybuild.platforms import Platform, default_platform, format_platform, parse_list
-from polybuild.solver.execop import BuildSecrets
+from polybuild.solver.secrets import BuildSecrets
+
+if TYPE_CHECKING:
+    # Only BuildResult's annotations name them: a request is parsed before any image exists.
+    from polybuild.image.descriptor import Descriptor
+    from polybuild.image.platform_image import PlatformImage
 
 ENTITLEMENTS = ("security.insecure", "network.host")
 

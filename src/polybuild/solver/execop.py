@@ -10,7 +10,6 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +21,7 @@ from polybuild.executor import ExitStatus, Mount, Process
 from polybuild.graph import ops
 from polybuild.rootfs import resolve_in_root
 from polybuild.snapshot.snapshotter import merge_overlay_dir
+from polybuild.solver.secrets import BuildSecrets
 
 if TYPE_CHECKING:
     from polybuild.solver.worker import Executor, Worker
@@ -30,14 +30,6 @@ TAIL_LINES = 12
 # Free space under which a failed step is said to have met a full data root (its writes go
 # to a snapshot there, and a full disk shows up in its output as anything from ENOSPC to EIO).
 FULL_BELOW = 1 << 20
-
-
-@dataclass(frozen=True, slots=True)
-class BuildSecrets:
-    """What `--secret` and `--ssh` provided: never written into layers, cache or config."""
-
-    secrets: dict[str, bytes] = field(default_factory=dict)
-    ssh: dict[str, str] = field(default_factory=dict)  # id -> agent socket path
 
 
 class OutputTail:

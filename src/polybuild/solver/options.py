@@ -12,7 +12,7 @@ from polybuild.graph import ops
 from polybuild.image.digest import Digest
 from polybuild.image.layer import Layer
 from polybuild.layers.layer import LayerFormat
-from polybuild.solver.execop import BuildSecrets
+from polybuild.solver.secrets import BuildSecrets
 
 
 @dataclass(frozen=True, slots=True)
