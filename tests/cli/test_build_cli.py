@@ -115,3 +115,53 @@ def test_labels_local_platform_and_docker_default_platform(root: Path, tmp_path:
                     env={"DOCKER_DEFAULT_PLATFORM": "linux/arm64"})  # fmt: skip
     assert arm.returncode == 0, arm.stderr
     assert "target platform: linux/arm64\n" in arm.stderr, arm.stderr
+
+
+def test_quiet_prints_the_image_id_as_buildx(root: Path, tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nRUN echo hi > /hi\n")
+    iid = tmp_path / "iid"
+    one = polybuild(root, "build", "-q", "--platform", "linux/amd64", "--iidfile", str(iid),
+                    "-o", f"type=oci,dest={tmp_path / 'one.tar'}", str(tmp_path))  # fmt: skip
+    assert one.returncode == 0, one.stderr
+    assert one.stdout == iid.read_text() + "\n"  # the config digest, no newline in the file
+    assert one.stdout.startswith("sha256:") and one.stderr == ""
+    both = polybuild(root, "build", "--progress", "quiet", "--platform", "linux/amd64,linux/arm64",
+                     "--metadata-file", str(tmp_path / "m.json"),
+                     "-o", f"type=oci,dest={tmp_path / 'both.tar'}", str(tmp_path))  # fmt: skip
+    assert both.returncode == 0, both.stderr
+    import json
+
+    index = json.loads((tmp_path / "m.json").read_text())["containerimage.digest"]
+    assert both.stdout == index + "\n"
+    none = polybuild(root, "build", "--progress", "none", "--platform", "linux/amd64",
+                     "-o", f"type=oci,dest={tmp_path / 'n.tar'}", str(tmp_path))  # fmt: skip
+    assert (none.returncode, none.stdout) == (0, "")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-q", "--progress", "plain"], "progress=plain and quiet cannot be used together"),
+        (["--iidfile", "IID", "-o", "type=local,dest=out"],
+         "local and tar exporters are incompatible with image ID file"),
+    ],
+)  # fmt: skip
+def test_quiet_and_iidfile_refusals(
+    root: Path, tmp_path: Path, args: list[str], message: str
+) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM busybox\n")
+    iid = tmp_path / "IID"
+    iid.write_text("stale")
+    argv = [str(iid) if a == "IID" else a for a in args]
+    proc = polybuild(root, "build", *argv, str(tmp_path))
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr
+
+
+def test_a_failed_build_leaves_no_stale_iidfile(root: Path, tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nRUN exit 3\n")
+    iid = tmp_path / "iid"
+    iid.write_text("sha256:stale")
+    proc = polybuild(root, "build", "--iidfile", str(iid), str(tmp_path))
+    assert proc.returncode != 0
+    assert not iid.exists()

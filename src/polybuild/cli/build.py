@@ -187,9 +187,9 @@ def command(**kw: object) -> None:
         call = "outline"
     if call not in ("build", "outline"):
         raise UsageError(f"--call: unsupported method {call!r}", hint="use build or outline")
-    progress = str(kw["progress"] or os.environ.get("BUILDKIT_PROGRESS") or "auto")
-    if kw["quiet"]:
-        progress = "quiet"
+    progress, quiet = _progress_mode(
+        str(kw["progress"] or os.environ.get("BUILDKIT_PROGRESS") or "auto"), bool(kw["quiet"])
+    )
     request = make_request(
         Path(str(kw["context"])),
         dockerfile=Path(str(file_value)) if file_value and file_value != "-" else None,
@@ -221,4 +221,34 @@ def command(**kw: object) -> None:
         cache_from=tuple(kw["cache_from"]),  # type: ignore[arg-type]
         build_contexts=tuple(kw["build_contexts"]),  # type: ignore[arg-type]
     )
-    sys.exit(run_build(request, quiet=bool(kw["quiet"])))
+    if request.iidfile is not None:
+        _check_iidfile(request.iidfile, [o.type.value for o in request.outputs])
+    sys.exit(run_build(request, quiet=quiet))
+
+
+def _progress_mode(progress: str, quiet: bool) -> tuple[str, bool]:
+    """The display mode and whether the image ID is printed at the end, as buildx: -q and
+    --progress=quiet print it; --progress=none shows nothing and prints nothing; -q with
+    another display is an error."""
+    if progress == "quiet":
+        quiet = True
+    if progress == "none":
+        progress = "quiet"
+    if quiet:
+        if progress not in ("auto", "quiet"):
+            raise UsageError(f"progress={progress} and quiet cannot be used together")
+        progress = "quiet"
+    return progress, quiet
+
+
+def _check_iidfile(path: Path, types: list[str]) -> None:
+    """buildx's rules for --iidfile: no local or tar output, and an old file is removed
+    before the build (a failed build leaves none)."""
+    if any(t in ("local", "tar") for t in types):
+        raise UsageError("local and tar exporters are incompatible with image ID file")
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise UsageError(f"--iidfile {path}: removing image ID file: {exc.strerror}") from None
