@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 
 from polybuild.errors import InvalidReferenceError, PlatformError, UsageError
 from polybuild.image.reference import Reference, parse
-from polybuild.layers import Compression
+from polybuild.layers.compression import Compression
 from polybuild.platforms import Platform, normalize
 from polybuild.platforms import parse as parse_platform
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import hashlib
 import io
 import struct
@@ -25,6 +24,7 @@ from polybuild.image.mediatypes import (
     OCI_LAYER_GZIP,
     OCI_LAYER_ZSTD,
 )
+from polybuild.layers.compression import Compression
 from polybuild.tarstream.streams import Prefixed
 
 if TYPE_CHECKING:
@@ -50,14 +50,6 @@ _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
 # Compressing in large batches keeps per-call overhead low: tarfile writes 512-byte headers.
 _BATCH = 1 << 20
-
-
-class Compression(enum.StrEnum):
-    """How a layer blob is compressed."""
-
-    GZIP = "gzip"
-    ZSTD = "zstd"
-    NONE = "none"
 
 
 # Levels: gzip uses ISA-L's own scale 0..3 (0 still compresses, unlike zlib's 0) and its
