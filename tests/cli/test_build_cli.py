@@ -165,3 +165,16 @@ def test_a_failed_build_leaves_no_stale_iidfile(root: Path, tmp_path: Path) -> N
     proc = polybuild(root, "build", "--iidfile", str(iid), str(tmp_path))
     assert proc.returncode != 0
     assert not iid.exists()
+
+
+def test_legacy_docker_build_flags_are_accepted_with_a_notice(root: Path, tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM busybox\n")
+    proc = polybuild(root, "build", "--rm", "--force-rm", "--compress", "--squash",
+                     "--isolation", "default", "-m", "2g", "--cpu-quota", "50000",
+                     "--call", "outline", str(tmp_path))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "WARNING: experimental flag squash is removed with BuildKit." in proc.stderr
+    assert "WARNING: isolation flag is deprecated with BuildKit." in proc.stderr
+    assert "WARNING: --rm is accepted and ignored" in proc.stderr
+    assert "WARNING: --memory: polybuild does not limit build containers' resources" in proc.stderr
+    assert "WARNING: --cpu-quota:" in proc.stderr

@@ -158,12 +158,26 @@ def _platforms(values: tuple[str, ...]) -> list[str]:
 @click.option("--ulimit", multiple=True, hidden=True)
 @click.option("--shm-size", default=None, hidden=True)
 @click.option("--cgroup-parent", default=None, hidden=True)
+@click.option("--rm", "legacy_rm", is_flag=True, hidden=True)
+@click.option("--force-rm", "legacy_force_rm", is_flag=True, hidden=True)
+@click.option("--compress", "legacy_compress", is_flag=True, hidden=True)
+@click.option("--squash", "legacy_squash", is_flag=True, hidden=True)
+@click.option("--isolation", "legacy_isolation", default=None, hidden=True)
+@click.option("--security-opt", "legacy_security_opt", multiple=True, hidden=True)
+@click.option("-m", "--memory", "legacy_memory", default=None, hidden=True)
+@click.option("--memory-swap", "legacy_memory_swap", default=None, hidden=True)
+@click.option("-c", "--cpu-shares", "legacy_cpu_shares", default=None, hidden=True)
+@click.option("--cpu-period", "legacy_cpu_period", default=None, hidden=True)
+@click.option("--cpu-quota", "legacy_cpu_quota", default=None, hidden=True)
+@click.option("--cpuset-cpus", "legacy_cpuset_cpus", default=None, hidden=True)
+@click.option("--cpuset-mems", "legacy_cpuset_mems", default=None, hidden=True)
 @click.argument("context", metavar="CONTEXT", type=click.Path())
 def command(**kw: object) -> None:
     """Build images for one or more platforms from a Dockerfile and a context directory."""
     from polybuild.cli.build_run import run_build
     from polybuild.imagebuild.request import make_request
 
+    _legacy_notices(kw)
     for name in UNSUPPORTED:
         if kw.get(name):
             flag = "--" + name.replace("_", "-")
@@ -224,6 +238,37 @@ def command(**kw: object) -> None:
     if request.iidfile is not None:
         _check_iidfile(request.iidfile, [o.type.value for o in request.outputs])
     sys.exit(run_build(request, quiet=quiet))
+
+
+# docker build's flags that buildx accepts for scripts and ignores, and what it says of them.
+_LEGACY = {
+    "legacy_rm": "",
+    "legacy_force_rm": "",
+    "legacy_compress": "",
+    "legacy_isolation": "isolation flag is deprecated with BuildKit.",
+    "legacy_security_opt": 'security-opt flag is deprecated. "RUN --security=insecure" '
+    "should be used with BuildKit.",
+    "legacy_squash": "experimental flag squash is removed with BuildKit. You should squash "
+    "inside build using a multi-stage Dockerfile for efficiency.",
+}
+_RESOURCES = ("memory", "memory_swap", "cpu_shares", "cpu_period", "cpu_quota",
+              "cpuset_cpus", "cpuset_mems")  # fmt: skip
+
+
+def _legacy_notices(kw: dict[str, object]) -> None:
+    """One line on stderr for each legacy flag given (they change nothing)."""
+    for name, words in _LEGACY.items():
+        if kw.get(name):
+            flag = "--" + name.removeprefix("legacy_").replace("_", "-")
+            click.echo(f"WARNING: {words or f'{flag} is accepted and ignored'}", err=True)
+    for name in _RESOURCES:
+        if kw.get(f"legacy_{name}") is not None:
+            flag = "--" + name.replace("_", "-")
+            click.echo(
+                f"WARNING: {flag}: polybuild does not limit build containers' resources yet; "
+                "ignored",
+                err=True,
+            )
 
 
 def _progress_mode(progress: str, quiet: bool) -> tuple[str, bool]:
