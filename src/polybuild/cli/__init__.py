@@ -40,6 +40,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "pull": ("pull", "Pull an image (some or all of its platforms) from a registry"),
     "push": ("push", "Push an image from the local store to a registry"),
     "imagetools": ("imagetools", "Inspect images in registries and combine them into indexes"),
+    "version": ("version", "Show polybuild's version"),
     "dial-stdio": ("dial_stdio", ""),  # hidden (no help): a client starts it on a node over ssh
 }
 
@@ -68,17 +69,33 @@ class LazyGroup(click.Group):
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="polybuild")
 @click.option("--debug", "-D", is_flag=True, help="Show tracebacks and debug output.")
+@click.option(
+    "--builder", default=None, metavar="NAME", help="The builder to use (as $BUILDX_BUILDER)."
+)
 @click.pass_context
-def cli(ctx: click.Context, debug: bool) -> None:
+def cli(ctx: click.Context, debug: bool, builder: str | None) -> None:
     """Build container images for many platforms at once, without a daemon."""
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
     if debug:
         os.environ["POLYBUILD_DEBUG"] = "1"
+    if builder:
+        # buildx's root --builder: every command that takes --builder reads $BUILDX_BUILDER.
+        os.environ["BUILDX_BUILDER"] = builder
 
 
 def _debug_requested(argv: list[str]) -> bool:
     return os.environ.get("POLYBUILD_DEBUG") == "1" or any(a in ("--debug", "-D") for a in argv)
+
+
+def _root_debug_anywhere(argv: list[str]) -> list[str]:
+    """buildx's -D/--debug is a flag of the root command that may follow the subcommand
+    (`polybuild build -D .`): moved before it (up to a `--`), where click reads it."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    flags = [a for a in argv[:end] if a in ("-D", "--debug")]
+    if not flags:
+        return argv
+    return ["--debug", *(a for a in argv[:end] if a not in ("-D", "--debug")), *argv[end:]]
 
 
 def _terminate(signum: int, frame: object) -> None:
@@ -94,7 +111,7 @@ def main(argv: list[str] | None = None) -> None:
     with contextlib.suppress(OSError, ValueError):  # stderr may have no file descriptor
         faulthandler.enable()
     signal.signal(signal.SIGTERM, _terminate)
-    args = list(sys.argv[1:] if argv is None else argv)
+    args = _root_debug_anywhere(list(sys.argv[1:] if argv is None else argv))
     debug = _debug_requested(args)
     try:
         cli.main(args=args, prog_name="polybuild", standalone_mode=False)
