@@ -119,8 +119,12 @@ def _platforms(values: tuple[str, ...]) -> list[str]:
     "--metadata-file", type=click.Path(dir_okay=False), help="Write build metadata (JSON)."
 )
 @click.option(
-    "--call", default="build", metavar="METHOD", help="build, or outline to print the graph."
+    "--call",
+    default="build",
+    metavar="METHOD",
+    help="build, check (lint the Dockerfile; check,format=json for JSON) or outline.",
 )
+@click.option("--check", "check_", is_flag=True, help="Shorthand for --call=check.")
 @click.option(
     "--print", "print_", default=None, metavar="outline|graph", help="Alias of --call outline."
 )
@@ -199,8 +203,11 @@ def command(**kw: object) -> None:
         if kw["print_"] not in ("outline", "graph"):
             raise UsageError(f"--print: unknown value {kw['print_']!r}", hint="use outline")
         call = "outline"
-    if call not in ("build", "outline"):
-        raise UsageError(f"--call: unsupported method {call!r}", hint="use build or outline")
+    if kw["check_"]:
+        call = "check"
+    call, call_format = _call_spec(call)
+    if call not in ("build", "outline", "check"):
+        raise UsageError(f"--call: unsupported method {call!r}", hint="use build, check or outline")
     progress, quiet = _progress_mode(
         str(kw["progress"] or os.environ.get("BUILDKIT_PROGRESS") or "auto"), bool(kw["quiet"])
     )
@@ -237,7 +244,25 @@ def command(**kw: object) -> None:
     )
     if request.iidfile is not None:
         _check_iidfile(request.iidfile, [o.type.value for o in request.outputs])
+    if call == "check":
+        from polybuild.imagebuild.check_call import run_check
+
+        sys.exit(run_check(request, json_format=call_format == "json"))
     sys.exit(run_build(request, quiet=quiet))
+
+
+def _call_spec(value: str) -> tuple[str, str]:
+    """buildx's --call value: `NAME[,format=text|json]`; `lint` is check's other name."""
+    name, *options = (part.strip() for part in value.split(","))
+    call_format = "text"
+    for option in options:
+        key, sep, setting = option.partition("=")
+        if key != "format" or not sep or setting not in ("text", "json"):
+            raise UsageError(
+                f"--call: invalid option {option!r}", hint="use format=text or format=json"
+            )
+        call_format = setting
+    return ("check" if name == "lint" else name), call_format
 
 
 # docker build's flags that buildx accepts for scripts and ignores, and what it says of them.
