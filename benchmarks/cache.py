@@ -414,7 +414,9 @@ def run(args: argparse.Namespace, work: Path) -> bool:
             print(f"buildkitd: skipped (no {BUILDKIT / 'buildkitd'} or buildctl)")
         b = Bench(work, relay, registry.host, polybuild, daemon)
         b.write_dockerfile(dockerfile(base, args.quick))
+        load = os.getloadavg()[0]
         results = measure(b, args.trials)
+    print(f"load average (1 min) before/after the trials: {load:.2f}/{os.getloadavg()[0]:.2f}")
     return report(results, args.trials, args.quick)
 
 
