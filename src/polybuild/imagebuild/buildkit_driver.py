@@ -27,7 +27,6 @@ from polybuild.buildkit.address import TLSConfig
 from polybuild.buildkit.records import CacheRecord, DaemonInfo, WorkerInfo
 from polybuild.cache.spec import CacheType
 from polybuild.errors import ImageError, NodeUnreachableError, RemoteError, UsageError
-from polybuild.image import ImageStore
 from polybuild.image.descriptor import Descriptor
 from polybuild.image.platform_image import PlatformImage
 from polybuild.image.reference import parse
@@ -43,6 +42,7 @@ from polybuild.progress.writer import ProgressWriter
 if TYPE_CHECKING:
     from polybuild.buildkit.client import BuildkitClient
     from polybuild.buildkit.solve import DockerfileBuild, Outputs
+    from polybuild.image.store import ImageStore
 
 
 def tls_config(options: BuildKitOptions) -> TLSConfig | None:
