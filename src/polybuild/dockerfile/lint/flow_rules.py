@@ -240,7 +240,7 @@ def dispatch(
             )
         state.workdir_set = True
     elif isinstance(command, ins.Expose):
-        for port in command.ports:
+        for port in sorted(command.ports):  # BuildKit sorts EXPOSE's words as it parses
             for raw in expand_words(port, state.env, escape=scope.escape):
                 expose_port(raw, node.location, lint, comments)
     elif isinstance(command, ins.Copy):
