@@ -17,6 +17,7 @@ from polybuild.dockerfile.lint import (
 from polybuild.errors import PolybuildError
 from polybuild.imagebuild.dockerfile_file import read_dockerfile
 from polybuild.imagebuild.request import BuildRequest
+from polybuild.progress.writer import ProgressWriter
 
 
 def lint_request(request: BuildRequest, *, all_stages: bool) -> LintResults:
@@ -49,3 +50,16 @@ def run_check(request: BuildRequest, *, json_format: bool, out: TextIO | None = 
             stdout.write("\n")
         raise PolybuildError(render_error(results).rstrip("\n"))
     return 1 if results.warnings else 0
+
+
+def warn_build(request: BuildRequest, progress: ProgressWriter) -> None:
+    """A build's lint: each warning of the stages it builds goes to the progress (printed
+    at the end, as buildx lists BuildKit's); with `# check=error=true` a warning fails the
+    build before anything runs, in BuildKit's words. A file that cannot be parsed is left
+    to the conversion, which reports it."""
+    results = lint_request(request, all_stages=False)
+    for warning in results.warnings:
+        progress.warn(warning.short(), detail=(warning.rule.description,), url=warning.rule.url)
+    failure = results.failure()
+    if failure is not None:
+        raise PolybuildError(failure)  # buildx exits 1 for it, as for any failed solve

@@ -16,6 +16,7 @@ from polybuild.image import ImageStore
 from polybuild.image.platform_image import ExportSource, PlatformImage
 from polybuild.image.select import Selected
 from polybuild.imagebuild.build_reports import write_reports
+from polybuild.imagebuild.check_call import warn_build
 from polybuild.imagebuild.driver import Driver, LocalDriver, build_on_nodes, driver_for, plan
 from polybuild.imagebuild.pins import Pins
 from polybuild.imagebuild.pipeline import convert_all
@@ -110,6 +111,7 @@ async def build_stored(
     writer = ProgressWriter(Fanout(make_renderer(request.progress, err), recorder))
     checked: list[Checked] = []
     try:
+        warn_build(request, writer)  # BuildKit lints before it solves
         with runtime.in_use(), store.lease():
             built = await build_on_nodes(request, planned, writer)
             if request.check_reproducible:
