@@ -36,23 +36,32 @@ def run_inspect(
 ) -> None:
     """Print the image as the options say; `transport` replaces the network (tests)."""
     from polybuild.image import reference
+    from polybuild.imagetools.gotemplate import compile_template
     from polybuild.imagetools.inspect import (
-        DEFAULT_FORMAT,
         Inspection,
         formatted,
         inspect,
-        needs_configs,
+        is_human,
+        needs_attestations,
     )
     from polybuild.registry import RegistryClient
 
     if options.raw and options.format:
-        raise UsageError("--raw and --format cannot be used together")
+        raise UsageError("format and raw cannot be used together")
     ref = reference.parse(options.image)
-    template = options.format or DEFAULT_FORMAT
+    template = options.format or ""
+    human = is_human(template)
+    tree = None if human else compile_template(template)
 
     async def fetch() -> Inspection:
         async with RegistryClient(transport=transport) as client:
-            return await inspect(client, ref, with_configs=needs_configs(template))
+            return await inspect(
+                client,
+                ref,
+                with_configs=not human and not options.raw,
+                attestations=not human and needs_attestations(template),
+                name=options.image,
+            )
 
     inspection = asyncio.run(fetch())
     if options.raw:
@@ -60,7 +69,8 @@ def run_inspect(
         sys.stdout.buffer.write(inspection.top.raw)
         sys.stdout.flush()
         return
-    click.echo(formatted(inspection, template))
+    # As buildx: a template's output as it is, without a newline added.
+    click.echo(formatted(inspection, tree), nl=False)
 
 
 def run_create(

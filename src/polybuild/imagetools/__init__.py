@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from polybuild.imagetools.create import Source, collect_sources, combine_index, create
-from polybuild.imagetools.inspect import Inspection, formatted, human, inspect, template_data
+from polybuild.imagetools.inspect import Inspection, formatted, human, inspect
 
 __all__ = [
     "Inspection",
@@ -14,5 +14,4 @@ __all__ = [
     "formatted",
     "human",
     "inspect",
-    "template_data",
 ]

@@ -1,71 +1,64 @@
-"""`imagetools inspect`: an image in a registry as buildx shows it, raw, or through a template."""
+"""`imagetools inspect`: an image in a registry as buildx shows it, raw, or through a Go
+template over the data buildx gives (template_input)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
+import re
 from dataclasses import dataclass, field
-from typing import Any
 
-from polybuild.image import mediatypes as mt
-from polybuild.image.descriptor import Descriptor
-from polybuild.image.manifest import Index, Manifest, Stored, is_attestation
+from polybuild.image.manifest import Index, Manifest, Stored
 from polybuild.image.reference import Reference
-from polybuild.imagetools.template import render
-from polybuild.platforms import Platform, format_platform
+from polybuild.imagetools.gotemplate import Tree, compile_template, render
+from polybuild.imagetools.loader import Loaded, load
+from polybuild.imagetools.template_input import template_input
+from polybuild.platforms import format_platform
 from polybuild.registry.client import RegistryClient
 
-# buildx's default --format prints the human view.
+# buildx prints the human view for no --format and for exactly `{{.Manifest}}`.
 DEFAULT_FORMAT = "{{.Manifest}}"
+_WHOLE_MANIFEST = re.compile(r"^\{\{\s*\.Manifest\s*\}\}$")
 
 
 @dataclass(frozen=True, slots=True)
 class Inspection:
-    """An image as the registry has it: the top document and, for templates, the configs."""
+    """An image as the registry has it: the top document, the name as the user typed it, and
+    (for templates) every platform's config and attestations."""
 
     ref: Reference
     top: Stored[Manifest] | Stored[Index]
-    configs: dict[str, Any] = field(default_factory=dict)  # platform -> config JSON
+    loaded: Loaded = field(default_factory=Loaded)
+    name: str = ""
 
     @property
     def is_index(self) -> bool:
         return isinstance(self.top.value, Index)
 
 
+def is_human(template: str | None) -> bool:
+    """Whether a --format prints buildx's human view rather than executing the template."""
+    return not template or _WHOLE_MANIFEST.match(template.strip()) is not None
+
+
+def needs_attestations(template: str) -> bool:
+    """SBOM and provenance are read only when a template can call them (by name)."""
+    return "SBOM" in template or "Provenance" in template
+
+
 async def inspect(
-    client: RegistryClient, ref: Reference, *, with_configs: bool = False
+    client: RegistryClient,
+    ref: Reference,
+    *,
+    with_configs: bool = False,
+    attestations: bool = False,
+    name: str = "",
 ) -> Inspection:
-    """Fetch `ref`'s manifest or index (and, if asked, every platform's config)."""
+    """Fetch `ref`'s manifest or index (and, if asked, what templates see of each platform)."""
     top = await client.get_manifest(ref)
-    configs: dict[str, Any] = {}
-    if with_configs:
-        configs = await _configs(client, ref, top)
-    return Inspection(ref, top, configs)
-
-
-async def _configs(
-    client: RegistryClient, ref: Reference, top: Stored[Manifest] | Stored[Index]
-) -> dict[str, Any]:
-    entries: list[Descriptor] = []
-    if isinstance(top.value, Index):
-        entries = [
-            e for e in top.value.manifests if mt.is_manifest(e.media_type) and not is_attestation(e)
-        ]
-    else:
-        entries = [top.descriptor()]
-
-    async def config(entry: Descriptor) -> tuple[str, Any]:
-        manifest = top if entry.digest == top.digest else await client.get_manifest(ref, entry)
-        assert isinstance(manifest.value, Manifest)
-        raw = await client.fetch_bytes(ref, manifest.value.config)
-        document = json.loads(raw)
-        platform = entry.platform or Platform(
-            document.get("os", ""), document.get("architecture", ""), document.get("variant", "")
-        )
-        return format_platform(platform), document
-
-    results = await asyncio.gather(*(config(e) for e in entries))
-    return dict(results)
+    loaded = Loaded()
+    if with_configs or attestations:
+        loaded = await load(client, ref, top, attestations=attestations)
+    return Inspection(ref, top, loaded, name or str(ref))
 
 
 def _block(rows: list[tuple[str, str]], indent: str) -> list[str]:
@@ -105,24 +98,12 @@ def human(inspection: Inspection) -> str:
     return "\n".join(lines)
 
 
-def template_data(inspection: Inspection) -> dict[str, Any]:
-    """What templates see: .Name, .Manifest (the JSON document), .Image (config(s))."""
-    image: Any = inspection.configs
-    if not inspection.is_index:
-        image = next(iter(inspection.configs.values()), None)
-    return {
-        "Name": str(inspection.ref),
-        "Manifest": json.loads(inspection.top.raw),
-        "Image": image,
-    }
-
-
-def needs_configs(template: str) -> bool:
-    return ".Image" in template
-
-
-def formatted(inspection: Inspection, template: str) -> str:
-    """The output for `--format` (the default shows the human view)."""
-    if template.strip() == DEFAULT_FORMAT:
-        return human(inspection)
-    return render(template, template_data(inspection))
+def formatted(inspection: Inspection, template: str | Tree | None) -> str:
+    """The output for `--format`: the human view, or the template executed (no newline added,
+    as Go's template.Execute)."""
+    if template is None or (isinstance(template, str) and is_human(template)):
+        return human(inspection) + "\n"
+    tree = compile_template(template) if isinstance(template, str) else template
+    document = json.loads(inspection.top.raw)
+    data = template_input(inspection.name, inspection.top, document, inspection.loaded)
+    return render(tree, data)
