@@ -56,7 +56,7 @@ FIRES = [
         " image changes (line 2)",
     ),
     (
-        "FROM alpine\nARG DIR=/x\nCOPY . $DIRR\n",
+        "FROM scratch\nARG DIR=/x\nCOPY . $DIRR\n",
         "UndefinedVar: Usage of undefined variable '$DIRR' (did you mean $DIR?) (line 3)",
     ),
     (
@@ -165,7 +165,7 @@ def test_multiple_instructions_points_at_the_ignored_one() -> None:
 
 
 def test_undefined_var_knows_parent_stage_env_and_declared_args() -> None:
-    source = "FROM alpine AS a\nENV X=1\nFROM a\nARG Y\nWORKDIR /$X/$Y/$Z\n"
+    source = "FROM scratch AS a\nENV X=1\nFROM a\nARG Y\nWORKDIR /$X/$Y/$Z\n"
     assert shorts(source) == [
         "UndefinedVar: Usage of undefined variable '$Z' (did you mean $X?) (line 5)"
     ]
@@ -180,3 +180,13 @@ def test_a_target_build_lints_only_its_stages() -> None:
         " (line 2)"
     ]
     assert len(shorts(source)) == 2
+
+
+def test_undefined_var_uses_the_base_image_environment() -> None:
+    source = "FROM golang AS a\nWORKDIR $GOPATH/$NOPE\nFROM a\nCOPY x $GOPATH\n"
+    envs = {"golang": {"PATH": "/usr/bin", "GOPATH": "/go"}}
+    assert shorts(source, image_env=envs.get) == [
+        "UndefinedVar: Usage of undefined variable '$NOPE' (line 2)"
+    ]
+    # an image whose environment is unknown may define anything: nothing is reported
+    assert shorts(source) == []

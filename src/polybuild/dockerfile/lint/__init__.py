@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from polybuild.dockerfile import instructions as ins
 from polybuild.dockerfile.convert import default_args
@@ -44,6 +44,11 @@ from polybuild.errors import DockerfileError
 from polybuild.platforms import Platform, default_platform
 
 CHECK_ARG = "BUILDKIT_DOCKERFILE_CHECK"
+ImageEnv = Callable[[str], Mapping[str, str] | None]
+
+
+def _image_env(image_env: ImageEnv | None, base: str) -> Mapping[str, str] | None:
+    return image_env(base) if image_env is not None and base else None
 
 
 def _stages(tree: ParseResult) -> tuple[list[Node], list[list[Node]]]:
@@ -97,17 +102,20 @@ def lint_dockerfile(
     platform: Platform | None = None,
     ignore_patterns: tuple[str, ...] = (),
     all_stages: bool = True,
+    image_env: ImageEnv | None = None,
 ) -> LintResults:
     """Run every rule over one Dockerfile. A file that cannot be parsed gives results whose
     `error` says why (as BuildKit's check reports a build error). `all_stages=False` lints
-    only the stages a build of `target` dispatches."""
+    only the stages a build of `target` dispatches. `image_env` gives a base image's
+    environment (None: unknown); variables in stages on an image whose environment is
+    unknown are not reported as undefined (the image may define them)."""
     text = source.decode("utf-8", "surrogateescape") if isinstance(source, bytes) else source
     args = dict(build_args or {})
     try:
         tree = parse(text, filename=filename)
         config = build_config(tree.directive("check"), args.get(CHECK_ARG), filename)
         lint = Collector(config)
-        _run(tree, lint, args, target, platform, ignore_patterns, all_stages)
+        _run(tree, lint, args, target, platform, ignore_patterns, all_stages, image_env)
     except DockerfileError as exc:
         ranges = ((exc.line, exc.end_line),) if exc.line else ()
         return LintResults(filename, text, (), exc.message, ranges)
@@ -122,6 +130,7 @@ def _run(
     platform: Platform | None,
     ignore_patterns: tuple[str, ...],
     all_stages: bool,
+    image_env: ImageEnv | None,
 ) -> None:
     empty_continuations(tree, lint)
     global_nodes, stages = _stages(tree)
@@ -156,12 +165,13 @@ def _run(
     for index, stage in enumerate(stages):
         base = expand(froms[index].args[0] if froms[index].args else "", env, escape)[0].lower()
         parent = states.get(base)
-        state = StageEnv(
-            dict(parent.env) if parent else {"PATH": DEFAULT_PATH},
-            set(),
-            parent.workdir_set if parent else False,
-            parent.shell_set if parent else False,
-        )
+        if parent is not None:
+            state = StageEnv(
+                dict(parent.env), set(), parent.workdir_set, parent.shell_set, parent.env_known
+            )
+        else:
+            known = {"PATH": DEFAULT_PATH} if base == "scratch" else _image_env(image_env, base)
+            state = StageEnv(dict(known or {"PATH": DEFAULT_PATH}), env_known=known is not None)
         if names[index]:
             states[names[index]] = state
         states[str(index)] = state
@@ -205,6 +215,7 @@ def is_lint_rule(name: str) -> bool:
 __all__ = [
     "CHECK_ARG",
     "RULES",
+    "ImageEnv",
     "LintConfig",
     "LintResults",
     "LintWarning",

@@ -69,12 +69,14 @@ def expand(word: str, env: Mapping[str, str], escape: str) -> tuple[str, Recordi
 @dataclass(slots=True)
 class StageEnv:
     """What one stage defines as the lint follows it: its environment (ENV and ARG values),
-    the ARGs it declared, whether it set a WORKDIR or SHELL."""
+    the ARGs it declared, whether it set a WORKDIR or SHELL, whether its base's environment
+    is known."""
 
     env: dict[str, str]
     declared: set[str] = field(default_factory=set)
     workdir_set: bool = False
     shell_set: bool = False
+    env_known: bool = True  # False: the base image's environment is unknown
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +157,8 @@ def default_base(node: Node, default_env: Mapping[str, str], escape: str, lint: 
 def _report_unmatched(
     recording: Recording, state: StageEnv, node: Node, scope: Scope, lint: Collector
 ) -> None:
+    if not state.env_known:
+        return
     for name in recording.unmatched:
         if name in state.declared:
             continue
