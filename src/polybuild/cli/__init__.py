@@ -41,6 +41,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "push": ("push", "Push an image from the local store to a registry"),
     "imagetools": ("imagetools", "Inspect images in registries and combine them into indexes"),
     "version": ("version", "Show polybuild's version"),
+    "history": ("history", "Commands to work on build records (ls, inspect, logs, rm)"),
     "dial-stdio": ("dial_stdio", ""),  # hidden (no help): a client starts it on a node over ssh
 }
 

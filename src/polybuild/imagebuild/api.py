@@ -19,13 +19,14 @@ from polybuild.builders import Builder, BuilderStore, Node
 from polybuild.dataroot import data_root
 from polybuild.exporters.destination import check_file_dest
 from polybuild.exporters.metadata import NO_OUTPUT_WARNING
+from polybuild.imagebuild.build_history import recording
 from polybuild.imagebuild.build_reports import write_reports
 from polybuild.imagebuild.buildkit_outputs import DaemonOutput, daemon_outputs
 from polybuild.imagebuild.driver import plan
 from polybuild.imagebuild.request import BuildRequest, BuildResult, make_request
 from polybuild.platforms import Platform
 from polybuild.progress import make_renderer
-from polybuild.progress.writer import Fanout, ProgressWriter, Recorder
+from polybuild.progress.writer import Fanout, ProgressWriter
 
 if TYPE_CHECKING:
     from polybuild.runtime import Runtime
@@ -101,17 +102,20 @@ async def _build_on_daemon(
     only = planned[0]
     assert isinstance(only.driver, BuildKitDriver)
     only.driver.check(request)
-    recorder = Recorder()
-    writer = ProgressWriter(Fanout(make_renderer(request.progress, err), recorder))
-    try:
-        response = await buildkit_direct.build_direct(
-            only.driver, request, only.platforms, writer, outputs, stdout
-        )
-    finally:
-        writer.close()
-    if not request.outputs:
-        warn(NO_OUTPUT_WARNING)
-    buildkit_direct.write_result_files(request, response)
+    with recording(request, builder, data_root(), warn) as outcome:
+        outcome.planned = planned
+        recorder = outcome.recorder
+        writer = ProgressWriter(Fanout(make_renderer(request.progress, err), recorder))
+        try:
+            response = await buildkit_direct.build_direct(
+                only.driver, request, only.platforms, writer, outputs, stdout
+            )
+        finally:
+            writer.close()
+        outcome.image_digest = response.get(buildkit_direct.DIGEST, "")
+        if not request.outputs:
+            warn(NO_OUTPUT_WARNING)
+        buildkit_direct.write_result_files(request, response)
     write_reports(err, request, planned, recorder.events)
     return BuildResult(buildkit_direct.image_descriptor(response), (), ())
 
