@@ -11,6 +11,7 @@ import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -53,6 +54,15 @@ def context(tmp_path: Path, base: str, text: str = "one\n") -> Path:
     (ctx / "Dockerfile").write_text(DOCKERFILE.format(base=base))
     (ctx / "f.txt").write_text(text)
     return ctx
+
+
+def registry_json(
+    reg: Registry, repository: str, reference: str, accept: str = ""
+) -> dict[str, Any]:
+    accept = accept or "application/vnd.oci.image.index.v1+json"
+    url = f"http://{reg.host}/v2/{repository}/manifests/{reference}"
+    document: dict[str, Any] = httpx.get(url, headers={"Accept": accept}).json()
+    return document
 
 
 def stored_blobs(root: Path) -> set[str]:
@@ -252,3 +262,34 @@ def test_an_inline_cache_travels_in_the_pushed_image(
     assert run_cli(fresh, "pull", image).returncode == 0
     ran = run_cli(fresh, "run", image, "cat", "/final")
     assert (ran.returncode, ran.stdout) == (0, first["linux/amd64"]["final"]), ran.stderr
+
+
+def test_a_cached_push_downloads_no_cached_layer(
+    base: tuple[str, Registry], tmp_path: Path
+) -> None:
+    name, reg = base
+    ctx = context(tmp_path, name)
+    cache = f"{reg.host}/cache/pushed:c"
+    first = build(tmp_path / "r1", ctx, tmp_path / "o1",
+                  "--cache-to", f"type=registry,ref={cache},mode=max")  # fmt: skip
+    image = f"{reg.host}/cache/pushed:1"
+    done = run_cli(tmp_path / "r2", "build", "--platform", PLATFORMS, "--push", "-t", image,
+                   "--cache-from", cache, "--cache-to", f"type=registry,ref={cache},mode=max",
+                   str(ctx))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    manifest = httpx.get(
+        f"http://{reg.host}/v2/cache/pushed/manifests/c",
+        headers={"Accept": "application/vnd.oci.image.manifest.v1+json"},
+    ).json()
+    cached = {layer["digest"] for layer in manifest["layers"]}
+    here = stored_blobs(tmp_path / "r2")
+    base_layers = set()  # busybox's own layers: FROM pulls them, as ever
+    for entry in registry_json(reg, "library/busybox", "latest")["manifests"]:
+        platform = registry_json(reg, "library/busybox", entry["digest"], entry["mediaType"])
+        base_layers.update(x["digest"] for x in platform["layers"])
+    assert cached - base_layers, "the cache holds the build's own layers"
+    assert not (cached - base_layers) & here, "the push downloaded cached layers"
+    fresh = tmp_path / "fresh"
+    assert run_cli(fresh, "pull", "--all-platforms", image).returncode == 0
+    ran = run_cli(fresh, "run", "--platform", "linux/arm64", image, "cat", "/final")
+    assert (ran.returncode, ran.stdout) == (0, first["linux/arm64"]["final"]), ran.stderr

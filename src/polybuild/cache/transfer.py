@@ -21,6 +21,7 @@ from polybuild.errors import ImageError, PolybuildError, RegistryError, UsageErr
 from polybuild.image.content import ContentStore
 from polybuild.image.layer import Layer
 from polybuild.registry.client import RegistryClient
+from polybuild.registry.sources import BlobSources
 
 Warn = Callable[[str], None]
 _TRUE = ("true", "1")
@@ -51,10 +52,15 @@ def check_specs(to: Sequence[CacheSpec], from_: Sequence[CacheSpec]) -> None:
 
 
 async def import_caches(
-    specs: Sequence[CacheSpec], client: RegistryClient, warn: Warn
+    specs: Sequence[CacheSpec],
+    client: RegistryClient,
+    warn: Warn,
+    sources: BlobSources | None = None,
 ) -> ImportedCache | None:
-    """The records of every readable source (None when none could be read)."""
-    sources: list[tuple[CacheBackend, dict[str, Record]]] = []
+    """The records of every readable source (None when none could be read). A registry
+    cache's layers are recorded in `sources` as held by its repository, so a push of an
+    image made of them finds them there (HEAD, or a mount) without downloading them."""
+    found: list[tuple[CacheBackend, dict[str, Record]]] = []
     for spec in specs:
         backend = backend_for(spec, client)
         try:
@@ -62,8 +68,12 @@ async def import_caches(
         except (PolybuildError, OSError) as exc:
             warn(f"--cache-from {spec}: not imported: {_why(exc)}")
             continue
-        sources.append((backend, records))
-    return ImportedCache(sources) if sources else None
+        found.append((backend, records))
+        if sources is not None and isinstance(backend, RegistryCache):
+            repository = backend.ref.repository()
+            for digest in {x.blob for r in records.values() for x in r.chain}:
+                sources.add(digest, repository)
+    return ImportedCache(found) if found else None
 
 
 def select(
@@ -103,13 +113,16 @@ async def export_caches(
         if not _flag(spec, "oci-mediatypes", True):
             warn(f"--cache-to {spec}: the cache is written with OCI media types")
         chosen = select(mode, records, roots)
-        usable = {k: r for k, r in chosen.items() if await materialize(r.chain)}
         backend = backend_for(spec, client)
         try:
-            try:
-                existing = await backend.read()
-            except (PolybuildError, OSError):
-                existing = {}  # nothing there yet (or not a cache): written anew
+            existing = await backend.read()
+        except (PolybuildError, OSError):
+            existing = {}  # nothing there yet (or not a cache): written anew
+        # A record the target holds already needs no layer from here (they are there).
+        usable = {
+            k: r for k, r in chosen.items() if existing.get(k) == r or await materialize(r.chain)
+        }
+        try:
             image_manifest = _flag(spec, "image-manifest", _flag(spec, "oci-mediatypes", True))
             await backend.write(merge(existing, usable), content, image_manifest=image_manifest)
         except (PolybuildError, OSError) as exc:

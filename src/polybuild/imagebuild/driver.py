@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -38,6 +38,9 @@ class NodeBuild:
     # Build cache records (cache key -> layer chain) whose layers are in this machine's
     # store, for `--cache-to`; every node's go into one export.
     records: Mapping[str, tuple[Layer, ...]] = field(default_factory=dict)
+    # Brings layers that an imported cache kept where they were into this machine's store
+    # (False when it cannot); None: every layer this node made is here already.
+    fetch: Callable[[tuple[Layer, ...]], Awaitable[bool]] | None = None
 
 
 class Driver(Protocol):
@@ -101,11 +104,7 @@ class LocalDriver:
     ) -> NodeBuild:
         # The frontend and solver load only when this machine builds (0.1 s of imports a
         # build on BuildKit daemons never needs).
-        from polybuild.imagebuild.cache_flow import (
-            exportable_records,
-            solve_with_cache,
-            wants_every_step,
-        )
+        from polybuild.imagebuild.cache_flow import exportable_records, fetcher, solve_with_cache
         from polybuild.imagebuild.pipeline import convert_all
         from polybuild.solver.fileop import DockerfileFileOps
 
@@ -114,11 +113,14 @@ class LocalDriver:
         file_ops = DockerfileFileOps(request.source_date_epoch)
         images, solver = await solve_with_cache(mine, self.runtime, converted, progress, file_ops)
         emulated = tuple((d, t) for d, (t, emu) in solver.timings.items() if emu)
-        mode = self.cache_records or (
-            ("max" if wants_every_step(request) else "min") if request.cache_to else ""
-        )
-        records = await exportable_records(solver, mode == "max") if mode else {}
-        return NodeBuild(tuple(images), tuple(solver.executed), emulated, records)
+        keep = self.cache_records or request.cache_to
+        records = exportable_records(solver) if keep else {}
+        fetch = fetcher(solver)
+        if self.cache_records:  # an ssh node: what it sends back must be in its store
+            every = self.cache_records == "max"
+            records = {k: c for k, c in records.items() if (every and await fetch(c))
+                       or all(solver.content.exists(x.blob) for x in c)}  # fmt: skip
+        return NodeBuild(tuple(images), tuple(solver.executed), emulated, records, fetch)
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,11 +212,17 @@ async def build_on_nodes(
         raise first_error(failures) from None
     builds = [task.result() for task in tasks]
     by_platform = {image.platform: image for b in builds for image in b.images}
+    fetchers = [b.fetch for b in builds if b.fetch is not None]
+
+    async def fetch(layers: tuple[Layer, ...]) -> bool:
+        return any([await f(layers) for f in fetchers])
+
     return NodeBuild(
         tuple(by_platform[platform] for platform in request.platforms),
         tuple(digest for b in builds for digest in b.executed),
         tuple(item for b in builds for item in b.emulated_seconds),
         {key: chain for b in builds for key, chain in b.records.items()},
+        fetch if fetchers else None,
     )
 
 

@@ -107,6 +107,7 @@ async def solve(
     progress: ProgressWriter | None,
     file_ops: FileOps,
     imported: ImportedCache | None = None,
+    materialize_roots: bool = True,
 ) -> tuple[list[PlatformImage], Solver]:
     """Run every platform's graph; returns each platform's stored image and the solver.
     `imported` are the records of `--cache-from` caches."""
@@ -133,6 +134,7 @@ async def solve(
         progress=progress,
         file_ops=file_ops,
         imported=imported,
+        materialize_roots=materialize_roots,
     )
     hashes = runtime.root / "cache" / "context-hashes"
     load_hash_cache(hashes)

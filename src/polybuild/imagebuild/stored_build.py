@@ -119,13 +119,17 @@ async def build_stored(
                 checked = await check_reproducible(
                     request, planned, unique, built, store.content, writer, _label
                 )
+            if built.fetch is not None:
+                from polybuild.imagebuild.cache_flow import ensure_layers
+
+                await ensure_layers(request, built.images, store.content, built.fetch)
             results = await _export(list(built.images), request, export_context)
             if request.cache_to and all(p.driver.cache_format == "polybuild" for p in planned):
                 # BuildKit daemons export their own; polybuild nodes' records go out once.
                 from polybuild.imagebuild.cache_flow import export_build_cache
 
                 await export_build_cache(
-                    request, built.records, built.images, store.content, writer
+                    request, built.records, built.images, store.content, writer, built.fetch
                 )
     finally:
         writer.close()

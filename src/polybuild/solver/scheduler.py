@@ -54,6 +54,7 @@ class Solver:
         progress: ProgressWriter | None = None,
         file_ops: FileOps | None = None,
         imported: ImportedCache | None = None,
+        materialize_roots: bool = True,
     ) -> None:
         self.worker = worker
         self.content = content
@@ -68,6 +69,9 @@ class Solver:
         self.executed: list[str] = []  # op digests that really ran (not cached), in order
         self.timings: dict[str, tuple[float, bool]] = {}  # digest -> (seconds, emulated)
         self.imported = imported
+        # False: a result taken from an imported cache keeps its layers where they are (a
+        # push finds them in the registry); whoever needs them calls materialize().
+        self.materialize_roots = materialize_roots
         self.records: dict[str, Chain] = {}  # every layer step's chain by cache key
         self.roots: list[Chain] = []  # the results of solve_all, in order
         self._distrusted: set[str] = set()  # op digests whose imported records failed
@@ -80,7 +84,8 @@ class Solver:
         layers are in the content store when this returns (an imported hit's are fetched)."""
         try:
             async with asyncio.TaskGroup() as group:
-                tasks = [group.create_task(self._solve_whole(root)) for root in roots]
+                solve = self._solve_whole if self.materialize_roots else self.solve
+                tasks = [group.create_task(solve(root)) for root in roots]
         except BaseExceptionGroup as group_error:
             self._stop()
             raise first_error(group_error) from None
