@@ -136,13 +136,13 @@ def _platforms(values: tuple[str, ...]) -> list[str]:
     "--cache-from",
     multiple=True,
     metavar="SPEC",
-    help="Import build cache (type=registry,ref=R; BuildKit nodes for now).",
+    help="Import build cache (REF = type=registry,ref=REF; type=local,src=DIR).",
 )
 @click.option(
     "--cache-to",
     multiple=True,
     metavar="SPEC",
-    help="Export build cache (type=registry,ref=R,mode=max; BuildKit nodes for now).",
+    help="Export build cache (type=registry,ref=R[,mode=max]; type=local,dest=DIR; type=inline).",
 )
 @click.option("--attest", multiple=True, hidden=True)
 @click.option(
