@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from polybuild.dockerfile.ignore import load_patterns
 from polybuild.dockerfile.lint import lint_dockerfile, render_check
 from tests.buildkit.conftest import buildkitd, buildkitd_factory  # noqa: F401
 from tests.conftest import SHARED
@@ -63,21 +64,56 @@ CASES = {
         "# check=experimental=all\n\n# builder stage\nFROM scratch AS base\n# NAME the name\n"
         "ARG NAME\n# wrong comment\nARG A B\n"
     ),
+    "heredoc": "FROM scratch\nCOPY <<EOF /x\n$UNDEF\nEOF\nARG A=$B\n",
+    "secrets": (
+        "FROM scratch\nARG AUTH\nARG AUTH_FILE\nENV NPM_TOKEN=1 KEYS=2 MY_KEY=3 TOKENIZER=4\n"
+        "ARG password_version\n"
+    ),
     "stage-bases": "FROM scratch AS base\nFROM base\nFROM base AS Other\nCOPY --from=base a b\n",
 }
 
 
-def buildkit_lint(address: str, directory: Path) -> str:
+def buildkit_lint(address: str, directory: Path, *extra: str) -> str:
     """The daemon's result.txt for the Dockerfile in `directory` (buildctl prints it)."""
     assert BUILDCTL.is_file(), f"buildctl is not at {BUILDCTL} (../shared/tools/buildkit)"
     done = subprocess.run(
         [str(BUILDCTL), "--addr", address, "build", "--frontend", "dockerfile.v0",
          "--local", f"context={directory}", "--local", f"dockerfile={directory}",
-         "--opt", "requestid=frontend.lint"],
+         "--opt", "requestid=frontend.lint", *extra],
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
+
+
+IGNORED = {
+    "ignored": (
+        "FROM scratch\nCOPY secret.txt /\nADD dir/sub/f /x\nCOPY ok.txt /\nCOPY . /\n"
+        "COPY --from=scratch secret.txt /\n",
+        "secret.txt\ndir\n",
+    ),
+    "ignored-root": ("FROM scratch\nCOPY . /\n", "*\n"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(IGNORED))
+def test_copy_ignored_file_matches_buildkit(name: str, buildkitd: str, tmp_path: Path) -> None:  # noqa: F811
+    text, ignore = IGNORED[name]
+    (tmp_path / "Dockerfile").write_text(text)
+    (tmp_path / ".dockerignore").write_text(ignore)
+    theirs = buildkit_lint(buildkitd, tmp_path)
+    results = lint_dockerfile(text, ignore_patterns=load_patterns(tmp_path))
+    assert theirs.count("WARNING: CopyIgnoredFile") >= 1
+    assert render_check(results).split("\n", 1)[1] == theirs
+
+
+def test_a_target_lints_only_its_stages_as_buildkit(buildkitd: str, tmp_path: Path) -> None:  # noqa: F811
+    text = "FROM scratch AS a\nWORKDIR rel\nFROM scratch AS b\nWORKDIR rel2\nMAINTAINER x\n"
+    (tmp_path / "Dockerfile").write_text(text)
+    theirs = buildkit_lint(buildkitd, tmp_path, "--opt", "target=a")
+    results = lint_dockerfile(text, target="a", all_stages=False)
+    assert 'Relative workdir "rel2"' not in theirs
+    assert render_check(results).split("\n", 1)[1] == theirs
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
 
 from polybuild.dockerfile import instructions as ins
@@ -14,7 +15,7 @@ from polybuild.dockerfile.convert import normalize_reference
 from polybuild.dockerfile.lint import rules as r
 from polybuild.dockerfile.lint.collector import Collector, suggest
 from polybuild.dockerfile.lint.syntax_rules import expose_port, legacy_key_value
-from polybuild.dockerfile.shell import expand_word, expand_words
+from polybuild.dockerfile.shell import expand_heredoc, expand_word, expand_words
 from polybuild.dockerfile.syntax import Location, Node
 from polybuild.platforms import parse as parse_platform
 
@@ -201,6 +202,13 @@ def dispatch(
         if word:
             _, recording = expand(word, state.env, scope.escape)
             _report_unmatched(recording, state, node, scope, lint)
+    if isinstance(command, ins.Copy):
+        for content in command.contents:
+            if content.expand:
+                recording = Recording(state.env)
+                with suppress(ValueError):  # bad syntax fails the build, not the lint
+                    expand_heredoc(content.data, recording)
+                _report_unmatched(recording, state, node, scope, lint)
     keyword = node.keyword
     if keyword in _USED_ONCE:
         if keyword in used:
