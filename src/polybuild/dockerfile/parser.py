@@ -122,8 +122,14 @@ def parse(source: str | bytes, *, filename: str = "Dockerfile") -> ParseResult:
         raw = lines[index]
         index += 1
         if _is_comment(raw):
-            comments.append(trim_leading_space(_trim_newline(raw))[1:].strip())
+            # an empty `#` line ends the comments an instruction carries (BuildKit's
+            # PrevComment, read by the lint), and a directive is not one of them
+            comment = trim_leading_space(_trim_newline(raw))[1:].strip()
+            comments = [*comments, comment] if comment else []
+        found = len(directives.found)
         line = process(raw, True, current + 1)
+        if len(directives.found) > found and comments:
+            comments.pop()
         current += 1
         start = current
         line, ended = _trim_continuation(line, directives)

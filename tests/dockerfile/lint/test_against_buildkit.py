@@ -64,6 +64,10 @@ CASES = {
         "# check=experimental=all\n\n# builder stage\nFROM scratch AS base\n# NAME the name\n"
         "ARG NAME\n# wrong comment\nARG A B\n"
     ),
+    "description-comments": (
+        "# check=experimental=all\nFROM scratch AS base\n# wrong\n\nARG A\n# also wrong\n#\n"
+        "ARG B\n# check=skip=WorkdirRelativePath\n\nWORKDIR rel\n# A real\nARG A\n"
+    ),
     "heredoc": "FROM scratch\nCOPY <<EOF /x\n$UNDEF\nEOF\nARG A=$B\n",
     "secrets": (
         "FROM scratch\nARG AUTH\nARG AUTH_FILE\nENV NPM_TOKEN=1 KEYS=2 MY_KEY=3 TOKENIZER=4\n"
