@@ -208,6 +208,8 @@ def command(**kw: object) -> None:
     call, call_format = _call_spec(call)
     if call not in ("build", "outline", "check"):
         raise UsageError(f"--call: unsupported method {call!r}", hint="use build, check or outline")
+    if call_format == "json" and call != "check":
+        raise UsageError(f"--call: format=json is not supported for {call} yet", hint="drop it")
     progress, quiet = _progress_mode(
         str(kw["progress"] or os.environ.get("BUILDKIT_PROGRESS") or "auto"), bool(kw["quiet"])
     )

@@ -126,3 +126,14 @@ def test_bad_directive_is_an_error(invoke: Invoke, tmp_path: Path) -> None:
     code, out, err = invoke("build", "--check", str(tmp_path))
     assert code != 0
     assert 'failed to parse check option "error=maybe"' in out + err
+
+
+def test_call_values(invoke: Invoke, tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    assert invoke("build", "--call", "lint", str(tmp_path))[:2] == (
+        0,
+        "Check complete, no warnings found.\n",
+    )
+    code, _, err = invoke("build", "--call", "check,format=yaml", str(tmp_path))
+    assert code == 2
+    assert "--call: invalid option 'format=yaml'" in err
