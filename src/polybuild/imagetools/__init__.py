@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from polybuild.imagetools.create import Source, collect_sources, combine_index, create
+from polybuild.imagetools.combine import Combined, Source, combine_index
+from polybuild.imagetools.create import combine, create
 from polybuild.imagetools.inspect import Inspection, formatted, human, inspect
+from polybuild.imagetools.sources import SourceSpec, parse_annotations, parse_source
 
 __all__ = [
+    "Combined",
     "Inspection",
     "Source",
-    "collect_sources",
+    "SourceSpec",
+    "combine",
     "combine_index",
     "create",
     "formatted",
     "human",
     "inspect",
+    "parse_annotations",
+    "parse_source",
 ]
