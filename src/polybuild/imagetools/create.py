@@ -75,7 +75,7 @@ async def _fetch(
             client, source.ref, document.value, descriptor.platform
         )
         descriptor = descriptor.with_platform(platform)
-    return Source(source.ref.with_digest(None), descriptor), document
+    return Source(source.ref, descriptor), document
 
 
 async def combine(

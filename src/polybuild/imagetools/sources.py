@@ -13,10 +13,12 @@ from polybuild.errors import InvalidReferenceError, PlatformError, UsageError
 from polybuild.image.descriptor import Descriptor
 from polybuild.image.digest import Digest, is_digest
 from polybuild.image.reference import Reference, parse
+from polybuild.imagetools.gotemplate.printf import go_quote
 from polybuild.platforms import Platform
 from polybuild.platforms import parse as parse_platform
 
 ANNOTATION_TYPES = ("index", "index-descriptor", "manifest", "manifest-descriptor")
+_ANNOTATIONS = "failed to parse annotations: "
 _ANNOTATION_TYPE = re.compile(r"^([a-z-]+)(?:\[([A-Za-z0-9_/-]+)\])?$")
 
 
@@ -107,7 +109,7 @@ def parse_source(text: str) -> SourceSpec:
         return _descriptor_source(text)
     except (UsageError, InvalidReferenceError) as exc:
         raise UsageError(
-            f"failed to parse source {text!r}, valid sources are digests, references and "
+            f"failed to parse source {go_quote(text)}, valid sources are digests, references and "
             f"descriptors: {exc}"
         ) from None
 
@@ -132,13 +134,13 @@ def assign_repositories(
             continue
         if default is None:
             raise UsageError(
-                f"multiple repositories specified, cannot infer repository for {source.text!r}"
+                "multiple repositories specified, cannot infer repository for "
+                + go_quote(source.text)
             )
-        repository = default.with_digest(None)
         if not source.media_type and source.digest is not None:
-            out.append(replace(source, ref=repository.with_digest(source.digest)))
-        else:
-            out.append(replace(source, ref=repository))
+            out.append(replace(source, ref=default.with_digest(source.digest)))
+        else:  # a descriptor is read by digest from the repository (buildx: TagNameOnly)
+            out.append(replace(source, ref=default.with_digest(None).with_tag("latest")))
     return out
 
 
@@ -167,7 +169,7 @@ def parse_annotations(values: Sequence[str]) -> dict[AnnotationKey, str]:
         key, sep, text = value.partition("=")
         if not sep:
             raise UsageError(
-                f"failed to parse annotations: invalid annotation {value!r}, expected key=value"
+                f"{_ANNOTATIONS}invalid annotation {go_quote(value)}, expected key=value"
             )
         types, colon, name = key.partition(":")
         if not colon:
@@ -177,19 +179,19 @@ def parse_annotations(values: Sequence[str]) -> dict[AnnotationKey, str]:
             match = _ANNOTATION_TYPE.match(item)
             if match is None:
                 raise UsageError(
-                    f"failed to parse annotations: invalid annotation type {item!r}, expected "
-                    "type and optional platform in square brackets"
+                    f"{_ANNOTATIONS}invalid annotation type {go_quote(item)}, "
+                    "expected type and optional platform in square brackets"
                 )
             kind, platform_text = match.group(1), match.group(2)
             if kind not in ANNOTATION_TYPES:
-                raise UsageError(f"failed to parse annotations: unknown annotation type {kind!r}")
+                raise UsageError(f"{_ANNOTATIONS}unknown annotation type {go_quote(kind)}")
             platform = None
             if platform_text:
                 try:
                     platform = parse_platform(platform_text)
                 except PlatformError as exc:
                     raise UsageError(
-                        f"failed to parse annotations: invalid platform {platform_text!r}: {exc}"
+                        f"{_ANNOTATIONS}invalid platform {go_quote(platform_text)}: {exc}"
                     ) from None
             annotations[AnnotationKey(kind, name, platform)] = text
     return annotations
