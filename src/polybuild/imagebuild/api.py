@@ -57,6 +57,11 @@ async def build_async(
 ) -> BuildResult:
     """Build as `polybuild build` does, on one event loop: base images resolved together,
     every platform solved together, then each output written; progress on `stderr`."""
+    if request.secrets.ssh_keys:
+        from polybuild.imagebuild.ssh_agents import ssh_agents
+
+        with ssh_agents(request) as served:
+            return await build_async(served, stderr=stderr, stdout=stdout, runtime=runtime)
     err = stderr or sys.stderr
     out = stdout or sys.stdout.buffer
     builder = _builder(request, runtime.root if runtime is not None else data_root())

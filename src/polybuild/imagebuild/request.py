@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -186,33 +187,58 @@ def _csv(spec: str, flag: str) -> dict[str, str]:
     return fields
 
 
+MAX_SECRET_SIZE = 500 << 10  # BuildKit's limit
+
+
 def parse_secrets(specs: tuple[str, ...], ssh: tuple[str, ...]) -> BuildSecrets:
-    """`--secret id=X,src=FILE|env=VAR` (type=file|env) and `--ssh default|ID=SOCKET`."""
+    """`--secret id=X[,src=FILE|env=VAR][,type=file|env]` as buildx and BuildKit read it (a
+    bare `id=X` is the environment variable X when set, else the file X) and `--ssh
+    default|ID[=SOCKET|KEYFILE[,KEYFILE...]]` (key files are served by an agent)."""
     secrets: dict[str, bytes] = {}
     for spec in specs:
         fields = _csv(spec, "--secret")
         secret_id = fields.get("id") or ""
         source = fields.get("src") or fields.get("source") or ""
         env_name = fields.get("env") or ""
-        kind = fields.get("type", "env" if env_name and not source else "file")
-        if kind == "env" or (not source and env_name):
-            name = env_name or source or secret_id
-            if name not in os.environ:
-                raise UsageError(f"--secret {spec}: environment variable {name} is not set")
-            secrets[secret_id or name] = os.environ[name].encode()
-            continue
-        path = Path(source or secret_id).expanduser()
-        try:
-            secrets[secret_id or path.name] = path.read_bytes()
-        except OSError as exc:
-            raise UsageError(f"--secret {spec}: cannot read {source}: {exc.strerror}") from exc
+        kind = fields.get("type", "")
+        if kind not in ("", "file", "env"):
+            raise UsageError(f"--secret {spec}: unsupported secret type {kind!r}")
+        if kind == "env" and not env_name:
+            env_name, source = source, ""
+        if not (source or env_name):
+            env_name, source = (secret_id, "") if secret_id in os.environ else ("", secret_id)
+        if env_name and not source:
+            if env_name not in os.environ:
+                raise UsageError(f"--secret {spec}: environment variable {env_name} is not set")
+            value = os.environ[env_name].encode()
+        else:
+            path = Path(source).expanduser()
+            try:
+                if path.stat().st_size > MAX_SECRET_SIZE:
+                    raise UsageError(
+                        f"--secret {spec}: secret {secret_id} too big. max size 500KiB"
+                    )
+                value = path.read_bytes()
+            except OSError as exc:
+                raise UsageError(f"--secret {spec}: cannot read {source}: {exc.strerror}") from exc
+        if len(value) > MAX_SECRET_SIZE:
+            raise UsageError(f"--secret {spec}: secret {secret_id} too big. max size 500KiB")
+        secrets[secret_id or Path(source or env_name).name] = value
     sockets: dict[str, str] = {}
+    keys: dict[str, tuple[str, ...]] = {}
     for spec in ssh:
-        ident, _, socket = spec.partition("=")
-        socket = socket or os.environ.get("SSH_AUTH_SOCK", "")
-        if not socket:
+        ident, _, paths = spec.partition("=")
+        ident = ident or "default"
+        given = [p for p in paths.split(",") if p] or [os.environ.get("SSH_AUTH_SOCK", "")]
+        if not given[0]:
             raise UsageError(f"--ssh {spec}: no socket given and SSH_AUTH_SOCK is not set")
-        if not Path(socket).exists():
-            raise UsageError(f"--ssh {spec}: {socket} does not exist")
-        sockets[ident or "default"] = socket
-    return BuildSecrets(secrets, sockets)
+        for item in given:
+            if not Path(item).exists():
+                raise UsageError(f"--ssh {spec}: {item} does not exist")
+        if len(given) == 1 and stat.S_ISSOCK(Path(given[0]).stat().st_mode):
+            sockets[ident] = given[0]
+        elif any(not Path(p).is_file() for p in given):
+            raise UsageError(f"--ssh {spec}: give one agent socket or key files")
+        else:
+            keys[ident] = tuple(str(Path(p).absolute()) for p in given)
+    return BuildSecrets(secrets, sockets, keys)

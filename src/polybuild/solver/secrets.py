@@ -11,3 +11,5 @@ class BuildSecrets:
 
     secrets: dict[str, bytes] = field(default_factory=dict)
     ssh: dict[str, str] = field(default_factory=dict)  # id -> agent socket path
+    # --ssh ID=KEYFILE[,KEYFILE]: keys an agent started for the build serves (then in `ssh`)
+    ssh_keys: dict[str, tuple[str, ...]] = field(default_factory=dict)
