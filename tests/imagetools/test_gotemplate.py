@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from polybuild.errors import TemplateError
-from polybuild.imagetools.gotemplate import Field, GoMap, Nil, Struct, render
+from polybuild.imagetools.gotemplate import Field, GoMap, Nil, Struct, Time, render
 
 PLATFORM = Struct(
     "v1.Platform",
@@ -32,6 +32,7 @@ DATA: dict[str, Any] = {
     "Html": "<a&b>",
     "Platform": PLATFORM,
     "Labels": GoMap({"x": "y"}, "map[string]string", ""),
+    "Created": Time("2024-05-01T10:00:00.5Z"),
 }
 
 
@@ -106,6 +107,10 @@ DATA: dict[str, Any] = {
             "[reg/app:1]<1>",
         ),
         ("{{(index .List 2)}} {{(.Platform).OS}}", "c linux"),
+        (
+            "{{.Created}} {{json .Created}}",
+            '2024-05-01 10:00:00.5 +0000 UTC "2024-05-01T10:00:00.5Z"',
+        ),
         ('{{.Platform.OS | len | printf "%03d"}}', "005"),
     ],
 )

@@ -7,6 +7,7 @@ import base64
 import decimal
 import json
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -94,9 +95,25 @@ NIL_STRING_MAP = Nil("map[string]string")
 
 @dataclass(frozen=True, slots=True)
 class Time:
-    """A time.Time, kept as the RFC 3339 text it came as."""
+    """A time.Time, kept as the RFC 3339 text encoding/json writes for it."""
 
     text: str
+
+    def go_string(self) -> str:
+        """Time.String(): `2006-01-02 15:04:05.999999999 -0700 MST` (UTC for Z)."""
+        match = _RFC3339.match(self.text)
+        if match is None:
+            return self.text
+        date, clock, fraction, zone = match.groups()
+        if zone == "Z":
+            offset, name = "+0000", "UTC"
+        else:
+            offset = zone.replace(":", "")
+            name = offset
+        return f"{date} {clock}{fraction or ''} {offset} {name}"
+
+
+_RFC3339 = re.compile(r"^(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$")
 
 
 def type_name(value: Any) -> str:
@@ -172,7 +189,7 @@ def go_print(value: Any, *, plus: bool = False, depth: int = 0) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, Time):
-        return value.text
+        return value.go_string()
     if isinstance(value, bytes):
         return "[" + " ".join(str(b) for b in value) + "]"
     if isinstance(value, Struct):
