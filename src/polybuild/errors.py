@@ -95,9 +95,12 @@ cli/exit_codes.py) and the modules under polybuild/ that raise it.
     │                                           imagebuild/buildkit_driver
     ├── FixtureError                      1     a test fixture (the busybox package) is missing,
     │                                           corrupt or cannot be fetched; testing/busybox
-    └── TemplateError                     1     a Go text/template (imagetools inspect --format)
-                                                that cannot be parsed or executed (names the
-                                                template and position, as Go); imagetools/*
+    ├── TemplateError                     1     a Go text/template (imagetools inspect --format)
+    │                                           that cannot be parsed or executed (names the
+    │                                           template and position, as Go); imagetools/*
+    └── DockerEngineError                 1     a Docker Engine that was found cannot be reached
+                                                or refused to load the image (names the
+                                                engine's address); exporters/docker_engine
 
 Foreign exceptions (OSError, httpx errors, msgspec errors) are mapped to these where they
 cross into polybuild's code, so the CLI only ever has to render a PolybuildError; anything
@@ -281,6 +284,10 @@ class TemplateError(PolybuildError):
     """A Go text/template that cannot be parsed or executed; the message is Go's."""
 
 
+class DockerEngineError(PolybuildError):
+    """A Docker Engine (DOCKER_HOST or /var/run/docker.sock) failed to take a loaded image."""
+
+
 __all__ = [
     "AuthenticationError",
     "BlobNotFoundError",
@@ -290,6 +297,7 @@ __all__ = [
     "CompressionError",
     "ContentError",
     "DigestMismatchError",
+    "DockerEngineError",
     "DockerfileError",
     "EmulationError",
     "ExecutionError",

@@ -1,4 +1,5 @@
-"""The `image` output: name the image in the local image store, and push it through a pusher."""
+"""The `image` output: name the image in the local image store (and, for `--load`, load it
+into a running Docker Engine), and push it through a pusher."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Sequence
 from polybuild.errors import UsageError
 from polybuild.exporters.assemble import AssembledImage
 from polybuild.exporters.base import ExportContext, Pusher
+from polybuild.exporters.docker_engine import detect_engine, load_into_engine
 from polybuild.exporters.spec import OutputSpec
 from polybuild.image.layout import copy_blob
 from polybuild.image.reference import Reference
@@ -58,7 +60,8 @@ async def push_image(
 
 
 class ImageExporter:
-    """`type=image` (and `type=registry`): name the image in the local store, push it."""
+    """`type=image` (and `type=registry`): name the image in the local store, load it into a
+    Docker Engine (`--load`), push it."""
 
     def check(self, output: OutputSpec, context: ExportContext) -> None:
         if output.store and context.store is None:
@@ -67,16 +70,22 @@ class ImageExporter:
             raise UsageError(
                 "--output: push=true was asked but this build has no registry client to push with"
             )
+        if output.load:
+            detect_engine()  # DOCKER_HOST unreachable: fail before building
 
     async def export(
         self, output: OutputSpec, image: AssembledImage, context: ExportContext
     ) -> str | None:
+        warning = None
         if output.store:
             assert context.store is not None  # check()
             await asyncio.to_thread(store_image, context.store, image, output.names)
+        if output.load:
+            loaded = await asyncio.to_thread(load_into_engine, image, output.names)
+            warning = loaded.warning if loaded is not None else None
         if output.push:
             await push_image(context.pusher, image, output.names)
-        return None
+        return warning
 
 
 __all__ = ["ImageExporter", "Pusher", "push_image", "store_image"]

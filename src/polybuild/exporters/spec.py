@@ -79,6 +79,7 @@ class OutputSpec:
     store: bool = True
     platform_split: bool | None = None
     image: ImageOptions = field(default_factory=ImageOptions)
+    load: bool = False  # --load: also into a running Docker Engine (exporters/docker_engine)
 
     @property
     def to_stdout(self) -> bool:
@@ -323,8 +324,10 @@ def parse_outputs(
     `--annotation` values are added to every output that takes annotations.
 
     `--push` sets push=true on the first image output (or adds one); `--load` adds an
-    image output into the local store unless one already stores there. Outputs that take
-    names and have none get the `-t` tags. Checks what can be checked before building.
+    image output into the local store unless one already stores there, and marks that
+    output to load into a Docker Engine too (unless a `type=docker` output without dest
+    does that already). Outputs that take names and have none get the `-t` tags. Checks
+    what can be checked before building.
     """
     tag_refs = _names(",".join(tags)) if tags else ()
     outputs = [parse_output(spec) for spec in specs if spec != ""]
@@ -334,12 +337,17 @@ def parse_outputs(
             outputs[images[0]] = replace(outputs[images[0]], push=True)
         else:
             outputs.append(OutputSpec(OutputType.IMAGE, push=True, store=False))
-    if load and not any(o.type is OutputType.IMAGE and o.store for o in outputs):
+    if load:
+        # A type=docker output without dest loads into the engine already.
+        engine = not any(o.type is OutputType.DOCKER and o.dest is None for o in outputs)
         images = [i for i, o in enumerate(outputs) if o.type is OutputType.IMAGE]
-        if images:
-            outputs[images[0]] = replace(outputs[images[0]], store=True)
+        stored = [i for i in images if outputs[i].store]
+        if stored:
+            outputs[stored[0]] = replace(outputs[stored[0]], load=engine)
+        elif images:
+            outputs[images[0]] = replace(outputs[images[0]], store=True, load=engine)
         else:
-            outputs.append(OutputSpec(OutputType.IMAGE))
+            outputs.append(OutputSpec(OutputType.IMAGE, load=engine))
     outputs = [_with_tags(o, tag_refs) for o in outputs if o.type is not OutputType.CACHEONLY]
     extra = tuple(item for a in annotations for item in parse_annotation_flag(a))
     if extra:
