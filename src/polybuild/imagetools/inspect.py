@@ -85,9 +85,13 @@ def human(inspection: Inspection) -> str:
                 ),
                 ("MediaType", entry.media_type),
             ]
+            # buildx shows URLs and annotations only for entries with a platform
+            annotations: list[tuple[str, str]] = []
             if entry.platform is not None:
                 rows.append(("Platform", format_platform(entry.platform)))
-            annotations = sorted(entry.annotations.items())
+                if entry.urls:
+                    rows.append(("URLs", ", ".join(entry.urls)))
+                annotations = sorted(entry.annotations.items())
             if annotations:
                 rows.append(("Annotations", ""))
             if n:
