@@ -15,6 +15,7 @@ from polybuild.exporters.export import ExportResult, check_outputs, export_outpu
 from polybuild.image import ImageStore
 from polybuild.image.platform_image import ExportSource, PlatformImage
 from polybuild.image.select import Selected
+from polybuild.imagebuild.build_history import recording
 from polybuild.imagebuild.build_reports import write_reports
 from polybuild.imagebuild.check_call import warn_build
 from polybuild.imagebuild.driver import Driver, LocalDriver, build_on_nodes, driver_for, plan
@@ -24,7 +25,7 @@ from polybuild.imagebuild.reproducible import Checked, check_reproducible
 from polybuild.imagebuild.request import BuildRequest, BuildResult
 from polybuild.platforms import Platform
 from polybuild.progress import make_renderer
-from polybuild.progress.writer import Fanout, ProgressWriter, Recorder
+from polybuild.progress.writer import Fanout, ProgressWriter
 from polybuild.runtime import Runtime
 
 
@@ -107,45 +108,48 @@ async def build_stored(
         text = "\n".join(outline(graph) for graph in converted.graphs)
         err.write(text if text.endswith("\n") else text + "\n")
         return BuildResult(None, (), (), outline=text)
-    recorder = Recorder()
-    writer = ProgressWriter(Fanout(make_renderer(request.progress, err), recorder))
-    checked: list[Checked] = []
-    try:
-        warn_build(request, writer)  # BuildKit lints before it solves
-        with runtime.in_use(), store.lease():
-            built = await build_on_nodes(request, planned, writer)
-            if request.check_reproducible:
-                unique = list({id(d): d for d in map(drivers, builder.nodes)}.values())
-                checked = await check_reproducible(
-                    request, planned, unique, built, store.content, writer, _label
-                )
-            if built.fetch is not None:
-                from polybuild.imagebuild.cache_flow import ensure_layers
+    with recording(request, builder, runtime.root, warn) as outcome:
+        outcome.planned = planned
+        recorder = outcome.recorder
+        writer = ProgressWriter(Fanout(make_renderer(request.progress, err), recorder))
+        checked: list[Checked] = []
+        try:
+            warn_build(request, writer)  # BuildKit lints before it solves
+            with runtime.in_use(), store.lease():
+                built = await build_on_nodes(request, planned, writer)
+                if request.check_reproducible:
+                    unique = list({id(d): d for d in map(drivers, builder.nodes)}.values())
+                    checked = await check_reproducible(
+                        request, planned, unique, built, store.content, writer, _label
+                    )
+                if built.fetch is not None:
+                    from polybuild.imagebuild.cache_flow import ensure_layers
 
-                await ensure_layers(request, built.images, store.content, built.fetch)
-            results = await _export(list(built.images), request, export_context)
-            if request.cache_to and all(p.driver.cache_format == "polybuild" for p in planned):
-                # BuildKit daemons export their own; polybuild nodes' records go out once.
-                from polybuild.imagebuild.cache_flow import export_build_cache
+                    await ensure_layers(request, built.images, store.content, built.fetch)
+                results = await _export(list(built.images), request, export_context)
+                if request.cache_to and all(p.driver.cache_format == "polybuild" for p in planned):
+                    # BuildKit daemons export their own; polybuild nodes' records go out once.
+                    from polybuild.imagebuild.cache_flow import export_build_cache
 
-                await export_build_cache(
-                    request, built.records, built.images, store.content, writer, built.fetch
+                    await export_build_cache(
+                        request, built.records, built.images, store.content, writer, built.fetch
+                    )
+        finally:
+            writer.close()
+        for line in (c.line() for c in checked):
+            err.write(line + "\n")
+        assembled = results[0].image if results else None
+        outcome.image_digest = str(assembled.target.digest) if assembled is not None else ""
+        if not request.outputs:
+            warn(exporters.NO_OUTPUT_WARNING)
+        if assembled is not None:
+            names = [name for r in results for name in r.output.names]
+            if request.iidfile:
+                exporters.write_iidfile(request.iidfile, assembled)
+            if request.metadata_file:
+                exporters.write_metadata_file(
+                    request.metadata_file, exporters.metadata(assembled, names)
                 )
-    finally:
-        writer.close()
-    for line in (c.line() for c in checked):
-        err.write(line + "\n")
-    assembled = results[0].image if results else None
-    if not request.outputs:
-        warn(exporters.NO_OUTPUT_WARNING)
-    if assembled is not None:
-        names = [name for r in results for name in r.output.names]
-        if request.iidfile:
-            exporters.write_iidfile(request.iidfile, assembled)
-        if request.metadata_file:
-            exporters.write_metadata_file(
-                request.metadata_file, exporters.metadata(assembled, names)
-            )
     write_reports(err, request, planned, recorder.events)
     return BuildResult(
         index=assembled.target if assembled is not None else None,
