@@ -100,3 +100,20 @@ def test_build_context_values_are_parsed_as_buildx_parses_them(tmp_path: Path) -
             parse_build_contexts([bad])
     with pytest.raises(UsageError, match="given twice"):
         parse_build_contexts([f"a={tmp_path}", f"a={tmp_path}"])
+
+
+@pytest.mark.root
+@pytest.mark.integration
+def test_add_host_goes_to_the_daemons_frontend(
+    named_daemon: tuple[Path, str], tmp_path: Path
+) -> None:
+    root, base = named_daemon
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(f"FROM {base}\nRUN cat /etc/hosts > /h\n")
+    out = tmp_path / "fs"
+    done = run_cli(root, "build", "--builder", "bknamed", "--platform", "linux/amd64",
+                   "--add-host", "db:10.1.2.3", "-o", f"type=local,dest={out}",
+                   str(ctx))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "10.1.2.3\tdb" in (out / "h").read_text()

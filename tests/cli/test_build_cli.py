@@ -178,3 +178,20 @@ def test_legacy_docker_build_flags_are_accepted_with_a_notice(root: Path, tmp_pa
     assert "WARNING: --rm is accepted and ignored" in proc.stderr
     assert "WARNING: --memory: polybuild does not limit build containers' resources" in proc.stderr
     assert "WARNING: --cpu-quota:" in proc.stderr
+
+
+def test_add_host_reaches_run_steps_and_their_cache_keys(root: Path, tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nRUN cat /etc/hosts > /h\n")
+
+    def hosts(*flags: str) -> str:
+        out = tmp_path / "fs"
+        done = polybuild(root, "build", "--platform", "linux/amd64", *flags,
+                         "-o", f"type=local,dest={out}", str(tmp_path))  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return (out / "h").read_text()
+
+    assert "10.1.2.3\tdb\n" in hosts("--add-host", "db:10.1.2.3", "--add-host", "v6=fd00::1")
+    assert "fd00::1\tv6\n" in hosts("--add-host", "db:10.1.2.3", "--add-host", "v6=fd00::1")
+    assert "10.1.2.3" not in hosts()  # another key: the step ran again without the entry
+    bad = polybuild(root, "build", "--add-host", "db:not-an-ip", str(tmp_path))
+    assert bad.returncode == 2 and "invalid IP address 'not-an-ip'" in bad.stderr

@@ -52,6 +52,7 @@ class DockerfileBuild:
     ssh: Mapping[str, Path] = field(default_factory=dict)  # --ssh: id -> agent socket
     shared_key: str = ""  # the same for the same client context: incremental transfers
     source_date_epoch: int | None = None  # also clamps the layers' file times, as ours
+    add_hosts: tuple[tuple[str, str], ...] = ()  # --add-host
     named_contexts: Mapping[str, str] = field(default_factory=dict)  # name -> source
     named_directories: Mapping[str, Path] = field(default_factory=dict)  # local name -> dir
     cache_to: tuple[tuple[str, Mapping[str, str]], ...] = ()  # (type, attrs), as given
@@ -89,6 +90,8 @@ class DockerfileBuild:
             attrs["image-resolve-mode"] = "pull"
         if self.network != "default":
             attrs["force-network-mode"] = self.network
+        if self.add_hosts:
+            attrs["add-hosts"] = ",".join(f"{host}={ip}" for host, ip in self.add_hosts)
         for name, source in self.named_contexts.items():
             attrs[f"context:{name}"] = source
         if self.cache_from:

@@ -12,7 +12,6 @@ from polybuild.errors import UsageError
 
 UNSUPPORTED = (
     "attest",
-    "add_host",
     "ulimit",
     "shm_size",
     "cgroup_parent",
@@ -152,7 +151,13 @@ def _platforms(values: tuple[str, ...]) -> list[str]:
     metavar="NAME=DIR|docker-image://REF|URL",
     help="Replace a stage or image named in FROM (BuildKit nodes for now).",
 )
-@click.option("--add-host", multiple=True, hidden=True)
+@click.option(
+    "--add-host",
+    "add_hosts",
+    multiple=True,
+    metavar="HOST:IP",
+    help="Add a host to RUN steps' /etc/hosts.",
+)
 @click.option(
     "--allow",
     multiple=True,
@@ -243,6 +248,7 @@ def command(**kw: object) -> None:
         cache_to=tuple(kw["cache_to"]),  # type: ignore[arg-type]
         cache_from=tuple(kw["cache_from"]),  # type: ignore[arg-type]
         build_contexts=tuple(kw["build_contexts"]),  # type: ignore[arg-type]
+        add_hosts=tuple(kw["add_hosts"]),  # type: ignore[arg-type]
     )
     if request.iidfile is not None:
         _check_iidfile(request.iidfile, [o.type.value for o in request.outputs])

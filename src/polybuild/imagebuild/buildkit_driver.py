@@ -267,6 +267,7 @@ def _dockerfile_build(
         ssh={ident: Path(socket) for ident, socket in request.secrets.ssh.items()},
         shared_key=hashlib.sha256(str(context).encode()).hexdigest(),
         source_date_epoch=request.source_date_epoch,
+        add_hosts=request.add_hosts,
         named_contexts=named_sources(request),
         named_directories={
             local_name(n.name): n.directory for n in request.build_contexts if n.directory

@@ -122,6 +122,7 @@ async def solve(
         source_date_epoch=epoch,
         secrets=request.secrets,
         network=request.network,
+        extra_hosts=request.add_hosts,
     )
     cache = CacheStore(cache_path(runtime.root), runtime.store.content)
     solver = Solver(

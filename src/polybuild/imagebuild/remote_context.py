@@ -95,6 +95,7 @@ def make_solve(
         context_key=context_key(request.context, data_root),
         cache_from=tuple(str(spec) for spec in request.cache_from),
         cache_records=cache_mode(request),
+        add_hosts=request.add_hosts,
     )
     return solve, files
 

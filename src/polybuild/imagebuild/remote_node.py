@@ -23,6 +23,7 @@ from polybuild.image.digest import Digest
 from polybuild.image.reference import Reference
 from polybuild.image.reference import parse as parse_reference
 from polybuild.image.select import Selected
+from polybuild.imagebuild.add_hosts import parse_add_hosts
 from polybuild.imagebuild.baseimages import Puller
 from polybuild.imagebuild.driver import LocalDriver
 from polybuild.imagebuild.request import ENTITLEMENTS, BuildRequest
@@ -89,6 +90,7 @@ def build_request(solve: Solve, context_dir: Path, dockerfile: Path) -> BuildReq
         secrets=BuildSecrets(dict(solve.secrets)),
         progress="quiet",
         cache_from=cache_from,
+        add_hosts=parse_add_hosts(f"{host}:{ip}" for host, ip in solve.add_hosts),
     )
 
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from polybuild.cache.spec import CacheSpec, Direction, parse_caches
 from polybuild.errors import UsageError
 from polybuild.exporters.spec import OutputSpec, parse_outputs
+from polybuild.imagebuild.add_hosts import parse_add_hosts
 from polybuild.imagebuild.build_contexts import NamedContext, parse_build_contexts
 from polybuild.platforms import Platform, default_platform, format_platform, parse_list
 from polybuild.solver.secrets import BuildSecrets
@@ -54,6 +55,7 @@ class BuildRequest:
     cache_to: tuple[CacheSpec, ...] = ()  # --cache-to
     cache_from: tuple[CacheSpec, ...] = ()  # --cache-from
     build_contexts: tuple[NamedContext, ...] = ()  # --build-context
+    add_hosts: tuple[tuple[str, str], ...] = ()  # --add-host: (host, ip) for RUN steps
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +100,7 @@ def make_request(
     cache_to: Sequence[str] = (),
     cache_from: Sequence[str] = (),
     build_contexts: Sequence[str] = (),
+    add_hosts: Sequence[str] = (),
 ) -> BuildRequest:
     """Parse `docker buildx build`'s flag values into a BuildRequest; UsageError naming the
     flag for a bad value. Every argument has that flag's syntax and meaning."""
@@ -150,6 +153,7 @@ def make_request(
         cache_to=parse_caches(cache_to, Direction.EXPORT),
         cache_from=parse_caches(cache_from, Direction.IMPORT),
         build_contexts=parse_build_contexts(build_contexts),
+        add_hosts=parse_add_hosts(add_hosts),
     )
 
 

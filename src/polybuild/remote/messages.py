@@ -137,6 +137,8 @@ class Solve(msgspec.Struct, frozen=True, tag="solve", tag_field="type"):
     # "min" or "max": send back the build cache records (SolveDone.records) for the client
     # to export once for all nodes; "max" also fetches what an imported cache left out.
     cache_records: str = ""
+    # --add-host entries (host, ip) for the /etc/hosts of RUN steps.
+    add_hosts: tuple[tuple[str, str], ...] = ()
 
 
 class ContextWanted(msgspec.Struct, frozen=True, tag="context-wanted", tag_field="type"):

@@ -197,7 +197,11 @@ def prepared_mounts(
 
 
 def exec_process(
-    exec_op: ops.Exec, mounts: tuple[Mount, ...], extra_env: tuple[str, ...], default_network: str
+    exec_op: ops.Exec,
+    mounts: tuple[Mount, ...],
+    extra_env: tuple[str, ...],
+    default_network: str,
+    extra_hosts: tuple[tuple[str, str], ...] = (),
 ) -> Process:
     """The executor process for an Exec op (`RUN --network` wins over `build --network`)."""
     network = exec_op.network if exec_op.network not in ("default", "") else default_network
@@ -211,6 +215,7 @@ def exec_process(
         security=exec_op.security,
         mounts=mounts,
         platform=exec_op.platform,
+        extra_hosts=extra_hosts,
     )
 
 

@@ -27,6 +27,7 @@ class SolveOptions:
     source_date_epoch: int | None = None  # clamps new files' mtimes (and the layers')
     secrets: BuildSecrets = field(default_factory=BuildSecrets)
     network: str = "default"  # --network: the mode of RUN steps that do not choose one
+    extra_hosts: tuple[tuple[str, str], ...] = ()  # --add-host: (host, ip) in /etc/hosts
 
     @property
     def layer_format(self) -> LayerFormat:

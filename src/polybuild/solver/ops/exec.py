@@ -15,15 +15,18 @@ from polybuild.solver.results import Result
 
 class ExecHandler:
     async def extra_key(self, op: ops.Exec, context: OpContext) -> Any:
-        """A RUN that bind-mounts the context depends on the files it can see there."""
+        """A RUN that bind-mounts the context depends on the files it can see there, and
+        (as in BuildKit's exec op) on the --add-host entries of its /etc/hosts."""
+        options = context.options
+        hosts = [list(h) for h in options.extra_hosts]
         paths = sorted({m.source_path.strip("/") or "." for m in op.mounts
                         if isinstance(m.source, ops.LocalSource)})  # fmt: skip
         if not paths:
-            return None
-        options = context.options
-        return await asyncio.to_thread(
+            return {"hosts": hosts} if hosts else None
+        checksum = await asyncio.to_thread(
             context.file_ops.paths_checksum, options.context_dir, paths, options.ignore_patterns
         )
+        return {"context": checksum, "hosts": hosts} if hosts else checksum
 
     def apply(self, op: ops.Exec, inputs: Sequence[Result], step: Step, context: OpContext) -> None:
         sources: dict[str, Path] = {}
@@ -41,7 +44,7 @@ class ExecHandler:
             mounts,
             env,
         ):
-            process = execop.exec_process(op, mounts, env, options.network)
+            process = execop.exec_process(op, mounts, env, options.network, options.extra_hosts)
             status = execop.run_streaming(worker.executor, step.snapshot.rootfs, process, tail)
         if not status.ok:
             raise execop.failure(op, status, tail, step.name, root=worker.root)
