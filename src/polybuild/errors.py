@@ -6,7 +6,8 @@ cli/exit_codes.py) and the modules under polybuild/ that raise it.
     class                                 exit  meaning; raised in
     PolybuildError                        1     any failure polybuild reports (message + hint);
     │                                           as is: runtime, solver/cache, solver/scheduler,
-    │                                           cli/check, cli/builders, builders/model
+    │                                           cli/check, cli/builders, builders/model,
+    │                                           history/store
     ├── UsageError                        2     bad flags, arguments or options; cli/*,
     │                                           imagebuild/request, imagebuild/pipeline,
     │                                           exporters/*, progress, registry/config,

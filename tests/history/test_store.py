@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from polybuild.errors import UsageError
+from polybuild.errors import PolybuildError, UsageError
 from polybuild.history import (
     COMPLETED,
     ERROR,
@@ -101,18 +101,19 @@ def test_refs_offsets_and_prefixes(tmp_path: Path) -> None:
     assert store.find("^1") == older
     assert store.find(older.ref) == older
     assert store.find(older.ref[:10]) == older
-    with pytest.raises(UsageError, match='no record found for ref "\\^2"'):
+    with pytest.raises(PolybuildError, match='no record found for ref "\\^2"') as found:
         store.find("^2")
-    with pytest.raises(UsageError, match="no completed build found with offset 3"):
+    assert not isinstance(found.value, UsageError)  # exit 1, as buildx
+    with pytest.raises(PolybuildError, match="no completed build found with offset 3"):
         store.find("^5")
     with pytest.raises(UsageError, match='invalid offset "\\^x"'):
         store.find("^x")
-    with pytest.raises(UsageError, match="no record found for ref"):
+    with pytest.raises(PolybuildError, match="no record found for ref"):
         store.find("zzzz")
 
 
 def test_no_records(tmp_path: Path) -> None:
-    with pytest.raises(UsageError, match="^no records found$"):
+    with pytest.raises(PolybuildError, match="^no records found$"):
         HistoryStore(tmp_path).find("")
 
 

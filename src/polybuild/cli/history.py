@@ -58,7 +58,12 @@ def command() -> None:
     "--filter", "filters", multiple=True, help='Provide filter values (e.g., "status=error").'
 )
 @click.option("--local", is_flag=True, help="List records for current repository only.")
-@click.option("--builder", default=None, help="Only the records of this builder.")
+@click.option(
+    "--builder",
+    default=None,
+    envvar="BUILDX_BUILDER",
+    help="Only the records of this builder (default: $BUILDX_BUILDER, else every builder's).",
+)
 def ls_command(
     format_: str, no_trunc: bool, filters: tuple[str, ...], local: bool, builder: str | None
 ) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from polybuild.dataroot import make_private
-from polybuild.errors import UsageError
+from polybuild.errors import PolybuildError, UsageError
 from polybuild.history.record import BuildRecord, decode, encode
 
 MAX_ENTRIES = 50  # BuildKit's [history] maxEntries default
@@ -75,19 +75,20 @@ class HistoryStore:
 
     def find(self, ref: str) -> BuildRecord:
         """A record by ref, unique prefix of a ref, or `^N` (0 is the latest); "" is the
-        latest. UsageError in buildx's words when there is none."""
+        latest. PolybuildError (exit 1) in buildx's words when there is none; UsageError
+        for a malformed offset or an ambiguous prefix."""
         records = self.records()
         if not ref:
             if not records:
-                raise UsageError("no records found")
+                raise PolybuildError("no records found")
             return records[0]
         offset = _OFFSET.match(ref)
         if offset is not None:
             index = int(offset.group(1))
             if index > len(records):  # buildx counts what its offset had left
-                raise UsageError(f"no completed build found with offset {index - len(records)}")
+                raise PolybuildError(f"no completed build found with offset {index - len(records)}")
             if index == len(records):
-                raise UsageError(f'no record found for ref "{ref}"')
+                raise PolybuildError(f'no record found for ref "{ref}"')
             return records[index]
         if ref.startswith("^"):
             raise UsageError(f'invalid offset "{ref}"')
@@ -97,7 +98,7 @@ class HistoryStore:
         if len(matches) != 1:
             if matches:
                 raise UsageError(f'ref "{ref}" matches {len(matches)} records', hint="give more")
-            raise UsageError(f'no record found for ref "{ref}"')
+            raise PolybuildError(f'no record found for ref "{ref}"')
         return matches[0]
 
     def remove(self, refs: Sequence[str]) -> list[str]:
