@@ -195,3 +195,28 @@ def test_add_host_reaches_run_steps_and_their_cache_keys(root: Path, tmp_path: P
     assert "10.1.2.3" not in hosts()  # another key: the step ran again without the entry
     bad = polybuild(root, "build", "--add-host", "db:not-an-ip", str(tmp_path))
     assert bad.returncode == 2 and "invalid IP address 'not-an-ip'" in bad.stderr
+
+
+def test_buildkit_multi_platform_makes_an_index_for_one_platform(
+    root: Path, tmp_path: Path
+) -> None:
+    import json
+    import tarfile
+
+    (tmp_path / "Dockerfile").write_text("FROM busybox\n")
+
+    def top(*flags: str) -> dict[str, object]:
+        out = tmp_path / "o.tar"
+        done = polybuild(root, "build", "--platform", "linux/amd64", *flags,
+                         "-o", f"type=oci,dest={out}", str(tmp_path))  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        with tarfile.open(out) as tar:
+            entry = json.loads(tar.extractfile("index.json").read())["manifests"][0]  # type: ignore[union-attr]
+            blob = tar.extractfile("blobs/" + entry["digest"].replace(":", "/"))
+            return dict(json.loads(blob.read()))  # type: ignore[union-attr]
+
+    assert "layers" in top()  # one platform: the manifest itself
+    index = top("--build-arg", "BUILDKIT_MULTI_PLATFORM=1")
+    assert index["mediaType"] == "application/vnd.oci.image.index.v1+json"
+    (entry,) = index["manifests"]  # type: ignore[misc]
+    assert entry["platform"] == {"architecture": "amd64", "os": "linux"}

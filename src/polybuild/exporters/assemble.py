@@ -172,7 +172,7 @@ def assemble(source: ExportSource, options: ImageOptions) -> AssembledImage:
     images = tuple(_platform_image(content, image, options, docker) for image in source.platforms)
     index_annotations = _annotations(options.annotations, AnnotationTarget.INDEX, None)
     top_annotations = _annotations(options.annotations, AnnotationTarget.INDEX_DESCRIPTOR, None)
-    if len(images) == 1:
+    if len(images) == 1 and not source.multi_platform:
         if index_annotations or _has(options, AnnotationTarget.MANIFEST_DESCRIPTOR):
             warnings.append(
                 "a single-platform image has no index: index and manifest-descriptor "

@@ -25,3 +25,5 @@ class ExportSource:
 
     content: ContentStore
     platforms: tuple[PlatformImage, ...]
+    # An index even for one platform (BUILDKIT_MULTI_PLATFORM=1, or several nodes: buildx)
+    multi_platform: bool = False

@@ -168,8 +168,15 @@ async def _export(
 ) -> list[ExportResult]:
     if not request.outputs or context.store is None:
         return []
-    source = ExportSource(context.store.content, tuple(images))
+    source = ExportSource(context.store.content, tuple(images), multi_platform(request))
     return await export_outputs(source, request.outputs, context)
+
+
+def multi_platform(request: BuildRequest) -> bool:
+    """`--build-arg BUILDKIT_MULTI_PLATFORM=1` asks for an index even for one platform, as
+    buildx passes it to BuildKit (true, 1, t... as Go's ParseBool)."""
+    value = request.build_args.get("BUILDKIT_MULTI_PLATFORM", "")
+    return value.lower() in ("1", "t", "true")
 
 
 __all__ = ["base_image_puller", "build_stored"]
