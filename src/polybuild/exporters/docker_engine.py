@@ -144,25 +144,21 @@ def detect_engine(
     return engine
 
 
-def engine_image(image: AssembledImage, platform: Platform) -> tuple[AssembledImage, str | None]:
+def engine_image(image: AssembledImage, engine: Engine) -> tuple[AssembledImage, str | None]:
     """The image narrowed to the platform the engine runs (the best match, else the first),
     and a warning naming the platforms left out when there were several."""
     if len(image.platforms) < 2:
         return image, None
-    best = only(platform).best([p.platform for p in image.platforms])
+    best = only(engine.platform).best([p.platform for p in image.platforms])
     chosen = next((p for p in image.platforms if p.platform == best), image.platforms[0])
     others = ", ".join(format_platform(p.platform) for p in image.platforms if p is not chosen)
-    narrowed = replace(
-        image,
-        target=chosen.manifest.descriptor(platform=chosen.platform),
-        index=None,
-        platforms=(chosen,),
-    )
+    target = chosen.manifest.descriptor(platform=chosen.platform)
+    narrowed = replace(image, target=target, index=None, platforms=(chosen,))
     warning = (
-        f"the Docker Engine runs {format_platform(platform)}: it was given "
-        f"{format_platform(chosen.platform)} only, not {others} (buildx refuses to load "
-        "several platforms: docker exporter does not currently support exporting manifest "
-        "lists); polybuild's image store holds every platform"
+        f"the Docker Engine at {engine.address} ({format_platform(engine.platform)}) gets "
+        f"{format_platform(chosen.platform)} only; {others} stay in polybuild's image store "
+        "(buildx refuses to load several platforms: docker exporter does not currently "
+        "support exporting manifest lists)"
     )
     return narrowed, warning
 
@@ -233,7 +229,7 @@ def load_into_engine(
         return None
     client, engine = connected
     address = engine.address
-    narrowed, warning = engine_image(image, engine.platform)
+    narrowed, warning = engine_image(image, engine)
     stream = _ArchiveStream(narrowed, names)
     try:
         # types-docker leaves load_image untyped: it returns the engine's decoded JSON lines.
