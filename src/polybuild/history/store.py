@@ -7,6 +7,7 @@ import contextlib
 import os
 import re
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from polybuild.errors import PolybuildError, UsageError
 from polybuild.history.record import BuildRecord, decode, encode
 
 MAX_ENTRIES = 50  # BuildKit's [history] maxEntries default
+_STALE_TEMP_SECONDS = 3600
 _REF = re.compile(r"^[0-9a-z]{25}$")
 _OFFSET = re.compile(r"^\^(\d+)$")
 
@@ -55,6 +57,15 @@ class HistoryStore:
                 os.unlink(temp)
             raise
         self.prune(self.limit)
+        self._remove_stale_temps(time.time() - _STALE_TEMP_SECONDS)
+
+    def _remove_stale_temps(self, before: float) -> None:
+        """Temp files a killed build left (a record is written in well under a second)."""
+        with contextlib.suppress(OSError):
+            for path in self.directory.glob(".tmp-*"):
+                with contextlib.suppress(OSError):
+                    if path.lstat().st_mtime < before:
+                        path.unlink()
 
     def records(self) -> list[BuildRecord]:
         """Every readable record, newest first; a corrupt one is skipped with a warning."""

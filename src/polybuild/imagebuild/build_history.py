@@ -146,7 +146,7 @@ def make_record(
         options=options(request),
         outputs=_outputs(request),
         secrets=tuple(sorted(request.secrets.secrets)),
-        ssh=tuple(sorted(request.secrets.ssh)),
+        ssh=tuple(sorted({*request.secrets.ssh, *request.secrets.ssh_keys})),
         error=error,
         image_digest=image_digest,
         steps=steps,
