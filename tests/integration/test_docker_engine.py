@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from polybuild.errors import ImageNotFoundError
+from polybuild.errors import DockerEngineError, ImageNotFoundError
+from polybuild.exporters.docker_engine import EngineAddress, detect_engine, engine_address
 from polybuild.image import ImageStore
+from polybuild.platforms import format_platform
 from polybuild.platforms import parse as parse_platform
 from tests.conftest import import_busybox, require_platforms, require_tool
 from tests.conftest import run_cli as polybuild
@@ -182,3 +185,26 @@ def test_a_refused_image_names_the_engine(engine: DockerEngine, root: Path, tmp_
     ) in proc.stderr
     assert config_digest(root, "win:1", "windows/amd64")
     assert engine_image(engine, "win:1") is None
+
+
+def test_the_default_socket_is_the_engine_when_it_answers(engine: DockerEngine) -> None:
+    sock = Path(engine.host.removeprefix("unix://"))
+    found = detect_engine({}, default_socket=sock)
+    assert found is not None
+    assert found.address == engine.host
+    assert format_platform(found.platform) == "linux/amd64"
+    # DOCKER_HOST wins over the default socket.
+    assert engine_address({"DOCKER_HOST": "tcp://127.0.0.1:2375"}, sock) == EngineAddress(
+        "tcp://127.0.0.1:2375", explicit=True
+    )
+
+
+def test_a_socket_nothing_answers_on_is_no_engine_unless_asked_for(tmp_path: Path) -> None:
+    path = tmp_path / "docker.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as silent:
+        silent.bind(str(path))  # the file exists; connecting is refused (no listen)
+        assert engine_address({}, path) == EngineAddress(f"unix://{path}", explicit=False)
+        assert detect_engine({}, default_socket=path) is None
+        with pytest.raises(DockerEngineError, match=f"^Docker Engine at unix://{path}: cannot"):
+            detect_engine({"DOCKER_HOST": f"unix://{path}"}, default_socket=path)
+    assert engine_address({}, tmp_path / "absent.sock") is None
