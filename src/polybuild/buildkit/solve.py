@@ -53,6 +53,8 @@ class DockerfileBuild:
     shared_key: str = ""  # the same for the same client context: incremental transfers
     source_date_epoch: int | None = None  # also clamps the layers' file times, as ours
     add_hosts: tuple[tuple[str, str], ...] = ()  # --add-host
+    ulimits: tuple[tuple[str, int, int], ...] = ()  # --ulimit
+    shm_size: int | None = None  # --shm-size (bytes)
     named_contexts: Mapping[str, str] = field(default_factory=dict)  # name -> source
     named_directories: Mapping[str, Path] = field(default_factory=dict)  # local name -> dir
     cache_to: tuple[tuple[str, Mapping[str, str]], ...] = ()  # (type, attrs), as given
@@ -90,6 +92,10 @@ class DockerfileBuild:
             attrs["image-resolve-mode"] = "pull"
         if self.network != "default":
             attrs["force-network-mode"] = self.network
+        if self.ulimits:
+            attrs["ulimit"] = ",".join(f"{n}={soft}:{hard}" for n, soft, hard in self.ulimits)
+        if self.shm_size:
+            attrs["shm-size"] = str(self.shm_size)
         if self.add_hosts:
             attrs["add-hosts"] = ",".join(f"{host}={ip}" for host, ip in self.add_hosts)
         for name, source in self.named_contexts.items():

@@ -12,8 +12,6 @@ from polybuild.errors import UsageError
 
 UNSUPPORTED = (
     "attest",
-    "ulimit",
-    "shm_size",
     "cgroup_parent",
 )
 
@@ -164,8 +162,10 @@ def _platforms(values: tuple[str, ...]) -> list[str]:
     metavar="ENTITLEMENT",
     help="Allow an entitlement: security.insecure (RUN --security=insecure).",
 )
-@click.option("--ulimit", multiple=True, hidden=True)
-@click.option("--shm-size", default=None, hidden=True)
+@click.option(
+    "--ulimit", "ulimits", multiple=True, metavar="NAME=SOFT[:HARD]", help="Ulimit of RUN steps."
+)
+@click.option("--shm-size", default=None, metavar="SIZE", help="Size of RUN steps' /dev/shm.")
 @click.option("--cgroup-parent", default=None, hidden=True)
 @click.option("--rm", "legacy_rm", is_flag=True, hidden=True)
 @click.option("--force-rm", "legacy_force_rm", is_flag=True, hidden=True)
@@ -249,6 +249,8 @@ def command(**kw: object) -> None:
         cache_from=tuple(kw["cache_from"]),  # type: ignore[arg-type]
         build_contexts=tuple(kw["build_contexts"]),  # type: ignore[arg-type]
         add_hosts=tuple(kw["add_hosts"]),  # type: ignore[arg-type]
+        ulimits=tuple(kw["ulimits"]),  # type: ignore[arg-type]
+        shm_size=str(kw["shm_size"]) if kw["shm_size"] else None,
     )
     if request.iidfile is not None:
         _check_iidfile(request.iidfile, [o.type.value for o in request.outputs])

@@ -38,6 +38,8 @@ class Process:
     platform: Platform | None = None  # None: the host's own
     timeout: float | None = None
     extra_hosts: tuple[tuple[str, str], ...] = field(default=())
+    ulimits: tuple[tuple[str, int, int], ...] = field(default=())  # (docker name, soft, hard)
+    shm_size: int | None = None  # bytes of /dev/shm (None: 64 MiB)
 
     def env_value(self, name: str) -> str | None:
         for item in reversed(self.env):

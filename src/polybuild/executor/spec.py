@@ -115,6 +115,21 @@ def nofile_limit() -> int:
     return min(WANTED_NOFILE, hard)
 
 
+def rlimits(process: Process, nofile: int) -> list[dict[str, Any]]:
+    """Docker's open-files limit, then --ulimit's (which may replace it). -1 is unlimited."""
+    limits = {"nofile": (nofile, nofile)}
+    limits.update({name: (soft, hard) for name, soft, hard in process.ulimits})
+    unlimited = 2**64 - 1  # RLIM_INFINITY as runc reads a uint64
+
+    def value(limit: int) -> int:
+        return unlimited if limit < 0 else limit
+
+    return [
+        {"type": f"RLIMIT_{name.upper()}", "soft": value(soft), "hard": value(hard)}
+        for name, (soft, hard) in limits.items()
+    ]
+
+
 def environment(process: Process, user: ResolvedUser) -> list[str]:
     """The process environment with PATH and HOME filled in as Docker does."""
     env = list(process.env)
@@ -125,7 +140,7 @@ def environment(process: Process, user: ResolvedUser) -> list[str]:
     return env
 
 
-def _default_mounts() -> list[dict[str, Any]]:
+def _default_mounts(shm_size: int | None = None) -> list[dict[str, Any]]:
     mounts: list[dict[str, Any]] = [
         {
             "destination": "/proc",
@@ -149,7 +164,13 @@ def _default_mounts() -> list[dict[str, Any]]:
             "destination": "/dev/shm",
             "type": "tmpfs",
             "source": "shm",
-            "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+            "options": [
+                "nosuid",
+                "noexec",
+                "nodev",
+                "mode=1777",
+                f"size={shm_size or 65536 << 10}",
+            ],
         },
         {
             "destination": "/dev/mqueue",
@@ -216,7 +237,7 @@ def build_spec(
         namespaces.append({"type": "network", "path": str(netns)})
     elif process.network != "host":
         raise ValueError(f"unknown network mode {process.network!r}")
-    mounts = _default_mounts()
+    mounts = _default_mounts(process.shm_size)
     for destination, source in sorted(etc_files.items()):
         mounts.append(
             {
@@ -252,7 +273,7 @@ def build_spec(
             "env": environment(process, user),
             "cwd": process.cwd or "/",
             "capabilities": {k: capabilities for k in ("bounding", "effective", "permitted")},
-            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": nofile, "soft": nofile}],
+            "rlimits": rlimits(process, nofile),
             "noNewPrivileges": False,
         },
         "root": {"path": str(rootfs), "readonly": False},

@@ -268,6 +268,8 @@ def _dockerfile_build(
         shared_key=hashlib.sha256(str(context).encode()).hexdigest(),
         source_date_epoch=request.source_date_epoch,
         add_hosts=request.add_hosts,
+        ulimits=request.ulimits,
+        shm_size=request.shm_size,
         named_contexts=named_sources(request),
         named_directories={
             local_name(n.name): n.directory for n in request.build_contexts if n.directory

@@ -123,6 +123,8 @@ async def solve(
         secrets=request.secrets,
         network=request.network,
         extra_hosts=request.add_hosts,
+        ulimits=request.ulimits,
+        shm_size=request.shm_size,
     )
     cache = CacheStore(cache_path(runtime.root), runtime.store.content)
     solver = Solver(

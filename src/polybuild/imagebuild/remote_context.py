@@ -96,6 +96,8 @@ def make_solve(
         cache_from=tuple(str(spec) for spec in request.cache_from),
         cache_records=cache_mode(request),
         add_hosts=request.add_hosts,
+        ulimits=request.ulimits,
+        shm_size=request.shm_size or 0,
     )
     return solve, files
 

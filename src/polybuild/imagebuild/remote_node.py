@@ -27,6 +27,7 @@ from polybuild.imagebuild.add_hosts import parse_add_hosts
 from polybuild.imagebuild.baseimages import Puller
 from polybuild.imagebuild.driver import LocalDriver
 from polybuild.imagebuild.request import ENTITLEMENTS, BuildRequest
+from polybuild.imagebuild.run_limits import parse_shm_size, parse_ulimits
 from polybuild.imagebuild.stored_build import base_image_puller as _base_image_puller
 from polybuild.platforms import Platform, format_platform, parse
 from polybuild.progress.events import Event
@@ -91,6 +92,8 @@ def build_request(solve: Solve, context_dir: Path, dockerfile: Path) -> BuildReq
         progress="quiet",
         cache_from=cache_from,
         add_hosts=parse_add_hosts(f"{host}:{ip}" for host, ip in solve.add_hosts),
+        ulimits=parse_ulimits(f"{n}={soft}:{hard}" for n, soft, hard in solve.ulimits),
+        shm_size=parse_shm_size(str(solve.shm_size) if solve.shm_size else None),
     )
 
 

@@ -14,6 +14,7 @@ from polybuild.errors import UsageError
 from polybuild.exporters.spec import OutputSpec, parse_outputs
 from polybuild.imagebuild.add_hosts import parse_add_hosts
 from polybuild.imagebuild.build_contexts import NamedContext, parse_build_contexts
+from polybuild.imagebuild.run_limits import parse_shm_size, parse_ulimits
 from polybuild.platforms import Platform, default_platform, format_platform, parse_list
 from polybuild.solver.secrets import BuildSecrets
 
@@ -56,6 +57,8 @@ class BuildRequest:
     cache_from: tuple[CacheSpec, ...] = ()  # --cache-from
     build_contexts: tuple[NamedContext, ...] = ()  # --build-context
     add_hosts: tuple[tuple[str, str], ...] = ()  # --add-host: (host, ip) for RUN steps
+    ulimits: tuple[tuple[str, int, int], ...] = ()  # --ulimit: (name, soft, hard)
+    shm_size: int | None = None  # --shm-size in bytes (None: 64 MiB, as Docker)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +104,8 @@ def make_request(
     cache_from: Sequence[str] = (),
     build_contexts: Sequence[str] = (),
     add_hosts: Sequence[str] = (),
+    ulimits: Sequence[str] = (),
+    shm_size: str | None = None,
 ) -> BuildRequest:
     """Parse `docker buildx build`'s flag values into a BuildRequest; UsageError naming the
     flag for a bad value. Every argument has that flag's syntax and meaning."""
@@ -154,6 +159,8 @@ def make_request(
         cache_from=parse_caches(cache_from, Direction.IMPORT),
         build_contexts=parse_build_contexts(build_contexts),
         add_hosts=parse_add_hosts(add_hosts),
+        ulimits=parse_ulimits(ulimits),
+        shm_size=parse_shm_size(shm_size),
     )
 
 

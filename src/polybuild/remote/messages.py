@@ -139,6 +139,9 @@ class Solve(msgspec.Struct, frozen=True, tag="solve", tag_field="type"):
     cache_records: str = ""
     # --add-host entries (host, ip) for the /etc/hosts of RUN steps.
     add_hosts: tuple[tuple[str, str], ...] = ()
+    # --ulimit (name, soft, hard) and --shm-size (bytes; 0: the default) of RUN steps.
+    ulimits: tuple[tuple[str, int, int], ...] = ()
+    shm_size: int = 0
 
 
 class ContextWanted(msgspec.Struct, frozen=True, tag="context-wanted", tag_field="type"):

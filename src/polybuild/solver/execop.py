@@ -202,6 +202,8 @@ def exec_process(
     extra_env: tuple[str, ...],
     default_network: str,
     extra_hosts: tuple[tuple[str, str], ...] = (),
+    ulimits: tuple[tuple[str, int, int], ...] = (),
+    shm_size: int | None = None,
 ) -> Process:
     """The executor process for an Exec op (`RUN --network` wins over `build --network`)."""
     network = exec_op.network if exec_op.network not in ("default", "") else default_network
@@ -216,6 +218,8 @@ def exec_process(
         mounts=mounts,
         platform=exec_op.platform,
         extra_hosts=extra_hosts,
+        ulimits=ulimits,
+        shm_size=shm_size,
     )
 
 

@@ -28,6 +28,8 @@ class SolveOptions:
     secrets: BuildSecrets = field(default_factory=BuildSecrets)
     network: str = "default"  # --network: the mode of RUN steps that do not choose one
     extra_hosts: tuple[tuple[str, str], ...] = ()  # --add-host: (host, ip) in /etc/hosts
+    ulimits: tuple[tuple[str, int, int], ...] = ()  # --ulimit: (name, soft, hard)
+    shm_size: int | None = None  # --shm-size in bytes
 
     @property
     def layer_format(self) -> LayerFormat:

@@ -18,15 +18,21 @@ class ExecHandler:
         """A RUN that bind-mounts the context depends on the files it can see there, and
         (as in BuildKit's exec op) on the --add-host entries of its /etc/hosts."""
         options = context.options
-        hosts = [list(h) for h in options.extra_hosts]
+        meta: dict[str, Any] = {}
+        if options.extra_hosts:
+            meta["hosts"] = [list(h) for h in options.extra_hosts]
+        if options.ulimits:
+            meta["ulimits"] = [list(u) for u in options.ulimits]
+        if options.shm_size is not None:
+            meta["shm"] = options.shm_size
         paths = sorted({m.source_path.strip("/") or "." for m in op.mounts
                         if isinstance(m.source, ops.LocalSource)})  # fmt: skip
         if not paths:
-            return {"hosts": hosts} if hosts else None
+            return meta or None
         checksum = await asyncio.to_thread(
             context.file_ops.paths_checksum, options.context_dir, paths, options.ignore_patterns
         )
-        return {"context": checksum, "hosts": hosts} if hosts else checksum
+        return {"context": checksum, **meta} if meta else checksum
 
     def apply(self, op: ops.Exec, inputs: Sequence[Result], step: Step, context: OpContext) -> None:
         sources: dict[str, Path] = {}
@@ -44,7 +50,15 @@ class ExecHandler:
             mounts,
             env,
         ):
-            process = execop.exec_process(op, mounts, env, options.network, options.extra_hosts)
+            process = execop.exec_process(
+                op,
+                mounts,
+                env,
+                options.network,
+                options.extra_hosts,
+                options.ulimits,
+                options.shm_size,
+            )
             status = execop.run_streaming(worker.executor, step.snapshot.rootfs, process, tail)
         if not status.ok:
             raise execop.failure(op, status, tail, step.name, root=worker.root)
