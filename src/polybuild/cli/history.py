@@ -52,7 +52,9 @@ def command() -> None:
 
 
 @command.command("ls")
-@click.option("--format", "format_", default="table", help="Format the output (table, json).")
+@click.option(
+    "--format", "format_", default="table", help="Format the output (table, json, a Go template)."
+)
 @click.option("--no-trunc", is_flag=True, help="Don't truncate output.")
 @click.option(
     "--filter", "filters", multiple=True, help='Provide filter values (e.g., "status=error").'
@@ -81,12 +83,29 @@ def ls_command(
     elif format_ == "table":
         click.echo(ls_table(records, now, trunc=not no_trunc), nl=False)
     else:
-        raise UsageError(f'unsupported format "{format_}"', hint="use table or json")
+        click.echo(_ls_template(format_, records, now, trunc=not no_trunc), nl=False)
+
+
+def _ls_template(format_: str, records: list[BuildRecord], now: float, *, trunc: bool) -> str:
+    """A Go template per record (`table TEMPLATE`: a header row and aligned columns)."""
+    from polybuild.history.show import LS_HEADERS, align_table, ls_fields
+    from polybuild.imagetools.gotemplate import compile_template, render
+
+    table = format_.startswith("table")
+    # docker's formatter: `table` dropped, blanks trimmed, `\t` and `\n` typed as escapes
+    text = (format_.removeprefix("table") if table else format_).strip(" ")
+    tree = compile_template(text.replace("\\t", "\t").replace("\\n", "\n"))
+    rows = [render(tree, ls_fields(r, now, trunc=trunc and table)) for r in records]
+    if not table:
+        return "".join(row + "\n" for row in rows)
+    return align_table([line.split("\t") for line in [render(tree, LS_HEADERS), *rows]])
 
 
 @command.command("inspect")
 @click.argument("ref", required=False, default="")
-@click.option("--format", "format_", default="pretty", help="Format the output (pretty, json).")
+@click.option(
+    "--format", "format_", default="pretty", help="Format the output (pretty, json, a Go template)."
+)
 def inspect_command(ref: str, format_: str) -> None:
     """Inspect a build record (default: the latest)."""
     from polybuild.history.show import inspect_json, inspect_text
@@ -96,8 +115,10 @@ def inspect_command(ref: str, format_: str) -> None:
         click.echo(json.dumps(inspect_json(record, os.getcwd()), indent=2, ensure_ascii=False))
     elif format_ == "pretty":
         click.echo(inspect_text(record, show_ref=not ref, cwd=os.getcwd()), nl=False)
-    else:
-        raise UsageError(f'unsupported format "{format_}"', hint="use pretty or json")
+    else:  # a Go template over the JSON's fields, as buildx's over its inspect output
+        from polybuild.imagetools.gotemplate import render
+
+        click.echo(render(format_, inspect_json(record, os.getcwd())))
 
 
 @command.command("logs")

@@ -75,23 +75,50 @@ def full_ref(record: BuildRecord) -> str:
     return f"{record.builder}/{record.node_name}/{record.ref}"
 
 
+LS_HEADERS = {
+    "Ref": "BUILD ID",
+    "Name": "NAME",
+    "Status": "STATUS",
+    "CreatedAt": "CREATED AT",
+    "Duration": "DURATION",
+    "Link": "",
+    "FullRef": "",
+}
+
+
+def ls_fields(record: BuildRecord, now: float, *, trunc: bool = True) -> dict[str, str]:
+    """What an `ls --format` template sees of a record (buildx's lsContext)."""
+    return {
+        "Ref": record.ref,
+        "Name": _trim(record.name) if trunc else record.name,
+        "Status": ls_status(record),
+        "CreatedAt": human_duration(max(now - record.started, 0.0)) + " ago",
+        "Duration": format_duration(record.duration),
+        "Link": "",
+        "FullRef": full_ref(record),
+    }
+
+
+def align_table(rows: Sequence[Sequence[str]]) -> str:
+    """docker's table formatter: tab-separated cells padded by 3, columns at least 10 wide
+    (trailing blanks dropped)."""
+    columns = max((len(row) for row in rows), default=0)
+    widths = [
+        max(10, *(len(row[i]) + 3 for row in rows if i < len(row) - 1), 0) for i in range(columns)
+    ]
+    lines = []
+    for row in rows:
+        cells = [cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])]
+        lines.append(("".join(cells) + (row[-1] if row else "")).rstrip())
+    return "".join(line + "\n" for line in lines)
+
+
 def ls_table(records: Sequence[BuildRecord], now: float, *, trunc: bool = True) -> str:
-    """`history ls`: docker's table (columns padded by 3, at least 10 wide)."""
-    rows = [["BUILD ID", "NAME", "STATUS", "CREATED AT", "DURATION"]]
-    for record in records:
-        name = _trim(record.name) if trunc else record.name
-        rows.append(
-            [
-                record.ref,
-                name,
-                ls_status(record),
-                human_duration(max(now - record.started, 0.0)) + " ago",
-                format_duration(record.duration),
-            ]
-        )
-    widths = [max(10, *(len(row[i]) + 3 for row in rows)) for i in range(len(rows[0]))]
-    lines = ["".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
-    return "".join(line.rstrip() + "\n" for line in lines)
+    """`history ls`: buildx's default table."""
+    keys = ("Ref", "Name", "Status", "CreatedAt", "Duration", "Link")
+    rows = [[LS_HEADERS[k] for k in keys]]
+    rows += [[ls_fields(r, now, trunc=trunc)[k] for k in keys] for r in records]
+    return align_table(rows)
 
 
 def ls_json(record: BuildRecord) -> str:
@@ -292,12 +319,15 @@ def inspect_text(record: BuildRecord, *, show_ref: bool, cwd: str = "/") -> str:
 
 
 __all__ = [
+    "LS_HEADERS",
+    "align_table",
     "failed_step",
     "format_duration",
     "full_ref",
     "human_duration",
     "inspect_json",
     "inspect_text",
+    "ls_fields",
     "ls_json",
     "ls_status",
     "ls_table",
