@@ -9,8 +9,11 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from polybuild.errors import PolybuildError
+from polybuild.image.digest import Digest
 from polybuild.image.select import platform_manifests
 from polybuild.image.walk import read_document
+from polybuild.prune_policy import PrunePolicy, disk_free, doomed
 from polybuild.runtime import Runtime
 from polybuild.solver.cache import CacheStore, cache_path
 
@@ -68,22 +71,44 @@ def _image_diff_ids(runtime: Runtime) -> set[str]:
     return wanted
 
 
-def prune(runtime: Runtime, *, all_: bool = False) -> PruneReport:
+def prune(
+    runtime: Runtime, *, all_: bool = False, policy: PrunePolicy | None = None
+) -> PruneReport:
     """Remove the build cache, blobs and unpacked layers no image needs, and what remote
     builds keep (a node's context caches, a client's context digests); with `all_`, the
-    `RUN --mount=type=cache` directories too. Refused while a build, a run or a remote
+    `RUN --mount=type=cache` directories too. A `policy` (--filter until=, --reserved-space,
+    --max-used-space, --min-free-space) removes only the records it selects, least recently
+    used first, and keeps what the others use. Refused while a build, a run or a remote
     solve is going on."""
+    policy = policy or PrunePolicy()
     with runtime.in_use(exclusive=True):
         runtime.cleanup_stale()
         entries = 0
+        kept_blobs: set[str] = set()
+        kept_layers: set[str] = set()
         if cache_path(runtime.root).exists():
-            cache = CacheStore(cache_path(runtime.root), runtime.store.content)
+            content = runtime.store.content
+            cache = CacheStore(cache_path(runtime.root), content)
             try:
-                entries = cache.clear()
+                if policy.empty:
+                    entries = cache.clear()
+                else:
+                    listed = cache.entries()
+
+                    def size_of(blob: str) -> int:
+                        try:
+                            return content.size(Digest.parse(blob))
+                        except PolybuildError:
+                            return 0
+
+                    gone = doomed(policy, listed, size_of, disk_free(runtime.root))
+                    entries = cache.delete(gone)
+                    kept_blobs = {b for key, _, blobs in listed if key not in gone for b in blobs}
+                    kept_layers = {d.split(":", 1)[-1] for d in cache.diff_ids()}
             finally:
                 cache.close()
-        blobs, freed = runtime.store.gc()
-        keep = {d.split(":", 1)[1] for d in _image_diff_ids(runtime)}
+        blobs, freed = runtime.store.gc(keep=[Digest.parse(b) for b in kept_blobs])
+        keep = {d.split(":", 1)[1] for d in _image_diff_ids(runtime)} | kept_layers
         layers = 0
         layer_root = runtime.layers.root
         if layer_root.is_dir():

@@ -34,6 +34,11 @@ def test_du_and_prune_act_on_the_daemon(
     assert total(used.stdout) != "0B"
     verbose = run_cli(root, "du", "--builder", "bkdu", "--verbose").stdout
     assert "Reclaimable:\ttrue" in verbose and "Created by:" in verbose, verbose
+    kept = run_cli(root, "prune", "--builder", "bkdu", "--all", "--force",
+                   "--filter", "until=1h", "--verbose")  # fmt: skip
+    assert kept.returncode == 0, kept.stderr
+    assert f"bkdu0 ({daemon.address}): removed 0 cache records" in kept.stdout, kept.stdout
+    assert total(run_cli(root, "du", "--builder", "bkdu").stdout) != "0B"  # used just now
     pruned = run_cli(root, "prune", "--builder", "bkdu", "--all", "--force")
     assert pruned.returncode == 0, pruned.stderr
     assert f"bkdu0 ({daemon.address}): removed " in pruned.stdout

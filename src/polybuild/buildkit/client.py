@@ -130,12 +130,29 @@ class BuildkitClient:
         )
         return tuple(_record(r) for r in response.record)
 
-    async def prune(self, *, all_: bool = False) -> tuple[CacheRecord, ...]:
+    async def prune(
+        self,
+        *,
+        all_: bool = False,
+        filters: tuple[str, ...] = (),
+        keep_duration: float | None = None,
+        reserved_space: int | None = None,
+        max_used_space: int | None = None,
+        min_free_space: int | None = None,
+    ) -> tuple[CacheRecord, ...]:
         """Remove the daemon's unused build cache (Control.Prune; `all_`: not only what it
-        would collect itself); the records removed."""
+        would collect itself; the rest as buildx's prune flags); the records removed."""
         removed: list[CacheRecord] = []
+        request = pb.PruneRequest(
+            all=all_,
+            filter=list(filters),
+            keepDuration=int((keep_duration or 0) * 1e9),
+            reservedSpace=reserved_space or 0,
+            maxUsedSpace=max_used_space or 0,
+            minFreeSpace=min_free_space or 0,
+        )
         try:
-            async for record in self.calls.prune(pb.PruneRequest(all=all_)):
+            async for record in self.calls.prune(request):
                 removed.append(_record(record))
         except grpc.aio.AioRpcError as exc:
             raise map_rpc_error(

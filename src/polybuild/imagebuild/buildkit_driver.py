@@ -38,6 +38,7 @@ from polybuild.imagebuild.driver import NodeBuild
 from polybuild.imagebuild.request import BuildRequest
 from polybuild.platforms import Platform, format_platform
 from polybuild.progress.writer import ProgressWriter
+from polybuild.prune_policy import PrunePolicy
 
 if TYPE_CHECKING:
     from polybuild.buildkit.client import BuildkitClient
@@ -94,10 +95,20 @@ async def daemon_disk_usage(node: Node) -> tuple[CacheRecord, ...]:
         return await client.disk_usage()
 
 
-async def daemon_prune(node: Node, *, all_: bool) -> tuple[CacheRecord, ...]:
-    """Remove the daemon's unused build cache (`polybuild prune --builder`)."""
+async def daemon_prune(
+    node: Node, *, all_: bool, policy: PrunePolicy | None = None
+) -> tuple[CacheRecord, ...]:
+    """Remove the daemon's unused build cache (`polybuild prune --builder`), as `policy`
+    (--filter until=, --reserved-space, --max-used-space, --min-free-space) says."""
+    policy = policy or PrunePolicy()
     async with _client(node) as client:
-        return await client.prune(all_=all_)
+        return await client.prune(
+            all_=all_,
+            keep_duration=policy.keep_duration,
+            reserved_space=policy.reserved_space,
+            max_used_space=policy.max_used_space,
+            min_free_space=policy.min_free_space,
+        )
 
 
 class BuildKitDriver:

@@ -4,10 +4,10 @@ BuildKit's exec op)."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
 from polybuild.errors import UsageError
+from polybuild.units import parse_size
 
 # docker's names (go-units) -> the rlimit runc takes
 RLIMITS = {
@@ -15,8 +15,6 @@ RLIMITS = {
     for name in ("core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice",
                  "nofile", "nproc", "rss", "rtprio", "rttime", "sigpending", "stack")
 }  # fmt: skip
-_SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([bkmgtp]?)(?:i?b)?$", re.IGNORECASE)
-_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
 
 
 def parse_ulimits(values: Iterable[str]) -> tuple[tuple[str, int, int], ...]:
@@ -48,10 +46,7 @@ def parse_shm_size(value: str | None) -> int | None:
     """Bytes of /dev/shm (docker's units: 64m, 1g, 512k, plain bytes); None: the default."""
     if value is None or value == "":
         return None
-    match = _SIZE.match(value.strip())
-    if match is None:
-        raise UsageError(f"--shm-size {value!r}: expected a size such as 64m or 1g")
-    size = int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+    size = parse_size(value, "--shm-size")
     if size <= 0:
         raise UsageError(f"--shm-size {value!r}: the size must be greater than 0")
     return size

@@ -99,6 +99,26 @@ class CacheStore:
         with self._lock:
             return self._db.execute("DELETE FROM results").rowcount
 
+    def entries(self) -> list[tuple[str, float, tuple[str, ...]]]:
+        """(key, last used, layer blob digests) of every record, least recently used first."""
+        with self._lock:
+            query = "SELECT key, used, layers FROM results ORDER BY used"
+            rows = self._db.execute(query).fetchall()
+        return [(key, used, tuple(i["blob"] for i in json.loads(data))) for key, used, data in rows]
+
+    def diff_ids(self) -> set[str]:
+        """The uncompressed digests of every layer the records refer to."""
+        with self._lock:
+            rows = self._db.execute("SELECT layers FROM results").fetchall()
+        return {str(item["diff_id"]) for (data,) in rows for item in json.loads(data)}
+
+    def delete(self, keys: list[str]) -> int:
+        with self._lock:
+            return sum(
+                self._db.execute("DELETE FROM results WHERE key = ?", (key,)).rowcount
+                for key in keys
+            )
+
     def close(self) -> None:
         with self._lock:
             self._db.close()
