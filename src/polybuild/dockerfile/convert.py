@@ -343,7 +343,9 @@ def _initial_state(
     platform = platform or conv.target_platform
     if base == "scratch":
         root: Op | None = None
-        config = ImageConfig.empty(platform)
+        # BuildKit's empty image: WorkingDir "/" (and PATH, below) in the config it writes.
+        empty = ImageConfig.empty(platform)
+        config = replace(empty, config=replace(empty.config, working_dir="/"))
     else:
         source = conv.image(base, platform, stage.location)
         root = source
