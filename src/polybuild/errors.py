@@ -99,9 +99,14 @@ cli/exit_codes.py) and the modules under polybuild/ that raise it.
     ├── TemplateError                     1     a Go text/template (imagetools inspect --format)
     │                                           that cannot be parsed or executed (names the
     │                                           template and position, as Go); imagetools/*
-    └── DockerEngineError                 1     a Docker Engine that was found cannot be reached
-                                                or refused to load the image (names the
-                                                engine's address); exporters/docker_engine
+    ├── DockerEngineError                 1     a Docker Engine that was found cannot be reached
+    │                                           or refused to load the image (names the
+    │                                           engine's address); exporters/docker_engine
+    └── ContextError                      1     a CONTEXT that is `-`, a git or HTTP(S) URL
+                                                cannot be read, fetched or extracted (names
+                                                the argument and what failed: git's words,
+                                                the HTTP status, the archive entry);
+                                                imagebuild/context_*
 
 Foreign exceptions (OSError, httpx errors, msgspec errors) are mapped to these where they
 cross into polybuild's code, so the CLI only ever has to render a PolybuildError; anything
@@ -289,6 +294,10 @@ class DockerEngineError(PolybuildError):
     """A Docker Engine (DOCKER_HOST or /var/run/docker.sock) failed to take a loaded image."""
 
 
+class ContextError(PolybuildError):
+    """A build context given as `-` or a URL cannot be brought into a local directory."""
+
+
 __all__ = [
     "AuthenticationError",
     "BlobNotFoundError",
@@ -297,6 +306,7 @@ __all__ = [
     "CacheBlobError",
     "CompressionError",
     "ContentError",
+    "ContextError",
     "DigestMismatchError",
     "DockerEngineError",
     "DockerfileError",

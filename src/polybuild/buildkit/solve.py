@@ -40,6 +40,8 @@ class DockerfileBuild:
     dockerfile_dir: Path
     filename: str
     platforms: tuple[str, ...]
+    remote_context: str = ""  # a git or HTTP(S) URL the daemon fetches (then no local context)
+    local_dockerfile: bool = True  # with remote_context: the Dockerfile comes from here
     build_args: Mapping[str, str] = field(default_factory=dict)
     target: str = ""
     labels: Mapping[str, str] = field(default_factory=dict)
@@ -78,6 +80,10 @@ class DockerfileBuild:
 
     def frontend_attrs(self) -> dict[str, str]:
         attrs = {"filename": self.filename, "platform": ",".join(self.platforms)}
+        if self.remote_context:
+            attrs["context"] = self.remote_context
+            if self.local_dockerfile:
+                attrs["dockerfilekey"] = DOCKERFILE
         if self.target:
             attrs["target"] = self.target
         for name, value in self.build_args.items():

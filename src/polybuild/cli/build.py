@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -182,7 +184,13 @@ def _platforms(values: tuple[str, ...]) -> list[str]:
 @click.option("--cpuset-mems", "legacy_cpuset_mems", default=None, hidden=True)
 @click.argument("context", metavar="CONTEXT", type=click.Path())
 def command(**kw: object) -> None:
-    """Build images for one or more platforms from a Dockerfile and a context directory."""
+    """Build images for one or more platforms from a Dockerfile and a context: a directory,
+    `-` (a tar archive or a Dockerfile on stdin), a git URL or an HTTP(S) tarball's URL."""
+    with contextlib.ExitStack() as stack:
+        _command(kw, stack)
+
+
+def _command(kw: dict[str, object], stack: contextlib.ExitStack[bool | None]) -> None:
     from polybuild.cli.build_run import run_build
     from polybuild.imagebuild.request import make_request
 
@@ -202,7 +210,7 @@ def command(**kw: object) -> None:
                 hint=f"use --{name}=false or drop the flag",
             )
     file_value = kw["file"]
-    dockerfile_text = sys.stdin.buffer.read() if file_value == "-" else None
+    context, dockerfile, dockerfile_text = _context(str(kw["context"]), file_value, stack)
     call = str(kw["call"])
     if kw["print_"]:
         if kw["print_"] not in ("outline", "graph"):
@@ -219,8 +227,8 @@ def command(**kw: object) -> None:
         str(kw["progress"] or os.environ.get("BUILDKIT_PROGRESS") or "auto"), bool(kw["quiet"])
     )
     request = make_request(
-        Path(str(kw["context"])),
-        dockerfile=Path(str(file_value)) if file_value and file_value != "-" else None,
+        context,
+        dockerfile=dockerfile,
         dockerfile_text=dockerfile_text,
         platforms=_platforms(tuple(kw["platforms"])),  # type: ignore[arg-type]
         build_args=_key_values(kw["build_args"], "--build-arg"),  # type: ignore[arg-type]
@@ -254,11 +262,33 @@ def command(**kw: object) -> None:
     )
     if request.iidfile is not None:
         _check_iidfile(request.iidfile, [o.type.value for o in request.outputs])
+    if kw["context"] == "-":
+        request = dataclasses.replace(request, context_source="-")
     if call == "check":
         from polybuild.imagebuild.check_call import run_check
+        from polybuild.imagebuild.context_source import fetched_context
 
+        request = stack.enter_context(fetched_context(request))
         sys.exit(run_check(request, json_format=call_format == "json"))
     sys.exit(run_build(request, quiet=quiet))
+
+
+def _context(
+    value: str, file_value: object, stack: contextlib.ExitStack[bool | None]
+) -> tuple[str, Path | None, bytes | None]:
+    """CONTEXT, -f and the Dockerfile's text as make_request takes them. `-` is stdin (a tar
+    archive or a Dockerfile) brought into a scratch directory that `stack` removes; with a
+    tar on stdin, a relative -f names a file in it, as buildx."""
+    dockerfile = Path(str(file_value)) if file_value and file_value != "-" else None
+    if value != "-":
+        return value, dockerfile, sys.stdin.buffer.read() if file_value == "-" else None
+    from polybuild.imagebuild.context_source import stdin_context
+
+    given = str(file_value) if file_value else None
+    got = stack.enter_context(stdin_context(sys.stdin.buffer, dockerfile=given))
+    if dockerfile is not None and not dockerfile.is_absolute():
+        dockerfile = got.directory / dockerfile
+    return str(got.directory), dockerfile, got.dockerfile_text
 
 
 def _call_spec(value: str) -> tuple[str, str]:

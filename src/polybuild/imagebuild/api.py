@@ -22,6 +22,7 @@ from polybuild.exporters.metadata import NO_OUTPUT_WARNING
 from polybuild.imagebuild.build_history import recording
 from polybuild.imagebuild.build_reports import write_reports
 from polybuild.imagebuild.buildkit_outputs import DaemonOutput, daemon_outputs
+from polybuild.imagebuild.context_url import UNFETCHED
 from polybuild.imagebuild.driver import plan
 from polybuild.imagebuild.request import BuildRequest, BuildResult, make_request
 from polybuild.platforms import Platform
@@ -74,6 +75,11 @@ async def build_async(
     # them (about 0.2 s of imports).
     from polybuild.imagebuild.stored_build import build_stored
 
+    if request.context == UNFETCHED:  # a git or HTTP(S) context, fetched for this build
+        from polybuild.imagebuild.context_source import fetched_context
+
+        with fetched_context(request) as fetched:
+            return await build_stored(fetched, builder, stderr=err, stdout=out, runtime=runtime)
     return await build_stored(request, builder, stderr=err, stdout=out, runtime=runtime)
 
 

@@ -33,6 +33,7 @@ from polybuild.image.reference import parse
 from polybuild.image.select import select_manifest
 from polybuild.imagebuild.buildkit_outputs import NodeOutputs, node_outputs
 from polybuild.imagebuild.buildkit_progress import StatusEvents
+from polybuild.imagebuild.context_url import UNFETCHED
 from polybuild.imagebuild.dockerfile_file import read_dockerfile
 from polybuild.imagebuild.driver import NodeBuild
 from polybuild.imagebuild.request import BuildRequest
@@ -253,18 +254,42 @@ def stage_dockerfile(request: BuildRequest, directory: Path) -> str:
     return name
 
 
+def stage_remote_dockerfile(request: BuildRequest, directory: Path) -> tuple[str, bool]:
+    """For a URL context, as buildx: `-f -` or an absolute -f is staged in `directory` and
+    sent (True); else -f (default Dockerfile) names a file in the fetched context (False)."""
+    directory.mkdir(mode=0o700)
+    data = request.dockerfile_text
+    if data is None and request.dockerfile is not None and request.dockerfile.is_absolute():
+        try:
+            data = request.dockerfile.read_bytes()
+        except OSError as exc:
+            raise UsageError(
+                f"failed to read dockerfile: open {request.dockerfile}: {exc.strerror}"
+            ) from exc
+    if data is None:
+        return str(request.dockerfile or "Dockerfile"), False
+    (directory / "Dockerfile").write_bytes(data)
+    return "Dockerfile", True
+
+
 def _dockerfile_build(
     request: BuildRequest, platforms: tuple[Platform, ...], dockerfile_dir: Path
 ) -> DockerfileBuild:
     """What the daemon builds; the Dockerfile staged in `dockerfile_dir` (stage_dockerfile)."""
     from polybuild.buildkit.solve import DockerfileBuild
 
-    filename = stage_dockerfile(request, dockerfile_dir)
-    context = request.context.resolve()
+    if request.context == UNFETCHED:  # a git or HTTP(S) context: the daemon fetches it
+        filename, local_dockerfile = stage_remote_dockerfile(request, dockerfile_dir)
+        context = dockerfile_dir
+    else:
+        filename, local_dockerfile = stage_dockerfile(request, dockerfile_dir), True
+        context = request.context.resolve()
     return DockerfileBuild(
         context=context,
         dockerfile_dir=dockerfile_dir,
         filename=filename,
+        remote_context=request.context_source if request.context == UNFETCHED else "",
+        local_dockerfile=local_dockerfile,
         platforms=tuple(format_platform(p) for p in platforms),
         build_args=dict(request.build_args),
         target=request.target,

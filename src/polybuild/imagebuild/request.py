@@ -14,6 +14,7 @@ from polybuild.errors import UsageError
 from polybuild.exporters.spec import OutputSpec, parse_outputs
 from polybuild.imagebuild.add_hosts import parse_add_hosts
 from polybuild.imagebuild.build_contexts import NamedContext, parse_build_contexts
+from polybuild.imagebuild.context_url import UNFETCHED, is_remote
 from polybuild.imagebuild.run_limits import parse_shm_size, parse_ulimits
 from polybuild.platforms import Platform, default_platform, format_platform, parse_list
 from polybuild.solver.secrets import BuildSecrets
@@ -57,6 +58,9 @@ class BuildRequest:
     cache_from: tuple[CacheSpec, ...] = ()  # --cache-from
     build_contexts: tuple[NamedContext, ...] = ()  # --build-context
     add_hosts: tuple[tuple[str, str], ...] = ()  # --add-host: (host, ip) for RUN steps
+    # CONTEXT as given when it is `-` or a git or HTTP(S) URL; for a URL `context` stays
+    # UNFETCHED until imagebuild/context_source brings it here (a BuildKit daemon fetches it)
+    context_source: str = ""
     ulimits: tuple[tuple[str, int, int], ...] = ()  # --ulimit: (name, soft, hard)
     shm_size: int | None = None  # --shm-size in bytes (None: 64 MiB, as Docker)
 
@@ -130,8 +134,12 @@ def make_request(
             hint="grant it with --allow network.host (RUN steps then share this machine's "
             "network, including services bound to its 127.0.0.1)",
         )
+    context_source = ""
+    if isinstance(context, str) and not os.path.isdir(context) and is_remote(context):
+        context_source, context = context, UNFETCHED
     return BuildRequest(
         context=Path(context),
+        context_source=context_source,
         platforms=parsed or (default_platform(),),
         outputs=tuple(
             parse_outputs(outputs, push=push, load=load, tags=tags, annotations=annotations)
