@@ -219,9 +219,11 @@ def _command(kw: dict[str, object], stack: contextlib.ExitStack[bool | None]) ->
     if kw["check_"]:
         call = "check"
     call, call_format = _call_spec(call)
-    if call not in ("build", "outline", "check"):
-        raise UsageError(f"--call: unsupported method {call!r}", hint="use build, check or outline")
-    if call_format == "json" and call != "check":
+    if call not in ("build", "outline", "check", "targets"):
+        raise UsageError(
+            f"--call: unsupported method {call!r}", hint="use build, check, targets or outline"
+        )
+    if call_format == "json" and call not in ("check", "targets"):
         raise UsageError(f"--call: format=json is not supported for {call} yet", hint="drop it")
     progress, quiet = _progress_mode(
         str(kw["progress"] or os.environ.get("BUILDKIT_PROGRESS") or "auto"), bool(kw["quiet"])
@@ -264,6 +266,12 @@ def _command(kw: dict[str, object], stack: contextlib.ExitStack[bool | None]) ->
         _check_iidfile(request.iidfile, [o.type.value for o in request.outputs])
     if kw["context"] == "-":
         request = dataclasses.replace(request, context_source="-")
+    if call == "targets":
+        from polybuild.imagebuild.context_source import fetched_context
+        from polybuild.imagebuild.targets_call import run_targets
+
+        request = stack.enter_context(fetched_context(request))
+        sys.exit(run_targets(request, json_format=call_format == "json"))
     if call == "check":
         from polybuild.imagebuild.check_call import run_check
         from polybuild.imagebuild.context_source import fetched_context
