@@ -9,14 +9,14 @@ from __future__ import annotations
 import io
 import json
 import tarfile
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.buildkit.conftest import BuildkitDaemon
-from tests.conftest import import_busybox, require_root, run_cli
+from tests.buildkit.test_build_on_daemon import daemon_with_base  # noqa: F401 (a fixture)
+from tests.conftest import run_cli
 from tests.registry.conftest import Registry, registry  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.root, pytest.mark.integration]
@@ -48,20 +48,13 @@ def stamp(oci: Path, position: int = -1) -> bytes:
 
 @pytest.fixture(scope="module")
 def cache_daemon(
-    buildkitd_factory: Callable[..., BuildkitDaemon],
+    daemon_with_base: tuple[BuildkitDaemon, str, Path],  # noqa: F811
     registry: Registry,  # noqa: F811
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[Path, str, Registry, str]]:
-    require_root()
-    root = tmp_path_factory.mktemp("bk-cache") / "root"
-    base = f"{registry.host}/library/busybox:latest"
-    import_busybox(root, ("amd64",), name=base)
-    pushed = run_cli(root, "push", base)
-    assert pushed.returncode == 0, pushed.stderr
-    daemon = buildkitd_factory(f'[registry."{registry.host}"]\n  http = true\n')
+) -> tuple[Path, str, Registry, str]:
+    daemon, base, root = daemon_with_base
     created = run_cli(root, "create", "--name", "bkcache", "--driver", "remote", daemon.address)
     assert created.returncode == 0, created.stderr
-    yield root, base, registry, daemon.address
+    return root, base, registry, daemon.address
 
 
 def test_a_registry_cache_exported_by_one_build_is_used_by_the_next(

@@ -6,14 +6,14 @@ daemon's layers, and a builder mixing this machine with a daemon pushes one inde
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.buildkit.conftest import BuildkitDaemon
-from tests.conftest import import_busybox, require_platforms, require_root, run_cli
+from tests.buildkit.test_build_on_daemon import daemon_with_base  # noqa: F401 (a fixture)
+from tests.conftest import require_platforms, run_cli
 from tests.registry.conftest import Registry, registry  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.root, pytest.mark.integration]
@@ -28,20 +28,13 @@ ACCEPT = ", ".join(
 )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def pushing_daemon(
-    buildkitd_factory: Callable[..., BuildkitDaemon],
+    daemon_with_base: tuple[BuildkitDaemon, str, Path],  # noqa: F811
     registry: Registry,  # noqa: F811
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[BuildkitDaemon, str, Path, Registry]]:
-    require_root()
-    root = tmp_path_factory.mktemp("bk-push") / "root"
-    base = f"{registry.host}/library/busybox:latest"
-    import_busybox(root, ("amd64", "arm64"), name=base)
-    pushed = run_cli(root, "push", base)
-    assert pushed.returncode == 0, pushed.stderr
-    daemon = buildkitd_factory(f'[registry."{registry.host}"]\n  http = true\n')
-    yield daemon, base, root, registry
+) -> tuple[BuildkitDaemon, str, Path, Registry]:
+    daemon, base, root = daemon_with_base
+    return daemon, base, root, registry
 
 
 def manifest(at: Registry, repository: str, reference: str) -> dict[str, object]:

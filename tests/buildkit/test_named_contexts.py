@@ -4,7 +4,6 @@ as buildx passes them to the dockerfile frontend; refused on polybuild's own nod
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -12,26 +11,19 @@ import pytest
 from polybuild.errors import UsageError
 from polybuild.imagebuild.build_contexts import NamedContext, parse_build_contexts
 from tests.buildkit.conftest import BuildkitDaemon
-from tests.conftest import import_busybox, require_root, run_cli
-from tests.registry.conftest import Registry, registry  # noqa: F401 (fixtures)
+from tests.buildkit.test_build_on_daemon import daemon_with_base  # noqa: F401 (a fixture)
+from tests.conftest import run_cli
+from tests.registry.conftest import registry  # noqa: F401 (a fixture)
 
 
 @pytest.fixture(scope="module")
 def named_daemon(
-    buildkitd_factory: Callable[..., BuildkitDaemon],
-    registry: Registry,  # noqa: F811
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[Path, str]]:
-    require_root()
-    root = tmp_path_factory.mktemp("bk-named") / "root"
-    base = f"{registry.host}/library/busybox:latest"
-    import_busybox(root, ("amd64",), name=base)
-    pushed = run_cli(root, "push", base)
-    assert pushed.returncode == 0, pushed.stderr
-    daemon = buildkitd_factory(f'[registry."{registry.host}"]\n  http = true\n')
+    daemon_with_base: tuple[BuildkitDaemon, str, Path],  # noqa: F811
+) -> tuple[Path, str]:
+    daemon, base, root = daemon_with_base
     created = run_cli(root, "create", "--name", "bknamed", "--driver", "remote", daemon.address)
     assert created.returncode == 0, created.stderr
-    yield root, base
+    return root, base
 
 
 @pytest.mark.root
