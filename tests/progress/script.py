@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from polybuild.platforms import Platform
-from polybuild.progress import Progress, ProgressWriter
+from polybuild.progress import Progress, ProgressWriter, VertexLog
 
 ARM64 = Platform("linux", "arm64")
 AMD64 = Platform("linux", "amd64")
@@ -61,6 +61,7 @@ def run_script(sink: Progress) -> None:
             "sha256:06", "[linux/arm64 build 3/3] RUN false", platform=ARM64, emulated=True
         ):
             clock.at(46.5)
+            writer.emit(VertexLog("sha256:06", b"to stderr\n", T0 + 46.5, 2))
             raise RuntimeError(
                 'process "/bin/sh -c false" did not complete successfully: exit code: 1'
             )

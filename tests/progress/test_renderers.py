@@ -51,9 +51,14 @@ PLAIN = """\
 #5 DONE 0.7s
 
 #6 [linux/arm64 build 3/3] RUN false
+#6 0.500 to stderr
 #6 ERROR: process "/bin/sh -c false" did not complete successfully: exit code: 1
+------
+ > [linux/arm64 build 3/3] RUN false:
+0.500 to stderr
+------
 
-2 warnings found:
+ 2 warnings found (use docker --debug to expand):
  - RUN make took long under emulation
  - FromAsCasing: 'as' and 'FROM' keywords' casing do not match
 """
@@ -97,7 +102,7 @@ def test_rawjson_is_solve_status_lines() -> None:
         b"cc -o app app.c\nlink",
         b"ing done\n",
     ]
-    assert [log["stream"] for log in logs] == [1, 1, 2]
+    assert [log["stream"] for log in logs] == [1, 1, 2, 2]
     assert logs[0]["timestamp"] == "2023-11-14T22:13:21.532Z"
     statuses = [s for line in lines for s in line.get("statuses", [])]
     assert statuses[-1] == {
@@ -147,7 +152,74 @@ def test_tty_renderer_draws_on_a_terminal() -> None:
     assert "CACHED" in text and "[linux/amd64 build 1/2] FROM docker.io/library/busybox" in text
     assert "ERROR" in text and " > [linux/arm64 build 3/3] RUN false:" in text
     assert "(emulated)" in text
-    assert "2 warnings found:" in text
+    assert " 2 warnings found (use docker --debug to expand):" in text
+    assert "------\n > [linux/arm64 build 3/3] RUN false:\n0.500 to stderr\n------\n" in text
+    assert "local:default" in make_renderer_text(instance=("default", "local"))
+
+
+def make_renderer_text(**kwargs: object) -> str:
+    out = _FakeTTY()
+    renderer = make_renderer("tty", out, env={}, **kwargs)  # type: ignore[arg-type]
+    run_script(renderer)
+    return out.getvalue()
+
+
+def test_plain_output_starts_with_buildx_instance_line() -> None:
+    out = io.StringIO()
+    writer = ProgressWriter(
+        make_renderer("plain", out, env={}, instance=("multi", "ssh")), clock=lambda: 0.0
+    )
+    writer.close()
+    assert out.getvalue() == ""  # nothing happened: no line, as buildx's printer
+    writer = ProgressWriter(
+        make_renderer("plain", out, env={}, instance=("multi", "ssh")), clock=lambda: 0.0
+    )
+    with writer.vertex("v1", "[internal] load build definition from Dockerfile"):
+        pass
+    writer.close()
+    assert out.getvalue().splitlines()[:3] == [
+        '#0 building with "multi" instance using ssh driver',
+        "",
+        "#1 [internal] load build definition from Dockerfile",
+    ]
+
+
+def test_a_failed_steps_block_has_its_last_ten_lines_and_no_canceled_step() -> None:
+    out = io.StringIO()
+    clock = iter(float(n) for n in range(100))
+    writer = ProgressWriter(PlainRenderer(out), clock=lambda: next(clock))
+    with pytest.raises(RuntimeError), writer.vertex("v1", "[2/3] RUN make") as step:
+        step.log(b"".join(f"line {n}\n".encode() for n in range(12)))
+        step.log(b"no newline at the end")
+        raise RuntimeError("exit code: 2")
+    writer.emit(VertexStarted("v2", "[3/3] RUN other", 50.0))
+    writer.emit(VertexCompleted("v2", 51.0, error="canceled", canceled=True))
+    writer.close()
+    text = out.getvalue()
+    block = text[text.index("------\n") :]
+    assert block == (
+        "------\n > [2/3] RUN make:\n"
+        + "".join(f"1.000 line {n}\n" for n in range(3, 12))
+        + "2.000 no newline at the end\n------\n"
+    )
+
+
+def test_warnings_expand_with_debug(monkeypatch: pytest.MonkeyPatch) -> None:
+    from polybuild.progress.events import BuildWarning
+    from polybuild.progress.plain import warnings_block
+
+    short = "JSONArgsRecommended: JSON arguments recommended for CMD"
+    warning = BuildWarning(short, 0.0, detail=("Use JSON arguments",), url="https://docs.x/y")
+    assert warnings_block([warning]) == (
+        "\n 1 warning found (use docker --debug to expand):\n"
+        " - JSONArgsRecommended: JSON arguments recommended for CMD\n"
+    )
+    monkeypatch.setenv("POLYBUILD_DEBUG", "1")
+    assert warnings_block([warning]) == (
+        "\n 1 warning found:\n"
+        " - JSONArgsRecommended: JSON arguments recommended for CMD\n"
+        "Use JSON arguments\nMore info: https://docs.x/y\n\n"
+    )
 
 
 def test_many_threads_emitting() -> None:

@@ -15,7 +15,7 @@ import click
 
 from polybuild import __version__
 from polybuild.cli.exit_codes import USAGE, exit_code_for
-from polybuild.errors import PolybuildError
+from polybuild.errors import PolybuildError, StepFailedError
 
 # name -> "module[:attribute]" under polybuild.cli (default attribute `command`); importing it
 # is deferred so that `polybuild --help` never pays for rich, httpx or the frontend.
@@ -124,6 +124,16 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code if exc.exit_code else USAGE)
+    except StepFailedError as exc:
+        if debug:
+            traceback.print_exc()
+        # buildx's report of a failed solve: the Dockerfile lines, then the error wrapped as
+        # its build command and BuildKit's solver wrap it (the step's output is above)
+        click.echo(exc.excerpt, err=True, nl=False)
+        click.secho(f"ERROR: failed to build: failed to solve: {exc}", err=True, fg="red")
+        if exc.hint:
+            click.echo(f"hint: {exc.hint}", err=True)
+        sys.exit(exit_code_for(exc))
     except PolybuildError as exc:
         if debug:
             traceback.print_exc()

@@ -13,6 +13,7 @@ from polybuild.dockerfile.flags import FlagError
 from polybuild.dockerfile.mounts import parse_mount
 from polybuild.dockerfile.parser import parse_heredoc
 from polybuild.dockerfile.shell import expand_heredoc, expand_word, expand_words
+from polybuild.dockerfile.step_names import copy_name, run_name
 from polybuild.dockerfile.syntax import Location
 from polybuild.errors import DockerfileError
 from polybuild.graph import Copy, Exec, InlineFile, InlineSource, Merge, Mkdir, Mount, Op
@@ -234,7 +235,8 @@ def _run(state: StageState, c: ins.Run, ctx: Context) -> None:
         mounts=tuple(mounts),
         network=c.network,
         security=c.security,
-        description="RUN " + " ".join(c.cmd),
+        description=run_name(c, state.env, ctx.escape),
+        location=(c.location.start, c.location.end),
     )
     _history(state, "RUN " + _run_command_string(state, args), True, ctx)
 
@@ -244,7 +246,13 @@ def _workdir(state: StageState, c: ins.Workdir, ctx: Context) -> None:
     state.workdir = path
     _set(state, working_dir=path)
     if path != "/":
-        state.root = Mkdir(state.root, path, state.platform, user=state.config.config.user)
+        state.root = Mkdir(
+            state.root,
+            path,
+            state.platform,
+            user=state.config.config.user,
+            location=(c.location.start, c.location.end),
+        )
     _history(state, f"WORKDIR {path}", path != "/", ctx)
 
 
@@ -275,8 +283,8 @@ def _copy(state: StageState, c: ins.Copy, ctx: Context) -> None:
         "unpack": c.unpack,
         "checksum": expand(c.checksum),
         "keep_git_dir": bool(c.keep_git_dir),
-        "description": f"{name} "
-        + " ".join((*([f"--from={c.from_}"] if c.from_ else []), *c.sources, c.dest)),
+        "description": copy_name(c, expand),
+        "location": (c.location.start, c.location.end),
     }
     base: Op | None = None if c.link else state.root
     layers: list[Copy] = []

@@ -54,10 +54,19 @@ def expand_words(text: str, env: Mapping[str, str], *, escape: str = "\\") -> li
     return ShellLex(escape, env=env, skip_unset_env=False).process_words(text)
 
 
+def expand_display(text: str, env: Mapping[str, str], *, escape: str = "\\") -> str:
+    """A step's name as BuildKit's processCmdEnv expands it: quotes kept, unset variables
+    left as written; text that does not expand stays as it is."""
+    try:
+        return ShellLex(escape, raw_quotes=True, env=env, skip_unset_env=True).process_word(text)
+    except ValueError:
+        return text
+
+
 def expand_heredoc(content: str, env: Mapping[str, str]) -> str:
     """Expand variables in heredoc content; quotes are ordinary characters there."""
     lexer = ShellLex("\\", skip_process_quotes=True, env=env, skip_unset_env=False)
     return lexer.process_word(content)
 
 
-__all__ = ["expand_heredoc", "expand_word", "expand_words", "lex_words"]
+__all__ = ["expand_display", "expand_heredoc", "expand_word", "expand_words", "lex_words"]

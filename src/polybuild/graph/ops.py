@@ -165,6 +165,7 @@ class Exec(_Digested):
     network: str = "default"
     security: str = "sandbox"
     description: str = field(default="", compare=False)  # for progress output only
+    location: tuple[int, int] | None = field(default=None, compare=False)  # Dockerfile lines
     digest: str = field(init=False, repr=False, compare=False)
     kind = "exec"
 
@@ -207,6 +208,7 @@ class Copy(_Digested):
     checksum: str = ""
     keep_git_dir: bool = False
     description: str = field(default="", compare=False)
+    location: tuple[int, int] | None = field(default=None, compare=False)  # Dockerfile lines
     digest: str = field(init=False, repr=False, compare=False)
     kind = "file.copy"
 
@@ -243,6 +245,7 @@ class Mkdir(_Digested):
     platform: Platform
     mode: int = 0o755
     user: str = ""
+    location: tuple[int, int] | None = field(default=None, compare=False)  # Dockerfile lines
     digest: str = field(init=False, repr=False, compare=False)
     kind = "file.mkdir"
 

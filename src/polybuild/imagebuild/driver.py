@@ -109,7 +109,7 @@ class LocalDriver:
         from polybuild.solver.fileop import DockerfileFileOps
 
         mine = dataclasses.replace(request, platforms=platforms)
-        converted = await convert_all(mine, self.runtime, self.puller)
+        converted = await convert_all(mine, self.runtime, self.puller, progress)
         file_ops = DockerfileFileOps(request.source_date_epoch)
         images, solver = await solve_with_cache(mine, self.runtime, converted, progress, file_ops)
         emulated = tuple((d, t) for d, (t, emu) in solver.timings.items() if emu)

@@ -1,10 +1,21 @@
-"""Step names as BuildKit shows them: `[linux/arm64 build 2/4] RUN make`."""
+"""Step names as BuildKit's dockerfile2llb gives them: `[linux/arm64 build 2/4] RUN make`.
+
+BuildKit numbers a stage's steps by its instructions: FROM an image is 1 (FROM scratch and
+FROM another stage are not counted), then every RUN, COPY, ADD and WORKDIR in order; the
+total is their count, and the number is right-padded to its width (`[ 2/10]`). The stage's
+name is its AS name, else `stage-N`, and none at all in a one-stage file. Multi-platform
+builds put the step's platform first (`linux/amd64->arm64` when built on one platform for
+another).
+"""
 
 from __future__ import annotations
 
-from polybuild.dockerfile import BuildGraph
+from polybuild.dockerfile import BuildGraph, Dockerfile
+from polybuild.dockerfile import instructions as ins
 from polybuild.graph import ops
-from polybuild.platforms import format_platform
+from polybuild.platforms import Platform, format_platform
+
+COUNTED = (ins.Run, ins.Copy, ins.Workdir)  # ADD is a Copy
 
 
 def _parent(op: ops.Op) -> ops.Op | None:
@@ -44,23 +55,73 @@ def stage_steps(graph: BuildGraph) -> dict[int, list[ops.Op]]:
     return result
 
 
-def step_names(graphs: list[BuildGraph], multi_platform: bool) -> dict[str, str]:
-    """Op digest -> display name, for every op of every stage of every platform's graph."""
+def base_image(graph: BuildGraph, index: int) -> ops.ImageSource | None:
+    """The image a stage starts from, None for scratch or another stage."""
+    stage = next(s for s in graph.stages if s.index == index)
+    op = stage.root
+    roots = {s.root.digest for s in graph.stages if s.root is not None and s is not stage}
+    while op is not None and not isinstance(op, ops.ImageSource):
+        if op.digest in roots:
+            return None
+        op = _parent(op)
+    return op
+
+
+def platform_prefix(platform: Platform, target: Platform) -> str:
+    """A multi-platform build's `linux/arm64 ` (`linux/amd64->arm64 ` cross-building)."""
+    if platform == target:
+        return f"{format_platform(platform)} "
+    if platform.os != target.os:
+        return f"{format_platform(platform)}->{format_platform(target)} "
+    arch = "/".join(filter(None, (target.architecture, target.variant)))
+    return f"{format_platform(platform)}->{arch} "
+
+
+def _counter(stage_label: str, number: int, total: int, prefix: str) -> str:
+    return f"[{prefix}{stage_label}{number:>{len(str(total))}}/{total}]"
+
+
+def _counted(dockerfile: Dockerfile | None, index: int, steps: list[ops.Op]) -> list[int]:
+    """The first line of each counted instruction of stage `index`."""
+    if dockerfile is not None and index < len(dockerfile.stages):
+        commands = dockerfile.stages[index].commands
+        return [c.location.start for c in commands if isinstance(c, COUNTED)]
+    found: list[int] = []  # no Dockerfile: one instruction per distinct location
+    for n, step in enumerate(steps):
+        location = getattr(step, "location", None)
+        key = location[0] if location else -1 - n
+        found += [] if key in found else [key]
+    return found
+
+
+def step_names(
+    graphs: list[BuildGraph], multi_platform: bool, dockerfile: Dockerfile | None = None
+) -> dict[str, str]:
+    """Op digest -> display name, for every op of every stage of every platform's graph,
+    the stages' base images (`[1/3] FROM REF`) included."""
     names: dict[str, str] = {}
     for graph in graphs:
         steps_by_stage = stage_steps(graph)
         target = graph.target_platform
+        single = dockerfile is not None and len(dockerfile.stages) == 1
         for stage in graph.stages:
             steps = steps_by_stage[stage.index]
-            total = len(steps) + 1
-            stage_name = stage.name or f"stage-{stage.index}"
-            for number, step in enumerate(steps, start=2):
-                prefix = f"{format_platform(step.platform)} " if multi_platform else ""
-                if multi_platform and step.platform != target:
-                    # BuildKit's cross-compilation form: built on one platform for another
-                    arch = "/".join(filter(None, (target.architecture, target.variant)))
-                    prefix = f"{format_platform(step.platform)}->{arch} "
+            base = base_image(graph, stage.index)
+            counted = _counted(dockerfile, stage.index, steps)
+            first = 1 if base is not None else 0
+            total = first + len(counted)
+            label = "" if single else f"{stage.name or f'stage-{stage.index}'} "
+            if base is not None:
+                # BuildKit names FROM with no target platform: never `->arch`
+                prefix = f"{format_platform(base.platform)} " if multi_platform else ""
                 names.setdefault(
-                    step.digest, f"[{prefix}{stage_name} {number}/{total}] {_label(step)}"
+                    base.digest, f"{_counter(label, 1, total, prefix)} FROM {base.ref}"
                 )
+            for n, step in enumerate(steps):
+                location = getattr(step, "location", None)
+                line = location[0] if location else -1 - n
+                number = first + 1 + (counted.index(line) if line in counted else n)
+                prefix = platform_prefix(step.platform, target) if multi_platform else ""
+                name = f"{_counter(label, number, max(total, number), prefix)} {_label(step)}"
+                names.setdefault(step.digest, name)
     return names

@@ -6,13 +6,15 @@ import asyncio
 import os
 from dataclasses import dataclass
 
-from polybuild.dockerfile import BuildGraph, BuildOptions, convert, load
-from polybuild.dockerfile.ignore import load_patterns
-from polybuild.errors import UsageError
+from polybuild.dockerfile import BuildGraph, BuildOptions, Dockerfile, convert, load
+from polybuild.dockerfile.ignore import ignore_file_for, load_patterns
+from polybuild.dockerfile.lint.report import excerpt
+from polybuild.errors import StepFailedError, UsageError
 from polybuild.fileops.context import load_hash_cache, save_hash_cache
 from polybuild.graph import ops
 from polybuild.image.platform_image import PlatformImage
 from polybuild.image.writer import store_platform_image
+from polybuild.imagebuild import internal_steps as steps
 from polybuild.imagebuild.baseimages import BaseImageResolver, Puller
 from polybuild.imagebuild.dockerfile_file import read_dockerfile
 from polybuild.imagebuild.names import stage_steps, step_names
@@ -34,19 +36,31 @@ class Converted:
     graphs: tuple[BuildGraph, ...]
     ignore_patterns: tuple[str, ...]
     resolver: BaseImageResolver
+    dockerfile: Dockerfile | None = None  # for step names and a failed step's excerpt
+    source: str = ""
 
 
-async def convert_all(request: BuildRequest, runtime: Runtime, puller: Puller | None) -> Converted:
+async def convert_all(
+    request: BuildRequest,
+    runtime: Runtime,
+    puller: Puller | None,
+    progress: ProgressWriter | None = None,
+) -> Converted:
     """Parse once, then convert for every target platform at the same time.
 
     The frontend asks for base images synchronously, so each platform converts in a worker
     thread; a missing base image is pulled on this event loop, once per (ref, platform)
     however many platforms ask for it, so the platforms' pulls overlap.
     """
-    data, name, path = read_dockerfile(request)
-    patterns = load_patterns(request.context, path)
+    given = request.dockerfile if request.dockerfile_text is None else None
+    with steps.load_definition(progress, given.name if given else "Dockerfile") as transferred:
+        data, name, path = read_dockerfile(request)
+        transferred(len(data))
+    with steps.load_dockerignore(progress, ignore_file_for(request.context, path)):
+        patterns = load_patterns(request.context, path)
     dockerfile = load(data, filename=name)
     resolver = BaseImageResolver(runtime.store, puller, request.pull)
+    resolve = steps.metadata_steps(resolver, progress, len(request.platforms) > 1)
 
     def convert_one(platform: Platform) -> BuildGraph:
         options = BuildOptions(
@@ -57,12 +71,13 @@ async def convert_all(request: BuildRequest, runtime: Runtime, puller: Puller | 
             labels=dict(request.labels),
             ignore_patterns=patterns,
         )
-        return convert(dockerfile, options, platform, resolve_image=resolver)
+        return convert(dockerfile, options, platform, resolve_image=resolve)
 
     graphs = await asyncio.gather(
         *(asyncio.to_thread(convert_one, platform) for platform in request.platforms)
     )
-    return Converted(name, tuple(graphs), patterns, resolver)
+    text = data.decode(errors="replace") if isinstance(data, bytes) else data
+    return Converted(name, tuple(graphs), patterns, resolver, dockerfile, text)
 
 
 def check_entitlements(request: BuildRequest, graphs: tuple[BuildGraph, ...]) -> None:
@@ -126,6 +141,9 @@ async def solve(
         ulimits=request.ulimits,
         shm_size=request.shm_size,
     )
+    names = step_names(list(converted.graphs), len(converted.graphs) > 1, converted.dockerfile)
+    steps.from_steps(progress, converted.graphs, names, converted.resolver.resolved, runtime.store)
+    steps.load_context(progress, converted.graphs, request.context, converted.ignore_patterns)
     cache = CacheStore(cache_path(runtime.root), runtime.store.content)
     solver = Solver(
         runtime,
@@ -133,7 +151,7 @@ async def solve(
         cache,
         options,
         base_images=converted.resolver.resolved,
-        names=step_names(list(converted.graphs), len(converted.graphs) > 1),
+        names=names,
         progress=progress,
         file_ops=file_ops,
         imported=imported,
@@ -143,6 +161,10 @@ async def solve(
     load_hash_cache(hashes)
     try:
         results = await solver.solve_all([g.target.root for g in converted.graphs])
+    except StepFailedError as exc:
+        if exc.lines is not None and not exc.excerpt:  # BuildKit's Dockerfile:N lines
+            exc.excerpt = excerpt(converted.dockerfile_name, converted.source, (exc.lines,))
+        raise
     finally:
         cache.close()
         save_hash_cache(hashes)

@@ -111,7 +111,12 @@ async def build_stored(
     with recording(request, builder, runtime.root, warn) as outcome:
         outcome.planned = planned
         recorder = outcome.recorder
-        writer = ProgressWriter(Fanout(make_renderer(request.progress, err), recorder))
+        writer = ProgressWriter(
+            Fanout(
+                make_renderer(request.progress, err, instance=(builder.name, builder.driver)),
+                recorder,
+            )
+        )
         checked: list[Checked] = []
         try:
             warn_build(request, writer)  # BuildKit lints before it solves

@@ -65,12 +65,18 @@ def _isatty(stream: TextIO) -> bool:
 
 
 def make_renderer(
-    mode: str | None, stream: TextIO, *, env: Mapping[str, str] | None = None
+    mode: str | None,
+    stream: TextIO,
+    *,
+    env: Mapping[str, str] | None = None,
+    instance: tuple[str, str] | None = None,
 ) -> Progress:
     """The sink for `--progress=MODE` writing to `stream` (usually stderr).
 
     `auto` and `tty` draw the interactive display on a terminal and fall back to plain
     output when `stream` is not one; `quiet` shows nothing (the CLI still reports errors).
+    `instance` (builder name, driver) is the build's description as buildx gives it: plain
+    output's `#0 building with "NAME" instance using DRIVER driver`, the tty's `DRIVER:NAME`.
     """
     chosen = resolve_mode(mode, env)
     if chosen == "quiet":
@@ -80,8 +86,10 @@ def make_renderer(
     if chosen in ("auto", "tty") and _isatty(stream):
         from polybuild.progress.tty import TTYRenderer  # rich's Live only when drawn
 
-        return TTYRenderer(stream)
-    return PlainRenderer(stream)
+        console_desc = f"{instance[1]}:{instance[0]}" if instance else ""
+        return TTYRenderer(stream, desc=console_desc)
+    desc = f'building with "{instance[0]}" instance using {instance[1]} driver' if instance else ""
+    return PlainRenderer(stream, desc=desc)
 
 
 __all__ = [

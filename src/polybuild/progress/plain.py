@@ -1,5 +1,7 @@
 """BuildKit's plain progress format, written as events arrive.
 
+    #0 building with "default" instance using local driver
+
     #5 [linux/arm64 build 2/4] RUN make
     #5 0.532 cc -o app app.c
     #5 DONE 3.2s
@@ -7,11 +9,16 @@
 Steps are numbered in the order they start. When output switches to another step while
 one is still running, the running one gets a `#N ...` line and is re-announced by name
 when it continues, as BuildKit does. Log lines carry the seconds since the step started.
+At the end, each failed step's last log lines in BuildKit's `------` block
+(progressui's printErrorLogs), then the warnings as buildx counts them (printWarnings).
 """
 
 from __future__ import annotations
 
+import os
 import threading
+from collections import deque
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TextIO
 
@@ -24,6 +31,8 @@ from polybuild.progress.events import (
     VertexStatus,
 )
 
+ERROR_LOG_LINES = 10  # progressui's logsBufferSize: what a failed step's block shows
+
 
 @dataclass(slots=True)
 class _Vertex:
@@ -32,6 +41,8 @@ class _Vertex:
     started: float
     partial: bytearray = field(default_factory=bytearray)
     partial_offset: float = 0.0
+    error: str | None = None
+    last_logs: deque[str] = field(default_factory=lambda: deque(maxlen=ERROR_LOG_LINES))
 
 
 def format_bytes(size: int) -> str:
@@ -47,8 +58,9 @@ def format_bytes(size: int) -> str:
 class PlainRenderer:
     """Writes the plain format to `stream`; safe to call from many threads."""
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: TextIO, *, desc: str = "") -> None:
         self._stream = stream
+        self._desc = desc
         self._lock = threading.Lock()
         self._vertices: dict[str, _Vertex] = {}
         self._current: str | None = None
@@ -78,11 +90,10 @@ class PlainRenderer:
                 return
             self._closed = True
             self._flush_partial()
-            if self._warnings:
-                count = len(self._warnings)
-                self._write(f"\n{count} warning{'s' if count > 1 else ''} found:\n")
-                for warning in self._warnings:
-                    self._write(f" - {warning.message}\n")
+            self._write(
+                error_blocks((s.name, s.error, tuple(s.last_logs)) for s in self._vertices.values())
+            )
+            self._write(warnings_block(self._warnings))
             self._stream.flush()
 
     def _write(self, text: str) -> None:
@@ -99,6 +110,8 @@ class PlainRenderer:
             self._write(f"#{old.index} ...\n")
         if not self._first:
             self._write("\n")
+        elif self._desc:
+            self._write(f"#0 {self._desc}\n\n")
         self._first = False
         self._write(f"#{state.index} {state.name}\n")
         self._current = vertex
@@ -125,6 +138,7 @@ class PlainRenderer:
             at = state.partial_offset if n == 0 else offset
             text = line.decode(errors="replace").rstrip("\r")
             self._write(f"#{state.index} {at:.3f} {text}\n")
+            state.last_logs.append(f"{at:.3f} {text}")
         state.partial_offset = offset
 
     def _flush_partial(self) -> None:
@@ -134,6 +148,7 @@ class PlainRenderer:
         if state.partial:
             text = bytes(state.partial).decode(errors="replace").rstrip("\r")
             self._write(f"#{state.index} {state.partial_offset:.3f} {text}\n")
+            state.last_logs.append(f"{state.partial_offset:.3f} {text}")
             state.partial.clear()
 
     def _status(self, event: VertexStatus) -> None:
@@ -160,6 +175,7 @@ class PlainRenderer:
         if event.canceled:
             self._write(f"#{state.index} CANCELED\n")
         elif event.error is not None:
+            state.error = event.error
             self._write(f"#{state.index} ERROR: {event.error}\n")
         elif event.cached:
             self._write(f"#{state.index} CACHED\n")
@@ -174,4 +190,35 @@ class PlainRenderer:
             self._write(f"#{state.index} WARN: {event.message}\n")
 
 
-__all__ = ["PlainRenderer", "format_bytes"]
+def error_blocks(steps: Iterable[tuple[str, str | None, Sequence[str]]]) -> str:
+    """BuildKit's block for each failed step (name, error, last log lines), canceled ones
+    left out: `------`, ` > NAME:`, the lines, `------`."""
+    out = []
+    for name, error, logs in steps:
+        if error is None or error == "canceled" or error.endswith("context canceled"):
+            continue
+        out.append(f"------\n > {name}:\n")
+        out.extend(f"{line}\n" for line in logs)
+        out.append("------\n")
+    return "".join(out)
+
+
+def warnings_block(warnings: Sequence[BuildWarning]) -> str:
+    """buildx's list after a build (printWarnings): the count, then each warning's short
+    form; with --debug (POLYBUILD_DEBUG=1) each one's detail and URL too."""
+    if not warnings:
+        return ""
+    debug = os.environ.get("POLYBUILD_DEBUG") == "1"
+    count = len(warnings)
+    head = "1 warning found" if count == 1 else f"{count} warnings found"
+    out = [f"\n {head}{'' if debug else ' (use docker --debug to expand)'}:\n"]
+    for warning in warnings:
+        out.append(f" - {warning.message}\n")
+        if debug:
+            out.extend(f"{line}\n" for line in warning.detail)
+            out.append(f"More info: {warning.url}\n" if warning.url else "")
+            out.append("\n")
+    return "".join(out)
+
+
+__all__ = ["ERROR_LOG_LINES", "PlainRenderer", "error_blocks", "format_bytes", "warnings_block"]

@@ -1,12 +1,13 @@
 """The interactive display: one line per step and platform, redrawn in place with rich.Live.
 
-    [+] Building 12.3s (5/8)
+    [+] Building 12.3s (5/8)                                        local:default
      => [linux/arm64 build 2/4] RUN make  (emulated)                        3.2s
      => => # cc -o app app.c
      => CACHED [linux/amd64 build 2/4] RUN make                             0.0s
 
 Running steps show their last log lines; when the build ends the display stays as it
-last was, followed by the logs of failed steps and the warnings, as buildx prints them.
+last was, followed by the logs of failed steps and the warnings, as buildx prints them
+(plain.error_blocks, plain.warnings_block).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from polybuild.progress.events import (
     VertexStarted,
     VertexStatus,
 )
-from polybuild.progress.plain import format_bytes
+from polybuild.progress.plain import error_blocks, format_bytes, warnings_block
 
 LOG_LINES = 6
 ERROR_LOG_LINES = 20
@@ -43,7 +44,7 @@ class _Step:
     completed: float | None = None
     cached: bool = False
     error: str | None = None
-    logs: deque[str] = field(default_factory=lambda: deque(maxlen=ERROR_LOG_LINES))
+    logs: deque[tuple[float, str]] = field(default_factory=lambda: deque(maxlen=ERROR_LOG_LINES))
     partial: str = ""
     statuses: dict[str, VertexStatus] = field(default_factory=dict)
 
@@ -51,7 +52,8 @@ class _Step:
 class TTYRenderer:
     """Redraws the build's state on a terminal; safe to call from many threads."""
 
-    def __init__(self, stream: TextIO, *, console: Console | None = None) -> None:
+    def __init__(self, stream: TextIO, *, console: Console | None = None, desc: str = "") -> None:
+        self._desc = desc
         self._console = console or Console(file=stream, force_terminal=True, highlight=False)
         self._lock = threading.Lock()
         self._steps: dict[str, _Step] = {}
@@ -99,7 +101,8 @@ class TTYRenderer:
             return
         if isinstance(event, VertexLog):
             *lines, step.partial = (step.partial + event.data.decode(errors="replace")).split("\n")
-            step.logs.extend(line.rstrip("\r") for line in lines)
+            at = max(event.timestamp - step.started, 0.0)
+            step.logs.extend((at, line.rstrip("\r")) for line in lines)
         elif isinstance(event, VertexStatus):
             step.statuses[event.id] = event
         else:
@@ -122,12 +125,16 @@ class TTYRenderer:
             header = f"[+] Building {self._elapsed(finished):.1f}s ({done}/{len(steps)})"
             if self._closed:
                 header += " FINISHED" if not any(s.error for s in steps) else ""
+            top = Table.grid(expand=True)
+            top.add_column(ratio=1, no_wrap=True)
+            top.add_column(justify="right", no_wrap=True)
+            top.add_row(Text(header, style="bold blue" if finished else "bold"), Text(self._desc))
             table = Table.grid(expand=True)
             table.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
             table.add_column(justify="right", no_wrap=True)
             for step in steps:
                 self._rows(table, step)
-            return Group(Text(header, style="bold blue" if finished else "bold"), table)
+            return Group(top, table)
 
     @staticmethod
     def _rows(table: Table, step: _Step) -> None:
@@ -151,23 +158,23 @@ class TTYRenderer:
             if status.total:
                 size += f" / {format_bytes(status.total)}"
             table.add_row(Text(f" => => {status.id} {size}", style="dim"), Text(""))
-        for log in list(step.logs)[-LOG_LINES:]:
+        for _, log in list(step.logs)[-LOG_LINES:]:
             table.add_row(Text(f" => => # {log}", style="dim"), Text(""))
 
     def _print_errors(self) -> None:
-        for step in self._steps.values():
-            if step.error is None or step.error == "canceled":
-                continue
-            self._console.print("------", highlight=False)
-            self._console.print(f" > {step.name}:", highlight=False, markup=False)
-            for log in step.logs:
-                self._console.print(log, highlight=False, markup=False)
-            self._console.print("------", highlight=False)
-        if self._warnings:
-            count = len(self._warnings)
-            self._console.print(f"\n{count} warning{'s' if count > 1 else ''} found:")
-            for warning in self._warnings:
-                self._console.print(f" - {warning.message}", highlight=False, markup=False)
+        steps = (
+            (s.name, s.error, tuple(f"{_seconds(at)} {text}" for at, text in s.logs))
+            for s in self._steps.values()
+        )
+        text = error_blocks(steps) + warnings_block(self._warnings)
+        if text:
+            self._console.file.write(text)
+            self._console.file.flush()
+
+
+def _seconds(offset: float) -> str:
+    """A log line's time as BuildKit's tty shows it: 3 decimals under 10 s, 2 under 100."""
+    return f"{offset:.3f}" if offset < 10 else f"{offset:.2f}" if offset < 100 else f"{offset:.1f}"
 
 
 __all__ = ["TTYRenderer"]

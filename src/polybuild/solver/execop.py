@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from filelock import FileLock, Timeout
 
 from polybuild import syscalls
+from polybuild.dockerfile.dump import go_quote
 from polybuild.errors import ExecutionError, StepFailedError
 from polybuild.executor import ExitStatus, Mount, Process
 from polybuild.graph import ops
@@ -226,22 +227,22 @@ def exec_process(
 def failure(
     exec_op: ops.Exec, status: ExitStatus, tail: OutputTail, name: str, root: Path | None = None
 ) -> StepFailedError:
-    """BuildKit's wording for a failed RUN, with the step, its platform and its last output;
-    and, when the data root `root` has run out of space, that (the step's files go there)."""
-    command = " ".join(exec_op.argv)
+    """BuildKit's words for a failed RUN (`process "/bin/sh -c ..." did not complete
+    successfully: exit code: 3`, the command Go-quoted as its %q), naming the step and its
+    Dockerfile lines for the CLI's report (the step's last output is in its progress); and,
+    when the data root `root` has run out of space, that (the step's files go there)."""
+    command = go_quote(" ".join(exec_op.argv))
     how = "timed out" if status.timed_out else f"exit code: {status.code}"
-    output = tail.text()
-    message = f'{name}: process "{command}" did not complete successfully: {how}'
-    if output:
-        message += "\n" + "\n".join("  > " + line for line in output.splitlines())
-    hint = "the last lines of the step's output are shown above"
+    message = f"process {command} did not complete successfully: {how}"
+    hint = None
     if root is not None and _nearly_full(root):
         message += f"\nno space left on the file system of the data root {root}"
         hint = (
             "free space there (polybuild prune removes the build cache), or use a data root "
             "with more room (POLYBUILD_ROOT)"
         )
-    return StepFailedError(message, hint=hint)
+    del tail  # shown by the progress renderer's error block, as BuildKit's
+    return StepFailedError(message, hint=hint, step=name, lines=exec_op.location)
 
 
 def _nearly_full(path: Path) -> bool:
