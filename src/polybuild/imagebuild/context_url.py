@@ -131,7 +131,8 @@ def parse_git_ref(value: str) -> GitRef | None:
         if name not in _GIT_SCHEMES:
             return None
         parsed = urllib.parse.urlsplit(value_url)
-        if name in ("http", "https") and not parsed.path.endswith(".git"):
+        deprecated = value_url is not value  # github.com/...: no .git needed
+        if name in ("http", "https") and not deprecated and not parsed.path.endswith(".git"):
             return None
         remote = urllib.parse.urlunsplit(parsed._replace(query="", fragment=""))
         fragment, query = parsed.fragment, parsed.query
