@@ -1,0 +1,177 @@
+"""polybuild's `--progress=plain` against BuildKit's own (`buildctl build --progress=plain` on a
+real buildkitd v0.32.2) for the same Dockerfiles: the steps' names (digests included), their
+order, their log lines and a failed step's report, with times normalised.
+
+BuildKit runs its internal steps concurrently (their order varies from run to run), so those
+are compared as a set; the Dockerfile's steps in order. buildctl prints `error: failed to
+solve: ...` where buildx, whose output polybuild follows, prints `ERROR: failed to build:
+failed to solve: ...`.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.buildkit.conftest import BuildkitDaemon
+from tests.conftest import SHARED, import_busybox, require_root, run_cli
+from tests.registry.conftest import Registry, registry  # noqa: F401 (fixtures)
+
+pytestmark = [pytest.mark.root, pytest.mark.integration]
+
+BUILDCTL = SHARED / "tools" / "buildkit" / "buildctl"
+HEADER = re.compile(r"^#(\d+) (.*)$")
+TIME = re.compile(r"^\d+\.\d+ ", re.MULTILINE)
+
+
+@pytest.fixture(scope="module")
+def node(
+    buildkitd_factory: Callable[..., BuildkitDaemon],
+    registry: Registry,  # noqa: F811
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[BuildkitDaemon, str, Path]]:
+    """A daemon pulling busybox (amd64, arm64) from the test registry; a data root with the
+    same image under the same name, for polybuild's local builds."""
+    require_root()
+    root = tmp_path_factory.mktemp("plain-vs") / "root"
+    base = f"{registry.host}/library/busybox:plain"
+    import_busybox(root, ("amd64", "arm64"), name=base)
+    pushed = run_cli(root, "push", base)
+    assert pushed.returncode == 0, pushed.stderr
+    daemon = buildkitd_factory(f'[registry."{registry.host}"]\n  http = true\n')
+    yield daemon, base, root
+
+
+@dataclass(frozen=True)
+class Plain:
+    """One plain output taken apart: steps in order of appearance, each step's log lines
+    (times dropped), the failed steps' report (from the first `------`), and the rest."""
+
+    steps: list[str]
+    logs: dict[str, list[str]]
+    report: str
+
+    @property
+    def internal(self) -> set[str]:
+        return {s for s in self.steps if "internal]" in s}
+
+    @property
+    def dockerfile_steps(self) -> list[str]:
+        return [s for s in self.steps if "internal]" not in s]
+
+
+def parse(text: str) -> Plain:
+    head, sep, report = text.partition("------\n")
+    names: dict[str, str] = {}
+    logs: dict[str, list[str]] = {}
+    for line in head.splitlines():
+        found = HEADER.match(line)
+        if found is None:
+            continue
+        number, rest = found.groups()
+        if number == "0":
+            continue
+        if number not in names:
+            names[number] = rest
+            logs[rest] = []
+        elif TIME.match(rest):
+            logs[names[number]].append(TIME.sub("", rest))
+    return Plain(list(names.values()), logs, TIME.sub("T ", sep + report))
+
+
+def context(tmp_path: Path, dockerfile: str) -> Path:
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(dockerfile)
+    (ctx / "f.txt").write_text("x\n")
+    return ctx
+
+
+def both(
+    node: tuple[BuildkitDaemon, str, Path], tmp_path: Path, dockerfile: str, *platforms: str
+) -> tuple[subprocess.CompletedProcess[str], subprocess.CompletedProcess[str]]:
+    """(buildctl's run, polybuild's run) of `dockerfile` (`{base}` is the busybox image)."""
+    daemon, base, root = node
+    ctx = context(tmp_path, dockerfile.format(base=base))
+    args = [str(BUILDCTL), "--addr", daemon.address, "build", "--progress", "plain",
+            "--frontend", "dockerfile.v0", "--local", f"context={ctx}",
+            "--local", f"dockerfile={ctx}"]  # fmt: skip
+    flags: list[str] = []
+    if platforms:
+        args += ["--opt", f"platform={','.join(platforms)}"]
+        flags = ["--platform", ",".join(platforms)]
+    theirs = subprocess.run(args, capture_output=True, text=True, check=False, timeout=300)
+    ours = run_cli(root, "build", "--progress", "plain", *flags, str(ctx))
+    return theirs, ours
+
+
+def test_one_stage_steps_names_and_logs_are_buildkits(
+    node: tuple[BuildkitDaemon, str, Path], tmp_path: Path
+) -> None:
+    dockerfile = (
+        "FROM {base}\nARG DEST=/srv\nENV GREETING=hello\nWORKDIR /app\n"
+        'RUN echo "$GREETING from $DEST" && echo "${{UNSET:-}}x"\n'
+        "COPY --chmod=644 f.txt $DEST/\n"
+        # each step writes a file: two empty layers in one stack make overlayfs refuse it
+        + "".join(f"RUN echo step {n} | tee /step{n}\n" for n in range(7))
+    )
+    theirs, ours = both(node, tmp_path, dockerfile)
+    assert theirs.returncode == 0, theirs.stderr
+    assert ours.returncode == 0, ours.stderr
+    assert ours.stderr.startswith('#0 building with "default" instance using local driver\n\n')
+    mine, buildkit = parse(ours.stderr), parse(theirs.stderr)
+    assert mine.internal == buildkit.internal, ours.stderr
+    assert mine.dockerfile_steps == buildkit.dockerfile_steps, ours.stderr
+    assert (
+        buildkit.dockerfile_steps[2] == '[ 3/11] RUN echo "hello from /srv" && echo "${UNSET:-}x"'
+    )
+    assert mine.logs == buildkit.logs
+
+
+def test_a_failed_multi_stage_build_reports_as_buildkit(
+    node: tuple[BuildkitDaemon, str, Path], tmp_path: Path
+) -> None:
+    dockerfile = (
+        "FROM {base} AS base\nARG X=hi\nRUN echo one\nWORKDIR /app\nCOPY . /src/$X\n"
+        "FROM base\n"
+        "RUN --network=none sh -c 'echo to stderr >&2; \\\n"
+        '  echo "quoted"; exit 3\'\n'
+        "FROM scratch AS never\n"
+    )
+    theirs, ours = both(node, tmp_path, dockerfile.replace("FROM scratch AS never\n", ""))
+    assert theirs.returncode == 1 and ours.returncode != 0, ours.stderr
+    mine, buildkit = parse(ours.stderr), parse(theirs.stderr)
+    assert mine.internal == buildkit.internal, ours.stderr
+    assert mine.dockerfile_steps == buildkit.dockerfile_steps, ours.stderr
+    assert mine.logs == buildkit.logs
+    expected = buildkit.report.replace(
+        "\nerror: failed to solve: ", "\nERROR: failed to build: failed to solve: "
+    )
+    assert mine.report == expected, ours.stderr
+    assert "   7 | >>> RUN --network=none" in mine.report
+
+
+def test_multi_platform_steps_are_named_as_buildkit(
+    node: tuple[BuildkitDaemon, str, Path], tmp_path: Path
+) -> None:
+    dockerfile = (
+        "FROM --platform=$BUILDPLATFORM {base} AS build\nARG TARGETPLATFORM\n"
+        "RUN echo building for $TARGETPLATFORM > /log\n"
+        "FROM {base}\nCOPY --from=build /log /log\nRUN cat /log\n"
+    )
+    theirs, ours = both(node, tmp_path, dockerfile, "linux/amd64", "linux/arm64")
+    assert theirs.returncode == 0, theirs.stderr
+    assert ours.returncode == 0, ours.stderr
+    mine, buildkit = parse(ours.stderr), parse(theirs.stderr)
+    assert mine.internal == buildkit.internal, ours.stderr
+    assert sorted(mine.dockerfile_steps) == sorted(buildkit.dockerfile_steps), ours.stderr
+    for platform in ("[linux/amd64 ", "[linux/arm64 "):
+        order = [s for s in buildkit.dockerfile_steps if s.startswith(platform)]
+        assert [s for s in mine.dockerfile_steps if s.startswith(platform)] == order
+    assert "[linux/amd64->arm64 build 2/2] RUN echo building for linux/arm64 > /log" in mine.steps
+    assert mine.logs == buildkit.logs
