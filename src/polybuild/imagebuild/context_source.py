@@ -134,7 +134,7 @@ def _keep_git(request: BuildRequest, ref: GitRef) -> bool:
 
 
 def _git_context(request: BuildRequest, ref: GitRef, tmp: Path) -> Path:
-    from polybuild.imagebuild.context_git import check_out
+    from polybuild.gitsource.checkout import check_out
 
     what = _what(request.context_source)
     checkout = check_out(ref, data_root(), tmp / "context", what, keep_git=_keep_git(request, ref))

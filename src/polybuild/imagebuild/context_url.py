@@ -1,51 +1,23 @@
 """What a CONTEXT argument that is not a directory names: `-`, a git reference or an HTTP(S)
-URL, parsed as buildx and BuildKit v0.32 parse them (no I/O).
-
-BuildKit's rules (frontend/dockerfile/dfgitutil, util/gitutil, util/sshutil): a git reference
-is `http://`, `https://` (only with a path ending in `.git`), `git://` or `ssh://` URL, or
-scp-style `user@host:path`; `github.com/...` counts too when it is no local directory (a
-deprecated form). Its fragment is `#REF[:SUBDIR]`; its query may say `ref=`, `tag=`,
-`branch=`, `subdir=`, `checksum=`/`commit=`, `keep-git-dir[=BOOL]`, `submodules[=BOOL]`,
-`mtime=checkout|commit` and `fetch-by-commit[=BOOL]`. Any other `http(s)://` URL is a
-tarball (or a bare Dockerfile) to download.
+URL, as buildx tells them apart (no I/O): a git reference as BuildKit parses it
+(gitsource/url.py), else any `http(s)://` URL is a tarball (or a bare Dockerfile) to
+download, else CONTEXT is a local path.
 """
 
 from __future__ import annotations
 
-import posixpath
-import re
-import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
 from polybuild.errors import UsageError
+from polybuild.gitsource.url import GitRef
+from polybuild.gitsource.url import parse_git_ref as _parse_git_ref
 
 __all__ = ["UNFETCHED", "GitRef", "HttpRef", "is_remote", "parse_git_ref", "parse_remote"]
 
 # A request's `context` while its remote CONTEXT is not fetched yet (a BuildKit daemon
 # fetches it itself): a path that can never be a directory, so a reader fails loudly.
 UNFETCHED = Path("/dev/null/unfetched-context")
-
-_SCHEME = re.compile(r"^[a-zA-Z0-9]+://")
-_GIT_SCHEMES = ("http", "https", "ssh", "git")
-# util/sshutil's gitSSHRegex: user@host:path[?query][#fragment]
-_SCP = re.compile(r"^([a-zA-Z0-9\-_]+)@([a-zA-Z0-9\-.]+):(.*?)(?:\?(.*?))?(?:#(.*))?$")
-_TRUE = ("1", "t", "T", "TRUE", "true", "True")
-_FALSE = ("0", "f", "F", "FALSE", "false", "False")
-
-
-@dataclass(frozen=True, slots=True)
-class GitRef:
-    """A git context: `remote` without query or fragment, the ref to check out (empty: the
-    remote's HEAD), the subdirectory that is the context, an expected commit, and whether
-    the checkout keeps its `.git` directory (None: as BUILDKIT_CONTEXT_KEEP_GIT_DIR says)."""
-
-    remote: str
-    ref: str = ""
-    subdir: str = ""
-    checksum: str = ""
-    keep_git_dir: bool | None = None
-    submodules: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,98 +27,15 @@ class HttpRef:
     url: str
 
 
-def _error(value: str, reason: str) -> UsageError:
-    return UsageError(f"CONTEXT {value!r}: {reason}", hint="see buildx's docs for git contexts")
-
-
-def _subdir(value: str) -> str:
-    """path.Join("/", subdir) without the leading slash: no `..` can leave the repository."""
-    return posixpath.normpath("/" + value).lstrip("/") if value else ""
-
-
-def _bool(value: str, name: str, raw: str) -> bool:
-    if value == "":
-        return True
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise _error(raw, f"invalid {name} value: {value!r}")
-
-
-def _query(ref: GitRef, query: str, raw: str) -> GitRef:
-    """dfgitutil's loadQuery: the query's settings over the fragment's, conflicts refused."""
-    values: dict[str, list[str]] = urllib.parse.parse_qs(query, keep_blank_values=True)
-    named = {"ref": ref.ref, "subdir": ref.subdir}
-    checksum = tag = branch = ""
-    keep: bool | None = None
-    submodules: bool | None = None
-    for key, items in values.items():
-        if len(items) > 1:
-            raise _error(raw, f"query {key!r} has multiple values")
-        item = items[0] if items else ""
-        if item == "" and key not in ("submodules", "keep-git-dir", "fetch-by-commit"):
-            raise _error(raw, f"query {key!r} has no value")
-        if key in ("ref", "subdir"):
-            item = _subdir(item) if key == "subdir" else item
-            if named[key] and named[key] != item:
-                raise _error(raw, f"{key} conflicts: {named[key]!r} vs {item!r}")
-            named[key] = item
-        elif key == "tag":
-            tag = item if item.startswith("refs/tags/") else "refs/tags/" + item
-        elif key == "branch":
-            branch = item if item.startswith("refs/heads/") else "refs/heads/" + item
-        elif key in ("checksum", "commit"):
-            checksum = item
-        elif key == "keep-git-dir":
-            keep = _bool(item, key, raw)
-        elif key == "submodules":
-            submodules = _bool(item, key, raw)
-        elif key == "mtime":
-            if item not in ("checkout", "commit"):
-                raise _error(raw, f'invalid mtime value: {item!r} (must be "checkout" or "commit")')
-        elif key == "fetch-by-commit":
-            _bool(item, key, raw)
-        else:
-            raise _error(raw, f"unexpected query {key!r}")
-    if tag and branch:
-        raise _error(raw, "branch conflicts with tag")
-    for wanted in (tag, branch):
-        if wanted:
-            if named["ref"] and named["ref"] != wanted:
-                raise _error(raw, f"ref conflicts: {named['ref']!r} vs {wanted!r}")
-            named["ref"] = wanted
-    return GitRef(ref.remote, named["ref"], named["subdir"], checksum, keep, submodules)
-
-
 def parse_git_ref(value: str) -> GitRef | None:
-    """The git reference `value` names, None when it names none (BuildKit's ParseGitRef);
-    UsageError for a git reference whose query is wrong."""
-    if value.startswith(("./", "../")):
-        return None
-    value_url = "https://" + value if value.startswith("github.com/") else value
-    scheme = _SCHEME.match(value_url)
-    if scheme:
-        name = scheme.group(0)[:-3].lower()
-        if name not in _GIT_SCHEMES:
-            return None
-        parsed = urllib.parse.urlsplit(value_url)
-        deprecated = value_url is not value  # github.com/...: no .git needed
-        if name in ("http", "https") and not deprecated and not parsed.path.endswith(".git"):
-            return None
-        remote = urllib.parse.urlunsplit(parsed._replace(query="", fragment=""))
-        fragment, query = parsed.fragment, parsed.query
-    else:
-        match = _SCP.match(value)
-        if match is None:
-            return None
-        user, host, path, query, fragment = match.groups(default="")
-        remote = f"{user}@{host}:{path}"
-    ref, _, subdir = fragment.partition(":")
-    parsed_ref = GitRef(remote, ref, _subdir(subdir))
-    if remote.startswith("-") or not remote:
-        raise _error(value, "not a git remote")
-    return _query(parsed_ref, query, value) if query else parsed_ref
+    """The git reference CONTEXT `value` names, or None; UsageError naming it when its
+    fragment or query is wrong."""
+    try:
+        return _parse_git_ref(value)
+    except ValueError as exc:
+        raise UsageError(
+            f"CONTEXT {value!r}: {exc}", hint="see buildx's docs for git contexts"
+        ) from None
 
 
 def parse_remote(value: str) -> GitRef | HttpRef | None:

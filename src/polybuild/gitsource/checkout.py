@@ -1,5 +1,6 @@
-"""A git context checked out with the system `git`: the commit resolved with `git ls-remote`,
-fetched once into a cache in the data root, then checked out into a private directory.
+"""A git reference (a build context, an ADD source) checked out with the system `git`: the
+commit resolved with `git ls-remote`, fetched once into a cache in the data root, then
+checked out into a private directory.
 
 The cache is `<data root>/git/<sha256 of the remote>/`, a bare repository holding, for each
 commit a build used, a ref `refs/polybuild/<commit>`: a commit it holds is never fetched
@@ -22,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from polybuild.errors import ContextError
-from polybuild.imagebuild.context_url import GitRef
+from polybuild.gitsource.url import GitRef
 
 __all__ = ["GitCheckout", "cache_dir", "check_out", "resolve_commit"]
 
