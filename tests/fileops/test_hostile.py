@@ -94,6 +94,9 @@ def test_mkdir_through_a_file_fails(tmp_path: Path) -> None:
         make_dir(root, "/file/sub", instruction="WORKDIR /file/sub")
 
 
-def test_git_urls_are_refused(tmp_path: Path) -> None:
-    with pytest.raises(FileOpError, match="git sources are not supported"):
-        add_url("https://github.com/moby/buildkit.git", tmp_path, "/src/")
+def test_malformed_git_references_are_refused_before_any_fetch(tmp_path: Path) -> None:
+    # ADD checks git references out (tests/integration/test_context_sources.py); a bad
+    # query is refused as BuildKit refuses it, before git runs.
+    with pytest.raises(FileOpError, match="unexpected query 'depth'"):
+        add_url("https://example.invalid/r.git?depth=1", tmp_path, "/src/", instruction="ADD")
+    assert list(tmp_path.iterdir()) == []

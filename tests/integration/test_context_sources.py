@@ -454,3 +454,49 @@ def test_daemon_fetches_git_and_http_contexts(
     done, out = build(tmp_path, env, "--builder", "bkctx", f"{server.url}#v1:sub")
     assert done.returncode == 0, done.stderr.decode()
     assert listing(out) == {"f": b"one\n"}
+
+
+# -- ADD <git ref> ---------------------------------------------------------------------
+
+
+def test_add_git_reference(
+    tmp_path: Path, env: dict[str, str], git_server: tuple[GitServer, str, str]
+) -> None:
+    server, first, _ = git_server
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(
+        "FROM scratch\n"
+        f"ADD {server.url}#v1:sub /one/\n"
+        f"ADD {server.url}?branch=main&subdir=sub /two\n"
+        f"ADD --keep-git-dir=true {server.url}#v1 /repo\n"
+        f"ADD --checksum={first[:12]} {server.url}#v1 /checked/\n"
+    )
+    done, out = build(tmp_path, env, str(ctx))
+    assert done.returncode == 0, done.stderr.decode()
+    files = listing(out)
+    assert files["one/f"] == b"one\n" and files["two/f"] == b"two\n"
+    assert "one/.git" not in files and "checked/.git" not in files
+    assert files["checked/sub/f"] == b"one\n"
+    assert _git("rev-parse", "HEAD", cwd=out / "repo") == first
+    again, _ = build(tmp_path, env, str(ctx))
+    assert again.returncode == 0, again.stderr.decode()
+    assert again.stderr.decode().count("CACHED") == 4, "the same commits are cached"
+
+
+def test_add_git_errors(
+    tmp_path: Path, env: dict[str, str], git_server: tuple[GitServer, str, str]
+) -> None:
+    server, _, second = git_server
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(f"FROM scratch\nADD --checksum=0000 {server.url}#main /x/\n")
+    done, _ = build(tmp_path, env, str(ctx))
+    assert done.returncode == 10
+    assert f"expected checksum to match 0000, got {second}" in done.stderr.decode()
+    (ctx / "Dockerfile").write_text(f"FROM scratch\nADD {server.url}#nosuch /x/\n")
+    done, _ = build(tmp_path, env, str(ctx))
+    assert done.returncode == 10
+    assert f"ADD {server.url}#nosuch /x/: {server.url}#nosuch: the remote has no ref 'nosuch'" in (
+        done.stderr.decode()
+    )

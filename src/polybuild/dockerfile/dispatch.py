@@ -16,6 +16,7 @@ from polybuild.dockerfile.shell import expand_heredoc, expand_word, expand_words
 from polybuild.dockerfile.step_names import copy_name, run_name
 from polybuild.dockerfile.syntax import Location
 from polybuild.errors import DockerfileError
+from polybuild.gitsource.url import parse_git_ref
 from polybuild.graph import Copy, Exec, InlineFile, InlineSource, Merge, Mkdir, Mount, Op
 from polybuild.image.config import Healthcheck, History, ImageConfig, rfc3339
 from polybuild.platforms import Platform
@@ -288,7 +289,7 @@ def _copy(state: StageState, c: ins.Copy, ctx: Context) -> None:
     }
     base: Op | None = None if c.link else state.root
     layers: list[Copy] = []
-    local = [s for s in sources if not (c.is_add and s.startswith(("http://", "https://")))]
+    local = [s for s in sources if not (c.is_add and _remote_source(s))]
     for url in (s for s in sources if s not in local):
         layers.append(Copy(base, None, (), url=url, **common))  # type: ignore[arg-type]
     if local:
@@ -307,6 +308,18 @@ def _copy(state: StageState, c: ins.Copy, ctx: Context) -> None:
         for layer in layers:
             state.root = replace(layer, dest_base=state.root)
     _history(state, f"{name} " + " ".join((*sources, dest_word)), True, ctx)
+
+
+def _remote_source(source: str) -> bool:
+    """ADD fetches it: an HTTP(S) URL or a git reference (not the `github.com/...` form)."""
+    if source.startswith(("http://", "https://")):
+        return True
+    if source.startswith("github.com/"):
+        return False
+    try:
+        return parse_git_ref(source) is not None
+    except ValueError:
+        return True  # a malformed git reference: ADD's error says what is wrong
 
 
 def _cmd(state: StageState, c: ins.Cmd, ctx: Context) -> None:

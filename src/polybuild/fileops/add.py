@@ -24,11 +24,10 @@ _CHUNK = 1 << 20
 
 
 def is_git_url(url: str) -> bool:
-    """Sources ADD would clone (out of scope here): git@, git://, ssh:// and *.git URLs."""
-    if url.startswith(("git@", "git://", "ssh://")):
-        return True
-    path = urlsplit(url.split("#", 1)[0]).path
-    return url.startswith(("http://", "https://")) and path.endswith(".git")
+    """Sources ADD checks out with git (fileops/add_git.py): BuildKit's git references."""
+    from polybuild.fileops.add_git import is_git_source
+
+    return is_git_source(url)
 
 
 def url_file_name(url: str) -> str:
@@ -46,6 +45,7 @@ def add_url(
     chown: ResolvedOwner | None = None,
     checksum: str = "",
     unpack: bool | None = None,
+    keep_git_dir: bool = False,
     source_date_epoch: int | None = None,
     client: httpx.Client | None = None,
     instruction: str = "",
@@ -58,11 +58,11 @@ def add_url(
     Archives are extracted only with `unpack=True` (remote archives are not by default).
     """
     if is_git_url(url):
-        raise FileOpError(
-            f"git sources are not supported: {url}",
-            instruction=instruction,
-            hint="clone in a RUN step, or COPY from a context that has the repository",
-        )
+        from polybuild.fileops.add_git import add_git
+
+        return add_git(url, dest_root, dest, chmod=chmod, chown=chown, checksum=checksum,
+                       keep_git_dir=keep_git_dir, source_date_epoch=source_date_epoch,
+                       instruction=instruction)  # fmt: skip
     algorithm, _, expected = checksum.partition(":")
     if checksum and (algorithm != "sha256" or len(expected) != 64):
         raise FileOpError(
@@ -130,7 +130,12 @@ def _http_time(value: str) -> int | None:
 
 
 def url_digest(url: str, *, instruction: str = "") -> str:
-    """`sha256:` of what `url` serves now (ADD's cache key: the remote content, as BuildKit)."""
+    """`sha256:` of what `url` serves now (ADD's cache key: the remote content, as BuildKit);
+    for a git reference, the commit it resolves to."""
+    if is_git_url(url):
+        from polybuild.fileops.add_git import git_digest
+
+        return git_digest(url, instruction=instruction)
     import httpx
 
     digest = hashlib.sha256()

@@ -75,7 +75,8 @@ def resolve_commit(ref: GitRef, what: str) -> str:
     if _SHA.match(wanted):
         commit = wanted
     else:
-        listing = _git(["ls-remote", "--", ref.remote, wanted], what)
+        # An annotated tag is listed peeled (NAME^{}) only when that is asked for too.
+        listing = _git(["ls-remote", "--", ref.remote, wanted, wanted + "^{}"], what)
         found = _pick(listing, wanted)
         if found is None:
             raise ContextError(f"{what}: the remote has no ref {wanted!r}")

@@ -47,6 +47,7 @@ class DockerfileFileOps:
                 chown=owner,
                 checksum=op.checksum,
                 unpack=op.unpack,
+                keep_git_dir=op.keep_git_dir,
                 source_date_epoch=self.source_date_epoch,
                 instruction=instruction,
             )
