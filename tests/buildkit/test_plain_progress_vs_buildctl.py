@@ -93,9 +93,14 @@ def context(tmp_path: Path, dockerfile: str) -> Path:
 
 
 def both(
-    node: tuple[BuildkitDaemon, str, Path], tmp_path: Path, dockerfile: str, *platforms: str
+    node: tuple[BuildkitDaemon, str, Path],
+    tmp_path: Path,
+    dockerfile: str,
+    *platforms: str,
+    output: str = "",
 ) -> tuple[subprocess.CompletedProcess[str], subprocess.CompletedProcess[str]]:
-    """(buildctl's run, polybuild's run) of `dockerfile` (`{base}` is the busybox image)."""
+    """(buildctl's run, polybuild's run) of `dockerfile` (`{base}` is the busybox image),
+    `output` (`-o`, `DEST` replaced by a file of each's own) the outputs of both."""
     daemon, base, root = node
     ctx = context(tmp_path, dockerfile.format(base=base))
     args = [str(BUILDCTL), "--addr", daemon.address, "build", "--progress", "plain",
@@ -105,6 +110,9 @@ def both(
     if platforms:
         args += ["--opt", f"platform={','.join(platforms)}"]
         flags = ["--platform", ",".join(platforms)]
+    if output:
+        args += ["--output", output.replace("DEST", str(tmp_path / "theirs"))]
+        flags += ["--output", output.replace("DEST", str(tmp_path / "ours"))]
     theirs = subprocess.run(args, capture_output=True, text=True, check=False, timeout=300)
     ours = run_cli(root, "build", "--progress", "plain", *flags, str(ctx))
     return theirs, ours
@@ -140,7 +148,7 @@ def test_a_failed_multi_stage_build_reports_as_buildkit(
         "FROM {base} AS base\nARG X=hi\nRUN echo one\nWORKDIR /app\nCOPY . /src/$X\n"
         "FROM base\n"
         "RUN --network=none sh -c 'echo to stderr >&2; \\\n"
-        '  echo "quoted"; exit 3\'\n'
+        '  echo "quoted" >&2; exit 3\'\n'
         "FROM scratch AS never\n"
     )
     theirs, ours = both(node, tmp_path, dockerfile.replace("FROM scratch AS never\n", ""))
@@ -175,3 +183,27 @@ def test_multi_platform_steps_are_named_as_buildkit(
         assert [s for s in mine.dockerfile_steps if s.startswith(platform)] == order
     assert "[linux/amd64->arm64 build 2/2] RUN echo building for linux/arm64 > /log" in mine.steps
     assert mine.logs == buildkit.logs
+
+
+def export_lines(text: str) -> list[str]:
+    """The export step's title and finished lines, digests and times left out."""
+    numbers = {m.group(1) for m in re.finditer(r"^#(\d+) exporting to ", text, re.MULTILINE)}
+    lines = [line.split(" ", 1)[1] for line in text.splitlines()
+             if line.split(" ", 1)[0].lstrip("#") in numbers]  # fmt: skip
+    lines = [re.sub(r"sha256:[0-9a-f]{64}", "sha256:D", line) for line in lines]
+    lines = [re.sub(r" \d+\.\ds", "", line) for line in lines]
+    # a status BuildKit printed while it ran is printed again when done: the done line counts
+    return [line for line in dict.fromkeys(lines) if line.startswith("exporting to ")
+            or line.endswith(" done")]  # fmt: skip
+
+
+@pytest.mark.parametrize("platforms", [(), ("linux/amd64", "linux/arm64")])
+def test_the_oci_export_step_is_buildkits(
+    node: tuple[BuildkitDaemon, str, Path], tmp_path: Path, platforms: tuple[str, ...]
+) -> None:
+    dockerfile = "FROM {base}\nRUN echo hi > /hi\n"
+    theirs, ours = both(node, tmp_path, dockerfile, *platforms, output="type=oci,dest=DEST")
+    assert theirs.returncode == 0, theirs.stderr
+    assert ours.returncode == 0, ours.stderr
+    assert export_lines(ours.stderr) == export_lines(theirs.stderr), ours.stderr
+    assert export_lines(ours.stderr)[0] == "exporting to oci image format"

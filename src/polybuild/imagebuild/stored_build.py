@@ -11,7 +11,7 @@ from polybuild import exporters
 from polybuild.builders import Builder, Node
 from polybuild.dockerfile import outline
 from polybuild.exporters.base import ExportContext
-from polybuild.exporters.export import ExportResult, check_outputs, export_outputs
+from polybuild.exporters.export import ExportResult, check_outputs
 from polybuild.image import ImageStore
 from polybuild.image.platform_image import ExportSource, PlatformImage
 from polybuild.image.select import Selected
@@ -19,6 +19,7 @@ from polybuild.imagebuild.build_history import recording
 from polybuild.imagebuild.build_reports import write_reports
 from polybuild.imagebuild.check_call import warn_build
 from polybuild.imagebuild.driver import Driver, LocalDriver, build_on_nodes, driver_for, plan
+from polybuild.imagebuild.export_steps import export_reported
 from polybuild.imagebuild.pins import Pins
 from polybuild.imagebuild.pipeline import convert_all
 from polybuild.imagebuild.reproducible import Checked, check_reproducible
@@ -131,7 +132,7 @@ async def build_stored(
                     from polybuild.imagebuild.cache_flow import ensure_layers
 
                     await ensure_layers(request, built.images, store.content, built.fetch)
-                results = await _export(list(built.images), request, export_context)
+                results = await _export(list(built.images), request, export_context, writer)
                 if request.cache_to and all(p.driver.cache_format == "polybuild" for p in planned):
                     # BuildKit daemons export their own; polybuild nodes' records go out once.
                     from polybuild.imagebuild.cache_flow import export_build_cache
@@ -169,12 +170,15 @@ def _label(driver: Driver) -> str:
 
 
 async def _export(
-    images: list[PlatformImage], request: BuildRequest, context: ExportContext
+    images: list[PlatformImage],
+    request: BuildRequest,
+    context: ExportContext,
+    progress: ProgressWriter,
 ) -> list[ExportResult]:
     if not request.outputs or context.store is None:
         return []
     source = ExportSource(context.store.content, tuple(images), multi_platform(request))
-    return await export_outputs(source, request.outputs, context)
+    return await export_reported(source, request.outputs, context, progress)
 
 
 def multi_platform(request: BuildRequest) -> bool:
