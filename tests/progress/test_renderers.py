@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
 import threading
 
 import pytest
@@ -258,3 +259,11 @@ def test_many_threads_emitting() -> None:
             seen.add(event.vertex)
         elif isinstance(event, VertexCompleted | VertexLog):
             assert event.vertex in seen
+
+
+def test_tty_keeps_a_done_steps_status_lines_under_it() -> None:
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", make_renderer_text())
+    assert re.search(r"^ => exporting to image +0\.7s$", text, re.MULTILINE), text
+    # the step is done; its lines stay, each with its own time
+    assert re.search(r"^ => => exporting layers +0\.7s$", text, re.MULTILINE), text
+    assert re.search(r"^ => => sha256:abcdef 3\.00MB / 3\.00MB +0\.7s$", text, re.MULTILINE)

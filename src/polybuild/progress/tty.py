@@ -151,13 +151,17 @@ class TTYRenderer:
         if step.emulated:
             line.append("  (emulated)", style="dim")
         table.add_row(line, Text(duration, style=style))
-        if step.completed is not None:
-            return
+        # a step's transfers and export lines stay under it once done, as BuildKit's
         for status in step.statuses.values():
-            size = format_bytes(status.current)
+            size = f" {format_bytes(status.current)}" if status.current else ""
             if status.total:
                 size += f" / {format_bytes(status.total)}"
-            table.add_row(Text(f" => => {status.id} {size}", style="dim"), Text(""))
+            started = status.started if status.started is not None else status.timestamp
+            ended = status.completed if status.completed is not None else end
+            took = f"{max(ended - started, 0.0):.1f}s"
+            table.add_row(Text(f" => => {status.id}{size}", style=style or "dim"), Text(took))
+        if step.completed is not None:
+            return
         for _, log in list(step.logs)[-LOG_LINES:]:
             table.add_row(Text(f" => => # {log}", style="dim"), Text(""))
 
