@@ -194,7 +194,7 @@ def _git(*args: str, cwd: Path) -> str:
 
 
 class GitServer:
-    """`git daemon` serving `base` on a loopback port, and the one repository `repo.git`."""
+    """`git daemon` serving `base` on a loopback port: `repo.git` (and `lib.git`)."""
 
     def __init__(self, base: Path) -> None:
         self.base = base
@@ -250,6 +250,20 @@ def git_server(tmp_path: Path) -> Iterator[tuple[GitServer, str, str]]:
     base = tmp_path / "served"
     base.mkdir()
     _git("clone", "-q", "--bare", str(work), str(base / "repo.git"), cwd=tmp_path)
+    # branch with-lib: a submodule at lib/, its URL relative to the repository's
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    _git("init", "-q", "-b", "main", cwd=lib)
+    (lib / "lib.txt").write_text("from the submodule\n")
+    _git("add", ".", cwd=lib)
+    _git("commit", "-qm", "lib", cwd=lib)
+    _git("clone", "-q", "--bare", str(lib), str(base / "lib.git"), cwd=tmp_path)
+    _git("checkout", "-q", "-b", "with-lib", cwd=work)
+    _git("-c", "protocol.file.allow=always", "submodule", "add", "-q", str(base / "lib.git"),
+         "lib", cwd=work)  # fmt: skip
+    _git("config", "-f", ".gitmodules", "submodule.lib.url", "../lib.git", cwd=work)
+    _git("commit", "-qam", "lib", cwd=work)
+    _git("push", "-q", str(base / "repo.git"), "with-lib", cwd=work)
     server = GitServer(base)
     server.start()
     try:
@@ -290,6 +304,20 @@ def test_git_context_ref_and_subdir(
     done, out = build(tmp_path, env, server.url + suffix)
     assert done.returncode == 0, done.stderr.decode()
     assert listing(out) == {"f": content}
+
+
+def test_git_context_fetches_submodules(
+    tmp_path: Path, env: dict[str, str], git_server: tuple[GitServer, str, str]
+) -> None:
+    server, _, _ = git_server
+    done, out = build(tmp_path, env, f"{server.url}#with-lib")
+    assert done.returncode == 0, done.stderr.decode()
+    files = listing(out)
+    assert files["lib/lib.txt"] == b"from the submodule\n"
+    assert "lib/.git" not in files and ".git" not in files
+    done, out = build(tmp_path, env, f"{server.url}?branch=with-lib&submodules=false")
+    assert done.returncode == 0, done.stderr.decode()
+    assert listing(out)["lib"] == b"<dir>" and not list((out / "lib").iterdir())
 
 
 def test_git_context_keeps_git_dir_when_asked(

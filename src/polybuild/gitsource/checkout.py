@@ -4,9 +4,10 @@ checked out into a private directory.
 
 The cache is `<data root>/git/<sha256 of the remote>/`, a bare repository holding, for each
 commit a build used, a ref `refs/polybuild/<commit>`: a commit it holds is never fetched
-again (content-addressed: the commit is the hash of the tree). A checkout carries no `.git`
-unless asked (BUILDKIT_CONTEXT_KEEP_GIT_DIR=1 or `?keep-git-dir=true`, as BuildKit); then it
-is a repository of its own with `origin` set to the remote. The repository's content is
+again (content-addressed: the commit is the hash of the tree). A checkout is a repository
+of its own (`origin` set to the remote, submodules fetched from theirs) whose `.git`
+directories are removed unless asked (BUILDKIT_CONTEXT_KEEP_GIT_DIR=1 or
+`?keep-git-dir=true`, as BuildKit). The repository's content is
 hostile: git writes the tree itself (symlinks stay symlinks, never followed), the
 subdirectory that is the context must resolve inside the checkout, no hook runs, and git
 never prompts for credentials. Each failure is a ContextError with git's last stderr line.
@@ -18,6 +19,7 @@ import fcntl
 import hashlib
 import os
 import re
+import shutil
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,7 +29,7 @@ from polybuild.gitsource.url import GitRef
 
 __all__ = ["GitCheckout", "cache_dir", "check_out", "resolve_commit"]
 
-_VERBS = ("ls-remote", "init", "fetch", "rev-parse", "checkout", "remote")
+_VERBS = ("ls-remote", "init", "fetch", "rev-parse", "checkout", "remote", "submodule")
 _SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 
 
@@ -157,23 +159,34 @@ def _inside(directory: Path, subdir: str, what: str) -> Path:
 
 def check_out(ref: GitRef, root: Path, dest: Path, what: str, *, keep_git: bool) -> GitCheckout:
     """`ref` checked out into the new directory `dest`, fetched into the cache under the
-    data root `root` first unless the cache has its commit."""
+    data root `root` first unless the cache has its commit; its submodules (unless
+    `?submodules=false`) fetched from their remotes, as BuildKit does."""
     commit = resolve_commit(ref, what)
     repo = cache_dir(root, ref.remote)
     _fetch(repo, ref, commit, what)
     dest.mkdir(mode=0o700)
-    if keep_git:
-        _git(["init", "--quiet", str(dest)], what)
-        _git(["-C", str(dest), "fetch", "--quiet", "--no-tags", "--", str(repo),
-              f"refs/polybuild/{commit}"], what)  # fmt: skip
-        _git(["-C", str(dest), "checkout", "--quiet", commit], what)
-        _git(["-C", str(dest), "remote", "add", "origin", ref.remote], what)
-    else:
-        env = _env()
-        env["GIT_INDEX_FILE"] = str(dest.parent / f".{dest.name}.index")
-        try:
-            _git([f"--git-dir={repo}", f"--work-tree={dest}", "checkout", "--quiet", "--force",
-                  commit, "--", "."], what, env=env)  # fmt: skip
-        finally:
-            Path(env["GIT_INDEX_FILE"]).unlink(missing_ok=True)
+    _git(["init", "--quiet", str(dest)], what)
+    _git(["-C", str(dest), "fetch", "--quiet", "--no-tags", "--", str(repo),
+          f"refs/polybuild/{commit}"], what)  # fmt: skip
+    _git(["-C", str(dest), "checkout", "--quiet", commit], what)
+    _git(["-C", str(dest), "remote", "add", "origin", ref.remote], what)
+    if ref.submodules is not False and (dest / ".gitmodules").is_file():
+        # Relative submodule URLs resolve against origin; git itself refuses file:// and
+        # ext:: submodules (protocol.file.allow=user), so a hostile .gitmodules cannot
+        # reach this machine's repositories.
+        _git(["-C", str(dest), "submodule", "update", "--init", "--recursive", "--depth=1"],
+             what)  # fmt: skip
+    if not keep_git:
+        _remove_git_dirs(dest)
     return GitCheckout(_inside(dest, ref.subdir, what), commit)
+
+
+def _remove_git_dirs(top: Path) -> None:
+    """Every `.git` (the repository's, and each submodule's gitfile): git never checks a
+    tracked path out under that name, so each is git's own."""
+    for directory, dirs, files in os.walk(top):
+        if ".git" in dirs:
+            dirs.remove(".git")
+            shutil.rmtree(Path(directory, ".git"))
+        elif ".git" in files:
+            Path(directory, ".git").unlink()
