@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import stat
 from pathlib import Path
@@ -126,3 +127,11 @@ def test_remove_and_clear(tmp_path: Path) -> None:
     assert [r.ref for r in store.records()] == [second.ref, first.ref]
     assert sorted(store.clear()) == sorted([first.ref, second.ref])
     assert store.records() == []
+
+
+def test_a_build_of_a_remote_context_is_named_after_the_url() -> None:
+    from polybuild.history.naming import build_name
+
+    url = "https://git.example/team/app.git#main"
+    # make_record joins a remote context with "Dockerfile"; buildx names the build the URL
+    assert build_name(url, os.path.join(url, "Dockerfile")) == url

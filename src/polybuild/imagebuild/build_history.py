@@ -116,11 +116,14 @@ def make_record(
     image_digest: str = "",
 ) -> BuildRecord:
     """The record of one finished build (pure: no I/O)."""
-    context = str(request.context.absolute()) if str(request.context) != "-" else "-"
+    # `-`, a git reference or a URL as typed (the local directory is a temporary copy)
+    context = request.context_source or str(request.context.absolute())
     if request.dockerfile_text is not None:
         dockerfile = "-"
     elif request.dockerfile is not None:
         dockerfile = str(request.dockerfile.absolute())
+    elif context == "-":
+        dockerfile = "-"
     else:
         dockerfile = os.path.join(context, "Dockerfile")
     nodes = tuple(
