@@ -245,3 +245,31 @@ def test_invalid_reference_errors_keep_buildkits_words() -> None:
     assert info.value.hint == "did you mean the stage build?"
     with pytest.raises(DockerfileError, match="failed to parse stage name 'alpine:-x'"):
         convert("FROM alpine:-x\n", OPTS, AMD64)
+
+
+def test_history_and_config_as_buildkit_v0_32_writes_them() -> None:
+    """Compared with buildctl's output for the same Dockerfile (FROM scratch, so no base)."""
+    from polybuild.dockerfile.gofmt import go_duration, go_quote
+
+    text = (
+        'FROM scratch\nLABEL org.example.x="y" other=z\nWORKDIR /app\n'
+        'HEALTHCHECK --interval=30s --timeout=3s --start-period=5s --retries=2 CMD ["/bin/true"]\n'
+        'ONBUILD RUN echo hi\nENTRYPOINT ["/bin/app"]\nCMD ["--serve", "a b"]\n'
+    )
+    config = convert(text, OPTS, AMD64).config
+    made = [h.created_by for h in config.history]
+    assert made == [
+        "LABEL org.example.x=y other=z",
+        "WORKDIR /app",  # a layer, but not an LLB state's: no "# buildkit"
+        "HEALTHCHECK {Test:[CMD /bin/true] Interval:30s Timeout:3s StartPeriod:5s "
+        "StartInterval:0s Retries:2}",
+        'ENTRYPOINT ["/bin/app"]',  # ONBUILD makes no history entry
+        'CMD ["--serve" "a b"]',
+    ]
+    assert config.config.args_escaped  # every CMD sets it
+    assert config.config.on_build == ("RUN echo hi",)
+    assert config.config.working_dir == "/app"
+    assert [go_duration(n) for n in (0, 1_500_000_000, 90 * 10**9, 3600 * 10**9, 250_000_000)] == [
+        "0s", "1.5s", "1m30s", "1h0m0s", "250ms"
+    ]  # fmt: skip
+    assert go_quote('a"b\\c\n\x01é') == '"a\\"b\\\\c\\n\\x01é"'

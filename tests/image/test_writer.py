@@ -36,7 +36,8 @@ def test_built_config_takes_platform_layers_and_times_from_the_build() -> None:
     assert config.created == "2023-11-14T22:13:20Z"
     assert config.author == "me"
     assert config.diff_ids == (DIFF,)
-    assert not config.config.args_escaped and dict(config.config.labels) == {"a": "1"}
+    # ArgsEscaped stays as the frontend left it (BuildKit keeps a base's, sets it on CMD)
+    assert config.config.args_escaped and dict(config.config.labels) == {"a": "1"}
     assert [(h.created, h.created_by, h.author, h.comment) for h in config.history] == [
         ("2023-05-10T12:34:56Z", "x", "", ""),
         ("2023-11-14T22:13:20Z", "y", "", "c"),

@@ -10,6 +10,7 @@ from typing import Any
 
 from polybuild.dockerfile import instructions as ins
 from polybuild.dockerfile.flags import FlagError
+from polybuild.dockerfile.gofmt import go_duration, go_list, go_quoted_list
 from polybuild.dockerfile.mounts import parse_mount
 from polybuild.dockerfile.parser import parse_heredoc
 from polybuild.dockerfile.shell import expand_heredoc, expand_word, expand_words
@@ -76,10 +77,14 @@ def _expander(state: StageState, ctx: Context, location: Location) -> Callable[[
     return expand
 
 
-def _history(state: StageState, text: str, layer: bool, ctx: Context) -> None:
+def _history(
+    state: StageState, text: str, layer: bool, ctx: Context, *, marked: bool = True
+) -> None:
+    """A history entry as BuildKit commits it: a step that makes its layer from an LLB
+    state (RUN, COPY, ADD) is marked ` # buildkit`; WORKDIR's mkdir layer is not."""
     entry = History(
         created=rfc3339(ctx.epoch) if ctx.epoch is not None else None,  # else set on export
-        created_by=text + " # buildkit" if layer else text,
+        created_by=text + " # buildkit" if layer and marked else text,
         comment="buildkit.dockerfile.v0",
         empty_layer=not layer,
     )
@@ -254,7 +259,7 @@ def _workdir(state: StageState, c: ins.Workdir, ctx: Context) -> None:
             user=state.config.config.user,
             location=(c.location.start, c.location.end),
         )
-    _history(state, f"WORKDIR {path}", path != "/", ctx)
+    _history(state, f"WORKDIR {path}", path != "/", ctx, marked=False)
 
 
 def _copy(state: StageState, c: ins.Copy, ctx: Context) -> None:
@@ -324,9 +329,9 @@ def _remote_source(source: str) -> bool:
 
 def _cmd(state: StageState, c: ins.Cmd, ctx: Context) -> None:
     args = _with_shell(state, c.cmd) if c.prepend_shell else c.cmd
-    _set(state, cmd=args)
+    _set(state, cmd=args, args_escaped=True)  # BuildKit sets it with every CMD
     state.cmd_set = True
-    _history(state, f"CMD {_go_list(args)}", False, ctx)
+    _history(state, f"CMD {go_quoted_list(args)}", False, ctx)
 
 
 def _entrypoint(state: StageState, c: ins.Entrypoint, ctx: Context) -> None:
@@ -336,16 +341,12 @@ def _entrypoint(state: StageState, c: ins.Entrypoint, ctx: Context) -> None:
     # An ENTRYPOINT resets a CMD inherited from the base, but not one set in this stage.
     cmd = state.config.config.cmd if state.cmd_set else ()
     _set(state, entrypoint=args or (), cmd=cmd)
-    _history(state, f"ENTRYPOINT {_go_list(args or ())}", False, ctx)
-
-
-def _go_list(args: tuple[str, ...]) -> str:
-    return "[" + " ".join(args) + "]"
+    _history(state, f"ENTRYPOINT {go_quoted_list(args or ())}", False, ctx)
 
 
 def _shell(state: StageState, c: ins.Shell, ctx: Context) -> None:
     _set(state, shell=c.shell)
-    _history(state, f"SHELL {_go_list(c.shell)}", False, ctx)
+    _history(state, f"SHELL {go_list(c.shell)}", False, ctx)
 
 
 def _label(state: StageState, c: ins.Label, ctx: Context) -> None:
@@ -355,7 +356,7 @@ def _label(state: StageState, c: ins.Label, ctx: Context) -> None:
     for pair in c.pairs:
         key, value = expand(pair.key), expand(pair.value)
         labels[key] = value
-        parts.append(f'"{key}"="{value}"')
+        parts.append(f"{key}={value}")
     _set(state, labels=labels)
     _history(state, "LABEL " + " ".join(parts), False, ctx)
 
@@ -380,7 +381,7 @@ def _expose(state: StageState, c: ins.Expose, ctx: Context) -> None:
             proto = (match.group(3) or "tcp").lower()
             ports.update(f"{p}/{proto}" for p in range(low, high + 1))
     _set(state, exposed_ports=tuple(sorted(ports)))
-    _history(state, f"EXPOSE {_go_list(tuple(sorted(ports)))}", False, ctx)
+    _history(state, f"EXPOSE {go_list(tuple(sorted(ports)))}", False, ctx)
 
 
 def _volume(state: StageState, c: ins.Volume, ctx: Context) -> None:
@@ -390,7 +391,7 @@ def _volume(state: StageState, c: ins.Volume, ctx: Context) -> None:
         raise _error("VOLUME specified can not be an empty string", c.location, ctx)
     merged = tuple(sorted(set(state.config.config.volumes) | set(volumes)))
     _set(state, volumes=merged)
-    _history(state, f"VOLUME {_go_list(tuple(volumes))}", False, ctx)
+    _history(state, f"VOLUME {go_list(tuple(volumes))}", False, ctx)
 
 
 def _user(state: StageState, c: ins.User, ctx: Context) -> None:
@@ -402,7 +403,12 @@ def _user(state: StageState, c: ins.User, ctx: Context) -> None:
 def _healthcheck(state: StageState, c: ins.Healthcheck, ctx: Context) -> None:
     health = Healthcheck(c.test, c.interval, c.timeout, c.start_period, c.start_interval, c.retries)
     _set(state, healthcheck=health)
-    _history(state, f"HEALTHCHECK &{{{_go_list(c.test)}}}", False, ctx)
+    fields = (
+        f"Test:{go_list(c.test)} Interval:{go_duration(c.interval)} "
+        f"Timeout:{go_duration(c.timeout)} StartPeriod:{go_duration(c.start_period)} "
+        f"StartInterval:{go_duration(c.start_interval)} Retries:{c.retries}"
+    )
+    _history(state, f"HEALTHCHECK {{{fields}}}", False, ctx)
 
 
 def _stopsignal(state: StageState, c: ins.StopSignal, ctx: Context) -> None:
@@ -415,8 +421,7 @@ def _stopsignal(state: StageState, c: ins.StopSignal, ctx: Context) -> None:
 
 
 def _onbuild(state: StageState, c: ins.Onbuild, ctx: Context) -> None:
-    _set(state, on_build=(*state.config.config.on_build, c.expression))
-    _history(state, f"ONBUILD {c.expression}", False, ctx)
+    _set(state, on_build=(*state.config.config.on_build, c.expression))  # no history: BuildKit
 
 
 def _maintainer(state: StageState, c: ins.Maintainer, ctx: Context) -> None:

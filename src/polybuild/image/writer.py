@@ -33,7 +33,8 @@ def built_config(
 
     Every `created` is SOURCE_DATE_EPOCH when set, else now, unless a history entry has
     its own (kept to the second). As the build always wrote them, history entries carry no
-    author, ArgsEscaped is not set, and os.version / os.features are not copied from a base.
+    author, and os.version / os.features are not copied from a base; ArgsEscaped is as the
+    frontend left it (a base's, or true after CMD, as BuildKit v0.32 writes it).
     A base image's inline cache is never copied; `inline_cache` is this build's own.
     """
     now = source_date_epoch if source_date_epoch is not None else int(time.time())
@@ -45,7 +46,6 @@ def built_config(
     return replace(
         config.with_platform(platform),
         created=rfc3339(now),
-        config=replace(config.config, args_escaped=False),
         diff_ids=tuple(layer.diff_id for layer in layers),
         inline_cache=inline_cache,
         history=tuple(
