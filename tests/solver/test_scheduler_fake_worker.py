@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from polybuild.errors import ExecutionError
+from polybuild.errors import ExecutionError, StepFailedError
 from polybuild.executor import Process
 from polybuild.graph import ops
 from polybuild.image.content import ContentStore
 from polybuild.platforms import parse
+from polybuild.progress import ProgressWriter, Recorder, VertexLog
 from polybuild.solver.cache import CacheStore
 from polybuild.solver.results import Chain
 from polybuild.solver.scheduler import SolveOptions, Solver
@@ -117,10 +118,17 @@ def test_a_failed_step_says_which_and_shows_its_output(tmp_path: Path, context: 
         return 3, b"something broke\n"
 
     worker = FakeWorker(tmp_path / "root", FakeExecutor(fail))
-    with pytest.raises(ExecutionError) as caught:
-        run(make_solver(worker, context), exec_op(None, "false"))
-    assert 'process "false" did not complete successfully: exit code: 3' in caught.value.message
-    assert "something broke" in caught.value.message
+    recorder = Recorder()
+    solver = make_solver(worker, context)
+    solver.progress = ProgressWriter(recorder)
+    op = exec_op(None, "false")
+    with pytest.raises(StepFailedError) as caught:
+        run(solver, op)
+    # BuildKit's message; the step's name on the error, its output in its progress
+    assert caught.value.message == 'process "false" did not complete successfully: exit code: 3'
+    assert caught.value.step == (op.description or op.kind)
+    logs = b"".join(e.data for e in recorder.events if isinstance(e, VertexLog))
+    assert logs == b"something broke\n"
 
 
 def test_a_failure_stops_the_other_platforms_containers(tmp_path: Path, context: Path) -> None:
