@@ -241,20 +241,12 @@ class StepFailedError(ExecutionError):
     """A RUN step exited non-zero. The message is BuildKit's (`process "/bin/sh -c ..." did
     not complete successfully: exit code: 3`); `step` is the step's display name, `lines`
     the Dockerfile lines (first, last) of its instruction, and `excerpt` those lines as
-    BuildKit prints them, set by the build that knows the Dockerfile."""
+    BuildKit prints them, set by the build that knows the Dockerfile. (Set as attributes:
+    the constructor stays PolybuildError's, which a node's error is rebuilt with.)"""
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        hint: str | None = None,
-        step: str = "",
-        lines: tuple[int, int] | None = None,
-    ) -> None:
-        super().__init__(message, hint=hint)
-        self.step = step
-        self.lines = lines
-        self.excerpt = ""
+    step: str = ""
+    lines: tuple[int, int] | None = None
+    excerpt: str = ""
 
 
 class RegistryError(PolybuildError):

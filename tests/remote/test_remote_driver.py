@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from polybuild.builders import Node
-from polybuild.errors import ExecutionError, ImageNotFoundError, RegistryError
+from polybuild.errors import ImageNotFoundError, RegistryError, StepFailedError
 from polybuild.image.content import ContentStore
 from polybuild.image.digest import Digest
 from polybuild.image.reference import Reference
@@ -151,7 +151,7 @@ def test_a_step_failing_on_the_node_fails_as_it_would_here(tmp_path: Path) -> No
     )
     request = make_request(ctx, platforms=["linux/amd64"], progress="quiet")
     recorder = Recorder()
-    with pytest.raises(ExecutionError) as caught:  # the class, so the exit code, of a local build
+    with pytest.raises(StepFailedError) as caught:  # the class, so the exit code, of a local one
         asyncio.run(driver.build(request, (AMD64,), ProgressWriter(recorder)))
     assert str(caught.value) == (
         '[far]: process "/bin/sh -c echo doomed; exit 3" did not complete successfully: '

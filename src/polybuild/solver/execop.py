@@ -242,7 +242,9 @@ def failure(
             "with more room (POLYBUILD_ROOT)"
         )
     del tail  # shown by the progress renderer's error block, as BuildKit's
-    return StepFailedError(message, hint=hint, step=name, lines=exec_op.location)
+    error = StepFailedError(message, hint=hint)
+    error.step, error.lines = name, exec_op.location
+    return error
 
 
 def _nearly_full(path: Path) -> bool:
