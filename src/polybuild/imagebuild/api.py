@@ -116,7 +116,8 @@ async def _build_on_daemon(
     with recording(request, builder, data_root(), warn) as outcome:
         outcome.planned = planned
         recorder = outcome.recorder
-        writer = ProgressWriter(Fanout(make_renderer(request.progress, err), recorder))
+        shown = make_renderer(request.progress, err, instance=(builder.name, builder.driver))
+        writer = ProgressWriter(Fanout(shown, recorder))
         try:
             response = await buildkit_direct.build_direct(
                 only.driver, request, only.platforms, writer, outputs, stdout
