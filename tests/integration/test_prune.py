@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,12 +28,13 @@ def root(tmp_path: Path) -> Iterator[Path]:
 
 
 def ran_steps(stderr: str) -> int:
+    """The Dockerfile steps that ran (not BuildKit's [internal], FROM and export steps)."""
     vertices = [
         v
         for line in stderr.splitlines()
         if line.startswith("{")
         for v in json.loads(line).get("vertexes") or []
-        if v.get("completed")
+        if v.get("completed") and re.search(r"\] (RUN|COPY|ADD) ", v.get("name", ""))
     ]
     return sum(not v.get("cached") for v in vertices)
 
