@@ -28,6 +28,20 @@ from polybuild.layers.layer import DEFAULT_FORMAT, LayerFormat
 OPAQUE_XATTR = "trusted.overlay.opaque"
 
 
+def distinct_lowers(lowers: Sequence[Path]) -> list[Path]:
+    """Each layer directory once, at its topmost place. overlayfs refuses a directory twice
+    in lowerdir (ELOOP: two `RUN echo x` in a row make the same empty layer), and a layer
+    below its own second copy changes nothing: the copy above holds every path it has."""
+    seen: set[str] = set()
+    kept: list[Path] = []
+    for lower in reversed(lowers):
+        key = os.path.realpath(lower)
+        if key not in seen:
+            seen.add(key)
+            kept.append(lower)
+    return kept[::-1]
+
+
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     """An active snapshot: `rootfs` is what a container sees and writes."""
@@ -117,7 +131,7 @@ class Snapshotter:
                     (directory / name).mkdir()
                 if hide and lowers:
                     _whiteouts(lowers[-1], directory / "upper", hide)
-                stack = list(lowers) or [directory / "empty"]
+                stack = distinct_lowers(lowers) or [directory / "empty"]
                 self._mount_overlay(
                     stack, directory / "upper", directory / "work", directory / "merged"
                 )
