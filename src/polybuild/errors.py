@@ -1,7 +1,9 @@
 """The one exception tree of polybuild; every error a user can see derives from PolybuildError.
 
 Each class with the exit code `polybuild` ends with when it stops a command (the table in
-cli/exit_codes.py) and the modules under polybuild/ that raise it.
+cli/exit_codes.py) and the modules under polybuild/ that raise it. `polybuild build` exits 1
+for every error but a usage error (2) and Ctrl-C (130), as buildx does, unless
+POLYBUILD_EXIT_CODES=detailed.
 
     class                                 exit  meaning; raised in
     PolybuildError                        1     any failure polybuild reports (message + hint);

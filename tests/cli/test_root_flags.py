@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import run_cli
 
 
@@ -35,3 +37,32 @@ def test_debug_may_follow_the_subcommand(tmp_path: Path) -> None:
     failed = run_cli(tmp_path / "root", "inspect", "nosuch", "--debug")
     assert failed.returncode != 0
     assert "Traceback" in failed.stderr  # --debug shows where the error came from
+
+
+def test_a_failed_build_exits_1_as_buildx_and_other_commands_keep_their_codes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from polybuild.cli.exit_codes import exit_code_for
+    from polybuild.errors import (
+        DockerfileError,
+        ImageNotFoundError,
+        RemoteError,
+        StepFailedError,
+        UsageError,
+    )
+
+    monkeypatch.delenv("POLYBUILD_EXIT_CODES", raising=False)
+    for error in (StepFailedError("x"), DockerfileError("x"), RemoteError("x")):
+        assert exit_code_for(error, "build") == 1
+    assert exit_code_for(UsageError("x"), "build") == 2
+    assert exit_code_for(KeyboardInterrupt(), "build") == 130
+    assert exit_code_for(ImageNotFoundError("x"), "run") == 8  # not a buildx command
+    monkeypatch.setenv("POLYBUILD_EXIT_CODES", "detailed")
+    assert exit_code_for(StepFailedError("x"), "build") == 10
+
+
+def test_the_command_name_is_found_after_root_options() -> None:
+    from polybuild.cli import _command_name
+
+    assert _command_name(["--debug", "--builder", "b", "build", "."]) == "build"
+    assert _command_name(["-D", "imagetools", "inspect"]) == "imagetools"

@@ -520,11 +520,11 @@ def test_add_git_errors(
     ctx.mkdir()
     (ctx / "Dockerfile").write_text(f"FROM scratch\nADD --checksum=0000 {server.url}#main /x/\n")
     done, _ = build(tmp_path, env, str(ctx))
-    assert done.returncode == 10
+    assert done.returncode == 1
     assert f"expected checksum to match 0000, got {second}" in done.stderr.decode()
     (ctx / "Dockerfile").write_text(f"FROM scratch\nADD {server.url}#nosuch /x/\n")
     done, _ = build(tmp_path, env, str(ctx))
-    assert done.returncode == 10
+    assert done.returncode == 1
     assert f"ADD {server.url}#nosuch /x/: {server.url}#nosuch: the remote has no ref 'nosuch'" in (
         done.stderr.decode()
     )

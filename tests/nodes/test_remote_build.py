@@ -149,7 +149,7 @@ def test_a_node_that_dies_fails_the_build_naming_it(test_host: SshHosts, tmp_pat
         build.kill()
         pytest.fail("the build did not fail within 30 s of its node dying")
     assert time.monotonic() - stopped < 30
-    assert build.returncode == 13, "".join(lines) + rest
+    assert build.returncode == 1, "".join(lines) + rest  # a failed build: buildx's 1
     assert f"node doomed0 ({host.endpoint})" in rest, rest
     assert not out.exists()
 

@@ -98,7 +98,7 @@ def test_a_node_dying_stops_the_other_nodes_work(test_host: SshHosts, tmp_path: 
     except subprocess.TimeoutExpired:
         build.kill()
         pytest.fail("the build did not fail within 30 s of a node dying")
-    assert build.returncode == 13, "".join(lines) + rest
+    assert build.returncode == 1, "".join(lines) + rest  # a failed build: buildx's 1
     assert f"node die ({dying.endpoint})" in rest, rest
     deadline = time.monotonic() + 15
     while (left := step_processes(alive)) and time.monotonic() < deadline:

@@ -89,6 +89,19 @@ def _debug_requested(argv: list[str]) -> bool:
     return os.environ.get("POLYBUILD_DEBUG") == "1" or any(a in ("--debug", "-D") for a in argv)
 
 
+def _command_name(argv: list[str]) -> str:
+    """The subcommand argv runs (after the root's own options)."""
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--builder":
+            skip = True
+        elif not arg.startswith("-"):
+            return arg
+    return ""
+
+
 def _root_debug_anywhere(argv: list[str]) -> list[str]:
     """buildx's -D/--debug is a flag of the root command that may follow the subcommand
     (`polybuild build -D .`): moved before it (up to a `--`), where click reads it."""
@@ -114,6 +127,7 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, _terminate)
     args = _root_debug_anywhere(list(sys.argv[1:] if argv is None else argv))
     debug = _debug_requested(args)
+    command = _command_name(args)
     try:
         cli.main(args=args, prog_name="polybuild", standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -133,14 +147,14 @@ def main(argv: list[str] | None = None) -> None:
         click.secho(f"ERROR: failed to build: failed to solve: {exc}", err=True, fg="red")
         if exc.hint:
             click.echo(f"hint: {exc.hint}", err=True)
-        sys.exit(exit_code_for(exc))
+        sys.exit(exit_code_for(exc, command))
     except PolybuildError as exc:
         if debug:
             traceback.print_exc()
         click.secho(f"ERROR: {exc}", err=True, fg="red")
         if exc.hint:
             click.echo(f"hint: {exc.hint}", err=True)
-        sys.exit(exit_code_for(exc))
+        sys.exit(exit_code_for(exc, command))
     except KeyboardInterrupt:
         sys.exit(exit_code_for(KeyboardInterrupt()))
     except Exception as exc:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from polybuild import errors
 
 OK = 0
@@ -28,9 +30,22 @@ EXIT_CODES: tuple[tuple[type[errors.PolybuildError], int], ...] = (
 )
 
 
-def exit_code_for(error: BaseException) -> int:
-    """The process exit code for an error that ends a command."""
-    return exit_code_of(type(error))
+# Commands whose failures exit as buildx's do: 1 for any error that is not a usage error
+# (130 for Ctrl-C); POLYBUILD_EXIT_CODES=detailed keeps the table's codes for them too.
+BUILDX_EXIT_COMMANDS = frozenset({"build"})
+
+
+def exit_code_for(error: BaseException, command: str = "") -> int:
+    """The process exit code for an error that ends `command` (buildx's 1 for a failed
+    build; the table's code otherwise)."""
+    code = exit_code_of(type(error))
+    if (
+        command in BUILDX_EXIT_COMMANDS
+        and code not in (USAGE, INTERRUPTED)
+        and os.environ.get("POLYBUILD_EXIT_CODES") != "detailed"
+    ):
+        return FAILURE
+    return code
 
 
 def exit_code_of(error_class: type[BaseException]) -> int:
