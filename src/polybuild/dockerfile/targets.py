@@ -39,9 +39,7 @@ def list_targets(parsed: ParseResult) -> list[Target]:
     for index, node in enumerate(froms):
         args = list(node.args)
         name = args[2].lower() if len(args) == 3 and args[1].lower() == "as" else ""
-        platform = next(
-            (f.split("=", 1)[1] for f in node.flags if f.startswith("--platform=")), ""
-        )
+        platform = next((f.split("=", 1)[1] for f in node.flags if f.startswith("--platform=")), "")
         targets.append(
             Target(
                 name,
