@@ -1,6 +1,7 @@
 """`--build-context` on a BuildKit node: a name in FROM / COPY --from replaced by a local
 directory (sent over the session under its own name) or by an image (`docker-image://`),
-as buildx passes them to the dockerfile frontend; refused on polybuild's own nodes for now."""
+as buildx passes them to the dockerfile frontend. polybuild's own nodes take the
+`docker-image://` ones (overriding a stage of that name, as BuildKit) and refuse the rest."""
 
 from __future__ import annotations
 
@@ -59,18 +60,27 @@ def test_named_contexts_replace_an_image_and_a_stage(
 
 @pytest.mark.root
 @pytest.mark.integration
-def test_named_contexts_are_refused_on_polybuilds_own_nodes(
+def test_polybuilds_own_nodes_take_image_named_contexts_only(
     named_daemon: tuple[Path, str], tmp_path: Path
 ) -> None:
     root, base = named_daemon
     ctx = tmp_path / "ctx"
     ctx.mkdir()
-    (ctx / "Dockerfile").write_text("FROM x\n")
-    here = run_cli(root, "build", "--builder", "default", "--build-context",
-                   f"x=docker-image://{base}", str(ctx))  # fmt: skip
-    assert here.returncode == 2, here.stderr
-    assert "--build-context x=docker-image://" in here.stderr
-    assert "this machine builds some of this build's platforms" in here.stderr
+    (ctx / "Dockerfile").write_text(
+        "FROM nosuch.example/base AS x\nRUN false\nFROM x\nCOPY --from=x /bin/busybox /bb\n"
+    )
+    # An image name stands for an image here too (it overrides a stage of that name).
+    out = tmp_path / "fs"
+    here = run_cli(root, "build", "--builder", "default", "--platform", "linux/amd64",
+                   "--build-context", f"x=docker-image://{base}",
+                   "-o", f"type=local,dest={out}", str(ctx))  # fmt: skip
+    assert here.returncode == 0, here.stderr
+    assert (out / "bb").is_file() and (out / "bin" / "busybox").is_file()
+    refused = run_cli(root, "build", "--builder", "default", "--build-context",
+                      f"x={tmp_path}", str(ctx))  # fmt: skip
+    assert refused.returncode == 2, refused.stderr
+    assert "--build-context x=" in refused.stderr
+    assert "this machine builds some of this build's platforms" in refused.stderr
 
 
 def test_build_context_values_are_parsed_as_buildx_parses_them(tmp_path: Path) -> None:

@@ -38,6 +38,9 @@ class BuildOptions:
     context_name: str = "context"
     ignore_patterns: tuple[str, ...] = ()  # .dockerignore patterns for the context
     all_stages: bool = False  # convert every stage, not only those the target needs
+    # --build-context NAME=docker-image://REF: FROM NAME and --from=NAME are REF (a stage of
+    # that name included, as BuildKit overrides it)
+    named_images: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +147,8 @@ class _Converter:
             if not 0 <= index < len(self.df.stages):
                 raise self.error(f"invalid stage index {index}", location)
             return index
+        if ref in self.options.named_images:
+            return self.options.named_images[ref]
         stage = self.df.stage_by_name(ref)
         return stage.index if stage is not None else ref
 
@@ -245,7 +250,8 @@ def _resolve_bases(
         base = conv.expand(stage.base, scope, stage.location)
         if not base:
             raise conv.error(f"base name ({stage.base}) should not be blank", stage.location)
-        bases[stage.index] = names.get(base, base)
+        named = conv.options.named_images.get(base)
+        bases[stage.index] = named if named is not None else names.get(base, base)
         platforms[stage.index] = None
         if stage.platform:
             value = conv.expand(stage.platform, scope, stage.location)

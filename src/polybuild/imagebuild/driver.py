@@ -179,13 +179,16 @@ async def _detect(driver: Driver, warn: Callable[[str], None] | None) -> Detecte
 
 
 def refuse_named_contexts(request: BuildRequest, label: str) -> None:
-    """polybuild's own nodes take no named contexts yet (BuildKit nodes do)."""
-    if request.build_contexts:
-        named = request.build_contexts[0]
+    """polybuild's own nodes take `docker-image://` named contexts; directories, URLs and
+    OCI layouts only BuildKit nodes take so far."""
+    for named in request.build_contexts:
+        if named.kind == "docker-image":
+            continue
         raise UsageError(
-            f"--build-context {named.name}={named.value}: named contexts are taken only by "
-            f"BuildKit daemon nodes so far, and {label} builds some of this build's platforms",
-            hint="drop --build-context, or build on a builder of BuildKit nodes",
+            f"--build-context {named.name}={named.value}: a {named.kind} named context is "
+            f"taken only by BuildKit daemon nodes so far, and {label} builds some of this "
+            "build's platforms",
+            hint="use NAME=docker-image://REF here, or build on a builder of BuildKit nodes",
         )
 
 

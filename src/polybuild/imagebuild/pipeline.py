@@ -70,6 +70,11 @@ async def convert_all(
             filename=name,
             labels=dict(request.labels),
             ignore_patterns=patterns,
+            named_images={
+                n.name: n.value.removeprefix("docker-image://")
+                for n in request.build_contexts
+                if n.kind == "docker-image"
+            },
         )
         return convert(dockerfile, options, platform, resolve_image=resolve)
 

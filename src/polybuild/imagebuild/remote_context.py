@@ -98,6 +98,11 @@ def make_solve(
         add_hosts=request.add_hosts,
         ulimits=request.ulimits,
         shm_size=request.shm_size or 0,
+        named_images={
+            n.name: n.value.removeprefix("docker-image://")
+            for n in request.build_contexts
+            if n.kind == "docker-image"
+        },
     )
     return solve, files
 

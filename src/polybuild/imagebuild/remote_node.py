@@ -25,6 +25,7 @@ from polybuild.image.reference import parse as parse_reference
 from polybuild.image.select import Selected
 from polybuild.imagebuild.add_hosts import parse_add_hosts
 from polybuild.imagebuild.baseimages import Puller
+from polybuild.imagebuild.build_contexts import parse_build_contexts
 from polybuild.imagebuild.driver import LocalDriver
 from polybuild.imagebuild.request import ENTITLEMENTS, BuildRequest
 from polybuild.imagebuild.run_limits import parse_shm_size, parse_ulimits
@@ -94,6 +95,9 @@ def build_request(solve: Solve, context_dir: Path, dockerfile: Path) -> BuildReq
         add_hosts=parse_add_hosts(f"{host}:{ip}" for host, ip in solve.add_hosts),
         ulimits=parse_ulimits(f"{n}={soft}:{hard}" for n, soft, hard in solve.ulimits),
         shm_size=parse_shm_size(str(solve.shm_size) if solve.shm_size else None),
+        build_contexts=parse_build_contexts(
+            f"{name}=docker-image://{ref}" for name, ref in solve.named_images.items()
+        ),
     )
 
 

@@ -142,6 +142,8 @@ class Solve(msgspec.Struct, frozen=True, tag="solve", tag_field="type"):
     # --ulimit (name, soft, hard) and --shm-size (bytes; 0: the default) of RUN steps.
     ulimits: tuple[tuple[str, int, int], ...] = ()
     shm_size: int = 0
+    # --build-context NAME=docker-image://REF: NAME -> REF.
+    named_images: dict[str, str] = {}
 
 
 class ContextWanted(msgspec.Struct, frozen=True, tag="context-wanted", tag_field="type"):
