@@ -227,7 +227,7 @@ def test_a_build_on_a_daemon_stops_at_ctrl_c_or_when_the_daemon_dies(
     assert time.monotonic() - stopped < 30
     assert not out.exists()
     if how == "ctrl-c":
-        assert build.returncode == 10, rest
+        assert build.returncode == 130, rest  # cancelled, as buildx exits
         deadline = time.monotonic() + 15
         while step_running() and time.monotonic() < deadline:
             time.sleep(0.1)

@@ -204,8 +204,10 @@ class BuildKitDriver:
                 async with _client(self.node) as client:
                     return await solve_build(client, build, outputs, show, _docker_credentials())
             except NodeUnreachableError as exc:
+                _cancelled_instead()
                 raise NodeUnreachableError(self.label, exc.reason, hint=exc.hint) from exc
             except RemoteError as exc:
+                _cancelled_instead()  # Ctrl-C: the daemon's "context canceled" is ours
                 from polybuild.buildkit.errdetails import failure_of
 
                 # BuildKit's text, then the Dockerfile lines it points at (control chars shown
@@ -214,6 +216,15 @@ class BuildKitDriver:
                 raise RemoteError(
                     f"node {self.label}: the build failed: {failure.report()}", hint=exc.hint
                 ) from exc
+
+
+def _cancelled_instead() -> None:
+    """Raise CancelledError when this task is being cancelled (Ctrl-C, another node's
+    failure): the daemon's answer to our cancel is then not the build's error, so the build
+    ends as cancelled (exit 130, as buildx) whichever of the two arrives first."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 def _docker_credentials() -> Callable[[str], Awaitable[tuple[str, str] | None]]:
