@@ -62,6 +62,9 @@ mkdir -m 0755 /run/sshd "$3"
 mount --bind "$1/sshd" "$3"
 mount --bind "$1/tmp" /tmp
 [ "$4" = binfmt ] && mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+# bash reads root's ~/.bashrc for every ssh command; this machine's (pyenv init, whose rehash
+# waits on a lock a killed session can leave behind) is not the node's: PATH is sshd's SetEnv
+if [ -f /root/.bashrc ]; then mount --bind /dev/null /root/.bashrc; fi
 read -r _
 exec "$2" -D -e -f "$3/sshd_config" </dev/null
 """
