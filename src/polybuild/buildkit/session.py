@@ -30,6 +30,16 @@ HEALTH_CHECK = "/grpc.health.v1.Health/Check"
 _CHUNK = 32 << 10  # what the daemon's side reads at a time
 
 
+# A unix socket's path must fit in sun_path (108 bytes with its NUL): a long $TMPDIR falls
+# back to /tmp (the directory is private either way).
+_MAX_SOCKET_DIR = 60
+
+
+def _short_tmp() -> str:
+    base = tempfile.gettempdir()
+    return base if len(base) <= _MAX_SOCKET_DIR else "/tmp"
+
+
 class Service:
     """One service of the session: its gRPC handler and the method paths it serves."""
 
@@ -99,7 +109,7 @@ class Session:
         await self.close()
 
     async def start(self) -> None:
-        self._directory = Path(tempfile.mkdtemp(prefix="polybuild-session-"))
+        self._directory = Path(tempfile.mkdtemp(prefix="polybuild-session-", dir=_short_tmp()))
         os.chmod(self._directory, 0o700)
         socket = self._directory / "session.sock"
         server = grpc.aio.server(
