@@ -16,6 +16,16 @@ from pathlib import Path
 
 from polybuild.syscalls import pid_alive
 
+# A unix socket's path must fit in sun_path (108 bytes with its NUL): a long $TMPDIR falls
+# back to /tmp for directories that hold one (they are private either way).
+MAX_SOCKET_DIR = 60
+
+
+def socket_tmp() -> str:
+    """Where to make a private directory for a unix socket: $TMPDIR unless it is too long."""
+    base = tempfile.gettempdir()
+    return base if len(base) <= MAX_SOCKET_DIR else "/tmp"
+
 
 def remove_dead(kind: str, parent: Path | None = None) -> None:
     """Remove `polybuild-<kind>-<pid>-*` directories of processes that no longer exist."""

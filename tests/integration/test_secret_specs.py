@@ -60,6 +60,14 @@ def test_a_key_file_is_served_by_an_agent_for_the_build(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "pbt-keyfile (ED25519)" in (dest / "out").read_text()
     assert (dest / "what").read_text() == "socket\n"  # an agent, not the key file
+    # A $TMPDIR too long for a socket's path: the agent's socket goes under /tmp instead.
+    long_tmp = tmp_path / ("t" * 90)
+    long_tmp.mkdir()
+    again = run_cli(tmp_path / "root", "build", "--ssh", f"deploy={key}",
+                    "-o", f"type=local,dest={tmp_path / 'fs2'}", str(ctx),
+                    env={"TMPDIR": str(long_tmp)})  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert "pbt-keyfile (ED25519)" in (tmp_path / "fs2" / "out").read_text()
     protected = tmp_path / "protected"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "secret-pass",
                     "-f", str(protected)], check=True)  # fmt: skip

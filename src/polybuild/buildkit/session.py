@@ -25,19 +25,10 @@ from polybuild.buildkit._grpc import grpc
 from polybuild.buildkit._proto import control_pb2 as pb
 from polybuild.buildkit._proto import health_pb2
 from polybuild.buildkit.client import BuildkitClient
+from polybuild.scratch import socket_tmp
 
 HEALTH_CHECK = "/grpc.health.v1.Health/Check"
 _CHUNK = 32 << 10  # what the daemon's side reads at a time
-
-
-# A unix socket's path must fit in sun_path (108 bytes with its NUL): a long $TMPDIR falls
-# back to /tmp (the directory is private either way).
-_MAX_SOCKET_DIR = 60
-
-
-def _short_tmp() -> str:
-    base = tempfile.gettempdir()
-    return base if len(base) <= _MAX_SOCKET_DIR else "/tmp"
 
 
 class Service:
@@ -109,7 +100,7 @@ class Session:
         await self.close()
 
     async def start(self) -> None:
-        self._directory = Path(tempfile.mkdtemp(prefix="polybuild-session-", dir=_short_tmp()))
+        self._directory = Path(tempfile.mkdtemp(prefix="polybuild-session-", dir=socket_tmp()))
         os.chmod(self._directory, 0o700)
         socket = self._directory / "session.sock"
         server = grpc.aio.server(

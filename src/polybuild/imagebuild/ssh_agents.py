@@ -18,6 +18,7 @@ from pathlib import Path
 
 from polybuild.errors import UsageError
 from polybuild.imagebuild.request import BuildRequest
+from polybuild.scratch import socket_tmp
 
 
 @contextlib.contextmanager
@@ -43,7 +44,7 @@ def ssh_agents(request: BuildRequest) -> Iterator[BuildRequest]:
 
 @contextlib.contextmanager
 def _agent(agent: str, add: str, ident: str, keys: tuple[str, ...]) -> Iterator[str]:
-    directory = Path(tempfile.mkdtemp(prefix="polybuild-ssh-"))
+    directory = Path(tempfile.mkdtemp(prefix="polybuild-ssh-", dir=socket_tmp()))
     os.chmod(directory, 0o700)
     socket = directory / "agent.sock"
     process = subprocess.Popen(
