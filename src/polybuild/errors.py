@@ -60,7 +60,13 @@ POLYBUILD_EXIT_CODES=detailed.
     │   │                                       snapshot/snapshotter, solver/execop
     │   ├── FileOpError                   10    COPY, ADD or WORKDIR failed (names the
     │   │                                       instruction); fileops/*
-    │   └── StepFailedError               10    a RUN step exited non-zero; solver/execop
+    │   └── StepFailedError               10    a RUN step exited non-zero; solver/execop,
+    │       │                                   remote/session (an ssh node's),
+    │       │                                   imagebuild/buildkit_driver (a daemon's)
+    │       └── SolveFailedError          10    a BuildKit daemon's solve failed otherwise
+    │                                           (its frontend refused the Dockerfile, a
+    │                                           base could not be pulled...), reported as
+    │                                           buildx reports it; imagebuild/buildkit_driver
     ├── RegistryError                     12    a registry answered with an error or could not
     │   │                                       be reached; registry/*
     │   ├── AuthenticationError           11    the registry refused our credentials;
@@ -249,6 +255,15 @@ class StepFailedError(ExecutionError):
     step: str = ""
     lines: tuple[int, int] | None = None
     excerpt: str = ""
+    node: str = ""  # the builder node it failed on ("": this machine); the hint names it
+
+
+class SolveFailedError(StepFailedError):
+    """A build on a BuildKit daemon failed other than by a RUN step: the daemon's frontend
+    refused the Dockerfile, a base image could not be pulled, a COPY source is missing...
+    The message is BuildKit's and `excerpt` the Dockerfile lines its details point at;
+    reported as buildx reports any failed solve (`ERROR: failed to build: failed to solve:
+    MESSAGE` after the excerpt), hence a StepFailedError."""
 
 
 class RegistryError(PolybuildError):
@@ -339,6 +354,7 @@ __all__ = [
     "RegistryError",
     "RemoteError",
     "RootfsPathError",
+    "SolveFailedError",
     "StepFailedError",
     "TemplateError",
     "UnpackError",

@@ -163,8 +163,9 @@ def test_a_step_failing_on_the_daemon_fails_the_build_with_buildkits_words(
     assert not out.exists()
     assert '#5 ERROR: process "/bin/sh -c echo doomed; exit 3" did not complete' in done.stderr
     assert (
-        f'ERROR: node bkfail0 ({daemon.address}): the build failed: process "/bin/sh -c echo '
-        'doomed; exit 3" did not complete successfully: exit code: 3'
+        'ERROR: failed to build: failed to solve: process "/bin/sh -c echo doomed; exit 3" did '
+        f"not complete successfully: exit code: 3\nhint: the build ran on BuildKit node bkfail0 "
+        f"({daemon.address})\n"
     ) in done.stderr, done.stderr
     assert "doomed" in done.stderr  # the step's output, shown as it ran
 

@@ -27,6 +27,7 @@ from polybuild.buildkit.errdetails import (
     failure_of,
     parse_failure,
 )
+from polybuild.errors import SolveFailedError, StepFailedError
 from tests.buildkit.conftest import BuildkitDaemon
 from tests.conftest import import_busybox, require_root, run_cli
 from tests.registry.conftest import Registry, registry  # noqa: F401 (fixture)
@@ -93,6 +94,21 @@ def test_a_failed_run_shows_buildkits_excerpt_and_message() -> None:
         f"ERROR: {MESSAGE}\n"
     )
     assert failure.report() == MESSAGE + "\n" + failure.render().rsplit("ERROR:", 1)[0].rstrip()
+
+
+def test_a_failed_run_is_the_step_failure_the_cli_prints_as_buildx() -> None:
+    failure = parse_failure(MESSAGE, failed_run())
+    error = failure.error("on node bk")
+    assert type(error) is StepFailedError  # an exit code: a process (RUN) failed
+    assert (str(error), error.hint, error.lines) == (MESSAGE, "on node bk", (3, 3))
+    assert error.excerpt == failure.render().rsplit("ERROR:", 1)[0]
+    refused = parse_failure(
+        "dockerfile parse error", trailers((SOURCE_TYPE, source_json("X\n", (1, 1))))
+    )
+    assert type(refused.error()) is SolveFailedError and refused.error().excerpt.startswith(
+        "Dockerfile:1\n"
+    )
+    assert parse_failure("no details", None).error().excerpt == ""
 
 
 def test_a_range_of_lines_is_marked_whole_with_less_context() -> None:
@@ -303,9 +319,9 @@ def test_a_failing_run_on_a_daemon_shows_the_dockerfile_lines_and_exit_code(
     message = (
         'process "/bin/sh -c echo doomed;   exit 3" did not complete successfully: exit code: 3'
     )
-    assert (
-        "ERROR: node bkerr0 (unix://"  # the daemon's socket
-    ) in stderr and f"): the build failed: {message}\nDockerfile:3\n" in stderr, stderr
+    assert "------\nDockerfile:3\n" in stderr, stderr  # after the failed step's block
+    assert f"\nERROR: failed to build: failed to solve: {message}\n" in stderr, stderr
+    assert "hint: the build ran on BuildKit node bkerr0 (unix://" in stderr, stderr
     assert (
         "--------------------\n"
         "   2 |     # ?[31m a comment\n"
@@ -326,14 +342,14 @@ def test_an_unknown_instruction_on_a_daemon_names_the_file_and_line(
     code, stderr = build_on_daemon(root, tmp_path / "ctx", f"FROM {base}\nRUNN echo\n")
     assert code == 1, stderr
     assert (
-        "the build failed: dockerfile parse error on line 2: unknown instruction: RUNN "
-        "(did you mean RUN?)\n"
         "Dockerfile:2\n"
         "--------------------\n"
         f"   1 |     FROM {base}\n"
         "   2 | >>> RUNN echo\n"
         "   3 |     \n"
         "--------------------\n"
+        "ERROR: failed to build: failed to solve: dockerfile parse error on line 2: unknown "
+        "instruction: RUNN (did you mean RUN?)\n"
     ) in stderr, stderr
 
 

@@ -20,6 +20,7 @@ from google.protobuf import json_format
 from google.protobuf import message as pb_message
 
 from polybuild.buildkit._proto import errdefs_pb2, gateway_exit_pb2, status_pb2
+from polybuild.errors import SolveFailedError, StepFailedError
 from polybuild.remote.process import printable
 
 STATUS_TRAILER = "grpc-status-details-bin"
@@ -84,6 +85,17 @@ class BuildFailure:
     def render(self) -> str:
         """The text BuildKit's client (buildx) prints: the excerpts, then `ERROR: message`."""
         return "".join(e.render() for e in self.excerpts) + f"ERROR: {self.message}\n"
+
+    def error(self, hint: str | None = None) -> StepFailedError:
+        """The error the CLI prints as buildx does (the excerpts, then `ERROR: failed to
+        build: failed to solve: MESSAGE`): a StepFailedError when a process exited non-zero
+        (a RUN), else a SolveFailedError; its `lines` the first range the daemon pointed at."""
+        cls = StepFailedError if self.exit_code is not None else SolveFailedError
+        error = cls(self.message, hint=hint)
+        error.excerpt = "".join(excerpt.render() for excerpt in self.excerpts)
+        if self.excerpts and self.excerpts[0].ranges:
+            error.lines = self.excerpts[0].ranges[0]
+        return error
 
     def report(self) -> str:
         """polybuild's order: the message first, then the excerpts (no trailing newline)."""

@@ -26,7 +26,13 @@ from polybuild.builders.node_options import BuildKitOptions
 from polybuild.buildkit.address import TLSConfig
 from polybuild.buildkit.records import CacheRecord, DaemonInfo, WorkerInfo
 from polybuild.cache.spec import CacheType
-from polybuild.errors import ImageError, NodeUnreachableError, RemoteError, UsageError
+from polybuild.errors import (
+    ImageError,
+    NodeUnreachableError,
+    RemoteError,
+    StepFailedError,
+    UsageError,
+)
 from polybuild.image.descriptor import Descriptor
 from polybuild.image.platform_image import PlatformImage
 from polybuild.image.reference import parse
@@ -186,8 +192,9 @@ class BuildKitDriver:
         outputs: Outputs,
     ) -> dict[str, str]:
         """Build `platforms` on the daemon and export to `outputs`; the exporters' response.
-        The daemon's Status becomes `progress` events; a failed build is a RemoteError naming
-        this node, with BuildKit's text and the Dockerfile lines it points at."""
+        The daemon's Status becomes `progress` events; a failed build is a StepFailedError
+        (a SolveFailedError unless a RUN failed) with BuildKit's text and the Dockerfile
+        lines it points at, naming this node in its hint."""
         from polybuild.buildkit.solve import solve_build
 
         events = StatusEvents(self.node.name)
@@ -208,14 +215,19 @@ class BuildKitDriver:
                 raise NodeUnreachableError(self.label, exc.reason, hint=exc.hint) from exc
             except RemoteError as exc:
                 _cancelled_instead()  # Ctrl-C: the daemon's "context canceled" is ours
-                from polybuild.buildkit.errdetails import failure_of
+                raise self._solve_failed(exc, events) from exc
 
-                # BuildKit's text, then the Dockerfile lines it points at (control chars shown
-                # as "?").
-                failure = failure_of(exc.__cause__, exc.message)
-                raise RemoteError(
-                    f"node {self.label}: the build failed: {failure.report()}", hint=exc.hint
-                ) from exc
+    def _solve_failed(self, exc: RemoteError, events: StatusEvents) -> StepFailedError:
+        """A failed solve as buildx reports it (errdetails.BuildFailure.error), printed after
+        the failed step's block that the daemon's progress gave; the hint names this node."""
+        from polybuild.buildkit.errdetails import failure_of
+
+        where = f"the build ran on BuildKit node {self.label}"
+        failure = failure_of(exc.__cause__, exc.message)
+        error = failure.error(f"{exc.hint}; {where}" if exc.hint else where)
+        error.node = self.node.name
+        error.step = events.name_of(failure.vertex) if failure.vertex else ""
+        return error
 
 
 def _cancelled_instead() -> None:

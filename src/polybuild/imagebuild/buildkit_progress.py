@@ -30,6 +30,11 @@ class StatusEvents:
         self.node = node
         self._started: set[str] = set()
         self._completed: set[str] = set()
+        self._names: dict[str, str] = {}
+
+    def name_of(self, vertex: str) -> str:
+        """The name a step of the daemon (by its digest) was shown with ("" if never)."""
+        return self._names.get(self._id(vertex), "")
 
     def _id(self, vertex: str) -> str:
         return f"{self.node}/{vertex}"
@@ -41,6 +46,7 @@ class StatusEvents:
         for vertex in update.vertexes:
             vid = self._id(vertex.digest)
             name = step_name(self.node, "", printable(vertex.name, 2000))
+            self._names.setdefault(vid, name)
             if vertex.HasField("started") and vid not in self._started:
                 self._started.add(vid)
                 inputs = tuple(self._id(i) for i in vertex.inputs)
