@@ -14,7 +14,8 @@ POLYBUILD_EXIT_CODES=detailed.
     │                                           imagebuild/request, imagebuild/pipeline,
     │                                           exporters/*, progress, registry/config,
     │                                           registry/push, binfmt/installer,
-    │                                           builders/*, imagetools/*, buildkit/address
+    │                                           builders/*, imagetools/*, buildkit/address,
+    │                                           executor/cdi (a device not granted)
     ├── PlatformError                     2     a platform specifier that cannot be parsed;
     │                                           platforms/specifier
     ├── PrivilegeError                    4     needs root (or a capability) it does not have;
@@ -57,7 +58,8 @@ POLYBUILD_EXIT_CODES=detailed.
     │                                           layers/whiteout, layers/filedata
     ├── ExecutionError                    10    a container process could not be run or failed;
     │   │                                       executor/runc, executor/network, executor/user,
-    │   │                                       snapshot/snapshotter, solver/execop
+    │   │                                       executor/cdi (a CDI spec that cannot be
+    │   │                                       read), snapshot/snapshotter, solver/execop
     │   ├── FileOpError                   10    COPY, ADD or WORKDIR failed (names the
     │   │                                       instruction); fileops/*
     │   └── StepFailedError               10    a RUN step exited non-zero; solver/execop,

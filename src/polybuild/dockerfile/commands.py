@@ -41,6 +41,7 @@ class Run:
     network: str
     security: str
     location: Location
+    devices: tuple[str, ...] = ()  # raw --device values (CDI device requests)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from polybuild.dockerfile.syntax import Location
 from polybuild.errors import DockerfileError
 from polybuild.gitsource.url import parse_git_ref
 from polybuild.graph import Copy, Exec, InlineFile, InlineSource, Merge, Mkdir, Mount, Op
+from polybuild.graph.devices import parse_device_request
 from polybuild.image.config import Healthcheck, History, ImageConfig, rfc3339
 from polybuild.platforms import Platform
 
@@ -241,6 +242,7 @@ def _run(state: StageState, c: ins.Run, ctx: Context) -> None:
         mounts=tuple(mounts),
         network=c.network,
         security=c.security,
+        devices=tuple(parse_device_request(d) for d in c.devices),
         description=run_name(c, state.env, ctx.escape),
         location=(c.location.start, c.location.end),
     )

@@ -40,7 +40,8 @@ from polybuild.dockerfile.flags import FlagError, FlagKind, Flags, parse_flags, 
 from polybuild.dockerfile.mounts import parse_mount
 from polybuild.dockerfile.parser import chomp_heredoc, parse_heredoc
 from polybuild.dockerfile.syntax import Node
-from polybuild.errors import DockerfileError
+from polybuild.errors import DockerfileError, UsageError
+from polybuild.graph.devices import parse_device_request
 
 _S, _B, _L = FlagKind.STRING, FlagKind.BOOL, FlagKind.LIST
 _STAGE_NAME = re.compile(r"^[a-z][a-z0-9-_.]*$")
@@ -132,7 +133,7 @@ def _from(node: Node) -> From:
 
 
 def _run(node: Node) -> Run:
-    flags = _flags(node, {"mount": _L, "network": _S, "security": _S})
+    flags = _flags(node, {"mount": _L, "network": _S, "security": _S, "device": _L})
     mounts = flags.list("mount")
     for value in mounts:
         if "$" not in value:  # variables are only known during conversion
@@ -143,8 +144,21 @@ def _run(node: Node) -> Run:
     security = flags.get("security", "sandbox")
     if security not in SECURITY_MODES:
         raise _Error(f"unsupported security mode {security!r}", hint="use sandbox or insecure")
+    devices = flags.list("device")
+    for value in devices:
+        try:
+            parse_device_request(value)
+        except UsageError as exc:
+            raise _Error(exc.message) from None
     return Run(
-        _cmdline(node), not node.json, node.heredocs, mounts, network, security, node.location
+        _cmdline(node),
+        not node.json,
+        node.heredocs,
+        mounts,
+        network,
+        security,
+        node.location,
+        devices,
     )
 
 

@@ -18,6 +18,7 @@ def run_name(c: ins.Run, env: Mapping[str, str], escape: str = "\\") -> str:
         flags.append(f"--network={c.network}")
     if c.security != "sandbox":
         flags.append(f"--security={c.security}")
+    flags += [f"--device={d}" for d in c.devices]
     return expand_display(" ".join(("RUN", *flags, *c.cmd)), env, escape=escape)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from polybuild.executor.cdi import ContainerEdits
 from polybuild.platforms import Platform
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -40,6 +41,7 @@ class Process:
     extra_hosts: tuple[tuple[str, str], ...] = field(default=())
     ulimits: tuple[tuple[str, int, int], ...] = field(default=())  # (docker name, soft, hard)
     shm_size: int | None = None  # bytes of /dev/shm (None: 64 MiB)
+    cdi: ContainerEdits | None = None  # RUN --device: what the granted CDI devices add
 
     def env_value(self, name: str) -> str | None:
         for item in reversed(self.env):

@@ -6,6 +6,7 @@ import resource
 from pathlib import Path
 from typing import Any
 
+from polybuild.executor.cdi import apply_edits
 from polybuild.executor.process import DEFAULT_PATH, Process
 from polybuild.executor.seccomp import default_profile
 from polybuild.executor.user import ResolvedUser
@@ -260,7 +261,7 @@ def build_spec(
             }
         )
     nofile = nofile_limit()
-    return {
+    spec = {
         "ociVersion": "1.0.2",
         "process": {
             "terminal": False,
@@ -288,3 +289,6 @@ def build_spec(
             **({} if process.security == "insecure" else {"seccomp": default_profile()}),
         },
     }
+    if process.cdi is not None:
+        apply_edits(spec, process.cdi)
+    return spec

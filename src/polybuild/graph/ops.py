@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from polybuild.graph.devices import DeviceRequest
 from polybuild.platforms import Platform
 
 
@@ -164,6 +165,7 @@ class Exec(_Digested):
     mounts: tuple[Mount, ...] = ()
     network: str = "default"
     security: str = "sandbox"
+    devices: tuple[DeviceRequest, ...] = ()  # RUN --device: CDI devices the step asks for
     description: str = field(default="", compare=False)  # for progress output only
     location: tuple[int, int] | None = field(default=None, compare=False)  # Dockerfile lines
     digest: str = field(init=False, repr=False, compare=False)
@@ -185,6 +187,8 @@ class Exec(_Digested):
             "network": self.network,
             "security": self.security,
             "platform": _platform(self.platform),
+            # only when asked for, so the keys of steps without devices stay as they were
+            **({"devices": [[d.name, d.required] for d in self.devices]} if self.devices else {}),
         }
 
 

@@ -11,6 +11,7 @@ from polybuild.dockerfile.ignore import ignore_file_for, load_patterns
 from polybuild.dockerfile.lint.report import excerpt
 from polybuild.errors import StepFailedError, UsageError
 from polybuild.fileops.context import load_hash_cache, save_hash_cache
+from polybuild.executor.cdi import DeviceGrants, devices_for, load_devices
 from polybuild.graph import ops
 from polybuild.image.platform_image import PlatformImage
 from polybuild.image.writer import store_platform_image
@@ -105,6 +106,22 @@ def check_entitlements(request: BuildRequest, graphs: tuple[BuildGraph, ...]) ->
                     hint="grant it with --allow network.host (the step then shares this "
                     "machine's network, including services bound to its 127.0.0.1)",
                 )
+    check_devices(request, graphs)
+
+
+def check_devices(request: BuildRequest, graphs: tuple[BuildGraph, ...]) -> None:
+    """RUN --device: each device registered in this node's CDI specs and granted (`--allow
+    device[=NAME]`, or auto-allowed by its spec) before any step runs."""
+    wanting = [op for g in graphs for op in g.ops() if isinstance(op, ops.Exec) and op.devices]
+    if not wanting:
+        return
+    grants = DeviceGrants.from_entitlements(request.entitlements)
+    known = load_devices()
+    for op in wanting:
+        try:
+            devices_for(op.devices, grants, known)
+        except UsageError as exc:
+            raise UsageError(f"{op.description or 'RUN'}: {exc.message}", hint=exc.hint) from None
 
 
 def no_cache_ops(graphs: tuple[BuildGraph, ...], stages: tuple[str, ...]) -> frozenset[str]:
@@ -145,6 +162,7 @@ async def solve(
         extra_hosts=request.add_hosts,
         ulimits=request.ulimits,
         shm_size=request.shm_size,
+        devices=DeviceGrants.from_entitlements(request.entitlements),
     )
     names = step_names(list(converted.graphs), len(converted.graphs) > 1, converted.dockerfile)
     steps.from_steps(progress, converted.graphs, names, converted.resolver.resolved, runtime.store)

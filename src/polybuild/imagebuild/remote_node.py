@@ -27,7 +27,7 @@ from polybuild.imagebuild.add_hosts import parse_add_hosts
 from polybuild.imagebuild.baseimages import Puller
 from polybuild.imagebuild.build_contexts import parse_build_contexts
 from polybuild.imagebuild.driver import LocalDriver
-from polybuild.imagebuild.request import ENTITLEMENTS, BuildRequest
+from polybuild.imagebuild.request import BuildRequest, parse_entitlements
 from polybuild.imagebuild.run_limits import parse_shm_size, parse_ulimits
 from polybuild.imagebuild.stored_build import base_image_puller as _base_image_puller
 from polybuild.platforms import Platform, format_platform, parse
@@ -62,9 +62,7 @@ def build_request(solve: Solve, context_dir: Path, dockerfile: Path) -> BuildReq
     """The node's BuildRequest for a client's Solve (values checked as the CLI checks them)."""
     if solve.network not in ("default", "host", "none"):
         raise UsageError(f"--network: unknown mode {solve.network!r}")
-    unknown = set(solve.entitlements) - set(ENTITLEMENTS)
-    if unknown:
-        raise UsageError(f"--allow: unknown entitlement {sorted(unknown)[0]!r}")
+    parse_entitlements(solve.entitlements)  # UsageError naming an unknown one
     if not solve.platforms:
         raise UsageError("a solve needs at least one platform")
     if solve.cache_records not in ("", "min", "max"):

@@ -17,6 +17,7 @@ from polybuild.imagebuild.build_contexts import NamedContext, parse_build_contex
 from polybuild.imagebuild.context_url import UNFETCHED, is_remote
 from polybuild.imagebuild.run_limits import parse_shm_size, parse_ulimits
 from polybuild.platforms import Platform, default_platform, format_platform, parse_list
+from polybuild.executor.cdi import parse_device_grant
 from polybuild.solver.secrets import BuildSecrets
 
 if TYPE_CHECKING:
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from polybuild.image.descriptor import Descriptor
     from polybuild.image.platform_image import PlatformImage
 
-ENTITLEMENTS = ("security.insecure", "network.host")
+ENTITLEMENTS = ("security.insecure", "network.host", "device")
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,9 +184,14 @@ def source_date_epoch(build_args: Mapping[str, str]) -> int | None:
 
 
 def parse_entitlements(allow: Sequence[str]) -> frozenset[str]:
-    """`--allow` values (comma-separated lists too), each a known entitlement."""
+    """`--allow` values (comma-separated lists too), each a known entitlement; `device`
+    alone grants every CDI device, `device=NAME[,alias=A]` one (its commas are its own)."""
     found: set[str] = set()
     for value in allow:
+        if value.startswith("device="):
+            parse_device_grant(value.removeprefix("device="))
+            found.add(value)
+            continue
         for item in (part.strip() for part in value.split(",")):
             if item not in ENTITLEMENTS:
                 raise UsageError(

@@ -18,7 +18,8 @@ from filelock import FileLock, Timeout
 from polybuild import syscalls
 from polybuild.dockerfile.dump import go_quote
 from polybuild.errors import ExecutionError, StepFailedError
-from polybuild.executor import ExitStatus, Mount, Process
+from polybuild.executor import ExitStatus, Mount, Process, cdi
+from polybuild.executor.cdi import ContainerEdits, DeviceGrants
 from polybuild.graph import ops
 from polybuild.rootfs import resolve_in_root
 from polybuild.snapshot.snapshotter import merge_overlay_dir
@@ -205,8 +206,10 @@ def exec_process(
     extra_hosts: tuple[tuple[str, str], ...] = (),
     ulimits: tuple[tuple[str, int, int], ...] = (),
     shm_size: int | None = None,
+    devices: DeviceGrants | None = None,
 ) -> Process:
-    """The executor process for an Exec op (`RUN --network` wins over `build --network`)."""
+    """The executor process for an Exec op (`RUN --network` wins over `build --network`),
+    with the CDI devices it asks for when they are granted."""
     network = exec_op.network if exec_op.network not in ("default", "") else default_network
     return Process(
         args=exec_op.argv,
@@ -221,7 +224,19 @@ def exec_process(
         extra_hosts=extra_hosts,
         ulimits=ulimits,
         shm_size=shm_size,
+        cdi=device_edits(exec_op, devices or DeviceGrants()),
     )
+
+
+def device_edits(exec_op: ops.Exec, grants: DeviceGrants) -> ContainerEdits | None:
+    """What the CDI devices a RUN step asks for add to its container (UsageError when one is
+    required but not registered, or not granted)."""
+    if not exec_op.devices:
+        return None
+    edits = ContainerEdits()
+    for device in cdi.devices_for(exec_op.devices, grants, cdi.load_devices()):
+        edits += device.edits
+    return edits
 
 
 def failure(

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from polybuild.executor.cdi import DeviceGrants
 from polybuild.graph import ops
 from polybuild.image.digest import Digest
 from polybuild.image.layer import Layer
@@ -30,6 +31,7 @@ class SolveOptions:
     extra_hosts: tuple[tuple[str, str], ...] = ()  # --add-host: (host, ip) in /etc/hosts
     ulimits: tuple[tuple[str, int, int], ...] = ()  # --ulimit: (name, soft, hard)
     shm_size: int | None = None  # --shm-size in bytes
+    devices: DeviceGrants = field(default_factory=DeviceGrants)  # --allow device[=NAME]
 
     @property
     def layer_format(self) -> LayerFormat:

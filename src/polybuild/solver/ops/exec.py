@@ -58,6 +58,7 @@ class ExecHandler:
                 options.extra_hosts,
                 options.ulimits,
                 options.shm_size,
+                options.devices,
             )
             status = execop.run_streaming(worker.executor, step.snapshot.rootfs, process, tail)
         if not status.ok:
