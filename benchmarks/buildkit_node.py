@@ -25,13 +25,11 @@ daemon does the work). Exit status 1 when a build failed or a warm build ran a s
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import resource
 import statistics
 import sys
-import tarfile
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
@@ -43,12 +41,9 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 import pytest  # noqa: E402 (the daemon and registry helpers fail with pytest.fail)
-from benchmarks import build as bench  # noqa: E402
-from benchmarks import nodes  # noqa: E402
-
-from tests.buildkit.conftest import RUNC, BuildkitDaemon, BuildkitDaemons  # noqa: E402
-from tests.conftest import SHARED  # noqa: E402
-from tests.registry.conftest import run_registry  # noqa: E402
+from benchmarks import nodes, peers  # noqa: E402
+from benchmarks import runner as bench  # noqa: E402
+from benchmarks.peers import BUILDCTL, BuildkitDaemon  # noqa: E402
 
 PLATFORMS = bench.PLATFORMS
 TOOLS = ("polybuild local", "polybuild BuildKit", "buildctl")
@@ -107,7 +102,7 @@ def timed(argv: Sequence[str | Path], env: dict[str, str] | None, out: Path) -> 
     if proc.returncode != 0:
         raise bench.MeasurementError(f"{Path(argv[0]).name} build: exit "
                                      f"{proc.returncode}: {bench.tail(proc)}")  # fmt: skip
-    found = oci_platforms(out)
+    found = peers.oci_platforms(out)
     if found != sorted(PLATFORMS):
         raise bench.MeasurementError(f"{out} holds {found}, not {sorted(PLATFORMS)}")
     out.unlink()
@@ -118,25 +113,6 @@ def timed(argv: Sequence[str | Path], env: dict[str, str] | None, out: Path) -> 
     return Timing(seconds, cpu, len(completed), ran)
 
 
-def oci_platforms(tarball: Path) -> list[str]:
-    """The platforms of the one image (an index) in an OCI layout tarball, sorted."""
-    with tarfile.open(tarball) as tar:
-
-        def blob(name: str) -> dict[str, list[dict[str, dict[str, str]]]]:
-            member = tar.extractfile(name)
-            if member is None:
-                raise bench.MeasurementError(f"{tarball}: no {name}")
-            loaded: dict[str, list[dict[str, dict[str, str]]]] = json.load(member)
-            return loaded
-
-        (top,) = blob("index.json")["manifests"]
-        index = blob("blobs/" + str(top["digest"]).replace(":", "/"))
-        return sorted(
-            "/".join(x for x in (p.get("os"), p.get("architecture"), p.get("variant")) if x)
-            for p in (m.get("platform", {}) for m in index["manifests"])
-        )
-
-
 class Bench:
     """The daemon, the registry's busybox, the context and the three ways to build it."""
 
@@ -144,7 +120,7 @@ class Bench:
         self.work = work
         self.daemon = daemon
         self.polybuild = polybuild
-        self.buildctl = SHARED / "tools" / "buildkit" / "buildctl"
+        self.buildctl = BUILDCTL
         self.context = work / "context"
         self.dockerfile_dir = work / "dockerfile"
         self.dockerfile_dir.mkdir()
@@ -273,23 +249,13 @@ def run(args: argparse.Namespace, work: Path) -> bool:
     polybuild = bench.Polybuild(executable, tarballs, pycache)
     print("== warming up polybuild (untimed build in a throwaway root)", flush=True)
     polybuild.warm_up(work)
-    binary = Path(os.environ.get("POLYBUILD_TEST_BUILDKITD")
-                  or SHARED / "tools" / "buildkit" / "buildkitd")  # fmt: skip
     with ExitStack() as stack:
-        registry = stack.enter_context(run_registry(work / "registry"))
+        registry = peers.start_registry(stack, work)
         base = f"{registry.host}/library/busybox:latest"
-        seeder = work / "seed-root"
-        seeder.mkdir()
-        for debian_arch, _, _, platform in bench.BASE_ARCHES:
-            bench.checked([executable, "import", "--platform", platform,
-                           tarballs[debian_arch], base], polybuild.env(seeder))  # fmt: skip
-        bench.checked([executable, "push", base], polybuild.env(seeder))
-        daemons = BuildkitDaemons(work / "buildkitd", binary)
-        stack.callback(daemons.stop_all)
-        daemon = daemons.start(f'[registry."{registry.host}"]\n  http = true\n')
-        version = bench.checked([SHARED / "tools" / "buildkit" / "buildctl", "--addr",
-                                 daemon.address, "debug", "info"]).split()  # fmt: skip
-        print(f"polybuild: {executable}\nbuildkitd: {binary} ({' '.join(version)})")
+        peers.push_busybox(polybuild, tarballs, base, work)
+        daemon = peers.start_buildkitd(stack, work, registry.host)
+        print(f"polybuild: {executable}\nbuildkitd: {peers.buildkitd_binary()} "
+              f"({peers.daemon_version(daemon)})")  # fmt: skip
         print(f"registry: {base} (busybox {', '.join(PLATFORMS)})")
         b = Bench(work, daemon, polybuild, base)
         b.make_context()
@@ -318,10 +284,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if os.geteuid() != 0:
         print("run as root: buildkitd and polybuild's builds need it")
         return 1
-    for needed in (RUNC, SHARED / "tools" / "buildkit" / "buildctl"):
-        if not needed.exists():
-            print(f"{needed} is missing (see ../shared/tools/buildkit/README.md)")
-            return 1
+    missing = peers.buildkit_missing()
+    if missing:
+        print(missing)
+        return 1
     work = Path(tempfile.mkdtemp(prefix="polybuild-bench-buildkit-"))
     try:
         with nodes.interruptible():

@@ -55,17 +55,13 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 import pytest  # noqa: E402 (the daemon and registry helpers fail with pytest.fail)
-from benchmarks import build as bench  # noqa: E402
-from benchmarks import nodes  # noqa: E402
-
-from tests.buildkit.conftest import RUNC, BuildkitDaemon, BuildkitDaemons  # noqa: E402
-from tests.conftest import SHARED  # noqa: E402
-from tests.registry.conftest import run_registry  # noqa: E402
+from benchmarks import nodes, peers, workloads  # noqa: E402
+from benchmarks import runner as bench  # noqa: E402
+from benchmarks.peers import BUILDKIT, RUNC, BuildkitDaemon  # noqa: E402
 
 PLATFORMS = bench.PLATFORMS
 GOAL = 0.15
 MIB = 1 << 20
-BUILDKIT = SHARED / "tools" / "buildkit"
 FLOWS = ("polybuild", "BuildKit")
 STEP = re.compile(r"\] RUN ")
 MANIFEST_TYPES = ", ".join(
@@ -82,9 +78,7 @@ MANIFEST_TYPES = ", ".join(
 def dockerfile(base: str, quick: bool) -> str:
     """build.py's W3 Dockerfile on `base`; no `# syntax=` line (BuildKit would pull
     docker/dockerfile:1 from Docker Hub for it). --quick: a tenth of the loop, 4 MiB."""
-    lines = bench.EMULATED_CPU_DOCKERFILE.splitlines(keepends=True)
-    text = "".join(line for line in lines if not line.startswith("# syntax="))
-    text = text.replace("FROM busybox", f"FROM {base}")
+    text = workloads.BY_NAME["emulated-cpu"].dockerfile(base)
     if quick:
         text = text.replace("i < 1000000", "i < 100000").replace("count=64", "count=4")
     return text
@@ -188,15 +182,6 @@ class Result:
         return cached / cold if cold and cached is not None else None
 
 
-def daemon_cpu(daemon: BuildkitDaemon | None) -> float:
-    """CPU seconds of the daemon and its waited-for children (utime, stime, cutime, cstime)."""
-    if daemon is None:
-        return 0.0
-    stat = Path(f"/proc/{daemon.process.pid}/stat").read_text()
-    ticks = stat.rsplit(")", 1)[1].split()[11:15]
-    return sum(int(t) for t in ticks) / os.sysconf("SC_CLK_TCK")
-
-
 def image_layers(registry: str, reference: str) -> dict[str, tuple[str, ...]]:
     """{platform: layer digests} of a pushed index, read from the registry itself (uncounted)."""
     repository, _, tag = reference.partition("/")[2].rpartition(":")
@@ -283,7 +268,7 @@ class Bench:
         self.relay.take()
         daemon = self.daemon if flow == "BuildKit" else None
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        daemon_before = daemon_cpu(daemon)
+        daemon_before = peers.daemon_cpu(daemon)
         try:
             seconds, proc = bench.run(self.argv(flow, image, cache, cold), env)
         finally:
@@ -293,7 +278,7 @@ class Bench:
                     print(f"   WARNING: mounts left under {root} (unmounted): {leaked}")
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
-        cpu += daemon_cpu(daemon) - daemon_before
+        cpu += peers.daemon_cpu(daemon) - daemon_before
         fetched, sent = self.relay.take()
         what = f"{flow} {'cold' if cold else 'cached'} build"
         if proc.returncode != 0:
@@ -390,26 +375,17 @@ def run(args: argparse.Namespace, work: Path) -> bool:
     polybuild.warm_up(work)
     have_buildkit = (BUILDKIT / "buildkitd").exists() and (BUILDKIT / "buildctl").exists()
     with ExitStack() as stack:
-        registry = stack.enter_context(run_registry(work / "registry"))
+        registry = peers.start_registry(stack, work)
         relay = CountingRelay(registry.host)
         stack.callback(relay.close)
         base = f"{relay.host}/library/busybox:latest"
-        seeder = work / "seed-root"
-        seeder.mkdir()
-        for debian_arch, _, _, platform in bench.BASE_ARCHES:
-            bench.checked([executable, "import", "--platform", platform,
-                           tarballs[debian_arch], base], polybuild.env(seeder))  # fmt: skip
-        bench.checked([executable, "push", base], polybuild.env(seeder))
+        peers.push_busybox(polybuild, tarballs, base, work)
         print(f"polybuild: {executable}\nregistry: {registry.host}, through the counting relay "
               f"{relay.host} (busybox {', '.join(PLATFORMS)})")  # fmt: skip
         daemon = None
         if have_buildkit:
-            daemons = BuildkitDaemons(work / "buildkitd", BUILDKIT / "buildkitd")
-            stack.callback(daemons.stop_all)
-            daemon = daemons.start(f'[registry."{relay.host}"]\n  http = true\n')
-            info = bench.checked([BUILDKIT / "buildctl", "--addr", daemon.address, "debug",
-                                  "info"]).split()  # fmt: skip
-            print(f"buildkitd: {BUILDKIT / 'buildkitd'} ({' '.join(info)})")
+            daemon = peers.start_buildkitd(stack, work, relay.host)
+            print(f"buildkitd: {peers.buildkitd_binary()} ({peers.daemon_version(daemon)})")
         else:
             print(f"buildkitd: skipped (no {BUILDKIT / 'buildkitd'} or buildctl)")
         b = Bench(work, relay, registry.host, polybuild, daemon)
