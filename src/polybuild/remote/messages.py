@@ -72,6 +72,11 @@ class Error(msgspec.Struct, frozen=True, tag="error", tag_field="type"):
     hint: str = ""
     id: int = 0
     kind: str = ""  # the class of polybuild error it was, so the client can raise the same
+    # A failed step (StepFailedError): its name, Dockerfile lines and their excerpt as
+    # BuildKit prints them, so the client reports it as a local build does.
+    step: str = ""
+    lines: tuple[int, int] | None = None
+    excerpt: str = ""
 
 
 class Cancel(msgspec.Struct, frozen=True, tag="cancel", tag_field="type"):

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable
 
 from polybuild._version import __version__
-from polybuild.errors import PolybuildError, RemoteError, UsageError
+from polybuild.errors import PolybuildError, RemoteError, StepFailedError, UsageError
 from polybuild.remote.channel import Channel
 from polybuild.remote.messages import (
     PROTOCOL_VERSION,
@@ -71,8 +71,7 @@ async def serve(
             except RemoteError:
                 raise
             except PolybuildError as exc:  # this request failed; the session goes on
-                request_id = getattr(message, "id", 0)
-                reply = Error(str(exc), exc.hint or "", request_id, type(exc).__name__)
+                reply = error_reply(getattr(message, "id", 0), exc)
             except OSError as exc:  # the node's own I/O (the probe's scratch files, say)
                 reply = Error(f"{type(exc).__name__}: {exc}", id=getattr(message, "id", 0))
             if reply is not None:
@@ -83,6 +82,17 @@ async def serve(
         pass  # the client went away mid-answer: nothing is left to do for it
     finally:
         await channel.close()
+
+
+def error_reply(request_id: int, exc: PolybuildError) -> Error:
+    """The Error telling the client that request `request_id` failed with `exc` (a failed
+    step's name, lines and Dockerfile excerpt with it)."""
+    if isinstance(exc, StepFailedError):
+        return Error(
+            str(exc), exc.hint or "", request_id, type(exc).__name__,
+            step=exc.step, lines=exc.lines, excerpt=exc.excerpt,
+        )  # fmt: skip
+    return Error(str(exc), exc.hint or "", request_id, type(exc).__name__)
 
 
 async def _handshake(channel: Channel, protocol: int) -> bool:

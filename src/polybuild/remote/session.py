@@ -2,8 +2,9 @@
 its context sent by content, the node's progress, and the result's blobs fetched by digest.
 
 Every failure of the link (ssh ends, the node dies, the conversation breaks) is a
-NodeUnreachableError naming the endpoint; a build the node ran and that failed is a
-RemoteError carrying the node's own message.
+NodeUnreachableError naming the endpoint; a build the node ran and that failed is the
+node's error class when it is one of ours (a failed step a StepFailedError with its
+Dockerfile excerpt, as a local build's), else a RemoteError carrying the node's message.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Protocol
 
 from polybuild import errors
 from polybuild._version import __version__
-from polybuild.errors import NodeUnreachableError, PolybuildError, RemoteError
+from polybuild.errors import NodeUnreachableError, PolybuildError, RemoteError, StepFailedError
 from polybuild.remote.channel import Channel
 from polybuild.remote.client import CAPABILITIES, STDOUT_HINT, Opener, check_hello
 from polybuild.remote.frames import CHUNK_SIZE
@@ -99,6 +100,10 @@ class Solved:
     bytes_sent: int
 
 
+MAX_EXCERPT = 64 << 10  # characters of a failed step's Dockerfile excerpt shown
+MAX_LINE = 400  # characters shown of one line of the node's error text
+
+
 class Session:
     """One open session; use `open_session`, then `solve`, `fetch`, and `close` (always)."""
 
@@ -133,9 +138,28 @@ class Session:
             if message.id == 0:  # the node gave up on the whole session
                 raise NodeUnreachableError(self.endpoint, printable(message.message), hint=hint)
             # Lines kept (a failed step's last output follows its error); escapes are not.
-            text = "\n".join(printable(line) for line in message.message[:4000].splitlines())
+            text = printable_lines(message.message, 4000)
+            if message.kind == "StepFailedError":
+                raise self._step_failed(message, text, hint)
             raise node_error(message.kind, f"{self.label}: {text}", hint)
         return message
+
+    def _step_failed(self, message: Error, text: str, hint: str | None) -> StepFailedError:
+        """A step that failed on the node, reported as a local one (its message as is, its
+        Dockerfile excerpt); the hint says which node ran it."""
+        name = self.label[1:-1] if self.label.startswith("[") else ""  # RemoteDriver's [NODE]
+        where = (
+            f"the build ran on node {name} ({self.endpoint})"
+            if name
+            else f"the build ran on node {self.endpoint}"
+        )
+        error = StepFailedError(text, hint=f"{hint}; {where}" if hint else where)
+        error.node = name or self.endpoint
+        error.step = printable(message.step, 2000)
+        error.lines = message.lines
+        if message.excerpt:
+            error.excerpt = printable_lines(message.excerpt, MAX_EXCERPT) + "\n"
+        return error
 
     async def solve(
         self,
@@ -270,6 +294,12 @@ def _offer(wanted: ImageWanted, found: LocalImage | None, pinned: str) -> ImageO
         manifest_media_type=found.manifest_media_type,
         config=found.config,
     )
+
+
+def printable_lines(text: str, limit: int) -> str:
+    """Text from the node for a terminal: its first `limit` characters, lines kept, other
+    control characters shown as "?"."""
+    return "\n".join(printable(line, MAX_LINE) for line in text[:limit].splitlines())
 
 
 def node_error(kind: str, message: str, hint: str | None) -> PolybuildError:
