@@ -1,4 +1,4 @@
-"""`polybuild build` flags that need no containers: --call outline, refused flags, bad input."""
+"""`polybuild build` flags that need no containers: --print graph, refused flags, bad input."""
 
 from __future__ import annotations
 
@@ -28,15 +28,15 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return data
 
 
-def test_outline_prints_shared_build_stage_digest(root: Path, tmp_path: Path) -> None:
+def test_graph_dump_prints_shared_build_stage_digest(root: Path, tmp_path: Path) -> None:
     (tmp_path / "Dockerfile").write_text(SEED)
     proc = polybuild(
         root,
         "build",
         "--platform",
         "linux/amd64,linux/arm64,linux/arm/v7",
-        "--call",
-        "outline",
+        "--print",
+        "graph",
         str(tmp_path),
     )
     assert proc.returncode == 0, proc.stderr
@@ -111,7 +111,7 @@ def test_labels_local_platform_and_docker_default_platform(root: Path, tmp_path:
             return dict(json.loads(blob(manifest["config"]["digest"])))
 
     assert config()["config"]["Labels"] == {"empty": "", "set": "1"}  # type: ignore[index]
-    arm = polybuild(root, "build", "--call", "outline", str(tmp_path),
+    arm = polybuild(root, "build", "--print", "graph", str(tmp_path),
                     env={"DOCKER_DEFAULT_PLATFORM": "linux/arm64"})  # fmt: skip
     assert arm.returncode == 0, arm.stderr
     assert "target platform: linux/arm64\n" in arm.stderr, arm.stderr
@@ -171,7 +171,7 @@ def test_legacy_docker_build_flags_are_accepted_with_a_notice(root: Path, tmp_pa
     (tmp_path / "Dockerfile").write_text("FROM busybox\n")
     proc = polybuild(root, "build", "--rm", "--force-rm", "--compress", "--squash",
                      "--isolation", "default", "-m", "2g", "--cpu-quota", "50000",
-                     "--call", "outline", str(tmp_path))  # fmt: skip
+                     "--print", "graph", str(tmp_path))  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "WARNING: experimental flag squash is removed with BuildKit." in proc.stderr
     assert "WARNING: isolation flag is deprecated with BuildKit." in proc.stderr

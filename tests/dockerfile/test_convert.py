@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from polybuild.dockerfile import BuildOptions, convert, normalize_reference, outline
+from polybuild.dockerfile import BuildOptions, convert, graph_dump, normalize_reference
 from polybuild.errors import DockerfileError
 from polybuild.graph import Copy, Exec, ImageSource, Merge, Mkdir
 from polybuild.platforms import parse
@@ -211,8 +211,8 @@ def test_foreign_syntax_directive_warns() -> None:
     assert "example/frontend" in graph.warnings[0].message
 
 
-def test_outline_lists_stages_args_and_ops() -> None:
-    text = outline(convert(SEED, OPTS, ARMV7))
+def test_graph_dump_lists_stages_args_and_ops() -> None:
+    text = graph_dump(convert(SEED, OPTS, ARMV7))
     assert "[0] build FROM docker.io/library/golang:alpine on linux/amd64" in text
     assert "TARGETPLATFORM=linux/arm/v7" in text
     assert "image docker.io/library/alpine:latest" in text

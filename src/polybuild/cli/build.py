@@ -121,11 +121,16 @@ def _platforms(values: tuple[str, ...]) -> list[str]:
     "--call",
     default="build",
     metavar="METHOD",
-    help="build, check (lint the Dockerfile; check,format=json for JSON) or outline.",
+    help="build, check (lint the Dockerfile), outline (the target's build args, secrets and "
+    "ssh) or targets; METHOD,format=json for JSON.",
 )
 @click.option("--check", "check_", is_flag=True, help="Shorthand for --call=check.")
 @click.option(
-    "--print", "print_", default=None, metavar="outline|graph", help="Alias of --call outline."
+    "--print",
+    "print_",
+    default=None,
+    metavar="METHOD|graph",
+    help="As --call; `graph` prints polybuild's build graph for each platform.",
 )
 @click.option("--builder", default="", metavar="NAME", help="Build with this builder.")
 @click.option("-j", "--jobs", type=int, default=None, help="Steps run in parallel (default: CPUs).")
@@ -211,20 +216,16 @@ def _command(kw: dict[str, object], stack: contextlib.ExitStack[bool | None]) ->
             )
     file_value = kw["file"]
     context, dockerfile, dockerfile_text = _context(str(kw["context"]), file_value, stack)
-    call = str(kw["call"])
-    if kw["print_"]:
-        if kw["print_"] not in ("outline", "graph"):
-            raise UsageError(f"--print: unknown value {kw['print_']!r}", hint="use outline")
-        call = "outline"
+    call = str(kw["print_"] or kw["call"])  # buildx's hidden --print sets --call's value
     if kw["check_"]:
         call = "check"
     call, call_format = _call_spec(call)
-    if call not in ("build", "outline", "check", "targets"):
+    if call not in ("build", "outline", "check", "targets", "graph"):
         raise UsageError(
             f"--call: unsupported method {call!r}", hint="use build, check, targets or outline"
         )
-    if call_format == "json" and call not in ("check", "targets"):
-        raise UsageError(f"--call: format=json is not supported for {call} yet", hint="drop it")
+    if call_format == "json" and call not in ("check", "targets", "outline"):
+        raise UsageError(f"--call: format=json is not supported for {call}", hint="drop it")
     progress, quiet = _progress_mode(
         str(kw["progress"] or os.environ.get("BUILDKIT_PROGRESS") or "auto"), bool(kw["quiet"])
     )
@@ -272,6 +273,12 @@ def _command(kw: dict[str, object], stack: contextlib.ExitStack[bool | None]) ->
 
         request = stack.enter_context(fetched_context(request))
         sys.exit(run_targets(request, json_format=call_format == "json"))
+    if call == "outline":
+        from polybuild.imagebuild.context_source import fetched_context
+        from polybuild.imagebuild.outline_call import run_outline
+
+        request = stack.enter_context(fetched_context(request))
+        sys.exit(run_outline(request, json_format=call_format == "json"))
     if call == "check":
         from polybuild.imagebuild.check_call import run_check
         from polybuild.imagebuild.context_source import fetched_context

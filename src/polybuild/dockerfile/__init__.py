@@ -19,10 +19,10 @@ from polybuild.dockerfile.convert import (
     normalize_reference,
 )
 from polybuild.dockerfile.dump import dump, go_quote
+from polybuild.dockerfile.graph_dump import graph_dump
 from polybuild.dockerfile.ignore import IgnoreMatcher, ignore_file_for, load_patterns, read_patterns
 from polybuild.dockerfile.instructions import Instruction, parse_instruction
 from polybuild.dockerfile.mounts import MountSpec, parse_mount
-from polybuild.dockerfile.outline import outline
 from polybuild.dockerfile.parser import parse
 from polybuild.dockerfile.shell import expand_word, expand_words
 from polybuild.dockerfile.stages import Dockerfile, Stage, load
@@ -48,11 +48,11 @@ __all__ = [
     "expand_word",
     "expand_words",
     "go_quote",
+    "graph_dump",
     "ignore_file_for",
     "load",
     "load_patterns",
     "normalize_reference",
-    "outline",
     "parse",
     "parse_instruction",
     "parse_mount",

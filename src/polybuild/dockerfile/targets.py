@@ -23,7 +23,7 @@ class Target:
     end_line: int
 
 
-def _doc_comment(comments: tuple[str, ...], name: str) -> str:
+def doc_comment(comments: tuple[str, ...], name: str) -> str:
     """BuildKit's getDocComment: the first comment line that starts with `NAME `."""
     if not name:
         return ""
@@ -44,7 +44,7 @@ def list_targets(parsed: ParseResult) -> list[Target]:
             Target(
                 name,
                 index == len(froms) - 1,
-                _doc_comment(node.comments, name),
+                doc_comment(node.comments, name),
                 args[0] if args else "",
                 platform,
                 node.location.start,
@@ -91,4 +91,4 @@ def render_json(targets: list[Target], source: bytes) -> str:
     return json.dumps(document, indent=2)
 
 
-__all__ = ["Target", "list_targets", "render_json", "render_text"]
+__all__ = ["Target", "doc_comment", "list_targets", "render_json", "render_text"]

@@ -42,7 +42,7 @@ def _builder(request: BuildRequest, root: Path) -> Builder:
 def _direct_outputs(request: BuildRequest, builder: Builder) -> tuple[DaemonOutput, ...] | None:
     """The outputs as the daemon writes them, when only BuildKit nodes can build and the
     daemon can write every output; else None."""
-    if request.call == "outline" or not builder.nodes:
+    if request.call == "graph" or not builder.nodes:
         return None
     if not all(node.is_buildkit for node in builder.nodes):
         return None

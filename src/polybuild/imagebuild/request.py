@@ -52,7 +52,7 @@ class BuildRequest:
     iidfile: Path | None = None
     metadata_file: Path | None = None
     jobs: int | None = None
-    call: str = "build"  # "build", or "outline" to print the graph without building
+    call: str = "build"  # "build", or "graph" to print the build graph without building
     builder: str = ""  # --builder (default: $BUILDX_BUILDER or the one `polybuild use` chose)
     check_reproducible: bool = False  # build each platform twice and compare, before output
     cache_to: tuple[CacheSpec, ...] = ()  # --cache-to
@@ -74,7 +74,7 @@ class BuildResult:
     images: tuple[PlatformImage, ...]  # one per target platform, in request order
     executed: tuple[str, ...]  # op digests that ran (not cached)
     emulated_seconds: tuple[tuple[str, float], ...] = ()  # (op digest, seconds) under QEMU
-    outline: str = ""  # --call outline: the printed graph
+    outline: str = ""  # --print graph: the printed graph
 
 
 def make_request(

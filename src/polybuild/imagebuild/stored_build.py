@@ -9,7 +9,7 @@ from typing import Any, BinaryIO, TextIO
 
 from polybuild import exporters
 from polybuild.builders import Builder, Node
-from polybuild.dockerfile import outline
+from polybuild.dockerfile import graph_dump
 from polybuild.exporters.base import ExportContext
 from polybuild.exporters.export import ExportResult, check_outputs
 from polybuild.image import ImageStore
@@ -104,9 +104,9 @@ async def build_stored(
     remote = _remote(runtime, Pins(warn=warn))
     drivers = driver_for(local, remote)
     planned = await plan(request, builder, drivers, warn)
-    if request.call == "outline":
+    if request.call == "graph":  # --print graph: polybuild's graph dump, nothing built
         converted = await convert_all(request, runtime, puller)
-        text = "\n".join(outline(graph) for graph in converted.graphs)
+        text = "\n".join(graph_dump(graph) for graph in converted.graphs)
         err.write(text if text.endswith("\n") else text + "\n")
         return BuildResult(None, (), (), outline=text)
     with recording(request, builder, runtime.root, warn) as outcome:
