@@ -101,9 +101,6 @@ async def ensure_layers(
 ) -> None:
     """The images' layers where the outputs need them: here, or for a push-only build in
     the registry the push goes to (known from the imported cache's blob sources)."""
-    from polybuild.registry.sources import BlobSources
-
-    sources = BlobSources(content.root.parent / "blob-sources")
     domains = {name.domain for o in request.outputs if o.push for name in o.names}
     push_only = not needs_local_layers(request)
     for image in images:
@@ -111,12 +108,12 @@ async def ensure_layers(
         missing = [Layer(d, diff) for d, diff in layers if not content.exists(d.digest)]
         if not missing:
             continue
-        if (
-            push_only
-            and domains
-            and all(sources.get(x.blob, domain) for x in missing for domain in domains)
-        ):
-            continue
+        if push_only and domains:
+            from polybuild.registry.sources import BlobSources  # httpx: only when needed
+
+            sources = BlobSources(content.root.parent / "blob-sources")
+            if all(sources.get(x.blob, domain) for x in missing for domain in domains):
+                continue
         if not await fetch(tuple(missing)):
             raise CacheBlobError(
                 f"{format_platform(image.platform)}: the imported cache could not give this "

@@ -86,10 +86,11 @@ class LocalDriver:
         self.cache_records = cache_records
 
     def check(self, request: BuildRequest) -> None:
-        from polybuild.cache.transfer import check_specs
-
         refuse_named_contexts(request, self.label)
-        check_specs(request.cache_to, request.cache_from)
+        if request.cache_to or request.cache_from:  # the cache code loads httpx: only then
+            from polybuild.cache.transfer import check_specs
+
+            check_specs(request.cache_to, request.cache_from)
 
     async def detect(self) -> Detected:
         from polybuild.binfmt.probe import ProbeStatus, cached_probe
