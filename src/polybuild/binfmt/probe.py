@@ -13,9 +13,12 @@ import shutil
 import subprocess
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from polybuild.binfmt import probe_cache
 from polybuild.binfmt.elf import EXIT_CODE, TARGETS, exit_program
 from polybuild.binfmt.handlers import BinfmtMisc, Handler
 from polybuild.platforms import Platform, host_platform
@@ -110,12 +113,50 @@ def probe_arch(arch: str, workdir: Path, handlers: tuple[Handler, ...]) -> Probe
 
 
 def probe_all(binfmt: BinfmtMisc | None = None) -> tuple[ProbeResult, ...]:
-    """Probe every architecture polybuild can assemble a program for, native first."""
+    """Probe every architecture polybuild can assemble a program for, native first (the
+    programs run at once: most of their time is QEMU starting)."""
     handlers = (binfmt or BinfmtMisc()).handlers()
     native_arch = host_platform().architecture
     order = [native_arch] + [a for a in _ORDER if a != native_arch and a in TARGETS]
-    with scratch_dir("probe") as tmp:
-        return tuple(probe_arch(arch, tmp, handlers) for arch in order)
+    with scratch_dir("probe") as tmp, ThreadPoolExecutor(len(order)) as pool:
+        return tuple(pool.map(lambda arch: probe_arch(arch, tmp, handlers), order))
+
+
+def _to_json(results: tuple[ProbeResult, ...]) -> list[dict[str, Any]]:
+    return [
+        {"arch": r.arch, "status": r.status.value, "detail": r.detail,
+         "handler": r.handler.name if r.handler else ""}
+        for r in results
+    ]  # fmt: skip
+
+
+def _from_json(items: list[dict[str, Any]]) -> tuple[ProbeResult, ...] | None:
+    """Kept results with today's handlers (None when they no longer line up)."""
+    handlers = {h.name: h for h in BinfmtMisc().handlers()}
+    native = host_platform()
+    results = []
+    try:
+        for item in items:
+            handler = handlers.get(item["handler"]) if item["handler"] else None
+            if item["handler"] and handler is None:
+                return None
+            arch = str(item["arch"])
+            status = ProbeStatus(item["status"])
+            results.append(
+                ProbeResult(arch, _platforms_for(arch, native), status, handler, item["detail"])
+            )
+    except (KeyError, TypeError, ValueError):
+        return None
+    return tuple(results)
+
+
+def _probe_remembered(refresh: bool) -> tuple[ProbeResult, ...]:
+    if refresh:
+        results = probe_all()
+        probe_cache.store(probe_cache.fingerprint(), _to_json(results))
+        return results
+    found = _from_json(probe_cache.remembered(lambda: _to_json(probe_all())))
+    return found if found is not None else probe_all()
 
 
 _lock = threading.Lock()
@@ -123,12 +164,13 @@ _cache: dict[str, tuple[float, tuple[ProbeResult, ...]]] = {}
 
 
 def cached_probe(*, refresh: bool = False) -> tuple[ProbeResult, ...]:
-    """probe_all(), remembered for CACHE_SECONDS so a build asks the kernel only once."""
+    """probe_all(), remembered for CACHE_SECONDS in this process so a build asks the kernel
+    only once, and between processes while binfmt_misc stays as it was (probe_cache)."""
     with _lock:
         now = time.monotonic()
         hit = _cache.get("probe")
         if refresh or hit is None or now - hit[0] > CACHE_SECONDS:
-            hit = _cache["probe"] = (now, probe_all())
+            hit = _cache["probe"] = (now, _probe_remembered(refresh))
         return hit[1]
 
 
