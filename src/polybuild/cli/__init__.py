@@ -14,7 +14,8 @@ from typing import Any
 import click
 
 from polybuild import __version__
-from polybuild.cli.exit_codes import USAGE, exit_code_for
+from polybuild.cli.exit_codes import FLAG_ERROR, USAGE, exit_code_for
+from polybuild.cli.flag_errors import flag_error_text
 from polybuild.errors import PolybuildError, StepFailedError
 
 # name -> "module[:attribute]" under polybuild.cli (default attribute `command`); importing it
@@ -136,6 +137,10 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("Aborted.", err=True)
         sys.exit(exit_code_for(KeyboardInterrupt()))
     except click.ClickException as exc:
+        flag_error = flag_error_text(exc, args, cli, "polybuild")
+        if flag_error is not None:
+            click.echo(flag_error, err=True)
+            sys.exit(FLAG_ERROR)
         exc.show()
         sys.exit(exc.exit_code if exc.exit_code else USAGE)
     except StepFailedError as exc:

@@ -10,6 +10,7 @@ OK = 0
 FAILURE = 1  # any PolybuildError without a more specific code below
 USAGE = 2  # click uses 2 for usage errors too
 INTERRUPTED = 130  # SIGINT, as shells report it
+FLAG_ERROR = 125  # an unknown flag or a flag's bad value, as buildx (the docker CLI's code)
 
 # Most specific class first: the first entry the error is an instance of decides.
 EXIT_CODES: tuple[tuple[type[errors.PolybuildError], int], ...] = (
