@@ -1,7 +1,7 @@
 """`--build-context` on a BuildKit node: a name in FROM / COPY --from replaced by a local
 directory (sent over the session under its own name) or by an image (`docker-image://`),
-as buildx passes them to the dockerfile frontend. polybuild's own nodes take the
-`docker-image://` ones (overriding a stage of that name, as BuildKit) and refuse the rest."""
+as buildx passes them to the dockerfile frontend. polybuild's own nodes take them too
+(tests/imagebuild/test_named_context_*.py), overriding a stage of that name as BuildKit."""
 
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ def test_named_contexts_replace_an_image_and_a_stage(
 
 @pytest.mark.root
 @pytest.mark.integration
-def test_polybuilds_own_nodes_take_image_named_contexts_only(
+def test_polybuilds_own_nodes_take_image_and_directory_named_contexts(
     named_daemon: tuple[Path, str], tmp_path: Path
 ) -> None:
     root, base = named_daemon
@@ -76,11 +76,16 @@ def test_polybuilds_own_nodes_take_image_named_contexts_only(
                    "-o", f"type=local,dest={out}", str(ctx))  # fmt: skip
     assert here.returncode == 0, here.stderr
     assert (out / "bb").is_file() and (out / "bin" / "busybox").is_file()
-    refused = run_cli(root, "build", "--builder", "default", "--build-context",
-                      f"x={tmp_path}", str(ctx))  # fmt: skip
-    assert refused.returncode == 2, refused.stderr
-    assert "--build-context x=" in refused.stderr
-    assert "this machine builds some of this build's platforms" in refused.stderr
+    # A directory named x is x's root file system (the stage, RUN false included, never runs).
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "bin").mkdir()
+    (tmp_path / "d" / "bin" / "busybox").write_text("not busybox\n")
+    out = tmp_path / "fs2"
+    here = run_cli(root, "build", "--builder", "default", "--platform", "linux/amd64",
+                   "--build-context", f"x={tmp_path / 'd'}",
+                   "-o", f"type=local,dest={out}", str(ctx))  # fmt: skip
+    assert here.returncode == 0, here.stderr
+    assert (out / "bb").read_text() == "not busybox\n"
 
 
 def test_build_context_values_are_parsed_as_buildx_parses_them(tmp_path: Path) -> None:

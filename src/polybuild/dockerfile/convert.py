@@ -10,6 +10,7 @@ from polybuild.dockerfile.dispatch import DEFAULT_PATH, Context, StageState, dis
 from polybuild.dockerfile.flags import suggest
 from polybuild.dockerfile.instructions import Command, Copy, Run, parse_instruction
 from polybuild.dockerfile.mounts import parse_mount
+from polybuild.dockerfile.named import NamedContexts, named_root
 from polybuild.dockerfile.parser import parse
 from polybuild.dockerfile.shell import expand_word
 from polybuild.dockerfile.stages import Dockerfile, Stage, load
@@ -20,6 +21,9 @@ from polybuild.image import reference
 from polybuild.image.config import ImageConfig
 from polybuild.platforms import Platform, default_platform, format_platform
 from polybuild.platforms import parse as parse_platform
+
+# A stage's base: an earlier stage's index, an image reference (or scratch), a named directory.
+Base = int | str | LocalSource
 
 # Resolves a base image to its config (env, workdir, user, onbuild...); None: not known yet.
 ImageResolver = Callable[[str, Platform], ImageConfig | None]
@@ -38,9 +42,12 @@ class BuildOptions:
     context_name: str = "context"
     ignore_patterns: tuple[str, ...] = ()  # .dockerignore patterns for the context
     all_stages: bool = False  # convert every stage, not only those the target needs
-    # --build-context NAME=docker-image://REF: FROM NAME and --from=NAME are REF (a stage of
-    # that name included, as BuildKit overrides it)
+    # --build-context: FROM NAME and --from=NAME are the image REF (docker-image://REF, or an
+    # OCI layout's image under a reference of its own) or the directory (its LocalSource has
+    # the patterns given here excluded), a stage of that name included, as BuildKit
+    # overrides it
     named_images: Mapping[str, str] = field(default_factory=dict)
+    named_dirs: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +123,7 @@ class _Converter:
         self.file = df.filename
         self.states: dict[int, StageState] = {}
         self.images: dict[tuple[str, Platform], ImageSource] = {}
+        self.named = NamedContexts(options.named_images, options.named_dirs)
 
     def error(self, message: str, location: Location, hint: str | None = None) -> DockerfileError:
         return DockerfileError(
@@ -140,15 +148,17 @@ class _Converter:
                     scope[arg.key] = self.expand(arg.default, scope, cmd.location)
         return scope
 
-    def stage_ref(self, ref: str, before: int, location: Location) -> int | str:
-        """An index of an earlier stage for `--from`/`from=`, or an image reference."""
+    def stage_ref(self, ref: str, before: int, location: Location) -> int | str | LocalSource:
+        """An index of an earlier stage for `--from`/`from=`, an image reference, or a named
+        directory."""
         if re.fullmatch(r"-?[0-9]+", ref):
             index = int(ref)
             if not 0 <= index < len(self.df.stages):
                 raise self.error(f"invalid stage index {index}", location)
             return index
-        if ref in self.options.named_images:
-            return self.options.named_images[ref]
+        named = self.named.find(ref, self.build_platform)
+        if named is not None:
+            return named
         stage = self.df.stage_by_name(ref)
         return stage.index if stage is not None else ref
 
@@ -241,16 +251,16 @@ def _find_target(conv: _Converter, name: str) -> Stage:
 
 def _resolve_bases(
     conv: _Converter, scope: dict[str, str]
-) -> tuple[dict[int, int | str], dict[int, Platform | None]]:
+) -> tuple[dict[int, Base], dict[int, Platform | None]]:
     """Each stage's expanded base (an earlier stage's index or an image) and its --platform."""
-    bases: dict[int, int | str] = {}
+    bases: dict[int, Base] = {}
     platforms: dict[int, Platform | None] = {}
     names: dict[str, int] = {}
     for stage in conv.df.stages:
         base = conv.expand(stage.base, scope, stage.location)
         if not base:
             raise conv.error(f"base name ({stage.base}) should not be blank", stage.location)
-        named = conv.options.named_images.get(base)
+        named = conv.named.find(base, conv.build_platform)
         bases[stage.index] = named if named is not None else names.get(base, base)
         platforms[stage.index] = None
         if stage.platform:
@@ -273,7 +283,7 @@ def _resolve_bases(
 
 
 def _dependencies(
-    conv: _Converter, bases: dict[int, int | str]
+    conv: _Converter, bases: dict[int, Base]
 ) -> dict[int, list[tuple[int, Location]]]:
     deps: dict[int, list[tuple[int, Location]]] = {}
     for stage in conv.df.stages:
@@ -322,7 +332,7 @@ def _leads_to(deps: dict[int, list[tuple[int, Location]]], start: int, goal: int
 
 
 def _reachable(
-    target: int, deps: dict[int, list[tuple[int, Location]]], bases: dict[int, int | str],
+    target: int, deps: dict[int, list[tuple[int, Location]]], bases: dict[int, Base],
     count: int, everything: bool,
 ) -> set[int]:  # fmt: skip
     if everything:
@@ -338,7 +348,7 @@ def _reachable(
 
 
 def _initial_state(
-    conv: _Converter, stage: Stage, base: int | str, platform: Platform | None
+    conv: _Converter, stage: Stage, base: Base, platform: Platform | None
 ) -> StageState:
     if isinstance(base, int):
         parent = conv.states[base]
@@ -347,8 +357,8 @@ def _initial_state(
             list(parent.build_args), parent.cmd_set,
         )  # fmt: skip
     platform = platform or conv.target_platform
-    if base == "scratch":
-        root: Op | None = None
+    if base == "scratch" or isinstance(base, LocalSource):
+        root: Op | None = named_root(base, platform) if isinstance(base, LocalSource) else None
         # BuildKit's empty image: WorkingDir "/" (and PATH, below) in the config it writes.
         empty = ImageConfig.empty(platform)
         config = replace(empty, config=replace(empty.config, working_dir="/"))
@@ -392,14 +402,16 @@ def _onbuild_triggers(conv: _Converter, state: StageState, stage: Stage) -> list
     return commands
 
 
-def _base_name(conv: _Converter, base: int | str) -> str:
+def _base_name(conv: _Converter, base: Base) -> str:
     if isinstance(base, int):
         return conv.df.stages[base].display_name
+    if isinstance(base, LocalSource):
+        return base.name
     return base if base == "scratch" else normalize_reference(base)
 
 
 def _convert_stage(
-    conv: _Converter, stage: Stage, bases: dict[int, int | str],
+    conv: _Converter, stage: Stage, bases: dict[int, Base],
     platforms: dict[int, Platform | None], scope: dict[str, str], context: Op,
 ) -> StageGraph:  # fmt: skip
     state = _initial_state(conv, stage, bases[stage.index], platforms[stage.index])
@@ -409,6 +421,8 @@ def _convert_stage(
         found = conv.stage_ref(ref, stage.index, location)
         if isinstance(found, int):
             return conv.states[found].root
+        if isinstance(found, LocalSource):
+            return found
         return conv.image(found, conv.target_platform, location)
 
     epoch = conv.options.build_args.get("SOURCE_DATE_EPOCH")

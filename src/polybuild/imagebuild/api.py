@@ -10,6 +10,7 @@ solver, runtime and exporters (a fifth of a second at every start).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -75,12 +76,17 @@ async def build_async(
     # them (about 0.2 s of imports).
     from polybuild.imagebuild.stored_build import build_stored
 
-    if request.context == UNFETCHED:  # a git or HTTP(S) context, fetched for this build
-        from polybuild.imagebuild.context_source import fetched_context
+    with contextlib.ExitStack() as stack:
+        if any(n.kind == "remote" for n in request.build_contexts):
+            # git or HTTP(S) named contexts, fetched for this build
+            from polybuild.imagebuild.named_contexts import fetched_named_contexts
 
-        with fetched_context(request) as fetched:
-            return await build_stored(fetched, builder, stderr=err, stdout=out, runtime=runtime)
-    return await build_stored(request, builder, stderr=err, stdout=out, runtime=runtime)
+            request = stack.enter_context(fetched_named_contexts(request))
+        if request.context == UNFETCHED:  # a git or HTTP(S) context, fetched for this build
+            from polybuild.imagebuild.context_source import fetched_context
+
+            request = stack.enter_context(fetched_context(request))
+        return await build_stored(request, builder, stderr=err, stdout=out, runtime=runtime)
 
 
 async def _build_on_daemon(

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 from polybuild.errors import ImageNotFoundError, PolybuildError
 from polybuild.image import Descriptor, ImageStore
 from polybuild.image.config import ImageConfig
 from polybuild.image.layer import Layer
-from polybuild.image.select import NoMatchingPlatformError, Selected
+from polybuild.image.select import NoMatchingPlatformError, Selected, select_manifest
 from polybuild.platforms import Platform, format_platform
 from polybuild.solver.scheduler import BaseImage
 
@@ -29,6 +29,9 @@ class BaseImageResolver:
     puller: Puller | None = None
     pull: bool = False
     resolved: dict[tuple[str, Platform], BaseImage] = field(default_factory=dict)
+    # Images in the store's content by the reference the frontend knows them by, looked up
+    # before the store and any registry (--build-context NAME=oci-layout://...)
+    layouts: Mapping[str, Descriptor] = field(default_factory=dict)
     _configs: dict[tuple[str, Platform], ImageConfig] = field(default_factory=dict)
 
     def __call__(self, ref: str, platform: Platform) -> ImageConfig:
@@ -49,6 +52,8 @@ class BaseImageResolver:
         return self._configs[key]
 
     def _select(self, ref: str, platform: Platform) -> Selected:
+        if ref in self.layouts:
+            return select_manifest(self.store.content, self.layouts[ref], platform)
         if self.pull and self.puller is not None:
             return self._pull(ref, platform)
         try:

@@ -31,7 +31,14 @@ from polybuild.imagebuild.context_url import UNFETCHED, GitRef, HttpRef, parse_r
 from polybuild.imagebuild.request import BuildRequest
 from polybuild.scratch import scratch_dir
 
-__all__ = ["KEEP_GIT_DIR_ARG", "StdinContext", "fetched_context", "needs_fetch", "stdin_context"]
+__all__ = [
+    "KEEP_GIT_DIR_ARG",
+    "StdinContext",
+    "download_url",
+    "fetched_context",
+    "needs_fetch",
+    "stdin_context",
+]
 
 KEEP_GIT_DIR_ARG = "BUILDKIT_CONTEXT_KEEP_GIT_DIR"
 _SCRATCH = "context"
@@ -141,25 +148,31 @@ def _git_context(request: BuildRequest, ref: GitRef, tmp: Path) -> Path:
     return checkout.directory
 
 
-def _http_context(ref: HttpRef, tmp: Path, limits: Limits) -> tuple[Path, Path | None]:
-    """The URL downloaded (size-bounded) and extracted; when it is no archive, a context
-    holding only the file, named `context`, which is then the Dockerfile (BuildKit's rule)."""
+def download_url(url: str, dest: Path, limit: int, what: str) -> bytes:
+    """`url` downloaded into the new file `dest` (at most `limit` bytes); its first bytes.
+    ContextErrors start with `what`."""
     import httpx
 
-    what = _what(ref.url)
-    download = tmp / "download"
     try:
         with (
             httpx.Client(follow_redirects=True, timeout=_HTTP_TIMEOUT) as client,
-            client.stream("GET", ref.url) as response,
+            client.stream("GET", url) as response,
         ):
             if response.status_code >= 400:
                 raise ContextError(
                     f"{what}: HTTP {response.status_code} {response.reason_phrase}".rstrip()
                 )
-            head = copy_bounded(response.iter_bytes(CHUNK), download, limits.archive_bytes, what)
+            return copy_bounded(response.iter_bytes(CHUNK), dest, limit, what)
     except httpx.HTTPError as exc:
         raise ContextError(f"{what}: {type(exc).__name__}: {exc}") from None
+
+
+def _http_context(ref: HttpRef, tmp: Path, limits: Limits) -> tuple[Path, Path | None]:
+    """The URL downloaded (size-bounded) and extracted; when it is no archive, a context
+    holding only the file, named `context`, which is then the Dockerfile (BuildKit's rule)."""
+    what = _what(ref.url)
+    download = tmp / "download"
+    head = download_url(ref.url, download, limits.archive_bytes, what)
     directory = tmp / "context"
     directory.mkdir(mode=0o700)
     if is_archive_head(head):

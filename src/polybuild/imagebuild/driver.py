@@ -86,7 +86,6 @@ class LocalDriver:
         self.cache_records = cache_records
 
     def check(self, request: BuildRequest) -> None:
-        refuse_named_contexts(request, self.label)
         if request.cache_to or request.cache_from:  # the cache code loads httpx: only then
             from polybuild.cache.transfer import check_specs
 
@@ -179,20 +178,6 @@ async def _detect(driver: Driver, warn: Callable[[str], None] | None) -> Detecte
         return Detected()
 
 
-def refuse_named_contexts(request: BuildRequest, label: str) -> None:
-    """polybuild's own nodes take `docker-image://` named contexts; directories, URLs and
-    OCI layouts only BuildKit nodes take so far."""
-    for named in request.build_contexts:
-        if named.kind == "docker-image":
-            continue
-        raise UsageError(
-            f"--build-context {named.name}={named.value}: a {named.kind} named context is "
-            f"taken only by BuildKit daemon nodes so far, and {label} builds some of this "
-            "build's platforms",
-            hint="use NAME=docker-image://REF here, or build on a builder of BuildKit nodes",
-        )
-
-
 async def build_on_nodes(
     request: BuildRequest, planned: list[Planned], progress: ProgressWriter
 ) -> NodeBuild:
@@ -253,5 +238,4 @@ __all__ = [
     "build_on_nodes",
     "driver_for",
     "plan",
-    "refuse_named_contexts",
 ]

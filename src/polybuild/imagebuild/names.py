@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from polybuild.dockerfile import BuildGraph, Dockerfile
 from polybuild.dockerfile import instructions as ins
+from polybuild.dockerfile.named import is_named_root
 from polybuild.graph import ops
 from polybuild.platforms import Platform, format_platform
 
@@ -118,6 +119,9 @@ def step_names(
                     base.digest, f"{_counter(label, 1, total, prefix)} FROM {base.ref}"
                 )
             for n, step in enumerate(steps):
+                if is_named_root(step):  # `[context NAME] load from client`, not counted
+                    names.setdefault(step.digest, _label(step))
+                    continue
                 location = getattr(step, "location", None)
                 line = location[0] if location else -1 - n
                 number = first + 1 + (counted.index(line) if line in counted else n)

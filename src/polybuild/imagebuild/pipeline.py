@@ -10,14 +10,20 @@ from polybuild.dockerfile import BuildGraph, BuildOptions, Dockerfile, convert, 
 from polybuild.dockerfile.ignore import ignore_file_for, load_patterns
 from polybuild.dockerfile.lint.report import excerpt
 from polybuild.errors import StepFailedError, UsageError
-from polybuild.fileops.context import load_hash_cache, save_hash_cache
 from polybuild.executor.cdi import DeviceGrants, devices_for, load_devices
+from polybuild.fileops.context import load_hash_cache, save_hash_cache
 from polybuild.graph import ops
 from polybuild.image.platform_image import PlatformImage
 from polybuild.image.writer import store_platform_image
 from polybuild.imagebuild import internal_steps as steps
 from polybuild.imagebuild.baseimages import BaseImageResolver, Puller
 from polybuild.imagebuild.dockerfile_file import read_dockerfile
+from polybuild.imagebuild.named_contexts import (
+    frontend_dirs,
+    frontend_images,
+    layout_images,
+    solver_dirs,
+)
 from polybuild.imagebuild.names import stage_steps, step_names
 from polybuild.imagebuild.request import BuildRequest
 from polybuild.platforms import Platform
@@ -60,7 +66,9 @@ async def convert_all(
     with steps.load_dockerignore(progress, ignore_file_for(request.context, path)):
         patterns = load_patterns(request.context, path)
     dockerfile = load(data, filename=name)
-    resolver = BaseImageResolver(runtime.store, puller, request.pull)
+    layouts = await asyncio.to_thread(layout_images, request, runtime.store.content)
+    resolver = BaseImageResolver(runtime.store, puller, request.pull, layouts=layouts)
+    named_images, named_dirs = frontend_images(request), frontend_dirs(request)
     resolve = steps.metadata_steps(resolver, progress, len(request.platforms) > 1)
 
     def convert_one(platform: Platform) -> BuildGraph:
@@ -71,11 +79,8 @@ async def convert_all(
             filename=name,
             labels=dict(request.labels),
             ignore_patterns=patterns,
-            named_images={
-                n.name: n.value.removeprefix("docker-image://")
-                for n in request.build_contexts
-                if n.kind == "docker-image"
-            },
+            named_images=named_images,
+            named_dirs=named_dirs,
         )
         return convert(dockerfile, options, platform, resolve_image=resolve)
 
@@ -153,6 +158,7 @@ async def solve(
     options = SolveOptions(
         context_dir=request.context.resolve(),
         ignore_patterns=converted.ignore_patterns,
+        named_dirs=solver_dirs(request),
         no_cache=request.no_cache,
         no_cache_ops=no_cache_ops(converted.graphs, request.no_cache_filter),
         jobs=request.jobs or os.cpu_count() or 2,

@@ -9,6 +9,7 @@ work on the images as on local ones.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from polybuild.builders import Detected, Node
@@ -22,7 +23,9 @@ from polybuild.image.digest import Digest
 from polybuild.image.layer import Layer
 from polybuild.image.manifest import parse_manifest
 from polybuild.image.platform_image import PlatformImage
-from polybuild.imagebuild.driver import NodeBuild, refuse_named_contexts
+from polybuild.image.select import select_manifest
+from polybuild.imagebuild.driver import NodeBuild
+from polybuild.imagebuild.named_contexts import layout_images
 from polybuild.imagebuild.pins import Pins
 from polybuild.imagebuild.remote_context import cache_mode, make_solve
 from polybuild.imagebuild.request import BuildRequest
@@ -50,16 +53,22 @@ class StoreImages:
     """How this machine answers a node's FROM: an image of its store, else the build's
     pinned digest of the reference."""
 
-    def __init__(self, store: ImageStore, pins: Pins) -> None:
+    def __init__(
+        self, store: ImageStore, pins: Pins, layouts: Mapping[str, Descriptor] | None = None
+    ) -> None:
         self.store = store
         self.pins = pins
+        self.layouts = layouts or {}  # --build-context oci-layout:// images, by reference
 
     async def pin(self, ref: str) -> str:
         return await self.pins.pin(ref)
 
     def find(self, ref: str, platform: str) -> LocalImage | None:
         try:
-            selected = self.store.select(ref, parse(platform))
+            if ref in self.layouts:
+                selected = select_manifest(self.store.content, self.layouts[ref], parse(platform))
+            else:
+                selected = self.store.select(ref, parse(platform))
         except ImageNotFoundError:
             return None
         layers = frozenset(str(layer.digest) for layer in selected.manifest.value.layers)
@@ -102,7 +111,6 @@ class RemoteDriver:
     def check(self, request: BuildRequest) -> None:
         from polybuild.cache.transfer import check_specs
 
-        refuse_named_contexts(request, self.label)
         check_specs(request.cache_to, request.cache_from)
         for spec in request.cache_from:
             if spec.type is not CacheType.REGISTRY:
@@ -190,7 +198,8 @@ class RemoteDriver:
                 progress.emit(VertexStarted(vertex, name, progress.clock()))
                 progress.emit(VertexCompleted(vertex, progress.clock()))
 
-            images = StoreImages(self.runtime.store, self.pins)
+            layouts = await asyncio.to_thread(layout_images, request, self.runtime.store.content)
+            images = StoreImages(self.runtime.store, self.pins, layouts)
             solved = await session.solve(solve, files, on_progress, on_sent, images)
             if len(solved.done.images) != len(platforms):
                 raise NodeUnreachableError(

@@ -25,8 +25,8 @@ from polybuild.image.reference import parse as parse_reference
 from polybuild.image.select import Selected
 from polybuild.imagebuild.add_hosts import parse_add_hosts
 from polybuild.imagebuild.baseimages import Puller
-from polybuild.imagebuild.build_contexts import parse_build_contexts
 from polybuild.imagebuild.driver import LocalDriver
+from polybuild.imagebuild.remote_context import received_contexts
 from polybuild.imagebuild.request import BuildRequest, parse_entitlements
 from polybuild.imagebuild.run_limits import parse_shm_size, parse_ulimits
 from polybuild.imagebuild.stored_build import base_image_puller as _base_image_puller
@@ -93,9 +93,7 @@ def build_request(solve: Solve, context_dir: Path, dockerfile: Path) -> BuildReq
         add_hosts=parse_add_hosts(f"{host}:{ip}" for host, ip in solve.add_hosts),
         ulimits=parse_ulimits(f"{n}={soft}:{hard}" for n, soft, hard in solve.ulimits),
         shm_size=parse_shm_size(str(solve.shm_size) if solve.shm_size else None),
-        build_contexts=parse_build_contexts(
-            f"{name}=docker-image://{ref}" for name, ref in solve.named_images.items()
-        ),
+        build_contexts=received_contexts(solve, context_dir),
     )
 
 

@@ -147,8 +147,12 @@ class Solve(msgspec.Struct, frozen=True, tag="solve", tag_field="type"):
     # --ulimit (name, soft, hard) and --shm-size (bytes; 0: the default) of RUN steps.
     ulimits: tuple[tuple[str, int, int], ...] = ()
     shm_size: int = 0
-    # --build-context NAME=docker-image://REF: NAME -> REF.
+    # --build-context NAME=docker-image://REF: NAME -> REF (an OCI layout's image: NAME ->
+    # NAME@DIGEST, which the client offers when the node asks for it).
     named_images: dict[str, str] = {}
+    # --build-context directories: NAME -> the index whose files `context` holds under
+    # `.polybuild-named-contexts/<index>/` (which `ignore_patterns` excludes).
+    named_dirs: dict[str, str] = {}
 
 
 class ContextWanted(msgspec.Struct, frozen=True, tag="context-wanted", tag_field="type"):

@@ -194,7 +194,10 @@ class Session:
             elif isinstance(message, SolveDone) and message.id == solve_id:
                 return Solved(message, len(wanted.digests), sent)
             elif isinstance(message, ImageWanted) and message.id == solve_id:
-                found = None if solve.pull else await asyncio.to_thread(self._find, images, message)
+                # --pull refreshes tags; an image by digest (an OCI layout's) is the same
+                # bytes wherever it comes from, so the client's own copy is offered.
+                fresh = solve.pull and "@" not in message.ref
+                found = None if fresh else await asyncio.to_thread(self._find, images, message)
                 offered |= found.layers if found is not None else set()
                 pinned = (
                     "" if found is not None or images is None else await images.pin(message.ref)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from polybuild.errors import PolybuildError
 from polybuild.executor.cdi import DeviceGrants
 from polybuild.graph import ops
 from polybuild.image.digest import Digest
@@ -22,6 +23,8 @@ class SolveOptions:
 
     context_dir: Path
     ignore_patterns: tuple[str, ...] = ()
+    # --build-context directories by their LocalSource's name (their excludes are the op's)
+    named_dirs: Mapping[str, Path] = field(default_factory=dict)
     no_cache: bool = False
     no_cache_ops: frozenset[str] = frozenset()  # op digests that must not use the cache
     jobs: int = field(default_factory=lambda: os.cpu_count() or 2)
@@ -32,6 +35,16 @@ class SolveOptions:
     ulimits: tuple[tuple[str, int, int], ...] = ()  # --ulimit: (name, soft, hard)
     shm_size: int | None = None  # --shm-size in bytes
     devices: DeviceGrants = field(default_factory=DeviceGrants)  # --allow device[=NAME]
+
+    def local_dir(self, op: ops.LocalSource) -> tuple[Path, tuple[str, ...]]:
+        """The directory a LocalSource reads and the patterns it excludes: a named
+        directory, else the build context."""
+        named = self.named_dirs.get(op.name)
+        if named is not None:
+            return named, op.exclude
+        if op.name != "context":
+            raise PolybuildError(f"the build has no directory for the source {op.name!r}")
+        return self.context_dir, self.ignore_patterns
 
     @property
     def layer_format(self) -> LayerFormat:

@@ -25,13 +25,22 @@ class ExecHandler:
             meta["ulimits"] = [list(u) for u in options.ulimits]
         if options.shm_size is not None:
             meta["shm"] = options.shm_size
-        paths = sorted({m.source_path.strip("/") or "." for m in op.mounts
-                        if isinstance(m.source, ops.LocalSource)})  # fmt: skip
-        if not paths:
+        by_source: dict[str, tuple[ops.LocalSource, set[str]]] = {}
+        for m in op.mounts:
+            if isinstance(m.source, ops.LocalSource):
+                paths = by_source.setdefault(m.source.name, (m.source, set()))[1]
+                paths.add(m.source_path.strip("/") or ".")
+        if not by_source:
             return meta or None
-        checksum = await asyncio.to_thread(
-            context.file_ops.paths_checksum, options.context_dir, paths, options.ignore_patterns
-        )
+        checksums = []
+        for name in sorted(by_source):
+            source, paths = by_source[name]
+            directory, ignore = options.local_dir(source)
+            checksums.append(await asyncio.to_thread(
+                context.file_ops.paths_checksum, directory, sorted(paths), ignore
+            ))  # fmt: skip
+        # The build context alone keeps the key it always had.
+        checksum = checksums[0] if list(by_source) == ["context"] else checksums
         return {"context": checksum, **meta} if meta else checksum
 
     def apply(self, op: ops.Exec, inputs: Sequence[Result], step: Step, context: OpContext) -> None:
@@ -40,7 +49,7 @@ class ExecHandler:
         for mount, result in zip(mounted, inputs[1:], strict=False):
             assert mount.source is not None
             if isinstance(mount.source, ops.LocalSource):
-                sources[mount.source.digest] = _context_view(step.held, context)
+                sources[mount.source.digest] = _context_view(step.held, context, mount.source)
             else:
                 sources[mount.source.digest] = step.held.tree(result)
         tail = execop.OutputTail(step.vertex.log)
@@ -65,9 +74,10 @@ class ExecHandler:
             raise execop.failure(op, status, tail, step.name, root=worker.root)
 
 
-def _context_view(held: Held, context: OpContext) -> Path:
-    """The build context as a RUN bind mount sees it: .dockerignore'd files hidden, and
-    writes (`rw`) going to a throw-away upper directory, never to the user's files."""
-    directory = context.options.context_dir
-    hide = context.file_ops.hidden_paths(directory, context.options.ignore_patterns)
+def _context_view(held: Held, context: OpContext, source: ops.LocalSource) -> Path:
+    """The build context (or a named directory) as a RUN bind mount sees it: .dockerignore'd
+    files hidden, and writes (`rw`) going to a throw-away upper directory, never to the
+    user's files."""
+    directory, ignore = context.options.local_dir(source)
+    hide = context.file_ops.hidden_paths(directory, ignore)
     return held.prepare([directory], hide=hide).rootfs

@@ -17,10 +17,8 @@ class CopyHandler:
         (the given --checksum, else fetched now), so a changed remote file is downloaded
         again, as BuildKit does."""
         if isinstance(op.source, ops.LocalSource):
-            options = context.options
-            return await asyncio.to_thread(
-                context.file_ops.checksum, options.context_dir, op, options.ignore_patterns
-            )
+            directory, ignore = context.options.local_dir(op.source)
+            return await asyncio.to_thread(context.file_ops.checksum, directory, op, ignore)
         if op.url:
             if op.checksum:
                 return op.checksum
@@ -29,9 +27,10 @@ class CopyHandler:
 
     def apply(self, op: ops.Copy, inputs: Sequence[Result], step: Step, context: OpContext) -> None:
         source_root = step.held.tree(inputs[1]) if len(inputs) > 1 else None
-        context.file_ops.copy(
-            op, source_root, step.snapshot.rootfs, context.options.ignore_patterns
-        )
+        ignore = context.options.ignore_patterns
+        if isinstance(op.source, ops.LocalSource):
+            _, ignore = context.options.local_dir(op.source)
+        context.file_ops.copy(op, source_root, step.snapshot.rootfs, ignore)
 
 
 class MkdirHandler:

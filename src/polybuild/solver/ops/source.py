@@ -24,10 +24,12 @@ class ImageSourceHandler:
 
 
 class LocalSourceHandler:
-    """The build context directory (its files enter keys through the ops that read them)."""
+    """The build context or a named directory (its files enter keys through the ops that
+    read them)."""
 
     def result(self, op: ops.LocalSource, inputs: Sequence[Result], context: OpContext) -> Result:
-        return Tree(context.options.context_dir, key_of(op.kind, op.definition(), []))
+        directory, _ = context.options.local_dir(op)
+        return Tree(directory, key_of(op.kind, op.definition(), []))
 
 
 class InlineSourceHandler:
