@@ -47,8 +47,8 @@ PLAIN = """\
 
 #5 exporting to image
 #5 exporting layers
-#5 sha256:abcdef 1.50kB / 3.00MB 0.5s
-#5 sha256:abcdef 3.00MB / 3.00MB 0.7s done
+#5 sha256:abcdef 1.54kB / 3.15MB 0.5s
+#5 sha256:abcdef 3.15MB / 3.15MB 0.7s done
 #5 DONE 0.7s
 
 #6 [linux/arm64 build 3/3] RUN false
@@ -266,4 +266,4 @@ def test_tty_keeps_a_done_steps_status_lines_under_it() -> None:
     assert re.search(r"^ => exporting to image +0\.7s$", text, re.MULTILINE), text
     # the step is done; its lines stay, each with its own time
     assert re.search(r"^ => => exporting layers +0\.7s$", text, re.MULTILINE), text
-    assert re.search(r"^ => => sha256:abcdef 3\.00MB / 3\.00MB +0\.7s$", text, re.MULTILINE)
+    assert re.search(r"^ => => sha256:abcdef 3\.15MB / 3\.15MB +0\.7s$", text, re.MULTILINE)

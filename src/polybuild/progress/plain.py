@@ -46,13 +46,13 @@ class _Vertex:
 
 
 def format_bytes(size: int) -> str:
-    """Sizes as BuildKit prints them: 512B, 1.50kB, 3.20MB (powers of 1024)."""
-    value = float(size)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if value < 1024 or unit == "TB":
-            return f"{int(value)}B" if unit == "B" else f"{value:.2f}{unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
+    """Sizes as BuildKit prints them (`%.2f` of tonistiigi/units.Bytes): whole bytes below
+    1000 (512B), else in decimal units with two decimals (1.54kB, 3.15MB)."""
+    units = ("B", "kB", "MB", "GB", "TB", "PB", "EB")
+    index, base = 0, 1
+    while index < len(units) - 1 and size >= base * 1000:
+        index, base = index + 1, base * 1000
+    return f"{size}B" if index == 0 else f"{size / base:.2f}{units[index]}"
 
 
 class PlainRenderer:
