@@ -18,8 +18,10 @@ from polybuild.fileops.context import list_context_files
 from polybuild.graph import ops
 from polybuild.image import ImageStore
 from polybuild.image.config import ImageConfig
+from polybuild.imagebuild.pull_steps import PullSteps, pull_key
 from polybuild.platforms import Platform, format_platform
 from polybuild.progress.writer import ProgressWriter, VertexHandle
+from polybuild.registry.pull_progress import observing
 from polybuild.solver.options import BaseImage
 
 Resolve = Callable[[str, Platform], ImageConfig]
@@ -71,6 +73,7 @@ def metadata_steps(
         return resolve
     seen: set[tuple[str, Platform]] = set()
     lock = threading.Lock()
+    pulls = PullSteps(progress)
 
     def reported(ref: str, platform: Platform) -> ImageConfig:
         with lock:
@@ -80,7 +83,11 @@ def metadata_steps(
             return resolve(ref, platform)
         where = f"{format_platform(platform)} internal" if multi_platform else "internal"
         vertex = f"internal:metadata:{ref}:{format_platform(platform)}"
-        with progress.vertex(vertex, f"[{where}] load metadata for {ref}"):
+        # the pull's blob lines are held for the FROM step; an [auth] step is shown as is
+        with (
+            progress.vertex(vertex, f"[{where}] load metadata for {ref}"),
+            observing(pulls.for_pull(ref, platform)),
+        ):
             return resolve(ref, platform)
 
     return reported
@@ -107,7 +114,7 @@ def from_steps(
 ) -> None:
     """Each stage's base image as BuildKit's `[1/3] FROM REF@sha256:...` step, with its
     `resolve REF@sha256:... done` line (the image was resolved, and pulled if needed, while
-    the Dockerfile was converted)."""
+    the Dockerfile was converted), then a line for each layer blob that pull fetched."""
     if progress is None:
         return
     done: set[str] = set()
@@ -122,6 +129,7 @@ def from_steps(
             with progress.vertex(op.digest, name, platform=op.platform) as handle:
                 now = progress.clock()
                 handle.status(f"resolve {pinned}", 0, started=now, completed=now)
+                progress.release(pull_key(op.ref, op.platform), handle)  # the layers pulled
 
 
 def load_context(

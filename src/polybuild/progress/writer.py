@@ -14,6 +14,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 
 from polybuild.platforms import Platform
 from polybuild.progress.events import (
@@ -69,6 +70,8 @@ class ProgressWriter:
     def __init__(self, sink: Progress, clock: Clock = time.time) -> None:
         self.sink = sink
         self.clock = clock
+        self._held: dict[str, list[VertexStatus]] = {}
+        self._lock = threading.Lock()
 
     def emit(self, event: Event) -> None:
         self.sink.emit(event)
@@ -95,6 +98,20 @@ class ProgressWriter:
             self.emit(VertexCompleted(vertex, self.clock(), error=str(exc) or type(exc).__name__))
             raise
         self.emit(VertexCompleted(vertex, self.clock(), cached=handle.cached))
+
+    def hold(self, key: str, status: VertexStatus) -> None:
+        """Keep `status` of work done before the step it belongs to is shown (a base image
+        pulled while the Dockerfile was converted: BuildKit shows its blobs under the FROM
+        step) until `release(key, ...)`; its own vertex is ignored."""
+        with self._lock:
+            self._held.setdefault(key, []).append(status)
+
+    def release(self, key: str, handle: VertexHandle) -> None:
+        """Emit the statuses held under `key` as `handle`'s, in the order they were held."""
+        with self._lock:
+            held = self._held.pop(key, [])
+        for status in held:
+            self.emit(replace(status, vertex=handle.vertex))
 
     def cached(self, vertex: str, name: str, *, platform: Platform | None = None) -> None:
         """Report a step whose result was in the cache (it never ran)."""

@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from polybuild.errors import AuthenticationError, RegistryError
+from polybuild.errors import AuthenticationError, PolybuildError, RegistryError
 from polybuild.registry.body import MAX_TOKEN_ANSWER, read_body
 from polybuild.registry.credentials import Credentials, DockerCredentials
 from polybuild.registry.origin import origin, send_once, token_realm
+from polybuild.registry.pull_progress import TokenFetched, report_token
 from polybuild.registry.retry import RETRY_STATUSES, TransientError, parse_retry_after
 
 _PARAM = re.compile(r'\s*([a-zA-Z0-9_.-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))\s*,?')
@@ -126,9 +127,32 @@ class Authorizer:
             cached = self._tokens.get(key)
             if cached is not None and cached[1] > time.monotonic():
                 return f"Bearer {cached[0]}"
-            token, expires_in = await self._fetch_token(http, host, challenge, key[1], credentials)
+            token, expires_in = await self._reported_token(
+                http, host, challenge, key[1], credentials
+            )
             self._tokens[key] = (token, time.monotonic() + max(expires_in - _EXPIRY_MARGIN, 1))
             return f"Bearer {token}"
+
+    async def _reported_token(
+        self,
+        http: httpx.AsyncClient,
+        host: str,
+        challenge: Challenge,
+        scopes: tuple[str, ...],
+        credentials: Credentials | None,
+    ) -> tuple[str, int]:
+        """_fetch_token, reported to the pull's observer when the user's credentials were
+        sent (BuildKit's `[auth] SCOPES token for HOST` step; an anonymous token has none)."""
+        if credentials is None or not (credentials.username or credentials.identity_token):
+            return await self._fetch_token(http, host, challenge, scopes, credentials)
+        started = time.time()
+        try:
+            answer = await self._fetch_token(http, host, challenge, scopes, credentials)
+        except PolybuildError as exc:
+            report_token(TokenFetched(host, scopes, started, time.time(), str(exc)))
+            raise
+        report_token(TokenFetched(host, scopes, started, time.time()))
+        return answer
 
     async def _fetch_token(
         self,

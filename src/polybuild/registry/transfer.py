@@ -4,6 +4,7 @@ in parallel and once), `FROM` base images for the build, and pushing (see regist
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -19,6 +20,7 @@ from polybuild.image.select import NoMatchingPlatformError, Selected, select_man
 from polybuild.image.store import ImageStore
 from polybuild.platforms import Platform, default_platform, format_platform, only
 from polybuild.registry.client import RegistryClient, client_for
+from polybuild.registry.pull_progress import BlobFetched, report_blob
 from polybuild.registry.push import DEFAULT_CONCURRENCY, Log, PushPlan, plan_push, push
 from polybuild.registry.sources import BlobSources
 from polybuild.tasks import run_all
@@ -71,7 +73,13 @@ class _Puller:
 
     async def _fetch(self, descriptor: Descriptor) -> None:
         async with self.limit:
+            fetched = not self.store.content.exists(descriptor.digest)
+            started = time.time()
             await self.client.fetch_blob(self.ref, descriptor, self.store.content)
+            if fetched and mt.is_layer(descriptor.media_type):
+                report_blob(
+                    BlobFetched(str(descriptor.digest), descriptor.size, started, time.time())
+                )
         self.sources.add(descriptor.digest, self.ref.repository())
 
     async def platform_of(self, entry: Descriptor) -> Platform | None:
