@@ -13,6 +13,7 @@ from polybuild.dockerfile.mounts import parse_mount
 from polybuild.dockerfile.named import NamedContexts, named_root
 from polybuild.dockerfile.parser import parse
 from polybuild.dockerfile.shell import expand_word
+from polybuild.dockerfile.stage_order import Dependencies, check_order, needed_stages
 from polybuild.dockerfile.stages import Dockerfile, Stage, load
 from polybuild.dockerfile.syntax import Location, Warning_
 from polybuild.errors import DockerfileError, InvalidReferenceError, PlatformError, PolybuildError
@@ -208,8 +209,8 @@ def convert(
     scope = conv.global_scope(target_stage.name)
     bases, platforms = _resolve_bases(conv, scope)
     deps = _dependencies(conv, bases)
-    _check_cycles(conv, deps)
-    needed = _reachable(target_stage.index, deps, bases, len(df.stages), options.all_stages)
+    check_order(df.stages, deps, lambda message, at, hint: conv.error(message, at, hint))
+    needed = needed_stages(target_stage.index, deps, len(df.stages), options.all_stages)
     context = LocalSource(options.context_name, build, tuple(options.ignore_patterns))
     graphs: dict[int, StageGraph] = {}
     for stage in df.stages:
@@ -282,10 +283,8 @@ def _resolve_bases(
     return bases, platforms
 
 
-def _dependencies(
-    conv: _Converter, bases: dict[int, Base]
-) -> dict[int, list[tuple[int, Location]]]:
-    deps: dict[int, list[tuple[int, Location]]] = {}
+def _dependencies(conv: _Converter, bases: dict[int, Base]) -> Dependencies:
+    deps: Dependencies = {}
     for stage in conv.df.stages:
         edges = deps.setdefault(stage.index, [])
         base = bases[stage.index]
@@ -297,54 +296,6 @@ def _dependencies(
                 if isinstance(found, int):
                     edges.append((found, command.location))
     return deps
-
-
-def _check_cycles(conv: _Converter, deps: dict[int, list[tuple[int, Location]]]) -> None:
-    stages = conv.df.stages
-    for stage in stages:
-        for dep, location in deps[stage.index]:
-            if dep >= stage.index:
-                other = stages[dep]
-                kind = (
-                    "circular dependency detected on stage"
-                    if _leads_to(deps, dep, stage.index)
-                    else "stage needs a stage defined after it"
-                )
-                raise conv.error(
-                    f"{kind}: {stage.display_name} (line {location.start}) uses "
-                    f"{other.display_name} (defined on line {other.location.start})",
-                    location,
-                    hint=f"move stage {other.display_name} before line {stage.location.start}",
-                )
-
-
-def _leads_to(deps: dict[int, list[tuple[int, Location]]], start: int, goal: int) -> bool:
-    seen: set[int] = set()
-    todo = [start]
-    while todo:
-        node = todo.pop()
-        if node == goal:
-            return True
-        if node not in seen:
-            seen.add(node)
-            todo.extend(dep for dep, _ in deps[node])
-    return False
-
-
-def _reachable(
-    target: int, deps: dict[int, list[tuple[int, Location]]], bases: dict[int, Base],
-    count: int, everything: bool,
-) -> set[int]:  # fmt: skip
-    if everything:
-        return set(range(count))
-    needed: set[int] = set()
-    todo = [target]
-    while todo:
-        index = todo.pop()
-        if index not in needed:
-            needed.add(index)
-            todo.extend(dep for dep, _ in deps[index])
-    return needed
 
 
 def _initial_state(
