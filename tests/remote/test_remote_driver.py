@@ -154,8 +154,10 @@ def test_a_step_failing_on_the_node_fails_as_it_would_here(tmp_path: Path) -> No
     with pytest.raises(StepFailedError) as caught:  # the class, so the exit code, of a local one
         asyncio.run(driver.build(request, (AMD64,), ProgressWriter(recorder)))
     assert str(caught.value) == (
-        '[far]: process "/bin/sh -c echo doomed; exit 3" did not complete successfully: '
-        "exit code: 3"
+        'process "/bin/sh -c echo doomed; exit 3" did not complete successfully: exit code: 3'
     )  # BuildKit's words; the step's output is in its progress
+    assert caught.value.excerpt.startswith("Dockerfile:2\n")  # the node's, as a local one
+    assert (caught.value.node, caught.value.lines) == ("far", (2, 2))
+    assert caught.value.hint is not None and "node far " in caught.value.hint
     logs = b"".join(e.data for e in recorder.events if isinstance(e, VertexLog))
     assert b"doomed\n" in logs
