@@ -9,9 +9,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from polybuild._version import __version__
-from polybuild.errors import PolybuildError
-from polybuild.platforms import Platform
+from polybuild import _codecache
+
+_codecache.install()  # before any dataclass below is made: their compiled methods are kept
+
+from polybuild._version import __version__  # noqa: E402
+from polybuild.errors import PolybuildError  # noqa: E402
+from polybuild.platforms import Platform  # noqa: E402
 
 if TYPE_CHECKING:
     from polybuild.imagebuild.request import BuildResult
