@@ -174,6 +174,7 @@ def layout(busybox_root: Path, tmp_path_factory: pytest.TempPathFactory) -> tupl
     return path, entry["digest"]
 
 
+@pytest.mark.qemu  # the layout's arm64 image is built under QEMU
 def test_an_oci_layout_image_is_a_base_image_per_platform(
     busybox_root: Path, tmp_path: Path, tmp_env: dict[str, str], layout: tuple[Path, str]
 ) -> None:
@@ -193,6 +194,7 @@ def test_an_oci_layout_image_is_a_base_image_per_platform(
     assert not any("base" in str(r.name) for r in ImageStore(busybox_root).records())
 
 
+@pytest.mark.qemu  # the layout's arm64 image is built under QEMU
 def test_oci_layout_errors_name_the_flag(
     busybox_root: Path, tmp_path: Path, tmp_env: dict[str, str], layout: tuple[Path, str]
 ) -> None:
