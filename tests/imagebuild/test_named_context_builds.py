@@ -139,12 +139,14 @@ def test_an_http_url_is_one_file_named_context(
     served, base = http_root
     archive = _tar({"a.txt": b"a\n"}, "w:gz")
     (served / "files.tar.gz").write_bytes(archive)
+    os.utime(served / "files.tar.gz", (1_600_000_000, 1_600_000_000))  # its Last-Modified
     dockerfile = "FROM busybox\nCOPY --from=dl context /got\n"
     err, out, code = _build(busybox_root, tmp_path, tmp_env, dockerfile,
                             "--build-context", f"dl={base}/files.tar.gz")  # fmt: skip
     assert code == 0, err
     assert (out / "got").read_bytes() == archive  # not unpacked, as BuildKit's llb.HTTP
     assert stat.S_IMODE((out / "got").stat().st_mode) == 0o600
+    assert (out / "got").stat().st_mtime == 1_600_000_000  # as BuildKit's http source
     err, _, code = _build(busybox_root, tmp_path, tmp_env, dockerfile,
                           "--build-context", f"dl={base}/missing.tar.gz")  # fmt: skip
     assert code != 0

@@ -33,6 +33,7 @@ from polybuild.scratch import scratch_dir
 
 __all__ = [
     "KEEP_GIT_DIR_ARG",
+    "Download",
     "StdinContext",
     "download_url",
     "fetched_context",
@@ -148,9 +149,17 @@ def _git_context(request: BuildRequest, ref: GitRef, tmp: Path) -> Path:
     return checkout.directory
 
 
-def download_url(url: str, dest: Path, limit: int, what: str) -> bytes:
-    """`url` downloaded into the new file `dest` (at most `limit` bytes); its first bytes.
-    ContextErrors start with `what`."""
+@dataclasses.dataclass(frozen=True, slots=True)
+class Download:
+    """A downloaded file's first bytes and the server's Last-Modified header ("" if none)."""
+
+    head: bytes
+    last_modified: str = ""
+
+
+def download_url(url: str, dest: Path, limit: int, what: str) -> Download:
+    """`url` downloaded into the new file `dest` (at most `limit` bytes). ContextErrors
+    start with `what`."""
     import httpx
 
     try:
@@ -162,7 +171,8 @@ def download_url(url: str, dest: Path, limit: int, what: str) -> bytes:
                 raise ContextError(
                     f"{what}: HTTP {response.status_code} {response.reason_phrase}".rstrip()
                 )
-            return copy_bounded(response.iter_bytes(CHUNK), dest, limit, what)
+            head = copy_bounded(response.iter_bytes(CHUNK), dest, limit, what)
+            return Download(head, response.headers.get("last-modified", ""))
     except httpx.HTTPError as exc:
         raise ContextError(f"{what}: {type(exc).__name__}: {exc}") from None
 
@@ -172,7 +182,7 @@ def _http_context(ref: HttpRef, tmp: Path, limits: Limits) -> tuple[Path, Path |
     holding only the file, named `context`, which is then the Dockerfile (BuildKit's rule)."""
     what = _what(ref.url)
     download = tmp / "download"
-    head = download_url(ref.url, download, limits.archive_bytes, what)
+    head = download_url(ref.url, download, limits.archive_bytes, what).head
     directory = tmp / "context"
     directory.mkdir(mode=0o700)
     if is_archive_head(head):

@@ -4,8 +4,9 @@ As BuildKit's Dockerfile frontend treats them (dockerui/namedcontext.go): a dire
 source of its own with its own `.dockerignore` applied (not the build context's); a git
 reference is its checkout (fetched through gitsource/'s cache, `.git` kept only with
 `keep-git-dir` in the URL); any other HTTP(S) URL is one file named `context` (mode 0600,
-never unpacked); `docker-image://REF` is REF; an OCI layout's image is copied (verified)
-into this machine's content store and known by BuildKit's `NAME@DIGEST` reference.
+never unpacked, its time the Last-Modified header or 0); `docker-image://REF` is REF; an
+OCI layout's image is copied (verified) into this machine's content store and known by
+BuildKit's `NAME@DIGEST` reference.
 Git and HTTP(S) sources are fetched here once per build, into scratch directories, so a
 build on an ssh node sends them like directories.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import email.utils
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -79,9 +81,19 @@ def _fetch(named: NamedContext, tmp: Path, limits: Limits) -> NamedContext:
 
     directory = tmp / "http"
     directory.mkdir(mode=0o700)
-    download_url(named.value, directory / HTTP_FILE, limits.archive_bytes, what)
+    got = download_url(named.value, directory / HTTP_FILE, limits.archive_bytes, what)
     os.chmod(directory / HTTP_FILE, HTTP_MODE)
+    mtime = _http_time(got.last_modified)
+    os.utime(directory / HTTP_FILE, (mtime, mtime))
     return dataclasses.replace(named, directory=directory, exclude=())
+
+
+def _http_time(value: str) -> float:
+    """BuildKit's file time for an HTTP source: Last-Modified, else the Unix epoch."""
+    try:
+        return email.utils.parsedate_to_datetime(value).timestamp() if value else 0.0
+    except (TypeError, ValueError):
+        return 0.0
 
 
 def exclude_patterns(named: NamedContext) -> tuple[str, ...]:
