@@ -12,11 +12,12 @@ import pytest
 
 from polybuild.dockerfile.convert import default_args
 from polybuild.dockerfile.outline import Outline, build_outline
-from polybuild.dockerfile.outline_render import render_json, render_text, tabwriter
+from polybuild.dockerfile.outline_render import render_json, render_text
 from polybuild.dockerfile.parser import parse
 from polybuild.dockerfile.stages import from_parse_result
 from polybuild.errors import DockerfileError
 from polybuild.platforms import parse as parse_platform
+from polybuild.tabwriter import tabwriter
 
 AMD64 = parse_platform("linux/amd64")
 ARGS = """\

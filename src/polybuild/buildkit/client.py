@@ -123,10 +123,12 @@ class BuildkitClient:
             for record in response.record
         )
 
-    async def disk_usage(self) -> tuple[CacheRecord, ...]:
-        """The daemon's build cache records (Control.DiskUsage)."""
+    async def disk_usage(self, filters: tuple[str, ...] = ()) -> tuple[CacheRecord, ...]:
+        """The daemon's build cache records (Control.DiskUsage), those `filters` (BuildKit's
+        syntax: `type==regular,description~=go`) select when given."""
+        request = pb.DiskUsageRequest(filter=list(filters))
         response = await self.call(
-            "DiskUsage", self.calls.disk_usage(pb.DiskUsageRequest(), timeout=self.timeout)
+            "DiskUsage", self.calls.disk_usage(request, timeout=self.timeout)
         )
         return tuple(_record(r) for r in response.record)
 
@@ -181,6 +183,13 @@ def _record(record: pb.UsageRecord) -> CacheRecord:
         description=record.Description,
         record_type=record.RecordType,
         last_used=last.seconds + last.nanos / 1e9 if record.HasField("LastUsedAt") else None,
+        created_at=(
+            record.CreatedAt.seconds + record.CreatedAt.nanos / 1e9
+            if record.HasField("CreatedAt")
+            else None
+        ),
+        parents=tuple(record.Parents),
+        usage_count=record.UsageCount,
     )
 
 

@@ -42,6 +42,9 @@ class CacheRecord:
     description: str
     record_type: str
     last_used: float | None  # seconds since the epoch
+    created_at: float | None = None  # seconds since the epoch
+    parents: tuple[str, ...] = ()
+    usage_count: int = 0
 
     @property
     def reclaimable(self) -> bool:

@@ -1,136 +1,180 @@
-"""`polybuild du`: the build cache of a builder's nodes (docker buildx du).
+"""`polybuild du`: the build cache of a builder's nodes, as `docker buildx du` prints it.
 
-A BuildKit daemon node lists its cache records (Control.DiskUsage); this machine's node
-shows what its data root keeps for builds. An ssh node keeps its cache in its own data root:
-run `polybuild du` there.
+A BuildKit daemon node lists its cache records (Control.DiskUsage, --filter passed through
+as buildx passes it); this machine's node lists what its data root keeps as records of the
+same kinds (polybuild.disk_usage) and applies the filters itself. All nodes' records make
+one table (each node's smallest first, as BuildKit's client sorts them), then buildx's
+summary unless a filter was given. An ssh node keeps its cache in its own data root: run
+`polybuild du` there.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime
-import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from polybuild.builders import Node
 from polybuild.buildkit.records import CacheRecord
+from polybuild.cache_filters import BAD_FORMAT, CacheFilters, split_filter
+from polybuild.tabwriter import tabwriter
+
+if TYPE_CHECKING:
+    from polybuild.builders import Node
+
+_HEADER = ("ID", "RECLAIMABLE", "SIZE", "LAST ACCESSED")
 
 
-def _size(path: Path) -> int:
-    total = 0
-    for dirpath, _, names in os.walk(path):
-        for name in names:
-            try:
-                total += os.lstat(os.path.join(dirpath, name)).st_size
-            except OSError:
-                continue
-    return total
+class FilterValue(click.ParamType):
+    """A `--filter KEY=VALUE` (docker's filter flag refuses a value without `=`)."""
+
+    name = "filter"
+
+    def convert(self, value: str, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        try:
+            split_filter(value)
+        except ValueError:
+            self.fail(BAD_FORMAT, param, ctx)
+        return value
 
 
-def human(size: float) -> str:
-    """Sizes as buildx prints them (decimal units)."""
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if size < 1000 or unit == "TB":
-            return f"{size:.0f}{unit}" if unit == "B" else f"{size:.2f}{unit}"
+def human_size(size: float) -> str:
+    """go-units' HumanSize: decimal units, four significant digits (1.704GB, 318MB, 0B)."""
+    for unit in ("B", "kB", "MB", "GB", "TB", "PB"):
+        if size < 1000 or unit == "PB":
+            return f"{size:.4g}{unit}"
         size /= 1000
-    return f"{size:.2f}TB"
+    raise AssertionError("unreachable")
 
 
-def records_table(records: Sequence[CacheRecord], *, verbose: bool) -> list[str]:
-    """buildx's du table (largest first), then Shared/Private/Reclaimable/Total."""
-    lines: list[str] = []
-    ordered = sorted(records, key=lambda r: -r.size)
-    if verbose:
-        for record in ordered:
-            used = (
-                datetime.datetime.fromtimestamp(record.last_used, datetime.UTC).isoformat()
-                if record.last_used
-                else "-"
-            )
-            lines += [
-                f"ID:\t\t{record.id}",
-                f"Created by:\t{record.description}" if record.description else "",
-                f"Type:\t\t{record.record_type}",
-                f"In use:\t\t{str(record.in_use).lower()}",
-                f"Reclaimable:\t{str(record.reclaimable).lower()}",
-                f"Shared:\t\t{str(record.shared).lower()}",
-                f"Size:\t\t{human(record.size)}",
-                f"Last used:\t{used}",
-                "",
-            ]
-        lines = [line for i, line in enumerate(lines) if line or (i and lines[i - 1])]
-    else:
-        lines.append(f"{'ID':<46}{'RECLAIMABLE':<14}{'SIZE':<12}LAST ACCESSED")
-        for record in ordered:
-            mark = "*" if record.in_use else ""
-            used = (
-                datetime.datetime.fromtimestamp(record.last_used, datetime.UTC).strftime(
-                    "%Y-%m-%d %H:%M"
-                )
-                if record.last_used
-                else ""
-            )
-            lines.append(
-                f"{record.id + mark:<46}{str(record.reclaimable).lower():<14}"
-                f"{human(record.size):<12}{used}".rstrip()
-            )
-    shared = sum(r.size for r in records if r.shared)
-    lines += [
-        f"Shared:\t\t{human(shared)}",
-        f"Private:\t{human(sum(r.size for r in records) - shared)}",
-        f"Reclaimable:\t{human(sum(r.size for r in records if r.reclaimable))}",
-        f"Total:\t\t{human(sum(r.size for r in records))}",
-    ]
-    return lines
+def _ago(timestamp: float | None, now: float) -> str:
+    from polybuild.history.show import human_duration
+
+    return f"{human_duration(now - timestamp)} ago" if timestamp is not None else ""
 
 
-def local_lines(root: Path) -> list[str]:
-    """What this machine's data root keeps for builds, by kind."""
-    kinds = (
-        ("build cache records", [root / "cache"]),
-        ("unpacked layers", [root / "layers"]),
-        ("cache mounts", [root / "cache-mounts"]),
-        ("remote contexts", [root / "remote"]),
+def go_time(timestamp: float | None) -> str:
+    """Go's Time.String() of a UTC time (`2025-06-12 15:44:02.715795569 +0000 UTC`; the
+    zero time when unknown)."""
+    if timestamp is None:
+        return "0001-01-01 00:00:00 +0000 UTC"
+    moment = datetime.datetime.fromtimestamp(timestamp, datetime.UTC)
+    fraction = f"{moment.microsecond:06d}".rstrip("0")
+    return (
+        moment.strftime("%Y-%m-%d %H:%M:%S") + (f".{fraction}" if fraction else "") + (" +0000 UTC")
     )
-    lines, total = [], 0
-    for name, paths in kinds:
-        size = sum(_size(p) if p.is_dir() else (p.stat().st_size if p.exists() else 0)
-                   for p in paths)  # fmt: skip
-        total += size
-        lines.append(f"{name + ':':<22}{human(size)}")
-    lines.append(f"{'Total:':<22}{human(total)}")
-    return lines
+
+
+def table(records: Sequence[CacheRecord], now: float) -> str:
+    """buildx's default table: `*` after a mutable record's ID and a shared one's size."""
+    rows = [_HEADER]
+    for r in records:
+        rows.append(
+            (
+                r.id + ("*" if r.mutable else ""),
+                str(r.reclaimable).lower(),
+                human_size(r.size) + ("*" if r.shared else ""),
+                _ago(r.last_used, now),
+            )
+        )
+    return tabwriter(rows, 3, minwidth=10)
+
+
+def pretty(records: Sequence[CacheRecord], now: float) -> str:
+    """buildx's `--verbose` (`--format=pretty`) template, each record then an empty line."""
+    out = []
+    for r in records:
+        lines = [f"ID:           {r.id}"]
+        if r.parents:
+            lines += ["Parents:", *(f" - {p}" for p in r.parents)]
+        lines += [
+            f"Created at:   {go_time(r.created_at)}",
+            f"Mutable:      {str(r.mutable).lower()}",
+            f"Reclaimable:  {str(r.reclaimable).lower()}",
+            f"Shared:       {str(r.shared).lower()}",
+            f"Size:         {human_size(r.size)}",
+        ]
+        if r.description:
+            lines.append(f"Description:  {r.description}")
+        lines.append(f"Usage count:  {r.usage_count}")
+        if r.last_used is not None:
+            lines.append(f"Last used:    {_ago(r.last_used, now)}")
+        if r.record_type:
+            lines.append(f"Type:         {r.record_type}")
+        out.append("\n".join(lines) + "\n\n")
+    return "".join(out)
+
+
+def summary(records: Sequence[CacheRecord]) -> str:
+    """buildx's printSummary (a tab-padded tabwriter): Shared and Private only when some
+    record is shared."""
+    total = sum(r.size for r in records if r.size > 0)
+    reclaimable = sum(r.size for r in records if r.size > 0 and r.reclaimable)
+    shared = sum(r.size for r in records if r.shared)
+    lines = []
+    if shared > 0:
+        lines += [f"Shared:\t\t{human_size(shared)}", f"Private:\t{human_size(total - shared)}"]
+    lines += [f"Reclaimable:\t{human_size(reclaimable)}", f"Total:\t\t{human_size(total)}"]
+    return "\n".join(lines) + "\n"
 
 
 @click.command("du")
 @click.option("--builder", "builder_option", default=None, help="Override the configured builder.")
-@click.option("--verbose", is_flag=True, help="Show every cache record in full.")
-def command(builder_option: str | None, verbose: bool) -> None:
+@click.option(
+    "--filter",
+    "filters",
+    multiple=True,
+    type=FilterValue(),
+    metavar="KEY=VALUE",
+    help="Show only matching records: type=, id=, description~=REGEXP, parents=, "
+    "inuse=, mutable=, shared=, private=, KEY!=VALUE (until= is accepted and, as in buildx, "
+    "not applied).",
+)
+@click.option("--verbose", is_flag=True, help="Show every record in full (buildx's pretty format).")
+def command(builder_option: str | None, filters: tuple[str, ...], verbose: bool) -> None:
     """Show the build cache of the builder's nodes."""
     from polybuild.builders import BuilderStore
+    from polybuild.cache_filters import parse_filters
     from polybuild.dataroot import data_root
 
+    parsed = parse_filters(filters)
     root = data_root()
     store = BuilderStore(root)
     builder = store.get(builder_option) if builder_option else store.current()
-    blocks: list[list[str]] = []
+    records: list[CacheRecord] = []
     local_done = False
     for node in builder.nodes:
         if node.is_buildkit:
-            blocks.append([f"Node: {node.name} ({node.endpoint})", *_daemon(node, verbose)])
+            records += _daemon(node, parsed)
         elif node.is_local and not local_done:
             local_done = True
-            blocks.append([f"Node: {node.name} (this machine: {root})", *local_lines(root)])
+            records += _local(root, parsed)
         elif not node.is_local:
-            blocks.append([f"Node: {node.name} ({node.endpoint}): its cache is in its own "
-                           "data root; run `polybuild du` there"])  # fmt: skip
-    click.echo("\n\n".join("\n".join(block) for block in blocks))
+            click.echo(f"{node.name} ({node.endpoint}): its cache is in its own data root; "
+                       "run `polybuild du` there", err=True)  # fmt: skip
+    now = time.time()
+    click.echo(pretty(records, now) if verbose else table(records, now), nl=False)
+    if not filters:
+        click.echo(summary(records), nl=False)
 
 
-def _daemon(node: Node, verbose: bool) -> list[str]:
+def _sorted(records: Sequence[CacheRecord]) -> list[CacheRecord]:
+    return sorted(records, key=lambda r: (r.size, r.id))
+
+
+def _daemon(node: Node, parsed: CacheFilters) -> list[CacheRecord]:
     from polybuild.imagebuild.buildkit_driver import daemon_disk_usage
 
-    return records_table(asyncio.run(daemon_disk_usage(node)), verbose=verbose)
+    return _sorted(asyncio.run(daemon_disk_usage(node, parsed.selectors)))
+
+
+def _local(root: Path, parsed: CacheFilters) -> list[CacheRecord]:
+    from polybuild.cache_filters import record_matches
+    from polybuild.disk_usage import local_records
+
+    found = local_records(root)
+    return _sorted([r for r in found if record_matches(r, parsed.selectors)])

@@ -7,27 +7,14 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Sequence
 
 from polybuild.dockerfile.outline import Outline, OutlineArg, OutlineMount
 from polybuild.dockerfile.syntax import Location
+from polybuild.tabwriter import tabwriter
 
 # What Go's encoding/json escapes that Python's json (ensure_ascii=False) writes as it is.
 _GO_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026",
                "\u2028": "\\u2028", "\u2029": "\\u2029"}  # fmt: skip
-
-
-def tabwriter(rows: Sequence[Sequence[str]], padding: int) -> str:
-    """Go's text/tabwriter (minwidth 0, pad with spaces, no flags) over rows whose cells but
-    the last end in a tab: every such cell padded to its column's width plus `padding`."""
-    columns = max(len(row) for row in rows) - 1
-    widths = [max(len(row[i]) for row in rows if len(row) > i + 1) + padding
-              for i in range(columns)]  # fmt: skip
-    lines = []
-    for row in rows:
-        cells = [cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])]
-        lines.append("".join(cells) + row[-1] + "\n")
-    return "".join(lines)
 
 
 def render_text(outline: Outline) -> str:
@@ -98,4 +85,4 @@ def render_json(outline: Outline) -> str:
     return go_json(document)
 
 
-__all__ = ["go_json", "render_json", "render_text", "tabwriter"]
+__all__ = ["go_json", "render_json", "render_text"]

@@ -96,10 +96,10 @@ async def daemon_status(node: Node, timeout: float) -> tuple[DaemonInfo, Detecte
     return info, split_platforms(workers)
 
 
-async def daemon_disk_usage(node: Node) -> tuple[CacheRecord, ...]:
-    """The daemon's build cache records (`polybuild du`)."""
+async def daemon_disk_usage(node: Node, filters: tuple[str, ...] = ()) -> tuple[CacheRecord, ...]:
+    """The daemon's build cache records (`polybuild du`, its --filter as BuildKit's filters)."""
     async with _client(node) as client:
-        return await client.disk_usage()
+        return await client.disk_usage(filters)
 
 
 async def daemon_prune(
