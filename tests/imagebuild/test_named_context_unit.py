@@ -41,11 +41,20 @@ def test_names_match_as_buildkit_normalises_them() -> None:
     assert context_key("reg.test:5000/x/y") == "reg.test:5000/x/y"
     named = NamedContexts({"docker.io/library/alpine": "r.test/a@sha256:" + "1" * 64},
                           {"Scratch": (), "tools": ("*.tmp",)})  # fmt: skip
-    assert named.find("alpine:latest", AMD64) == "r.test/a@sha256:" + "1" * 64
-    assert named.find("tools", AMD64) == LocalSource(local_name("tools"), AMD64, ("*.tmp",))
-    assert named.find("scratch", AMD64) is None  # never a named context, as in BuildKit
-    assert named.find("context", AMD64) is None
-    assert named.find("other", AMD64) is None
+    assert named.find("alpine:latest", AMD64, AMD64) == "r.test/a@sha256:" + "1" * 64
+    tools = LocalSource(local_name("tools"), AMD64, ("*.tmp",))
+    assert named.find("tools", AMD64, AMD64) == tools
+    assert named.find("scratch", AMD64, AMD64) is None  # never a named context, as BuildKit
+    assert named.find("context", AMD64, AMD64) is None
+    assert named.find("other", AMD64, AMD64) is None
+    # NAME::PLATFORM is looked up first, for that platform only
+    arm64 = parse("linux/arm64")
+    per_platform = NamedContexts({"alpine::linux/arm64": "r.test/arm", "alpine": "r.test/any"})
+    assert per_platform.find("docker.io/library/alpine", AMD64, arm64) == "r.test/arm"
+    assert per_platform.find("alpine", AMD64, AMD64) == "r.test/any"
+    options = BuildOptions(named_images=dict(per_platform.images))
+    assert convert("FROM alpine\n", options, arm64).target.base == "r.test/arm:latest"
+    assert convert("FROM alpine\n", options, AMD64).target.base == "r.test/any:latest"
 
 
 def test_a_named_directory_is_a_stage_root_and_a_copy_source() -> None:

@@ -157,7 +157,7 @@ class _Converter:
             if not 0 <= index < len(self.df.stages):
                 raise self.error(f"invalid stage index {index}", location)
             return index
-        named = self.named.find(ref, self.build_platform)
+        named = self.named.find(ref, self.build_platform, self.target_platform)
         if named is not None:
             return named
         stage = self.df.stage_by_name(ref)
@@ -261,8 +261,6 @@ def _resolve_bases(
         base = conv.expand(stage.base, scope, stage.location)
         if not base:
             raise conv.error(f"base name ({stage.base}) should not be blank", stage.location)
-        named = conv.named.find(base, conv.build_platform)
-        bases[stage.index] = named if named is not None else names.get(base, base)
         platforms[stage.index] = None
         if stage.platform:
             value = conv.expand(stage.platform, scope, stage.location)
@@ -278,6 +276,9 @@ def _resolve_bases(
                 raise conv.error(
                     f"failed to parse platform {stage.platform}: {exc}", stage.location
                 ) from None
+        wanted = platforms[stage.index] or conv.target_platform
+        named = conv.named.find(base, conv.build_platform, wanted)
+        bases[stage.index] = named if named is not None else names.get(base, base)
         if stage.name:
             names[stage.name] = stage.index
     return bases, platforms

@@ -11,14 +11,18 @@ from dataclasses import dataclass, field
 from polybuild.errors import InvalidReferenceError
 from polybuild.graph import Copy, LocalSource, Op
 from polybuild.image import reference
-from polybuild.platforms import Platform
+from polybuild.platforms import Platform, format_platform
 
 # The LocalSource name of a named directory: never the build context's own ("context").
 LOCAL_PREFIX = "named-context:"
 
 
 def context_key(name: str) -> str:
-    """BuildKit's key for a named context: `docker.io/library/x:latest` -> `x`."""
+    """BuildKit's key for a named context: `docker.io/library/x:latest` -> `x` (a platform
+    after `::` kept: `x::linux/arm64` names x for that platform only)."""
+    if "::" in name:
+        name, platform = name.split("::", 1)
+        return f"{context_key(name)}::{platform}"
     try:
         familiar = reference.parse(name).familiar()
     except InvalidReferenceError:
@@ -39,17 +43,21 @@ class NamedContexts:
     images: Mapping[str, str] = field(default_factory=dict)  # name -> image reference
     dirs: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # name -> excludes
 
-    def find(self, name: str, build_platform: Platform) -> str | LocalSource | None:
-        """The image reference or the directory's source `name` stands for, or None."""
+    def find(
+        self, name: str, build_platform: Platform, platform: Platform
+    ) -> str | LocalSource | None:
+        """The image reference or the directory's source `name` stands for on `platform`
+        (`NAME::os/arch` first, then `NAME`, as BuildKit looks), or None."""
         if name.lower() in ("scratch", "context"):
             return None
         key = context_key(name)
-        for given, ref in self.images.items():
-            if context_key(given) == key:
-                return ref
-        for given, exclude in self.dirs.items():
-            if context_key(given) == key:
-                return LocalSource(local_name(given), build_platform, exclude)
+        for wanted in (f"{key}::{format_platform(platform)}", key):
+            for given, ref in self.images.items():
+                if context_key(given) == wanted:
+                    return ref
+            for given, exclude in self.dirs.items():
+                if context_key(given) == wanted:
+                    return LocalSource(local_name(given), build_platform, exclude)
         return None
 
 
