@@ -101,12 +101,14 @@ def test_a_stage_of_that_name_is_replaced_and_links_stay_inside(
     extra = tmp_path / "extra"
     extra.mkdir()
     (extra / "f").write_text("named\n")
+    os.chown(extra / "f", 1234, 5678)  # buildx's client sends every local file as 0:0
     (extra / "out-link").symlink_to("/etc")
     dockerfile = "FROM busybox AS extra\nRUN false\nFROM busybox\nCOPY --from=extra / /x/\n"
     err, out, code = _build(busybox_root, tmp_path, tmp_env, dockerfile,
                             "--build-context", f"extra={extra}")  # fmt: skip
     assert code == 0, err  # the stage, and its failing RUN, replaced
     assert (out / "x" / "f").read_text() == "named\n"
+    assert ((out / "x" / "f").stat().st_uid, (out / "x" / "f").stat().st_gid) == (0, 0)
     assert os.readlink(out / "x" / "out-link") == "/etc"
     assert not (out / "x" / "passwd").exists()
 
