@@ -15,6 +15,7 @@ import re
 import shutil
 import sys
 import tarfile
+from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -69,14 +70,18 @@ def start_registry(stack: ExitStack, work: Path) -> Registry:
 
 
 def push_busybox(
-    polybuild: runner.Polybuild, tarballs: dict[str, Path], base: str, work: Path
+    polybuild: runner.Polybuild,
+    tarballs: dict[str, Path],
+    base: str,
+    work: Path,
+    arches: Sequence[tuple[str, str, str, str]] = runner.BASE_ARCHES,
 ) -> None:
-    """Push busybox for the three platforms (Debian's busybox-static, imported by polybuild in
-    a throwaway data root) to `base`, an index on the registry."""
+    """Push busybox for the platforms of `arches` (default the three; Debian's busybox-static,
+    imported by polybuild in a throwaway data root) to `base`, an index on the registry."""
     seeder = work / "busybox-seed-root"
     seeder.mkdir()
     try:
-        for debian_arch, _, _, platform in runner.BASE_ARCHES:
+        for debian_arch, _, _, platform in arches:
             runner.checked(
                 [polybuild.executable, "import", "--platform", platform,
                  tarballs[debian_arch], base],

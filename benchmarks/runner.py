@@ -21,6 +21,12 @@ BASE_ARCHES = (
     ("arm64", "arm64", "", "linux/arm64"),
     ("armhf", "arm", "v7", "linux/arm/v7"),
 )
+# Three more for scale.py's 1-to-6-platform curve: 386 native on x86_64, the others emulated.
+MORE_ARCHES = (
+    ("i386", "386", "", "linux/386"),
+    ("ppc64el", "ppc64le", "", "linux/ppc64le"),
+    ("s390x", "s390x", "", "linux/s390x"),
+)
 NATIVE = {"x86_64": "linux/amd64", "aarch64": "linux/arm64"}.get(os.uname().machine, "")
 BUILD_TIMEOUT = 600.0
 MIB = 1 << 20
@@ -244,9 +250,12 @@ def remove_tree(path: Path) -> list[str]:
     return leaked
 
 
-def make_tarballs(directory: Path) -> dict[str, Path]:
+def make_tarballs(
+    directory: Path, arches: Sequence[tuple[str, str, str, str]] = BASE_ARCHES
+) -> dict[str, Path]:
+    """busybox root filesystem tarballs (Debian's busybox-static), by Debian architecture."""
     tarballs = {}
-    for debian_arch, *_ in BASE_ARCHES:
+    for debian_arch, *_ in arches:
         out = directory / f"busybox-{debian_arch}.tar"
         checked([sys.executable, "-m", "polybuild.testing.busybox", "tar", debian_arch, out])
         tarballs[debian_arch] = out
@@ -268,25 +277,33 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def process_tree_cpu(pid: int) -> float:
-    """User+system seconds of a running process, its waited-for children (cutime, cstime) and
-    its live descendants, from /proc; a process gone meanwhile counts as nothing."""
-    parents: dict[int, int] = {}
-    ticks: dict[int, int] = {}
+def process_tree(pid: int) -> dict[int, list[str]]:
+    """{pid: its /proc/PID/stat fields after the command name} of `pid` and its live
+    descendants; processes gone meanwhile are left out."""
+    stats: dict[int, list[str]] = {}
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        parents[int(entry.name)] = int(fields[1])
-        ticks[int(entry.name)] = sum(int(t) for t in fields[11:15])
+        if entry.name.isdigit():
+            try:
+                stats[int(entry.name)] = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
     tree, frontier = {pid}, [pid]
     while frontier:
         parent = frontier.pop()
-        for child, its_parent in parents.items():
-            if its_parent == parent and child not in tree:
-                tree.add(child)
-                frontier.append(child)
-    return sum(ticks.get(p, 0) for p in tree) / os.sysconf("SC_CLK_TCK")
+        children = [c for c, f in stats.items() if int(f[1]) == parent and c not in tree]
+        tree.update(children)
+        frontier += children
+    return {p: stats[p] for p in tree if p in stats}
+
+
+def process_tree_cpu(pid: int) -> float:
+    """User+system seconds of a running process, its waited-for children (cutime, cstime) and
+    its live descendants (utime, stime, cutime, cstime of each)."""
+    ticks = sum(sum(int(t) for t in f[11:15]) for f in process_tree(pid).values())
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def process_tree_rss(pid: int) -> int:
+    """Summed resident bytes of a running process and its live descendants (rss, field 24)."""
+    pages = sum(int(f[21]) for f in process_tree(pid).values())
+    return pages * os.sysconf("SC_PAGE_SIZE")
