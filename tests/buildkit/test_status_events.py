@@ -13,7 +13,7 @@ def at(seconds: float) -> Timestamp:
     return Timestamp(seconds=int(seconds), nanos=int((seconds % 1) * 1e9))
 
 
-def test_each_vertex_once_named_by_the_node_statuses_before_completion() -> None:
+def test_each_vertex_once_named_as_the_daemon_names_it_statuses_before_completion() -> None:
     events = StatusEvents("bk")
     first = pb.StatusResponse(
         vertexes=[
@@ -60,7 +60,9 @@ def test_each_vertex_once_named_by_the_node_statuses_before_completion() -> None
     started = got[0]
     assert isinstance(started, VertexStarted)
     assert started.vertex == "bk/sha256:a" and started.inputs == ("bk/sha256:b",)
-    assert started.name == "[bk linux/arm64 2/3] RUN make?[2J"  # made printable
+    # the daemon's name as buildx shows it (no node in it), made printable; the node is
+    # in the vertex id only
+    assert started.name == "[linux/arm64 2/3] RUN make?[2J"
     assert started.started == 1.5
     assert isinstance(got[1], VertexLog) and got[1].data == b"cc app.c\n"
     assert isinstance(got[3], VertexStatus) and (got[3].current, got[3].total) == (5, 10)

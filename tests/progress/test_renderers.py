@@ -223,6 +223,22 @@ def test_warnings_expand_with_debug(monkeypatch: pytest.MonkeyPatch) -> None:
     )
 
 
+def test_a_warning_two_nodes_give_is_listed_once() -> None:
+    from polybuild.progress.events import BuildWarning
+    from polybuild.progress.plain import warnings_block
+
+    casing = "StageNameCasing: Stage name 'Build' should be lowercase (line 1)"
+    other = "JSONArgsRecommended: JSON arguments recommended for CMD (line 3)"
+    given = [
+        BuildWarning(casing, 1.0, "a/sha256:1"),
+        BuildWarning(other, 1.5, "a/sha256:2"),
+        BuildWarning(casing, 2.0, "b/sha256:1"),  # the same from another node
+    ]
+    assert warnings_block(given) == (
+        f"\n 2 warnings found (use docker --debug to expand):\n - {casing}\n - {other}\n"
+    )
+
+
 def test_many_threads_emitting() -> None:
     out = io.StringIO()
     recorder = Recorder()

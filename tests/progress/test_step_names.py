@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from polybuild.dockerfile import BuildOptions, convert, load
 from polybuild.graph import ops
-from polybuild.imagebuild.names import step_names
+from polybuild.imagebuild.names import multi_platform_requested, step_names
 from polybuild.platforms import Platform
 
 AMD64 = Platform("linux", "amd64")
@@ -90,6 +90,24 @@ def test_multi_platform_names_lead_with_the_platform() -> None:
     assert '[linux/amd64->arm64 build 2/2] RUN make TARGET=linux/arm64 "$UNSET"' in names
     assert '[linux/amd64 build 2/2] RUN make TARGET=linux/amd64 "$UNSET"' in names
     assert "[linux/arm64 stage-1 2/2] COPY --from=build /app /app" in names
+
+
+def test_one_platform_is_named_with_it_when_multi_platform_is_requested() -> None:
+    # dockerui's MultiPlatformRequested: several platforms, or BUILDKIT_MULTI_PLATFORM (Go's
+    # ParseBool), which buildx's multiDriver also means: a node's share of a build
+    assert not multi_platform_requested((AMD64,), {})
+    assert multi_platform_requested((AMD64, ARM64), {})
+    for true in ("1", "t", "T", "TRUE", "true", "True"):
+        assert multi_platform_requested((ARM64,), {"BUILDKIT_MULTI_PLATFORM": true})
+    for other in ("0", "false", "", "yes", "tRUE"):
+        assert not multi_platform_requested((ARM64,), {"BUILDKIT_MULTI_PLATFORM": other})
+    text = "FROM busybox\nRUN true\n"
+    graph = convert(load(text), BuildOptions(target_platform=ARM64), ARM64)
+    names = set(step_names([graph], True, load(text)).values())
+    assert names == {
+        "[linux/arm64 1/2] FROM docker.io/library/busybox:latest",
+        "[linux/arm64 2/2] RUN true",
+    }
 
 
 def test_ops_carry_their_instructions_lines() -> None:

@@ -19,7 +19,7 @@ from msgspec.structs import replace
 from polybuild.errors import DigestMismatchError, NodeUnreachableError, RemoteError
 from polybuild.image.content import BlobReader, ContentStore
 from polybuild.image.digest import Digest
-from polybuild.progress.events import Event, VertexLog, VertexStarted
+from polybuild.progress.events import BuildWarning, Event, VertexLog, VertexStarted
 from polybuild.remote.channel import Channel
 from polybuild.remote.context_tree import sync_tree
 from polybuild.remote.contextcache import ContextCache, check_manifest
@@ -181,7 +181,7 @@ def test_context_goes_by_content_and_only_once(tmp_path: Path) -> None:
     )
     assert [e.kind for e in events] == ["started", "log"] * 2
     started = from_message(events[0], "node-1")
-    assert isinstance(started, VertexStarted) and started.name == "[node-1] RUN true"
+    assert isinstance(started, VertexStarted) and started.name == "RUN true"
     assert not any((tmp_path / "node" / "remote" / "work").iterdir())  # private dirs removed
 
 
@@ -290,20 +290,25 @@ def test_a_node_may_not_read_blobs_it_was_not_offered(tmp_path: Path) -> None:
     asyncio.run(main())
 
 
-def test_progress_from_two_nodes_never_shares_a_vertex() -> None:
+def test_progress_from_two_nodes_never_shares_a_vertex_and_keeps_the_nodes_names() -> None:
     message = Progress(1, "started", vertex="sha256:abc", name="RUN x\x1b[2J", inputs=("sha256:d",))
     a, b = from_message(message, "a"), from_message(message, "b")
     assert isinstance(a, VertexStarted) and isinstance(b, VertexStarted)
-    assert (a.vertex, a.inputs, a.name) == ("a/sha256:abc", ("a/sha256:d",), "[a] RUN x?[2J")
-    assert b.vertex == "b/sha256:abc"
+    assert (a.vertex, a.inputs, a.name) == ("a/sha256:abc", ("a/sha256:d",), "RUN x?[2J")
+    assert b.vertex == "b/sha256:abc" and b.name == a.name
+    # the name is the node's, as buildx shows a node's steps: no node in it, the platform
+    # only where the node's frontend put it (a multi-platform build)
     on_arm = replace(message, name="[stage-0 2/3] COPY . /", platform="linux/arm64")
     named = from_message(on_arm, "node-arm64")
-    assert isinstance(named, VertexStarted)
-    assert named.name == "[node-arm64 linux/arm64 stage-0 2/3] COPY . /"
-    both = replace(on_arm, name="[linux/arm64 stage-0 2/3] COPY . /")  # a node of 2 platforms
-    assert from_message(both, "n").name == "[n linux/arm64 stage-0 2/3] COPY . /"  # type: ignore[union-attr]
+    assert isinstance(named, VertexStarted) and named.platform is not None
+    assert named.name == "[stage-0 2/3] COPY . /"
+    both = replace(on_arm, name="[linux/arm64 stage-0 2/3] COPY . /")
+    assert from_message(both, "n").name == "[linux/arm64 stage-0 2/3] COPY . /"  # type: ignore[union-attr]
     plain = replace(on_arm, name="exporting to image")
-    assert from_message(plain, "n").name == "[n linux/arm64] exporting to image"  # type: ignore[union-attr]
+    assert from_message(plain, "n").name == "exporting to image"  # type: ignore[union-attr]
+    warning = Progress(1, "warning", name="StageNameCasing: Stage name 'A' should be lowercase")
+    found = from_message(warning, "n")
+    assert isinstance(found, BuildWarning) and found.message == warning.name
     assert from_message(Progress(1, "a kind from the future"), "a") is None
 
 

@@ -1,7 +1,9 @@
 """A BuildKit daemon's Status stream as polybuild's progress events: each vertex started and
-completed once, its logs and transfer statuses, and warnings; vertex ids prefixed with the
-node's name (two nodes never share a step on this machine's display) and step names carrying
-it (`[bk linux/arm64 2/3] RUN make`). Text from the daemon is made printable."""
+completed once, its logs and transfer statuses, and warnings. Step names are the daemon's
+own, as buildx shows them (`[2/3] RUN make`; `[linux/arm64 2/3] RUN make` when the frontend
+was asked for several platforms); vertex ids are prefixed with the node's name (never shown:
+two nodes never share a step on this machine's display). Text from the daemon is made
+printable."""
 
 from __future__ import annotations
 
@@ -16,7 +18,6 @@ from polybuild.progress.events import (
     VertexStatus,
 )
 from polybuild.remote.process import printable
-from polybuild.remote.progress_wire import step_name
 
 
 def _seconds(timestamp: Any) -> float:
@@ -45,7 +46,7 @@ class StatusEvents:
         completed: list[Event] = []  # after the update's statuses and logs, as BuildKit shows
         for vertex in update.vertexes:
             vid = self._id(vertex.digest)
-            name = step_name(self.node, "", printable(vertex.name, 2000))
+            name = printable(vertex.name, 2000)
             self._names.setdefault(vid, name)
             if vertex.HasField("started") and vid not in self._started:
                 self._started.add(vid)
@@ -79,7 +80,7 @@ class StatusEvents:
         for warning in update.warnings:
             found.append(
                 BuildWarning(
-                    f"[{self.node}] " + printable(warning.short.decode(errors="replace"), 2000),
+                    printable(warning.short.decode(errors="replace"), 2000),
                     0.0,
                     self._id(warning.vertex) if warning.vertex else None,
                     tuple(printable(d.decode(errors="replace"), 2000) for d in warning.detail),

@@ -184,6 +184,13 @@ async def build_on_nodes(
     """Every node builds its platforms at once; the images come back in request order (the
     first node to fail cancels the others and its error is raised). Each node first checks
     that it can do what the request asks."""
+    if len(planned) > 1 and "BUILDKIT_MULTI_PLATFORM" not in request.build_args:
+        # buildx asks every node of a build several nodes share for a multi-platform
+        # result (the frontend's multi-platform attribute), so every node names its steps
+        # with their platform (names.multi_platform_requested); this build argument is
+        # that attribute for every kind of node (BuildKit's frontend reads it too)
+        args = {**request.build_args, "BUILDKIT_MULTI_PLATFORM": "1"}
+        request = dataclasses.replace(request, build_args=args)
     for part in planned:
         part.driver.check(request)
     if request.cache_to and len({p.driver.cache_format for p in planned}) > 1:

@@ -10,6 +10,8 @@ another).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 from polybuild.dockerfile import BuildGraph, Dockerfile
 from polybuild.dockerfile import instructions as ins
 from polybuild.dockerfile.named import is_named_root
@@ -17,6 +19,16 @@ from polybuild.graph import ops
 from polybuild.platforms import Platform, format_platform
 
 COUNTED = (ins.Run, ins.Copy, ins.Workdir)  # ADD is a Copy
+MULTI_PLATFORM = "BUILDKIT_MULTI_PLATFORM"
+_GO_TRUE = ("1", "t", "T", "TRUE", "true", "True")  # Go's strconv.ParseBool
+
+
+def multi_platform_requested(platforms: Sequence[Platform], build_args: Mapping[str, str]) -> bool:
+    """Whether steps are named with their platform, as BuildKit's frontend decides it
+    (dockerui's MultiPlatformRequested): several target platforms, or the build argument
+    BUILDKIT_MULTI_PLATFORM, which buildx also sets on every node of a build that several
+    nodes share (build/opt.go's multiDriver), so a node's names do not depend on its share."""
+    return len(platforms) > 1 or build_args.get(MULTI_PLATFORM, "") in _GO_TRUE
 
 
 def _parent(op: ops.Op) -> ops.Op | None:

@@ -24,7 +24,7 @@ from polybuild.imagebuild.named_contexts import (
     layout_images,
     solver_dirs,
 )
-from polybuild.imagebuild.names import stage_steps, step_names
+from polybuild.imagebuild.names import multi_platform_requested, stage_steps, step_names
 from polybuild.imagebuild.request import BuildRequest
 from polybuild.platforms import Platform
 from polybuild.progress.writer import ProgressWriter
@@ -69,7 +69,8 @@ async def convert_all(
     layouts = await asyncio.to_thread(layout_images, request, runtime.store.content)
     resolver = BaseImageResolver(runtime.store, puller, request.pull, layouts=layouts)
     named_images, named_dirs = frontend_images(request), frontend_dirs(request)
-    resolve = steps.metadata_steps(resolver, progress, len(request.platforms) > 1)
+    multi = multi_platform_requested(request.platforms, request.build_args)
+    resolve = steps.metadata_steps(resolver, progress, multi)
 
     def convert_one(platform: Platform) -> BuildGraph:
         options = BuildOptions(
@@ -170,7 +171,8 @@ async def solve(
         shm_size=request.shm_size,
         devices=DeviceGrants.from_entitlements(request.entitlements),
     )
-    names = step_names(list(converted.graphs), len(converted.graphs) > 1, converted.dockerfile)
+    multi = multi_platform_requested(request.platforms, request.build_args)
+    names = step_names(list(converted.graphs), multi, converted.dockerfile)
     steps.from_steps(progress, converted.graphs, names, converted.resolver.resolved, runtime.store)
     steps.load_context(progress, converted.graphs, request.context, converted.ignore_patterns)
     cache = CacheStore(cache_path(runtime.root), runtime.store.content)

@@ -205,7 +205,10 @@ def error_blocks(steps: Iterable[tuple[str, str | None, Sequence[str]]]) -> str:
 
 def warnings_block(warnings: Sequence[BuildWarning]) -> str:
     """buildx's list after a build (printWarnings): the count, then each warning's short
-    form; with --debug (POLYBUILD_DEBUG=1) each one's detail and URL too."""
+    form; with --debug (POLYBUILD_DEBUG=1) each one's detail and URL too. A warning given
+    again (by another node, for another step) is listed once, as buildx's dedupWarnings
+    does (the step left out), where it first came."""
+    warnings = list({(w.message, w.detail, w.url): w for w in warnings}.values())
     if not warnings:
         return ""
     debug = os.environ.get("POLYBUILD_DEBUG") == "1"

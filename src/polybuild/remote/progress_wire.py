@@ -1,5 +1,8 @@
 """Progress events across the wire: the node turns each event of its solve into a Progress
-message, the client turns it back into an event for its own renderers, naming the node."""
+message, the client turns it back into an event for its own renderers. Step names are the
+node's own, as buildx shows a node's steps (`[2/3] RUN make`, `[linux/arm64 2/3] RUN make`
+when the build is multi-platform); only the vertex ids carry the node, so two nodes' steps
+stay two steps."""
 
 from __future__ import annotations
 
@@ -75,24 +78,10 @@ def to_message(request_id: int, event: Event) -> Progress:
     )
 
 
-def step_name(node: str, platform: str, name: str) -> str:
-    """A node's step as this machine shows it: the node and the platform in the step's
-    bracket, as BuildKit names a platform's steps (`[node-arm64 linux/arm64 stage-0 2/3]
-    COPY . /`; `[node-arm64 linux/arm64] NAME` for a step without one)."""
-    if name.startswith("["):
-        inner = name[1:]
-        if platform and not inner.startswith(platform + " "):
-            inner = f"{platform} {inner}"
-        return f"[{node} {inner}"
-    return f"[{node} {platform}] {name}" if platform else f"[{node}] {name}"
-
-
 def from_message(message: Progress, node: str) -> Event | None:
-    """The event `message` carries, its step named with the node and platform (`step_name`);
-    None for a kind this version does not know. Text from the node is made printable: it
-    may be hostile. Vertex ids get the node's name too: two nodes building the same step
-    for their own platforms are two steps on this machine's display."""
-    tag = f"[{node}] "
+    """The event `message` carries, None for a kind this version does not know. Text from
+    the node is made printable: it may be hostile. Vertex ids get the node's name (never
+    shown): two nodes building the same step are two steps on this machine's display."""
     message = replace(
         message,
         vertex=f"{node}/{message.vertex}" if message.vertex else "",
@@ -100,10 +89,9 @@ def from_message(message: Progress, node: str) -> Event | None:
     )
     if message.kind == "started":
         platform = parse(message.platform) if message.platform else None
-        shown = format_platform(platform) if platform is not None else ""
         return VertexStarted(
             message.vertex,
-            step_name(node, shown, printable(message.name, 2000)),
+            printable(message.name, 2000),
             message.time,
             platform,
             message.emulated,
@@ -129,7 +117,7 @@ def from_message(message: Progress, node: str) -> Event | None:
         )
     if message.kind == "warning":
         return BuildWarning(
-            tag + printable(message.name, 2000),
+            printable(message.name, 2000),
             message.time,
             message.vertex or None,
             tuple(printable(line, 2000) for line in message.detail),
