@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING
 
 from polybuild.cache.spec import CacheSpec, Direction, parse_caches
 from polybuild.errors import UsageError
+from polybuild.executor.cdi import parse_device_grant
 from polybuild.exporters.spec import OutputSpec, parse_outputs
 from polybuild.imagebuild.add_hosts import parse_add_hosts
 from polybuild.imagebuild.build_contexts import NamedContext, parse_build_contexts
 from polybuild.imagebuild.context_url import UNFETCHED, is_remote
 from polybuild.imagebuild.run_limits import parse_shm_size, parse_ulimits
 from polybuild.platforms import Platform, default_platform, format_platform, parse_list
-from polybuild.executor.cdi import parse_device_grant
 from polybuild.solver.secrets import BuildSecrets
 
 if TYPE_CHECKING:
