@@ -27,6 +27,7 @@ from polybuild.solver.fileop import DockerfileFileOps
 from polybuild.solver.ops import DIRECT_HANDLERS, LAYER_HANDLERS, Held, OpContext, Step, key_of
 from polybuild.solver.options import BaseImage, FileOps, ImportedCache, SolveOptions
 from polybuild.solver.results import Chain, Result
+from polybuild.solver.shared_layers import SharedLayers, share_key, with_base
 from polybuild.solver.worker import ContentStore, Worker
 from polybuild.tasks import first_error
 
@@ -76,6 +77,7 @@ class Solver:
         self.roots: list[Chain] = []  # the results of solve_all, in order
         self._distrusted: set[str] = set()  # op digests whose imported records failed
         self._imported: dict[str, Chain] = {}  # op digest -> the imported chain it took
+        self._shared = SharedLayers()  # platform-free COPY layers being made (shared_layers)
 
     # ---- public -------------------------------------------------------------------------
 
@@ -192,7 +194,10 @@ class Solver:
                 emulated=emulated,
                 inputs=[i.digest for i in op.inputs() if i],
             ) as vertex:
-                layer = await asyncio.to_thread(self._run_layer_op, op, inputs, name, vertex)
+                shared = share_key(op, inputs, extra, layer_format)
+                layer = await asyncio.to_thread(
+                    self._run_layer_op, op, inputs, name, vertex, shared
+                )
             self.timings[op.digest] = (time.monotonic() - started, emulated)
             self.executed.append(op.digest)
         chain = Chain((*base.layers, layer), key)
@@ -203,7 +208,12 @@ class Solver:
     # ---- running (in a worker thread) ----------------------------------------------------
 
     def _run_layer_op(
-        self, op: ops.Op, inputs: list[Result], name: str, vertex: VertexHandle
+        self,
+        op: ops.Op,
+        inputs: list[Result],
+        name: str,
+        vertex: VertexHandle,
+        shared: str | None = None,
     ) -> Layer:
         base = inputs[0]
         assert isinstance(base, Chain)
@@ -211,16 +221,37 @@ class Solver:
         scratch = execop.make_scratch(self.worker.root)
         try:
             snapshot = held.prepare(held.lowers(base))
-            step = Step(snapshot, held, vertex, name, scratch)
-            LAYER_HANDLERS[type(op)].apply(op, inputs, step, self.context)
-            layer = self._commit(snapshot)
-            if snapshot.overlay:
-                # The upper dir is this layer unpacked: the next step stacks on it directly.
-                self.worker.adopt(layer.diff_id, snapshot.upper)
+            key = with_base(shared, snapshot.rootfs, op.dest) if shared and isinstance(
+                op, ops.Copy
+            ) else None  # fmt: skip
+            if key is None:
+                return self._make_layer(op, inputs, Step(snapshot, held, vertex, name, scratch))
+            maker, made = self._shared.claim(key)
+            if not maker:
+                try:
+                    return made.result()  # another platform's identical layer
+                except Exception:
+                    self._shared.forget(key)
+            try:
+                layer = self._make_layer(op, inputs, Step(snapshot, held, vertex, name, scratch))
+            except BaseException as exc:
+                if maker:
+                    made.set_exception(exc)
+                raise
+            if maker:
+                made.set_result(layer)
             return layer
         finally:
             held.release()
             execop.remove_scratch(scratch)
+
+    def _make_layer(self, op: ops.Op, inputs: list[Result], step: Step) -> Layer:
+        LAYER_HANDLERS[type(op)].apply(op, inputs, step, self.context)
+        layer = self._commit(step.snapshot)
+        if step.snapshot.overlay:
+            # The upper dir is this layer unpacked: the next step stacks on it directly.
+            self.worker.adopt(layer.diff_id, step.snapshot.upper)
+        return layer
 
     def _commit(self, snapshot: Snapshot) -> Layer:
         with self.content.writer() as writer:
