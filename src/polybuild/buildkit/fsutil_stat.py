@@ -115,13 +115,15 @@ def make_stat(
 ) -> Stat:
     """The Stat fsutil sends for an lstat result: `path` relative with `/`, `linkname` a
     symlink's target or an earlier hard link's path. A socket loses its type bit, as in
-    fsutil (which then sends it as an empty regular file)."""
+    fsutil (which then sends it as an empty regular file). Owners are sent as 0:0, as
+    BuildKit's client maps every local mount (prepareSyncedFiles' resetUIDAndGID): the
+    context's files belong to root in the build whoever owns them here."""
     is_dir = stat.S_ISDIR(st.st_mode)
     message = Stat(
         path=path,
         mode=go_file_mode(st.st_mode) & ~MODE_SOCKET,
-        uid=st.st_uid,
-        gid=st.st_gid,
+        uid=0,
+        gid=0,
         size=0 if is_dir else st.st_size,
         modTime=st.st_mtime_ns,
         linkname=linkname,
