@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from polybuild import __version__
+from polybuild.cli import bool_flags
 from polybuild.cli.exit_codes import FLAG_ERROR, USAGE, exit_code_for
 from polybuild.cli.flag_errors import flag_error_text
 from polybuild.errors import PolybuildError, StepFailedError
@@ -127,6 +128,7 @@ def main(argv: list[str] | None = None) -> None:
         faulthandler.enable()
     signal.signal(signal.SIGTERM, _terminate)
     args = _root_debug_anywhere(list(sys.argv[1:] if argv is None else argv))
+    args = bool_flags.normalize(args, cli)
     debug = _debug_requested(args)
     command = _command_name(args)
     try:
