@@ -167,7 +167,8 @@ def _platforms(values: tuple[str, ...]) -> list[str]:
     "--allow",
     multiple=True,
     metavar="ENTITLEMENT",
-    help="Allow an entitlement: security.insecure (RUN --security=insecure).",
+    help="Allow an entitlement: network.host, security.insecure, device (every CDI device "
+    "for RUN --device) or device=NAME[,alias=A].",
 )
 @click.option(
     "--ulimit", "ulimits", multiple=True, metavar="NAME=SOFT[:HARD]", help="Ulimit of RUN steps."
