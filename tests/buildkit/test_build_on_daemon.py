@@ -10,6 +10,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -112,7 +113,11 @@ def test_a_build_on_a_daemon_gets_context_args_and_secret(
                    "--secret", f"id=token,src={tmp_path / 'token'}",
                    "-o", f"type=oci,dest={out}", str(ctx))  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert "[bkonly0 " in done.stderr, done.stderr  # the daemon's steps, named by the node
+    # the daemon's steps named as buildx shows a one-node build's: no node, no platform
+    # (stage-0: the RUN --mount gives BuildKit's frontend a second state)
+    step = r"^#\d+ \[stage-0 2/3\] COPY \. /ctx$"
+    assert re.search(step, done.stderr, re.MULTILINE), done.stderr
+    assert not re.search(r"^#\d+ .*bkonly0", done.stderr, re.MULTILINE), done.stderr
     files = last_layer_files(out)
     assert files["arch"] == b"x86_64\n"
     assert files["greeting"] == b"hello\n"
@@ -140,8 +145,18 @@ def test_a_mixed_builder_makes_one_index(
     (ctx / "Dockerfile").write_text(f"FROM {base}\nRUN uname -m > /arch\n")
     out = tmp_path / "mixed.tar"
     done = run_cli(root, "build", "--builder", "mix", "--platform", "linux/amd64,linux/arm64",
-                   "-o", f"type=oci,dest={out}", "-t", "mixed:1", "--load", str(ctx))  # fmt: skip
+                   "--progress", "plain", "-o", f"type=oci,dest={out}", "-t", "mixed:1",
+                   "--load", str(ctx))  # fmt: skip
     assert done.returncode == 0, done.stderr
+    # each node names its steps as buildx's nodes of one build do (multi-platform: the
+    # platform first, no node): amd64 on this machine, arm64 by the daemon
+    for platform in ("linux/amd64", "linux/arm64"):
+        for step in (f"[{platform} internal] load metadata for {base}",
+                     f"[{platform} 2/2] RUN uname -m > /arch"):  # fmt: skip
+            assert re.search(f"^#\\d+ {re.escape(step)}$", done.stderr, re.MULTILINE), step
+        assert re.search(f"^#\\d+ \\[{platform} 1/2\\] FROM {re.escape(base)}@sha256:",
+                         done.stderr, re.MULTILINE), done.stderr  # fmt: skip
+    assert not re.search(r"^#\d+ \[(mix0|bk)[ \]]", done.stderr, re.MULTILINE), done.stderr
     assert last_layer_files(out, "linux/amd64") == {"arch": b"x86_64\n"}
     assert last_layer_files(out, "linux/arm64") == {"arch": b"aarch64\n"}
     ran = run_cli(root, "run", "--platform", "linux/arm64", "mixed:1", "cat", "/arch")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import subprocess
 import tarfile
 from collections.abc import Callable, Iterator
@@ -82,7 +83,10 @@ def test_a_three_platform_oci_output_is_the_daemons_own(
                    "--iidfile", str(iid), str(ctx),
                    env={"SOURCE_DATE_EPOCH": EPOCH})  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert "[bk0 " in done.stderr, done.stderr  # the daemon's progress, named by the node
+    # the daemon's steps as buildx shows them: each platform's, no node
+    for platform in PLATFORMS.split(","):
+        assert f"[{platform} 2/2] COPY . /ctx\n" in done.stderr, done.stderr
+    assert not re.search(r"^#\d+ .*bk0", done.stderr, re.MULTILINE), done.stderr
     # The same build by buildctl on the same daemon writes the same bytes.
     theirs = tmp_path / "buildctl.tar"
     subprocess.run(

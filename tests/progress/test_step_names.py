@@ -70,10 +70,21 @@ def test_flags_are_kept_and_copy_words_expanded() -> None:
         "RUN --mount=type=cache,target=/root/.cache --network=none make\n"
         "COPY --chmod=755 --link bin/ $DEST/\n"
     )
+    # a RUN --mount makes a one-stage file's steps `stage-0`'s (next test)
     assert names_of(text, build_args={"DEST": "/srv"})[1:] == [
-        "[2/3] RUN --mount=type=cache,target=/root/.cache --network=none make",
-        "[3/3] COPY --chmod=755 --link bin/ /srv/",
+        "[stage-0 2/3] RUN --mount=type=cache,target=/root/.cache --network=none make",
+        "[stage-0 3/3] COPY --chmod=755 --link bin/ /srv/",
     ]
+
+
+def test_a_one_stage_file_is_stage_0_when_a_source_is_no_stage() -> None:
+    # dockerfile2llb adds a state for every RUN --mount (any type) and every COPY --from of
+    # an image before it drops a lone stage's name, as a BuildKit daemon shows a one-stage
+    # build with a secret mount (tests/buildkit/test_build_on_daemon.py)
+    for line in ("RUN --mount=type=secret,id=s true", "COPY --from=alpine /etc/os-release /"):
+        assert names_of(f"FROM busybox\n{line}\n")[1] == f"[stage-0 2/2] {line}"
+    for line in ("RUN --network=none true", "ADD a /a"):
+        assert names_of(f"FROM busybox\n{line}\n")[1] == f"[2/2] {line}"
 
 
 def test_multi_platform_names_lead_with_the_platform() -> None:

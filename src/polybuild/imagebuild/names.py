@@ -3,13 +3,15 @@
 BuildKit numbers a stage's steps by its instructions: FROM an image is 1 (FROM scratch and
 FROM another stage are not counted), then every RUN, COPY, ADD and WORKDIR in order; the
 total is their count, and the number is right-padded to its width (`[ 2/10]`). The stage's
-name is its AS name, else `stage-N`, and none at all in a one-stage file. Multi-platform
+name is its AS name, else `stage-N`, and none at all in a one-stage file (unless a RUN --mount or
+a COPY --from of an image gives the frontend a second state: `one_state`). Multi-platform
 builds put the step's platform first (`linux/amd64->arm64` when built on one platform for
 another).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 
 from polybuild.dockerfile import BuildGraph, Dockerfile
@@ -20,6 +22,7 @@ from polybuild.platforms import Platform, format_platform
 
 COUNTED = (ins.Run, ins.Copy, ins.Workdir)  # ADD is a Copy
 MULTI_PLATFORM = "BUILDKIT_MULTI_PLATFORM"
+_STAGE_INDEX = re.compile(r"[+-]?[0-9]+")  # what Go's strconv.Atoi takes
 _GO_TRUE = ("1", "t", "T", "TRUE", "true", "True")  # Go's strconv.ParseBool
 
 
@@ -66,6 +69,21 @@ def stage_steps(graph: BuildGraph) -> dict[int, list[ops.Op]]:
             op = _parent(op)
         result[stage.index] = [o for o in reversed(chain) if not isinstance(o, ops.Merge)]
     return result
+
+
+def one_state(dockerfile: Dockerfile) -> bool:
+    """Whether dockerfile2llb names the steps without a stage: one stage, and none of the
+    states its dependency graph adds for a source that is no stage (every RUN --mount, of
+    any type, and COPY --from of an image), which it counts before it drops the name."""
+    if len(dockerfile.stages) != 1:
+        return False
+    for command in dockerfile.stages[0].commands:
+        if isinstance(command, ins.Run) and command.mounts:
+            return False
+        source = command.from_ if isinstance(command, ins.Copy) and not command.is_add else ""
+        if source and not _STAGE_INDEX.fullmatch(source):  # by index: the stage itself
+            return False
+    return True
 
 
 def base_image(graph: BuildGraph, index: int) -> ops.ImageSource | None:
@@ -116,7 +134,7 @@ def step_names(
     for graph in graphs:
         steps_by_stage = stage_steps(graph)
         target = graph.target_platform
-        single = dockerfile is not None and len(dockerfile.stages) == 1
+        single = dockerfile is not None and one_state(dockerfile)
         for stage in graph.stages:
             steps = steps_by_stage[stage.index]
             base = base_image(graph, stage.index)
