@@ -107,7 +107,8 @@ def test_a_platform_is_built_on_an_ssh_node(test_host: SshHosts, tmp_path: Path)
     cold = build()
     files = ("Dockerfile", "hello.txt", ".dockerignore")  # big.bin is ignored: never sent
     assert sent(cold, "far0") == (3, sum((ctx / f).stat().st_size for f in files))
-    assert "[far0 linux/amd64 3/3] RUN uname -m > /arch" in cold
+    # the node's steps as buildx names a one-node build's: no node, no platform
+    assert re.search(r"^#\d+ \[3/3\] RUN uname -m > /arch$", cold, re.MULTILINE), cold
     layers, files = oci_layers(out, tmp_path / "cold")
     assert files == {"arch": b"x86_64\n"}
     # Built on the node: its cache and layers are there, not here.
@@ -115,7 +116,7 @@ def test_a_platform_is_built_on_an_ssh_node(test_host: SshHosts, tmp_path: Path)
 
     warm = build()
     assert sent(warm, "far0") == (0, 0)
-    steps = re.findall(r"^#(\d+) \[far0 linux/amd64 [23]/3\]", warm, re.MULTILINE)
+    steps = re.findall(r"^#(\d+) \[[23]/3\]", warm, re.MULTILINE)
     assert len(steps) == 2, warm  # COPY and RUN, both from the node's cache
     assert all(f"\n#{step} CACHED\n" in warm for step in steps), warm
     assert oci_layers(out, tmp_path / "warm") == (layers, files)

@@ -69,9 +69,12 @@ def test_two_nodes_build_one_index_a_local_build_would(test_host: SshHosts, tmp_
         return index_digest(metadata), result.stderr
 
     remote, log = build("two", "remote")
-    # Each platform ran on its own node, and the progress says which.
-    assert "[node-amd64 linux/amd64 3/3] RUN uname" in log, log
-    assert "[node-arm64 linux/arm64 3/3] RUN uname" in log, log
+    # Each platform ran on its own node, its steps named as buildx's nodes of one build
+    # name them (the platform first, as a multi-platform build's, with no node; the node
+    # only in its own `connecting to` and `context: sent` steps)...
+    assert "[linux/amd64 3/3] RUN uname" in log, log
+    assert "[linux/arm64 3/3] RUN uname" in log, log
+    assert not re.search(r"^#\d+ \[node-(amd|arm)64 [^\]]*\d/\d\]", log, re.MULTILINE), log
     # ... and the report after the build says which node built what natively.
     assert re.search(
         rf"^Built on:\n  node-amd64 \({re.escape(amd.endpoint)}\)  linux/amd64  native\n"
