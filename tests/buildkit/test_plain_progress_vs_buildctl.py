@@ -98,9 +98,11 @@ def both(
     dockerfile: str,
     *platforms: str,
     output: str = "",
+    build_args: tuple[str, ...] = (),
 ) -> tuple[subprocess.CompletedProcess[str], subprocess.CompletedProcess[str]]:
     """(buildctl's run, polybuild's run) of `dockerfile` (`{base}` is the busybox image),
-    `output` (`-o`, `DEST` replaced by a file of each's own) the outputs of both."""
+    `output` (`-o`, `DEST` replaced by a file of each's own) the outputs of both, with
+    `build_args` (NAME=VALUE)."""
     daemon, base, root = node
     ctx = context(tmp_path, dockerfile.format(base=base))
     args = [str(BUILDCTL), "--addr", daemon.address, "build", "--progress", "plain",
@@ -110,6 +112,9 @@ def both(
     if platforms:
         args += ["--opt", f"platform={','.join(platforms)}"]
         flags = ["--platform", ",".join(platforms)]
+    for arg in build_args:
+        args += ["--opt", f"build-arg:{arg}"]
+        flags += ["--build-arg", arg]
     if output:
         args += ["--output", output.replace("DEST", str(tmp_path / "theirs"))]
         flags += ["--output", output.replace("DEST", str(tmp_path / "ours"))]
@@ -183,6 +188,40 @@ def test_multi_platform_steps_are_named_as_buildkit(
         assert [s for s in mine.dockerfile_steps if s.startswith(platform)] == order
     assert "[linux/amd64->arm64 build 2/2] RUN echo building for linux/arm64 > /log" in mine.steps
     assert mine.logs == buildkit.logs
+
+
+def test_a_one_stage_file_with_a_mount_is_stage_0_as_in_buildkit(
+    node: tuple[BuildkitDaemon, str, Path], tmp_path: Path
+) -> None:
+    # a RUN --mount (any type) gives the frontend a state that is no stage, so a one-stage
+    # file's steps are named `stage-0`, as a daemon node names them
+    dockerfile = (
+        "FROM {base}\nRUN --mount=type=cache,target=/c echo cached > /c/x\nCOPY f.txt /f.txt\n"
+    )
+    theirs, ours = both(node, tmp_path, dockerfile)
+    assert theirs.returncode == 0, theirs.stderr
+    assert ours.returncode == 0, ours.stderr
+    mine, buildkit = parse(ours.stderr), parse(theirs.stderr)
+    assert mine.internal == buildkit.internal, ours.stderr
+    assert mine.dockerfile_steps == buildkit.dockerfile_steps, ours.stderr
+    assert "[stage-0 3/3] COPY f.txt /f.txt" in buildkit.dockerfile_steps
+
+
+def test_one_platform_with_buildkit_multi_platform_is_named_with_it(
+    node: tuple[BuildkitDaemon, str, Path], tmp_path: Path
+) -> None:
+    # BUILDKIT_MULTI_PLATFORM=1: what buildx asks of every node of a build several nodes
+    # share (the frontend's multi-platform), so their names do not depend on the node
+    dockerfile = "FROM {base} AS base\nRUN echo one > /one\nFROM base\nCOPY f.txt /\n"
+    multi = ("BUILDKIT_MULTI_PLATFORM=1",)
+    theirs, ours = both(node, tmp_path, dockerfile, "linux/arm64", build_args=multi)
+    assert theirs.returncode == 0, theirs.stderr
+    assert ours.returncode == 0, ours.stderr
+    mine, buildkit = parse(ours.stderr), parse(theirs.stderr)
+    assert mine.internal == buildkit.internal, ours.stderr
+    assert mine.dockerfile_steps == buildkit.dockerfile_steps, ours.stderr
+    assert "[linux/arm64 base 2/2] RUN echo one > /one" in buildkit.dockerfile_steps
+    assert f"[linux/arm64 internal] load metadata for {node[1]}" in buildkit.internal
 
 
 def export_lines(text: str) -> list[str]:
