@@ -131,8 +131,13 @@ class HistoryStore:
         return removed
 
     def prune(self, keep: int) -> list[str]:
-        """Keep the newest `keep` records; the refs removed."""
-        removed = []
+        """Keep the newest `keep` records; the refs removed (nothing is read while there are
+        no more than `keep`: a build's save stays cheap however many records there are)."""
+        removed: list[str] = []
+        with contextlib.suppress(OSError):
+            count = sum(1 for p in self.directory.glob("*.json") if _REF.match(p.stem))
+            if count <= keep:
+                return removed
         for record in self.records()[keep:]:
             self._path(record.ref).unlink(missing_ok=True)
             removed.append(record.ref)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,11 +15,24 @@ class DockerfileFileOps:
 
     def __init__(self, source_date_epoch: int | None = None) -> None:
         self.source_date_epoch = source_date_epoch
+        # A solve's COPY of the same sources for each platform reads the context once (it
+        # is one snapshot of the context for the whole build, as BuildKit's transfer is).
+        self._checksums: dict[tuple[object, ...], str] = {}
+        self._lock = threading.Lock()
+        self._locks: dict[tuple[object, ...], threading.Lock] = {}
 
     def checksum(self, context: Path, op: ops.Copy, ignore: tuple[str, ...]) -> str:
-        return content_checksum(
-            context, op.sources, op.exclude, ignore, parents=op.parents, instruction=op.description
-        )
+        key = (str(context), op.sources, op.exclude, ignore, op.parents)
+        with self._lock:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:  # a second platform waits for the first's walk, then reuses it
+            found = self._checksums.get(key)
+            if found is None:
+                found = self._checksums[key] = content_checksum(
+                    context, op.sources, op.exclude, ignore, parents=op.parents,
+                    instruction=op.description,
+                )  # fmt: skip
+        return found
 
     def paths_checksum(self, context: Path, paths: Sequence[str], ignore: tuple[str, ...]) -> str:
         return content_checksum(context, paths, (), ignore)
