@@ -12,7 +12,6 @@ ImageError naming the archive.
 
 from __future__ import annotations
 
-import io
 import os
 import tarfile
 from collections.abc import Sequence
@@ -20,7 +19,7 @@ from pathlib import PurePosixPath
 from typing import BinaryIO
 
 from polybuild.errors import DigestMismatchError, ImageError
-from polybuild.image.content import ContentStore
+from polybuild.image.content import BlobReader, ContentStore
 from polybuild.image.descriptor import Descriptor
 from polybuild.image.digest import Digest, Digester, InvalidDigestError
 from polybuild.image.layout import (
@@ -62,28 +61,62 @@ def write_tar(
     found = reachable(source, entries)
     require_complete(found, "image")
     index = layout_index(entries)
+    archive = _TarOut(fileobj)
     try:
-        with tarfile.open(fileobj=fileobj, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-            tar.addfile(
-                _info(LAYOUT_FILE, size=len(LAYOUT_FILE_BYTES)), io.BytesIO(LAYOUT_FILE_BYTES)
-            )
-            tar.addfile(_info(INDEX_FILE, size=index.size), io.BytesIO(index.raw))
-            tar.addfile(_info("blobs/", directory=True))
-            algorithms = sorted({d.algorithm for d in found.present})
-            for algorithm in algorithms:
-                tar.addfile(_info(f"blobs/{algorithm}/", directory=True))
-            for digest in sorted(found.present):
-                with source.open(digest) as reader:
-                    if reader.size != found.present[digest].size:
-                        raise ImageError(
-                            f"blob {digest} has {reader.size} bytes in the content store, "
-                            f"but its descriptor says {found.present[digest].size}"
-                        )
-                    info = _info(f"blobs/{digest.algorithm}/{digest.hex}", size=reader.size)
-                    tar.addfile(info, reader)
+        archive.add(_info(LAYOUT_FILE, size=len(LAYOUT_FILE_BYTES)), LAYOUT_FILE_BYTES)
+        archive.add(_info(INDEX_FILE, size=index.size), index.raw)
+        archive.add(_info("blobs/", directory=True))
+        for algorithm in sorted({d.algorithm for d in found.present}):
+            archive.add(_info(f"blobs/{algorithm}/", directory=True))
+        for digest in sorted(found.present):
+            with source.open(digest) as reader:
+                if reader.size != found.present[digest].size:
+                    raise ImageError(
+                        f"blob {digest} has {reader.size} bytes in the content store, "
+                        f"but its descriptor says {found.present[digest].size}"
+                    )
+                info = _info(f"blobs/{digest.algorithm}/{digest.hex}", size=reader.size)
+                archive.add_blob(info, reader)
+        archive.close()
     except OSError as exc:
         raise ImageError(f"cannot write the OCI layout archive: {exc}") from exc
     return index
+
+
+class _TarOut:
+    """A tar stream as tarfile writes one (`w|`, PAX headers, records of 20 blocks), whose
+    blobs go from the content store to the output in the kernel (BlobReader.copy_into)."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self.out = out
+        self.offset = 0
+
+    def _write(self, data: bytes) -> None:
+        self.out.write(data)
+        self.offset += len(data)
+
+    def _pad(self) -> None:
+        remainder = self.offset % tarfile.BLOCKSIZE
+        if remainder:
+            self._write(tarfile.NUL * (tarfile.BLOCKSIZE - remainder))
+
+    def add(self, info: tarfile.TarInfo, data: bytes = b"") -> None:
+        self._write(info.tobuf(tarfile.PAX_FORMAT, tarfile.ENCODING, "surrogateescape"))
+        if data:
+            self._write(data)
+            self._pad()
+
+    def add_blob(self, info: tarfile.TarInfo, reader: BlobReader) -> None:
+        self._write(info.tobuf(tarfile.PAX_FORMAT, tarfile.ENCODING, "surrogateescape"))
+        self.offset += reader.copy_into(self.out)
+        self._pad()
+
+    def close(self) -> None:
+        self._write(tarfile.NUL * (tarfile.BLOCKSIZE * 2))
+        remainder = self.offset % tarfile.RECORDSIZE
+        if remainder:
+            self._write(tarfile.NUL * (tarfile.RECORDSIZE - remainder))
+        self.out.flush()
 
 
 def _archive_name(fileobj: BinaryIO) -> str:

@@ -1,0 +1,71 @@
+"""BlobReader.copy_into: the whole blob, verified before a byte is written, into files, pipes
+and in-memory streams alike."""
+
+from __future__ import annotations
+
+import io
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from polybuild.errors import DigestMismatchError
+from polybuild.image.content import ContentStore
+
+DATA = os.urandom(3 << 20) + b"tail"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> ContentStore:
+    return ContentStore(tmp_path / "store")
+
+
+def test_into_a_file_a_pipe_and_memory(store: ContentStore, tmp_path: Path) -> None:
+    digest = store.put(DATA)
+    with open(tmp_path / "out", "wb") as f:
+        f.write(b"head")  # the blob goes at the file's position
+        with store.open(digest) as reader:
+            assert reader.copy_into(f) == len(DATA)
+    assert (tmp_path / "out").read_bytes() == b"head" + DATA
+    memory = io.BytesIO()
+    with store.open(digest) as reader:
+        reader.copy_into(memory)
+    assert memory.getvalue() == DATA
+    r, w = os.pipe()
+    got: list[bytes] = []
+    reader_thread = threading.Thread(target=lambda: got.append(_drain(r)))
+    reader_thread.start()
+    with os.fdopen(w, "wb") as out, store.open(digest) as reader:
+        reader.copy_into(out)
+    reader_thread.join()
+    assert got == [DATA]
+
+
+def _drain(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 1 << 20):
+        chunks.append(chunk)
+    os.close(fd)
+    return b"".join(chunks)
+
+
+def test_a_corrupt_blob_writes_nothing(store: ContentStore, tmp_path: Path) -> None:
+    digest = store.put(DATA)
+    path = store.path(digest)
+    path.chmod(0o644)
+    with open(path, "r+b") as f:
+        f.seek(1000)
+        f.write(b"X")
+    out = tmp_path / "out"
+    with open(out, "wb") as f, store.open(digest) as reader, pytest.raises(DigestMismatchError):
+        reader.copy_into(f)
+    assert out.read_bytes() == b""
+
+
+def test_an_empty_blob(store: ContentStore) -> None:
+    digest = store.put(b"")
+    memory = io.BytesIO()
+    with store.open(digest) as reader:
+        assert reader.copy_into(memory) == 0
+    assert memory.getvalue() == b""
