@@ -108,7 +108,8 @@ POLYBUILD_EXIT_CODES=detailed.
     │                                           corrupt or cannot be fetched; testing/busybox
     ├── TemplateError                     1     a Go text/template (imagetools inspect --format)
     │                                           that cannot be parsed or executed (names the
-    │                                           template and position, as Go); imagetools/*
+    │                                           template and position, as Go); imagetools/*,
+    │                                           cli/go_format (ls, du, history ls --format)
     ├── DockerEngineError                 1     a Docker Engine that was found cannot be reached
     │                                           or refused to load the image (names the
     │                                           engine's address); exporters/docker_engine

@@ -150,7 +150,7 @@ def test_node_names_default_and_can_be_changed(polybuild: Polybuild) -> None:
         (("rm",), 1, "failed to remove default: the default builder cannot be removed"),
         (("rm", "nosuch"), 1, "failed to remove nosuch: no builder 'nosuch' found"),
         (("rm", "--all-inactive", "x"), 2, "cannot give builder names"),
-        (("ls", "--format", "{{.Name}}"), 2, "unsupported format"),
+        (("ls", "--format", "{{.Nope}}"), 1, "can't evaluate field Nope in type *commands.lsC"),
     ],
 )
 def test_errors(polybuild: Polybuild, args: tuple[str, ...], code: int, says: str) -> None:

@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from polybuild.cli.history import ls_output
 from polybuild.errors import UsageError
 from polybuild.history import (
     CANCELED,
@@ -26,7 +27,6 @@ from polybuild.history.show import (
     inspect_json,
     inspect_text,
     ls_json,
-    ls_table,
 )
 from polybuild.platforms import parse
 from polybuild.progress import PlainRenderer
@@ -146,16 +146,17 @@ def test_durations_as_buildx_and_docker_print_them() -> None:
 def test_ls_table_and_json() -> None:
     long_name = "a-rather-long-context-directory-name-that-goes-on"
     records = [make("b", 900.0, ERROR), make("a", 100.0, name=long_name)]
-    table = ls_table(records, 1000.0)
+    table = ls_output(records, 1000.0)
+    # Go's tabwriter pads the DURATION cell before the empty link column
     assert table.splitlines() == [
         "BUILD ID                    NAME                                   STATUS      "
-        "CREATED AT           DURATION",
+        "CREATED AT           DURATION   ",
         "b000000000000000000000000   app                                    Error       "
-        "About a minute ago   1m 15s",
+        "About a minute ago   1m 15s     ",
         "a000000000000000000000000   ..ontext-directory-name-that-goes-on   Completed   "
-        "15 minutes ago       1m 15s",
+        "15 minutes ago       1m 15s     ",
     ]
-    assert long_name in ls_table(records, 1000.0, trunc=False)
+    assert long_name in ls_output(records, 1000.0, trunc=False)
     line = json.loads(ls_json(records[0]))
     assert line == {
         "cached_steps": 0,

@@ -155,15 +155,23 @@ def use_command(
 
 
 @click.command("ls")
-@click.option("--format", "format_", default="table", show_default=True, help="table or json.")
+@click.option(
+    "--format",
+    "format_",
+    default="table",
+    show_default=True,
+    help="table, json, or a Go template (`table {{.Name}}\\t{{.Status}}` for columns).",
+)
 @click.option("--no-trunc", is_flag=True, help="Show every platform in the table.")
 def ls_command(format_: str, no_trunc: bool) -> None:
-    """List builders and their nodes (the one in use is marked *) without connecting to them."""
-    from polybuild.cli.builders_show import builder_json, ls_errors, ls_table
+    """List builders and their nodes (the one in use is marked *) without connecting to them.
+
+    A template sees .Name, .DriverEndpoint, .Status, .Buildkit, .Platforms, .LastActivity,
+    .Error and .Builder (.Builder.Nodes) of each builder and node row, as buildx's.
+    """
+    from polybuild.cli.builders_show import ls_errors, ls_output
     from polybuild.cli.builders_status import node_statuses
 
-    if format_ not in ("table", "json"):
-        raise UsageError(f"--format: unsupported format {format_!r}", hint="use table or json")
     store = _store()
     unknown: BuilderNotFoundError | None = None
     try:
@@ -171,14 +179,10 @@ def ls_command(format_: str, no_trunc: bool) -> None:
     except BuilderNotFoundError as exc:  # $BUILDX_BUILDER: list what there is, then fail
         current, unknown = "", exc
     entries = [(b, [s for _, s in node_statuses(b, connect=False).nodes]) for b in store.list()]
-    if format_ == "json":
-        for builder, statuses in entries:
-            click.echo(builder_json(builder, statuses, builder.name == current))
-    else:
-        click.echo(ls_table(entries, current, trunc=not no_trunc), nl=False)
-        errors = ls_errors(entries)
-        if errors:
-            click.echo("\n" + "\n".join(errors), err=True)
+    click.echo(ls_output(entries, current, format_, trunc=not no_trunc), nl=False)
+    errors = ls_errors(entries)
+    if errors and format_.startswith("table"):  # buildx lists failures under tables only
+        click.echo("\n" + "\n".join(errors), err=True)
     if unknown is not None:
         raise unknown
 

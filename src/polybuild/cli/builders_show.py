@@ -1,4 +1,5 @@
-"""How `ls` and `inspect` print builders: buildx's table, its JSON lines, its inspect block."""
+"""How `ls` and `inspect` print builders: buildx's table, JSON lines and Go templates
+(`--format`, through docker's formatter), and its inspect block."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from typing import Any
 
 from polybuild.builders import Builder, Node, NodeStatus, platforms_in_groups
 from polybuild.builders.status import ERROR
+from polybuild.cli.builders_template import builder_value
+from polybuild.cli.go_format import TABLE, Format, Item, go_json, item, write
 
 _INDENT = " \\_ "  # buildx marks node rows so
-_PADDING = 3  # between table columns, as docker's table formatter
 _TABLE_GROUPS = 4  # platform groups (os/arch) a table row shows unless --no-trunc
 # Groups shown first, in this order, as buildx; any others follow by name.
 _MAJOR = ("linux/amd64", "linux/arm64", "linux/arm", "linux/ppc64le", "linux/s390x",
@@ -56,26 +58,84 @@ def truncated(platforms: Sequence[str], groups: int = _TABLE_GROUPS) -> str:
     return ", ".join(cells)
 
 
+LS_DEFAULT = "table {{.Name}}\t{{.DriverEndpoint}}\t{{.Status}}\t{{.Buildkit}}\t{{.Platforms}}"
+LS_HEADERS = {
+    "Name": "NAME/NODE",
+    "DriverEndpoint": "DRIVER/ENDPOINT",
+    "LastActivity": "LAST ACTIVITY",
+    "Status": "STATUS",
+    "Buildkit": "BUILDKIT",
+    "Platforms": "PLATFORMS",
+}
+
+
+def _ls_item(
+    builder: Builder,
+    statuses: Sequence[NodeStatus],
+    node: tuple[Node, NodeStatus] | None,
+    current: bool,
+    format_: Format,
+    trunc: bool,
+) -> Item:
+    """A row as buildx's lsContext shows it: a builder's (`node` None) or one of its nodes'."""
+    table = format_.is_table
+
+    def name() -> str:
+        if node is None:
+            return builder.name + ("*" if current and table else "")
+        return _INDENT + node[0].name if table else node[0].name
+
+    def endpoint() -> str:
+        if node is None:
+            return builder.driver
+        return _INDENT + node[0].endpoint if table else node[0].endpoint
+
+    def platforms() -> str:
+        if node is None:
+            return ""
+        shown = _platforms(*node)
+        return truncated(shown) if trunc and table else ", ".join(shown)
+
+    methods = {
+        "Name": name,
+        "DriverEndpoint": endpoint,
+        "LastActivity": lambda: "",  # polybuild does not record a builder's last use
+        "Status": lambda: "" if node is None else node[1].status,
+        "Buildkit": lambda: "" if node is None else node[1].version,
+        "Platforms": platforms,
+        "Error": lambda: "" if node is None else node[1].error,
+        "FullHeader": lambda: LS_HEADERS,
+        "Builder": lambda: builder_value(builder, statuses, current),
+    }
+    return item("commands.lsContext", methods, lambda: builder_json(builder, statuses, current))
+
+
+def ls_output(
+    entries: Sequence[tuple[Builder, Sequence[NodeStatus]]],
+    current: str,
+    format_text: str = TABLE,
+    *,
+    trunc: bool = True,
+) -> str:
+    """`polybuild ls [--format]`: a row per builder (the current one marked * in tables) and,
+    but for `json`, per node, through docker's formatter as buildx's lsPrint."""
+    format_ = Format(LS_DEFAULT if format_text == TABLE else format_text)
+    items = []
+    for builder, statuses in entries:
+        here = builder.name == current
+        items.append(_ls_item(builder, statuses, None, here, format_, trunc))
+        if format_.is_json:
+            continue
+        for pair in zip(builder.nodes, statuses, strict=True):
+            items.append(_ls_item(builder, statuses, pair, here, format_, trunc))
+    return write(format_, items, LS_HEADERS)
+
+
 def ls_table(
     entries: Sequence[tuple[Builder, Sequence[NodeStatus]]], current: str, *, trunc: bool = True
 ) -> str:
-    """`polybuild ls`: a row per builder (the current one marked *) and per node."""
-    rows = [["NAME/NODE", "DRIVER/ENDPOINT", "STATUS", "POLYBUILD", "PLATFORMS"]]
-    for builder, statuses in entries:
-        rows.append([builder.name + ("*" if builder.name == current else ""), builder.driver,
-                     "", "", ""])  # fmt: skip
-        for node, status in zip(builder.nodes, statuses, strict=True):
-            platforms = _platforms(node, status)
-            rows.append(
-                [
-                    _INDENT + node.name,
-                    _INDENT + node.endpoint,
-                    status.status,
-                    status.version,
-                    truncated(platforms) if trunc else ", ".join(platforms),
-                ]
-            )
-    return "\n".join(_align(rows, _PADDING)) + "\n"
+    """`polybuild ls`: buildx's default table."""
+    return ls_output(entries, current, TABLE, trunc=trunc)
 
 
 def ls_errors(entries: Sequence[tuple[Builder, Sequence[NodeStatus]]]) -> list[str]:
@@ -114,7 +174,7 @@ def builder_json(builder: Builder, statuses: Sequence[NodeStatus], current: bool
         "Nodes": nodes,
         "Current": current,
     }
-    return json.dumps(document, sort_keys=True, separators=(",", ":"))
+    return go_json(document, escape_html=True)
 
 
 def inspect_text(builder: Builder, statuses: Sequence[NodeStatus]) -> str:
@@ -141,4 +201,13 @@ def inspect_text(builder: Builder, statuses: Sequence[NodeStatus]) -> str:
     return "\n".join(line for block in blocks for line in block) + "\n"
 
 
-__all__ = ["builder_json", "inspect_text", "ls_errors", "ls_table", "truncated"]
+__all__ = [
+    "LS_DEFAULT",
+    "LS_HEADERS",
+    "builder_json",
+    "inspect_text",
+    "ls_errors",
+    "ls_output",
+    "ls_table",
+    "truncated",
+]

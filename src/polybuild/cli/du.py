@@ -13,20 +13,20 @@ from __future__ import annotations
 import asyncio
 import datetime
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from polybuild.buildkit.records import CacheRecord
 from polybuild.cache_filters import BAD_FORMAT, CacheFilters, split_filter
-from polybuild.tabwriter import tabwriter
+from polybuild.cli.go_format import PRETTY, TABLE, Format, Item, go_json, item, write
+from polybuild.errors import UsageError
+from polybuild.imagetools.gotemplate import Nil
 
 if TYPE_CHECKING:
     from polybuild.builders import Node
-
-_HEADER = ("ID", "RECLAIMABLE", "SIZE", "LAST ACCESSED")
 
 
 class FilterValue(click.ParamType):
@@ -69,19 +69,55 @@ def go_time(timestamp: float | None) -> str:
     )
 
 
+DU_DEFAULT = "table {{.ID}}\t{{.Reclaimable}}\t{{.Size}}\t{{.LastUsedAt}}"
+DU_HEADERS = {
+    "ID": "ID",
+    "Parents": "PARENTS",
+    "CreatedAt": "CREATED AT",
+    "Mutable": "MUTABLE",
+    "Reclaimable": "RECLAIMABLE",
+    "Shared": "SHARED",
+    "Size": "SIZE",
+    "Description": "DESCRIPTION",
+    "UsageCount": "USAGE COUNT",
+    "LastUsedAt": "LAST ACCESSED",
+    "Type": "TYPE",
+}
+
+
+def _du_item(r: CacheRecord, format_: Format, now: float) -> Item:
+    """A record as buildx's diskusageContext shows it (`*` after a mutable record's ID and
+    a shared one's size in tables); its JSON has every method's value, keys sorted."""
+    table = format_.is_table
+    methods: dict[str, Callable[[], Any]] = {
+        "ID": lambda: r.id + ("*" if table and r.mutable else ""),
+        "Parents": lambda: list(r.parents) if r.parents else Nil("[]string"),
+        "CreatedAt": lambda: go_time(r.created_at),
+        "Mutable": lambda: r.mutable,
+        "Reclaimable": lambda: r.reclaimable,
+        "Shared": lambda: r.shared,
+        "Size": lambda: human_size(r.size) + ("*" if table and r.shared else ""),
+        "Description": lambda: r.description,
+        "UsageCount": lambda: r.usage_count,
+        "LastUsedAt": lambda: _ago(r.last_used, now),
+        "Type": lambda: r.record_type,
+    }
+
+    def marshal() -> str:
+        return go_json({k: method() for k, method in methods.items()}, escape_html=True)
+
+    return item("commands.diskusageContext", {**methods, "FullHeader": lambda: DU_HEADERS}, marshal)
+
+
+def formatted(records: Sequence[CacheRecord], format_text: str, now: float) -> str:
+    """The records through docker's formatter (`table`: buildx's default table)."""
+    format_ = Format(DU_DEFAULT if format_text == TABLE else format_text)
+    return write(format_, [_du_item(r, format_, now) for r in records], DU_HEADERS)
+
+
 def table(records: Sequence[CacheRecord], now: float) -> str:
     """buildx's default table: `*` after a mutable record's ID and a shared one's size."""
-    rows = [_HEADER]
-    for r in records:
-        rows.append(
-            (
-                r.id + ("*" if r.mutable else ""),
-                str(r.reclaimable).lower(),
-                human_size(r.size) + ("*" if r.shared else ""),
-                _ago(r.last_used, now),
-            )
-        )
-    return tabwriter(rows, 3, minwidth=10)
+    return formatted(records, TABLE, now)
 
 
 def pretty(records: Sequence[CacheRecord], now: float) -> str:
@@ -134,13 +170,25 @@ def summary(records: Sequence[CacheRecord]) -> str:
     "inuse=, mutable=, shared=, private=, KEY!=VALUE (until= is accepted and, as in buildx, "
     "not applied).",
 )
-@click.option("--verbose", is_flag=True, help="Show every record in full (buildx's pretty format).")
-def command(builder_option: str | None, filters: tuple[str, ...], verbose: bool) -> None:
+@click.option("--verbose", is_flag=True, help='Shorthand for "--format=pretty".')
+@click.option(
+    "--format",
+    "format_",
+    default="",
+    help="table, pretty, json, or a Go template over .ID, .Parents, .CreatedAt, .Mutable, "
+    ".Reclaimable, .Shared, .Size, .Description, .UsageCount, .LastUsedAt, .Type.",
+)
+def command(
+    builder_option: str | None, filters: tuple[str, ...], verbose: bool, format_: str
+) -> None:
     """Show the build cache of the builder's nodes."""
     from polybuild.builders import BuilderStore
     from polybuild.cache_filters import parse_filters
     from polybuild.dataroot import data_root
 
+    if format_ and verbose:
+        raise UsageError("--format and --verbose cannot be used together")
+    format_ = format_ or (PRETTY if verbose else TABLE)
     parsed = parse_filters(filters)
     root = data_root()
     store = BuilderStore(root)
@@ -157,8 +205,9 @@ def command(builder_option: str | None, filters: tuple[str, ...], verbose: bool)
             click.echo(f"{node.name} ({node.endpoint}): its cache is in its own data root; "
                        "run `polybuild du` there", err=True)  # fmt: skip
     now = time.time()
-    click.echo(pretty(records, now) if verbose else table(records, now), nl=False)
-    if not filters:
+    pretty_ = format_ == PRETTY
+    click.echo(pretty(records, now) if pretty_ else formatted(records, format_, now), nl=False)
+    if format_ in (TABLE, PRETTY, DU_DEFAULT) and not filters:  # buildx: its own formats only
         click.echo(summary(records), nl=False)
 
 

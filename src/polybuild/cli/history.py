@@ -9,9 +9,12 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import click
 
+from polybuild.cli.go_format import TABLE, Format, item, write
 from polybuild.dataroot import data_root
 from polybuild.errors import UsageError
 from polybuild.history import BuildRecord, HistoryStore
@@ -51,9 +54,36 @@ def command() -> None:
     """Commands to work on build records."""
 
 
+LS_DEFAULT = "table {{.Ref}}\t{{.Name}}\t{{.Status}}\t{{.CreatedAt}}\t{{.Duration}}\t{{.Link}}"
+
+
+def _constant(value: Any) -> Callable[[], Any]:
+    return lambda: value
+
+
+def ls_output(
+    records: Sequence[BuildRecord], now: float, format_text: str = TABLE, *, trunc: bool = True
+) -> str:
+    """`history ls [--format]` through docker's formatter, as buildx's lsPrint."""
+    from polybuild.history.show import LS_HEADERS, ls_fields, ls_json
+
+    format_ = Format(LS_DEFAULT if format_text == TABLE else format_text)
+    items = []
+    for record in records:
+        fields = ls_fields(record, now, trunc=trunc and format_.is_table)
+        methods: dict[str, Callable[[], Any]] = {k: _constant(v) for k, v in fields.items()}
+        methods["FullHeader"] = _constant(LS_HEADERS)
+        items.append(item("history.lsContext", methods, _constant(ls_json(record))))
+    return write(format_, items, LS_HEADERS)
+
+
 @command.command("ls")
 @click.option(
-    "--format", "format_", default="table", help="Format the output (table, json, a Go template)."
+    "--format",
+    "format_",
+    default="table",
+    help="table, json, or a Go template over .Ref, .FullRef, .Name, .Status, .CreatedAt, "
+    ".Duration, .Link (`table {{.Ref}}\\t{{.Name}}` for columns).",
 )
 @click.option("--no-trunc", is_flag=True, help="Don't truncate output.")
 @click.option(
@@ -70,35 +100,12 @@ def ls_command(
     format_: str, no_trunc: bool, filters: tuple[str, ...], local: bool, builder: str | None
 ) -> None:
     """List build records (newest first)."""
-    from polybuild.history.show import ls_json, ls_table
-
     now = time.time()
     records = apply_filters(_records(builder), filters, now)
     if local:
         top = _repository_root()
         records = [r for r in records if r.context == top or r.context.startswith(top + "/")]
-    if format_ == "json":
-        for record in records:
-            click.echo(ls_json(record))
-    elif format_ == "table":
-        click.echo(ls_table(records, now, trunc=not no_trunc), nl=False)
-    else:
-        click.echo(_ls_template(format_, records, now, trunc=not no_trunc), nl=False)
-
-
-def _ls_template(format_: str, records: list[BuildRecord], now: float, *, trunc: bool) -> str:
-    """A Go template per record (`table TEMPLATE`: a header row and aligned columns)."""
-    from polybuild.history.show import LS_HEADERS, align_table, ls_fields
-    from polybuild.imagetools.gotemplate import compile_template, render
-
-    table = format_.startswith("table")
-    # docker's formatter: `table` dropped, blanks trimmed, `\t` and `\n` typed as escapes
-    text = (format_.removeprefix("table") if table else format_).strip(" ")
-    tree = compile_template(text.replace("\\t", "\t").replace("\\n", "\n"))
-    rows = [render(tree, ls_fields(r, now, trunc=trunc and table)) for r in records]
-    if not table:
-        return "".join(row + "\n" for row in rows)
-    return align_table([line.split("\t") for line in [render(tree, LS_HEADERS), *rows]])
+    click.echo(ls_output(records, now, format_, trunc=not no_trunc), nl=False)
 
 
 @command.command("inspect")

@@ -1,5 +1,6 @@
-"""How `history ls` and `history inspect` print records: buildx's table, its JSON lines,
-its inspect text (Go tabwriter layout) and inspect JSON, with polybuild's extra fields."""
+"""How `history ls` and `history inspect` print records: what buildx's ls formatter sees of
+a record (its columns and JSON lines; cli/history.py runs the formatter), its inspect text
+(Go tabwriter layout) and inspect JSON, with polybuild's extra fields."""
 
 from __future__ import annotations
 
@@ -82,12 +83,12 @@ LS_HEADERS = {
     "CreatedAt": "CREATED AT",
     "Duration": "DURATION",
     "Link": "",
-    "FullRef": "",
 }
 
 
 def ls_fields(record: BuildRecord, now: float, *, trunc: bool = True) -> dict[str, str]:
-    """What an `ls --format` template sees of a record (buildx's lsContext)."""
+    """What an `ls --format` template sees of a record (buildx's lsContext; no Docker
+    Desktop, so no link); `trunc` (tables) shortens the name to its last 36 characters."""
     return {
         "Ref": record.ref,
         "Name": _trim(record.name) if trunc else record.name,
@@ -99,30 +100,9 @@ def ls_fields(record: BuildRecord, now: float, *, trunc: bool = True) -> dict[st
     }
 
 
-def align_table(rows: Sequence[Sequence[str]]) -> str:
-    """docker's table formatter: tab-separated cells padded by 3, columns at least 10 wide
-    (trailing blanks dropped)."""
-    columns = max((len(row) for row in rows), default=0)
-    widths = [
-        max(10, *(len(row[i]) + 3 for row in rows if i < len(row) - 1), 0) for i in range(columns)
-    ]
-    lines = []
-    for row in rows:
-        cells = [cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])]
-        lines.append(("".join(cells) + (row[-1] if row else "")).rstrip())
-    return "".join(line + "\n" for line in lines)
-
-
-def ls_table(records: Sequence[BuildRecord], now: float, *, trunc: bool = True) -> str:
-    """`history ls`: buildx's default table."""
-    keys = ("Ref", "Name", "Status", "CreatedAt", "Duration", "Link")
-    rows = [[LS_HEADERS[k] for k in keys]]
-    rows += [[ls_fields(r, now, trunc=trunc)[k] for k in keys] for r in records]
-    return align_table(rows)
-
-
 def ls_json(record: BuildRecord) -> str:
-    """One `history ls --format json` line, keys as buildx's (sorted, as Go's maps)."""
+    """One `history ls --format json` line, keys as buildx's (sorted, as Go's maps; <, >
+    and & escaped, as json.Marshal writes them)."""
     fields: dict[str, Any] = {
         "cached_steps": record.cached_steps,
         "completed_at": rfc3339(record.completed),
@@ -133,7 +113,10 @@ def ls_json(record: BuildRecord) -> str:
         "status": ls_status(record),
         "total_steps": len(record.steps),
     }
-    return json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
+    text = json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
+    for char, escape in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")):
+        text = text.replace(char, escape)
+    return text
 
 
 def _tabbed(rows: Sequence[tuple[str, str]]) -> list[str]:
@@ -320,7 +303,6 @@ def inspect_text(record: BuildRecord, *, show_ref: bool, cwd: str = "/") -> str:
 
 __all__ = [
     "LS_HEADERS",
-    "align_table",
     "failed_step",
     "format_duration",
     "full_ref",
@@ -330,7 +312,6 @@ __all__ = [
     "ls_fields",
     "ls_json",
     "ls_status",
-    "ls_table",
     "rfc3339",
     "step_lines",
 ]

@@ -3,10 +3,11 @@ against Go-shaped values (see values), with buildx's extra `json` function."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from polybuild.imagetools.gotemplate.execute import Executor
-from polybuild.imagetools.gotemplate.funcs import FUNCTIONS
+from polybuild.imagetools.gotemplate.funcs import FUNCTIONS, CallError, Function
 from polybuild.imagetools.gotemplate.parse import Tree, parse
 from polybuild.imagetools.gotemplate.values import (
     NO_VALUE,
@@ -21,8 +22,12 @@ from polybuild.imagetools.gotemplate.values import (
 )
 
 __all__ = [
+    "FUNCTIONS",
     "NO_VALUE",
+    "CallError",
+    "Executor",
     "Field",
+    "Function",
     "GoMap",
     "Nil",
     "Struct",
@@ -36,12 +41,16 @@ __all__ = [
 ]
 
 
-def compile_template(text: str, name: str = "") -> Tree:
+def compile_template(
+    text: str, name: str = "", functions: Mapping[str, Function] = FUNCTIONS
+) -> Tree:
     """Parse a template (buildx's are unnamed: errors read `template: :1: ...`)."""
-    return parse(name, text, FUNCTIONS)
+    return parse(name, text, functions)
 
 
-def render(template: str | Tree, data: Any) -> str:
-    """Execute a template (text or parsed) against `data`; raises TemplateError."""
-    tree = compile_template(template) if isinstance(template, str) else template
-    return Executor(tree, data).execute()
+def render(template: str | Tree, data: Any, functions: Mapping[str, Function] = FUNCTIONS) -> str:
+    """Execute a template (text or parsed) against `data` with `functions` (buildx's by
+    default); raises TemplateError."""
+    if isinstance(template, str):
+        template = compile_template(template, functions=functions)
+    return Executor(template, data, functions).execute()

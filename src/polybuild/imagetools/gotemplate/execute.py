@@ -10,7 +10,7 @@ from typing import Any
 
 from polybuild.errors import TemplateError
 from polybuild.imagetools.gotemplate import nodes
-from polybuild.imagetools.gotemplate.funcs import FUNCTIONS, CallError, truth
+from polybuild.imagetools.gotemplate.funcs import FUNCTIONS, CallError, Function, truth
 from polybuild.imagetools.gotemplate.parse import Tree
 from polybuild.imagetools.gotemplate.values import NO_VALUE, Nil, Struct, go_print, type_name
 
@@ -28,9 +28,12 @@ class _Continue(Exception):
 class Executor:
     """Runs one tree; `execute` returns the text it writes."""
 
-    def __init__(self, tree: Tree, data: Any) -> None:
+    def __init__(
+        self, tree: Tree, data: Any, functions: Mapping[str, Function] = FUNCTIONS
+    ) -> None:
         self.tree = tree
         self.data = data
+        self.functions = functions
         self.variables: list[tuple[str, Any]] = [("$", data)]
         self.out: list[str] = []
         self.depth = 0
@@ -246,7 +249,7 @@ class Executor:
         args: tuple[Any, ...],
         final: Any,
     ) -> Any:
-        function = FUNCTIONS[ident.name]
+        function = self.functions[ident.name]
         count = len(args) + (final is not _MISSING)
         if count < function.at_least or (function.at_most is not None and count > function.at_most):
             want = (
