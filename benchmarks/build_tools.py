@@ -63,9 +63,14 @@ class PolybuildTool:
     name = "polybuild"
 
     def __init__(
-        self, client: runner.Polybuild, work: Path, platforms: Sequence[str] = PLATFORMS
+        self,
+        client: runner.Polybuild,
+        work: Path,
+        platforms: Sequence[str] = PLATFORMS,
+        timeout: float = runner.BUILD_TIMEOUT,
     ) -> None:
         self.client = client
+        self.timeout = timeout
         self.work = work
         self.platforms = tuple(platforms)
         self.roots = 0
@@ -86,7 +91,7 @@ class PolybuildTool:
             "--progress=rawjson", context,
         ]  # fmt: skip
         before = runner.children_cpu()
-        wall, proc = runner.run(argv, self.client.env(self.root))
+        wall, proc = runner.run(argv, self.client.env(self.root), self.timeout)
         cpu = runner.children_cpu() - before
         if proc.returncode != 0:
             raise runner.MeasurementError(f"polybuild: exit {proc.returncode}: {runner.tail(proc)}")

@@ -18,13 +18,13 @@ import tarfile
 from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from benchmarks import runner  # noqa: E402
-
 from tests.buildkit.conftest import RUNC, BuildkitDaemon, BuildkitDaemons  # noqa: E402
 from tests.conftest import SHARED  # noqa: E402
 from tests.registry.conftest import Registry, run_registry  # noqa: E402
@@ -131,23 +131,29 @@ def daemon_version(daemon: BuildkitDaemon) -> str:
 
 
 def oci_platforms(tarball: Path) -> list[str]:
-    """The platforms of the one image (an index) in an OCI layout tarball, sorted; attestation
-    manifests (platform unknown/unknown) left out."""
+    """The platforms of the one image in an OCI layout tarball, sorted: an index's manifests
+    (attestations, platform unknown/unknown, left out), or a single manifest's config."""
     with tarfile.open(tarball) as tar:
 
-        def blob(name: str) -> dict[str, list[dict[str, dict[str, str]]]]:
+        def blob(digest: object) -> dict[str, Any]:
+            name = "blobs/" + str(digest).replace(":", "/") if digest else "index.json"
             member = tar.extractfile(name)
             if member is None:
                 raise runner.MeasurementError(f"{tarball}: no {name}")
-            loaded: dict[str, list[dict[str, dict[str, str]]]] = json.load(member)
+            loaded: dict[str, Any] = json.load(member)
             return loaded
 
-        (top,) = blob("index.json")["manifests"]
-        index = blob("blobs/" + str(top["digest"]).replace(":", "/"))
+        def name(p: dict[str, str]) -> str:
+            return "/".join(x for x in (p.get("os"), p.get("architecture"), p.get("variant")) if x)
+
+        (top,) = blob(None)["manifests"]
+        image = blob(top["digest"])
+        if "manifests" not in image:
+            return [name(blob(image["config"]["digest"]))]
         return sorted(
-            "/".join(x for x in (p.get("os"), p.get("architecture"), p.get("variant")) if x)
-            for p in (m.get("platform", {}) for m in index["manifests"])
-            if p.get("os") != "unknown"
+            name(m.get("platform", {}))
+            for m in image["manifests"]
+            if m.get("platform", {}).get("os") != "unknown"
         )
 
 
