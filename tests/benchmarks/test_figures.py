@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import build, peers, scale
-from benchmarks.build_tools import from_rawjson
+from benchmarks.build_tools import Run, from_rawjson
 from benchmarks.workloads import BY_NAME
 
 
@@ -53,8 +53,8 @@ def test_no_completed_vertex_is_a_failed_measurement() -> None:
 
 
 def test_rows_compare_medians_with_the_goal() -> None:
-    def run(wall: float) -> build.Run:
-        return build.Run(wall, wall, 10, 3, (), ())
+    def run(wall: float) -> Run:
+        return Run(wall, wall, 10, 3, (), ())
 
     figures = build.Figures(
         BY_NAME["big-context"],
