@@ -113,6 +113,14 @@ class BlobWriter(CommitOnExit):
     def written(self) -> int:
         return self._digester.size
 
+    @property
+    def digest_algorithm(self) -> str:
+        return self._digester.algorithm
+
+    def running_digest(self) -> Digest:
+        """The digest of what was written so far (the blob's, once everything is)."""
+        return self._digester.digest()
+
     def write(self, data: bytes | bytearray | memoryview) -> int:
         if self._done:
             raise ContentError("content store: write after commit or abort")

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
+import queue
 import struct
+import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, BinaryIO, cast
 
 import zstandard
@@ -50,6 +54,7 @@ _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
 # Compressing in large batches keeps per-call overhead low: tarfile writes 512-byte headers.
 _BATCH = 1 << 20
+_QUEUED = 4  # batches between the writer's thread and the compressing one
 
 
 # Levels: gzip uses ISA-L's own scale 0..3 (0 still compresses, unlike zlib's 0) and its
@@ -122,7 +127,13 @@ class LayerWriter(CommitOnExit, io.RawIOBase):
     """A write-only stream taking the layer tar; compresses it into `out` and hashes both sides.
 
     Use as a context manager (or call `finish()`); `layer` is set once finished.
-    Nothing larger than one batch (1 MiB) of the layer is held in memory.
+    Past one batch, a thread of its own compresses (the costliest part) while the writer's
+    thread hashes the tar (the diff-id) and hashes and writes out what was compressed, in
+    order: a layer is made on two cores at once. At most `_QUEUED` batches of 1 MiB wait
+    to be compressed, and what is compressed is written at the writer's next batch. When
+    `out` hashes what it is given itself (the content store's BlobWriter:
+    `running_digest`), that hash is the blob's digest and the compressed bytes are hashed
+    once, not twice.
     """
 
     def __init__(
@@ -147,8 +158,20 @@ class LayerWriter(CommitOnExit, io.RawIOBase):
         self._diff = hashlib.sha256()
         # Uncompressed, the blob is the tar: one hash serves as digest and diff-id.
         self._blob = self._diff if compression is Compression.NONE else hashlib.sha256()
+        running = getattr(out, "running_digest", None)
+        hashes_sha256 = getattr(out, "digest_algorithm", "") == "sha256"
+        self._out_digest: Callable[[], Digest] | None = (
+            running
+            if callable(running) and hashes_sha256 and compression is not Compression.NONE
+            else None
+        )
         self._size = 0
         self._pending = bytearray()
+        self._queue: queue.Queue[bytes | None] | None = None
+        self._compressed: queue.SimpleQueue[bytes] = queue.SimpleQueue()
+        self._worker: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self._stopped = False
         self.layer: Layer | None = None
         self._emit(self._compressor.start())
 
@@ -168,9 +191,13 @@ class LayerWriter(CommitOnExit, io.RawIOBase):
         """Flush the compressor and return the layer written (idempotent)."""
         if self.layer is None:
             self._drain()
+            self._join()
             self._emit(self._compressor.finish())
             self._out.flush()
-            blob = Digest("sha256", self._blob.hexdigest())
+            if self._out_digest is not None:
+                blob = self._out_digest()
+            else:
+                blob = Digest("sha256", self._blob.hexdigest())
             self.layer = Layer(
                 Descriptor(self._media_type, blob, self._size),
                 Digest("sha256", self._diff.hexdigest()),
@@ -187,19 +214,65 @@ class LayerWriter(CommitOnExit, io.RawIOBase):
 
     def _abandon(self) -> None:
         # A failed layer is abandoned: the caller discards the half-written blob.
+        self._stopped = True
+        with contextlib.suppress(BaseException):
+            self._join()
         super().close()
 
     def _drain(self) -> None:
-        if self._pending:
-            chunk = bytes(self._pending)
-            self._pending.clear()
-            self._diff.update(chunk)
-            self._emit(self._compressor.compress(chunk))
+        if not self._pending:
+            return
+        chunk = bytes(self._pending)
+        self._pending.clear()
+        self._diff.update(chunk)
+        if self._queue is None and len(chunk) < _BATCH:
+            self._emit(self._compressor.compress(chunk))  # a small layer: no thread
+            return
+        if self._queue is None:
+            self._queue = queue.Queue(maxsize=_QUEUED)
+            self._worker = threading.Thread(
+                target=self._compress_batches, name="layer-compress", daemon=True
+            )
+            self._worker.start()
+        if self._error is not None:
+            raise self._error
+        self._emit_compressed()
+        self._queue.put(chunk)
+
+    def _emit_compressed(self) -> None:
+        """Hash and write out, in order, what the compressing thread has finished."""
+        while True:
+            try:
+                done = self._compressed.get_nowait()
+            except queue.Empty:
+                return
+            self._emit(done)
+
+    def _compress_batches(self) -> None:
+        assert self._queue is not None
+        while (chunk := self._queue.get()) is not None:
+            if self._error is None and not self._stopped:
+                try:
+                    self._compressed.put(self._compressor.compress(chunk))
+                except BaseException as exc:  # raised on the writer's thread
+                    self._error = exc
+
+    def _join(self) -> None:
+        """Wait for the compressing thread to finish what it was given; its error, if any."""
+        if self._queue is None or self._worker is None:
+            return
+        self._queue.put(None)
+        self._worker.join()
+        self._queue = self._worker = None
+        if self._error is not None:
+            raise self._error
+        if not self._stopped:
+            self._emit_compressed()
 
     def _emit(self, chunk: bytes) -> None:
         if chunk:
             self._out.write(chunk)
-            if self._blob is not self._diff:
+            if self._blob is not self._diff and self._out_digest is None:
                 self._blob.update(chunk)
             self._size += len(chunk)
 
