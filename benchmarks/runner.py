@@ -303,7 +303,20 @@ def process_tree_cpu(pid: int) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def process_tree_rss(pid: int) -> int:
-    """Summed resident bytes of a running process and its live descendants (rss, field 24)."""
-    pages = sum(int(f[21]) for f in process_tree(pid).values())
-    return pages * os.sysconf("SC_PAGE_SIZE")
+def process_tree_rss(pid: int) -> tuple[int, int]:
+    """(resident, anonymous resident) bytes summed over a running process and its live
+    descendants (VmRSS and RssAnon of /proc/PID/status): resident counts the page-cache pages
+    a process maps (an mmap'd blob), anonymous only its own memory."""
+    rss = anon = 0
+    for p in process_tree(pid):
+        try:
+            status = Path(f"/proc/{p}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "RssAnon"):
+                kib = int(value.split()[0]) * 1024
+                rss += kib if key == "VmRSS" else 0
+                anon += kib if key == "RssAnon" else 0
+    return rss, anon
