@@ -10,7 +10,6 @@ import tarfile
 from pathlib import Path
 
 import pytest
-
 from benchmarks import build, peers, scale
 from benchmarks.build_tools import Run, from_rawjson
 from benchmarks.workloads import BY_NAME
