@@ -13,7 +13,7 @@ POLYBUILD_EXIT_CODES=detailed.
     ├── UsageError                        2     bad flags, arguments or options; cli/*,
     │                                           imagebuild/request, imagebuild/pipeline,
     │                                           exporters/*, progress, registry/config,
-    │                                           registry/push, binfmt/installer,
+    │                                           registry/push_plan, binfmt/installer,
     │                                           builders/*, imagetools/*, buildkit/address,
     │                                           executor/cdi (a device not granted)
     ├── PlatformError                     2     a platform specifier that cannot be parsed;
@@ -37,7 +37,7 @@ POLYBUILD_EXIT_CODES=detailed.
     │                                           cache/imported
     ├── ImageError                        9     an image, manifest, index, config or layout is
     │   │                                       invalid; image/*, layers/unpack, exporters/*,
-    │   │                                       registry/client, registry/push,
+    │   │                                       registry/client, registry/push_plan,
     │   │                                       imagetools/create, runtime, cli/import_
     │   ├── InvalidReferenceError         2     an image reference that cannot be parsed;
     │   │                                       image/reference, image/store

@@ -52,7 +52,6 @@ def test_graph_dump_prints_shared_build_stage_digest(root: Path, tmp_path: Path)
     [
         (["--cache-to", "type=s3,region=x"], "cache type s3"),
         (["--cache-from", "type=nope,ref=x"], "unknown cache type 'nope'"),
-        (["--build-context", "x=https://h.test/x.git"], "named context is taken only by"),
         (["--cgroup-parent", "x"], "--cgroup-parent is not supported"),
         (["--provenance", "true"], "--provenance attestations are not supported"),
         (["--platform", "linux/arm/v7/x"], "invalid platform"),

@@ -116,7 +116,7 @@ def test_check_reproducible_builds_again_on_the_other_node(
                       "--check-reproducible", "--progress", "plain",
                       "-o", f"type=oci,dest={out}", str(ctx))  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert "[check] [second linux/amd64 3/3] RUN uname" in done.stderr
+    assert "[check] [3/3] RUN uname" in done.stderr  # the other node: named as buildx
     assert (
         f"reproducible: linux/amd64 built on first ({one.endpoint}) and on second "
         f"({other.endpoint}): sha256:"

@@ -18,7 +18,7 @@ from polybuild.image.store import ImageStore
 from polybuild.image.testing import write_index
 from polybuild.platforms import Platform
 from polybuild.registry import push
-from polybuild.registry.push import plan_push
+from polybuild.registry.push_plan import plan_push
 from polybuild.registry.pushed import fetch_pushed
 from tests.registry.conftest import make_client
 from tests.registry.proxy import Proxy

@@ -1,5 +1,5 @@
 """Pulling images into the local store (variants chosen by containerd's rules, layers fetched
-in parallel and once), `FROM` base images for the build, and pushing (see registry.push)."""
+in parallel and once), `FROM` base images for the build, and pushing (see registry.push_plan)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from polybuild.image.store import ImageStore
 from polybuild.platforms import Platform, default_platform, format_platform, only
 from polybuild.registry.client import RegistryClient, client_for
 from polybuild.registry.pull_progress import BlobFetched, report_blob
-from polybuild.registry.push import DEFAULT_CONCURRENCY, Log, PushPlan, plan_push, push
+from polybuild.registry.push_plan import DEFAULT_CONCURRENCY, Log, PushPlan, plan_push, push
 from polybuild.registry.sources import BlobSources
 from polybuild.tasks import run_all
 
