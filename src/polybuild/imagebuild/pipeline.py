@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from polybuild.dockerfile import BuildGraph, BuildOptions, Dockerfile, convert, load
@@ -85,9 +87,19 @@ async def convert_all(
         )
         return convert(dockerfile, options, platform, resolve_image=resolve)
 
-    graphs = await asyncio.gather(
-        *(asyncio.to_thread(convert_one, platform) for platform in request.platforms)
-    )
+    # A pool of their own: a platform's frontend blocks while its base image is pulled, and
+    # the pull needs the loop's default executor (to_thread); sharing that pool, six or
+    # more platforms on a 2-core machine took every thread and waited forever.
+    loop = asyncio.get_running_loop()
+    with ThreadPoolExecutor(len(request.platforms), "frontend") as pool:
+        graphs = await asyncio.gather(
+            *(
+                # each with this task's context variables, as to_thread gives them (the pull
+                # progress observer rides in one)
+                loop.run_in_executor(pool, contextvars.copy_context().run, convert_one, platform)
+                for platform in request.platforms
+            )
+        )
     text = data.decode(errors="replace") if isinstance(data, bytes) else data
     return Converted(name, tuple(graphs), patterns, resolver, dockerfile, text)
 
