@@ -69,3 +69,30 @@ def test_an_empty_blob(store: ContentStore) -> None:
     with store.open(digest) as reader:
         assert reader.copy_into(memory) == 0
     assert memory.getvalue() == b""
+
+
+def test_memory_stays_small_for_a_large_blob(store: ContentStore, tmp_path: Path) -> None:
+    """The blob is mapped a window at a time: a 256 MiB export adds little to the RSS."""
+    import subprocess
+    import sys
+
+    with store.writer() as writer:
+        chunk = os.urandom(1 << 20)
+        for _ in range(256):
+            writer.write(chunk)
+    assert writer.digest is not None
+    script = (
+        "import resource, sys\n"
+        "from pathlib import Path\n"
+        "from polybuild.image.content import ContentStore\n"
+        "from polybuild.image.digest import Digest\n"
+        f"store = ContentStore(Path({str(store.root)!r}), clean_temp=False)\n"
+        f"d = Digest.parse({str(writer.digest)!r})\n"
+        f"with open({str(tmp_path / 'out')!r}, 'wb') as f, store.open(d) as r:\n"
+        "    r.copy_into(f)\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          check=True)  # fmt: skip
+    assert int(done.stdout) < 120, f"peak RSS {done.stdout.strip()} MiB"
+    assert (tmp_path / "out").stat().st_size == 256 << 20

@@ -31,6 +31,7 @@ from polybuild.image.lease import remove_unless_locked
 from polybuild.syscalls import pid_alive
 
 _CHUNK = 1 << 20
+_WINDOW = 32 << 20  # a multiple of mmap.ALLOCATIONGRANULARITY
 _PARTIAL = ".partial"
 
 
@@ -227,12 +228,13 @@ class BlobReader:
         if self._digester.size:
             raise ValueError("copy_into needs an unread blob")
         fd = self._file.fileno()
-        if self.size:
-            with mmap.mmap(fd, self.size, prot=mmap.PROT_READ) as mapped:
+        # Mapped a window at a time, so the pages hashed leave this process's RSS as it goes.
+        for start in range(0, self.size, _WINDOW):
+            length = min(_WINDOW, self.size - start)
+            with mmap.mmap(fd, length, prot=mmap.PROT_READ, offset=start) as mapped:
                 view = memoryview(mapped)
                 try:
-                    for start in range(0, self.size, 8 * _CHUNK):
-                        self._digester.update(view[start : start + 8 * _CHUNK])
+                    self._digester.update(view)
                 finally:
                     view.release()
         self._check()
