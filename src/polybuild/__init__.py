@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from polybuild import _codecache
+from polybuild import _codecache, _httpx_cli
 
 _codecache.install()  # before any dataclass below is made: their compiled methods are kept
+_httpx_cli.install()  # httpx without its command-line client (0.15 s of imports)
 
 from polybuild._version import __version__  # noqa: E402
 from polybuild.errors import PolybuildError  # noqa: E402
