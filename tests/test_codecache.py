@@ -50,7 +50,7 @@ def test_untrusted_or_corrupt_files_are_not_used(tmp_path: Path) -> None:
     compiled, frozen, _ = run(tmp_path)
     assert compiled > 20 and frozen
     path.chmod(0o644)
-    path.write_bytes(b"polybuild-dataclass-code\0garbage")
+    path.write_bytes(b"polybuild-dataclass-code-2\0garbage")
     compiled, frozen, _ = run(tmp_path)
     assert compiled > 20 and frozen  # and the file is written again, whole
     assert run(tmp_path)[0] == 0

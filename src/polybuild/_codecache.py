@@ -27,9 +27,10 @@ from pathlib import Path
 from types import CodeType
 from typing import Any
 
-_HEADER = b"polybuild-dataclass-code\0" + importlib.util.MAGIC_NUMBER
+_HEADER = b"polybuild-dataclass-code-2\0" + importlib.util.MAGIC_NUMBER
 _LIMIT = 16 << 20
-_codes: dict[str, CodeType] = {}
+_codes: dict[str, CodeType] = {}  # compiled or unmarshalled in this process
+_kept: dict[str, bytes] = {}  # source -> marshalled code, from the file: unmarshalled on use
 _added: list[str] = []
 
 
@@ -47,13 +48,26 @@ def _exec(source: Any, globals: Any = None, locals: Any = None, /) -> None:
     if isinstance(source, str):
         code = _codes.get(source)
         if code is None:
-            code = _codes[source] = compile(source, "<string>", "exec")
-            _added.append(source)
+            code = _unmarshal(_kept.get(source))
+            if code is None:
+                code = compile(source, "<string>", "exec")
+                _added.append(source)
+            _codes[source] = code
         source = code
     builtins.exec(source, globals, locals)
 
 
-def _load(path: Path) -> dict[str, CodeType]:
+def _unmarshal(raw: bytes | None) -> CodeType | None:
+    if raw is None:
+        return None
+    try:
+        code = marshal.loads(raw)
+    except (EOFError, ValueError, TypeError):
+        return None
+    return code if isinstance(code, CodeType) else None
+
+
+def _load(path: Path) -> dict[str, bytes]:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
@@ -76,14 +90,14 @@ def _load(path: Path) -> dict[str, CodeType]:
         return {}
     if not isinstance(found, dict):
         return {}
-    return {k: v for k, v in found.items() if isinstance(k, str) and isinstance(v, CodeType)}
+    return {k: v for k, v in found.items() if isinstance(k, str) and isinstance(v, bytes)}
 
 
 def _save() -> None:
     if not _added or sys.dont_write_bytecode:
         return
     path = cache_path()
-    merged = {**_load(path), **_codes}
+    merged = {**_load(path), **{source: marshal.dumps(_codes[source]) for source in _added}}
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -101,7 +115,7 @@ def install() -> None:
         return
     if sys.version_info >= (3, 13) or not hasattr(dataclasses, "_create_fn"):
         return  # 3.13 compiles a class's methods in one go; nothing to gain there
-    _codes.update(_load(cache_path()))
+    _kept.update(_load(cache_path()))
     dataclasses.exec = _exec  # type: ignore[attr-defined]  # the module's own global name
     atexit.register(_save)
 
