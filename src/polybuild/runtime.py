@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import os
 import re
 import secrets
@@ -15,12 +16,11 @@ import shutil
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, cast
+from typing import TYPE_CHECKING, BinaryIO, cast
 
 from polybuild.dataroot import data_root
 from polybuild.errors import ImageError, InvalidReferenceError, PolybuildError
-from polybuild.executor import ExitStatus, Process, RuncExecutor
-from polybuild.executor.runc import Stream
+from polybuild.executor import ExitStatus, Process
 from polybuild.image import Digest, ImageStore, reference
 from polybuild.image.config import ImageConfig
 from polybuild.image.manifest import Manifest, Stored
@@ -78,6 +78,10 @@ def process_for(config: ImageConfig, options: RunOptions) -> Process:
     )
 
 
+if TYPE_CHECKING:
+    from polybuild.executor.runc import RuncExecutor, Stream
+
+
 class Runtime:
     """Layers, snapshots and the OCI runtime under one data root."""
 
@@ -86,7 +90,13 @@ class Runtime:
         self.store = store or ImageStore(self.root)
         self.layers = LayerStore(self.root / "layers")
         self.snapshots = Snapshotter(self.root / "snapshots")
-        self.executor = RuncExecutor(self.root / "containers")
+
+    @functools.cached_property
+    def executor(self) -> RuncExecutor:
+        """The OCI runtime, made (and runc's module loaded) when a container is to run."""
+        from polybuild.executor.runc import RuncExecutor
+
+        return RuncExecutor(self.root / "containers")
 
     def adopt(self, diff_id: Digest, upper: Path) -> None:
         """Keep a committed snapshot's upper directory as layer `diff_id` unpacked."""
@@ -115,7 +125,9 @@ class Runtime:
 
     def cleanup_stale(self) -> None:
         """Remove what killed polybuild processes left: containers, mounts, temp dirs."""
-        self.executor.cleanup_stale()
+        bundles = self.root / "containers" / "bundles"  # RuncExecutor's: none, none to clean
+        if bundles.is_dir() and any(bundles.iterdir()):
+            self.executor.cleanup_stale()
         self.snapshots.cleanup_stale()
         self.layers.cleanup_stale()
         remove_dead_scratch(self.root / "tmp")

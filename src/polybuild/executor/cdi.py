@@ -18,15 +18,15 @@ from __future__ import annotations
 import os
 import re
 import stat
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
 from polybuild.errors import ExecutionError, UsageError
-from polybuild.graph.devices import DeviceRequest
+from polybuild.graph.devices import DeviceGrants, DeviceRequest, parse_device_grant
 
 DEFAULT_SPEC_DIRS = ("/etc/cdi", "/var/run/cdi")
 SPEC_DIRS_ENV = "POLYBUILD_CDI_SPEC_DIRS"
@@ -135,43 +135,6 @@ class CdiDevice:
     @property
     def auto_allowed(self) -> bool:
         return self.annotations.get(AUTOALLOW_ANNOTATION, "").lower() in ("1", "t", "true")
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceGrants:
-    """The `--allow device...` entitlements: every device, or named ones (alias -> name)."""
-
-    all: bool = False
-    names: Mapping[str, str] = field(default_factory=dict)  # requested name -> granted name
-
-    @classmethod
-    def from_entitlements(cls, entitlements: Iterable[str]) -> DeviceGrants:
-        names: dict[str, str] = {}
-        for item in entitlements:
-            key, _, rest = item.partition("=")
-            if key != "device":
-                continue
-            if not rest:
-                return cls(all=True)
-            name, alias = parse_device_grant(rest)
-            names[alias or name] = name
-        return cls(names=names)
-
-
-def parse_device_grant(value: str) -> tuple[str, str]:
-    """`NAME[,alias=ALIAS]` of `--allow device=...`: (name, alias or "")."""
-    name, *fields = value.split(",")
-    alias = ""
-    for item in fields:
-        key, sep, val = item.partition("=")
-        if not sep:
-            raise UsageError(f"--allow device={value}: invalid device config {item!r}")
-        if key != "alias":
-            raise UsageError(f"--allow device={value}: unknown device config key {key!r}")
-        alias = val
-    if not name:
-        raise UsageError(f"--allow device={value}: no device name")
-    return name, alias
 
 
 def spec_dirs() -> tuple[Path, ...]:

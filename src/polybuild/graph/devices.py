@@ -1,9 +1,11 @@
 """CDI device requests of RUN steps (`RUN --device=NAME[,required]`), as the Dockerfile
-gives them; executor/cdi resolves them against the host's CDI specs."""
+gives them, and the `--allow device[=NAME[,alias=A]]` grants a build holds; executor/cdi
+resolves both against the host's CDI specs."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
 from polybuild.errors import UsageError
 
@@ -46,4 +48,41 @@ def parse_device_request(value: str) -> DeviceRequest:
     return DeviceRequest(name, required)
 
 
-__all__ = ["DeviceRequest", "parse_device_request"]
+@dataclass(frozen=True, slots=True)
+class DeviceGrants:
+    """The `--allow device...` entitlements: every device, or named ones (alias -> name)."""
+
+    all: bool = False
+    names: Mapping[str, str] = field(default_factory=dict)  # requested name -> granted name
+
+    @classmethod
+    def from_entitlements(cls, entitlements: Iterable[str]) -> DeviceGrants:
+        names: dict[str, str] = {}
+        for item in entitlements:
+            key, _, rest = item.partition("=")
+            if key != "device":
+                continue
+            if not rest:
+                return cls(all=True)
+            name, alias = parse_device_grant(rest)
+            names[alias or name] = name
+        return cls(names=names)
+
+
+def parse_device_grant(value: str) -> tuple[str, str]:
+    """`NAME[,alias=ALIAS]` of `--allow device=...`: (name, alias or "")."""
+    name, *fields = value.split(",")
+    alias = ""
+    for item in fields:
+        key, sep, val = item.partition("=")
+        if not sep:
+            raise UsageError(f"--allow device={value}: invalid device config {item!r}")
+        if key != "alias":
+            raise UsageError(f"--allow device={value}: unknown device config key {key!r}")
+        alias = val
+    if not name:
+        raise UsageError(f"--allow device={value}: no device name")
+    return name, alias
+
+
+__all__ = ["DeviceGrants", "DeviceRequest", "parse_device_grant", "parse_device_request"]

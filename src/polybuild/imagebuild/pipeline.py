@@ -12,9 +12,9 @@ from polybuild.dockerfile import BuildGraph, BuildOptions, Dockerfile, convert, 
 from polybuild.dockerfile.ignore import ignore_file_for, load_patterns
 from polybuild.dockerfile.lint.report import excerpt
 from polybuild.errors import StepFailedError, UsageError
-from polybuild.executor.cdi import DeviceGrants, devices_for, load_devices
 from polybuild.fileops.context import load_hash_cache, save_hash_cache
 from polybuild.graph import ops
+from polybuild.graph.devices import DeviceGrants
 from polybuild.image.platform_image import PlatformImage
 from polybuild.image.writer import store_platform_image
 from polybuild.imagebuild import internal_steps as steps
@@ -133,6 +133,8 @@ def check_devices(request: BuildRequest, graphs: tuple[BuildGraph, ...]) -> None
     wanting = [op for g in graphs for op in g.ops() if isinstance(op, ops.Exec) and op.devices]
     if not wanting:
         return
+    from polybuild.executor.cdi import devices_for, load_devices
+
     grants = DeviceGrants.from_entitlements(request.entitlements)
     known = load_devices()
     for op in wanting:

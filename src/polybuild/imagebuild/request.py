@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 
 from polybuild.cache.spec import CacheSpec, Direction, parse_caches
 from polybuild.errors import UsageError
-from polybuild.executor.cdi import parse_device_grant
 from polybuild.exporters.spec import OutputSpec, parse_outputs
+from polybuild.graph.devices import parse_device_grant
 from polybuild.imagebuild.add_hosts import parse_add_hosts
 from polybuild.imagebuild.build_contexts import NamedContext, parse_build_contexts
 from polybuild.imagebuild.context_url import UNFETCHED, is_remote

@@ -19,8 +19,9 @@ from polybuild import syscalls
 from polybuild.dockerfile.dump import go_quote
 from polybuild.errors import ExecutionError, StepFailedError
 from polybuild.executor import ExitStatus, Mount, Process, cdi
-from polybuild.executor.cdi import ContainerEdits, DeviceGrants
+from polybuild.executor.cdi import ContainerEdits
 from polybuild.graph import ops
+from polybuild.graph.devices import DeviceGrants
 from polybuild.rootfs import resolve_in_root
 from polybuild.snapshot.snapshotter import merge_overlay_dir
 from polybuild.solver.secrets import BuildSecrets

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from polybuild.errors import PolybuildError
-from polybuild.executor.cdi import DeviceGrants
 from polybuild.graph import ops
+from polybuild.graph.devices import DeviceGrants
 from polybuild.image.digest import Digest
 from polybuild.image.layer import Layer
 from polybuild.layers.layer import LayerFormat

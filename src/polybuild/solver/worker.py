@@ -11,14 +11,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from polybuild.executor import ExitStatus, Process
-from polybuild.executor.runc import Stream
 from polybuild.image.digest import Digest
 from polybuild.image.layer import Layer
 from polybuild.layers.layer import DEFAULT_FORMAT, LayerFormat
 from polybuild.snapshot import Snapshot
+
+if TYPE_CHECKING:
+    from polybuild.executor.runc import Stream
 
 
 class Executor(Protocol):
