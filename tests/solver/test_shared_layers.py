@@ -99,6 +99,12 @@ def test_with_base_sees_links_and_existing_paths(tmp_path: Path) -> None:
     assert with_base("k", root, "/usr/local") is None  # exists
     assert with_base("k", root, "/link/new") is None  # through a link
     assert with_base("k", root, "/file/new") is None  # under a file
+    lower = tmp_path / "lower"  # a layer below that had /usr/local/new, deleted since
+    (lower / "usr" / "local").mkdir(parents=True)
+    (lower / "usr" / "local" / "new").write_text("whited out above")
+    assert with_base("k", root, "/usr/local/new", [tmp_path / "other"]) is not None
+    assert with_base("k", root, "/usr/local/new", [tmp_path / "other", lower]) is None
+    assert with_base("k", root, "/usr/local/new/deeper", [lower]) is None
     os.utime(root / "usr", ns=(1, 1))
     first = with_base("k", root, "/usr/local/new")
     os.utime(root / "usr", ns=(2, 2))

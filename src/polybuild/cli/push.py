@@ -27,7 +27,7 @@ def run_push(options: PushOptions, *, transport: httpx.AsyncBaseTransport | None
     """
     from polybuild.image import reference
     from polybuild.image.store import ImageStore
-    from polybuild.registry import push
+    from polybuild.registry.transfer import push
 
     store = ImageStore()
     record = store.resolve(options.image)

@@ -32,7 +32,7 @@ from polybuild.runtime import Runtime
 
 async def _push(content: Any, target: Any, refs: Any, /, *, docker_media_types: bool) -> Any:
     """polybuild.registry.push, imported only when a build pushes (httpx is slow to import)."""
-    from polybuild.registry import push
+    from polybuild.registry.transfer import push
 
     return await push(content, target, refs, docker_media_types=docker_media_types)
 

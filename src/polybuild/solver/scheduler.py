@@ -220,8 +220,9 @@ class Solver:
         held = Held(self.worker)
         scratch = execop.make_scratch(self.worker.root)
         try:
-            snapshot = held.prepare(held.lowers(base))
-            key = with_base(shared, snapshot.rootfs, op.dest) if shared and isinstance(
+            lowers = held.lowers(base)
+            snapshot = held.prepare(lowers)
+            key = with_base(shared, snapshot.rootfs, op.dest, lowers) if shared and isinstance(
                 op, ops.Copy
             ) else None  # fmt: skip
             if key is None:

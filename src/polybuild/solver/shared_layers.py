@@ -56,9 +56,11 @@ def share_key(op: ops.Op, inputs: Sequence[Result], extra: Any, layer_format: An
     return key_of("shared." + op.kind, definition, [source_key], [extra, layer_format])
 
 
-def with_base(key: str, rootfs: Path, dest: str) -> str | None:
+def with_base(key: str, rootfs: Path, dest: str, lowers: Sequence[Path] = ()) -> str | None:
     """`key` completed with what the base holds above `dest` (None: the base decides what
-    the step writes: `dest` exists there, or a directory above it is a link or a file)."""
+    the step writes: `dest` exists there, or a directory above it is a link or a file, or
+    a layer below once had the path the step creates: deleted paths leave whiteouts in
+    `lowers`, and a directory made over one is opaque in the new layer)."""
     parts = PurePosixPath(dest).parts[1:]
     if not parts or ".." in parts:
         return None
@@ -69,7 +71,10 @@ def with_base(key: str, rootfs: Path, dest: str) -> str | None:
         try:
             info = os.lstat(path)
         except FileNotFoundError:
-            break  # created by the step from here down
+            created = parts[: depth + 1]  # made by the step from here down
+            if any(os.path.lexists(lower.joinpath(*created)) for lower in lowers):
+                return None
+            break
         except OSError:
             return None
         if depth == len(parts) - 1 or not stat.S_ISDIR(info.st_mode):
