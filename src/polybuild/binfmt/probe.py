@@ -90,8 +90,8 @@ def probe_arch(arch: str, workdir: Path, handlers: tuple[Handler, ...]) -> Probe
     native = host_platform()
     program = exit_program(arch)
     path = workdir / arch
-    path.write_bytes(program)
-    path.chmod(0o755)
+    if not path.exists():  # probe_all writes every program before it runs any
+        _write_program(path, program)
     platforms = _platforms_for(arch, native)
     matching = next((h for h in handlers if h.matches(program)), None)
     try:
@@ -112,14 +112,25 @@ def probe_arch(arch: str, workdir: Path, handlers: tuple[Handler, ...]) -> Probe
     return ProbeResult(arch, platforms, ProbeStatus.FAILED, matching, detail)
 
 
+def _write_program(path: Path, program: bytes) -> None:
+    path.write_bytes(program)
+    path.chmod(0o755)
+
+
 def probe_all(binfmt: BinfmtMisc | None = None) -> tuple[ProbeResult, ...]:
     """Probe every architecture polybuild can assemble a program for, native first (the
     programs run at once: most of their time is QEMU starting)."""
     handlers = (binfmt or BinfmtMisc()).handlers()
     native_arch = host_platform().architecture
     order = [native_arch] + [a for a in _ORDER if a != native_arch and a in TARGETS]
-    with scratch_dir("probe") as tmp, ThreadPoolExecutor(len(order)) as pool:
-        return tuple(pool.map(lambda arch: probe_arch(arch, tmp, handlers), order))
+    with scratch_dir("probe") as tmp:
+        # Every program is written before any runs: a file open for writing while another
+        # thread forks stays open in that child until it execs, and running the file then
+        # fails with ETXTBSY.
+        for arch in order:
+            _write_program(tmp / arch, exit_program(arch))
+        with ThreadPoolExecutor(len(order)) as pool:
+            return tuple(pool.map(lambda arch: probe_arch(arch, tmp, handlers), order))
 
 
 def _to_json(results: tuple[ProbeResult, ...]) -> list[dict[str, Any]]:
