@@ -228,20 +228,3 @@ def test_compute_changes_lists_additions_modifications_and_deletions(tmp_path: P
         Change(ChangeKind.MODIFY, "usr"),
         Change(ChangeKind.DELETE, "usr/fifo"),
     ]
-
-
-def test_directory_tar_times_truncated_or_rounded(tmp_path: Path) -> None:
-    """Layers truncate times to the second (containerd); `-o type=tar` rounds them to the
-    nearest second as Go's archive/tar does for BuildKit's tar exporter."""
-    (tmp_path / "root").mkdir()
-    for name, ns in (("late", 1_700_000_000_600_000_000), ("early", 1_700_000_000_400_000_000)):
-        (tmp_path / "root" / name).write_text(name)
-        os.utime(tmp_path / "root" / name, ns=(ns, ns))
-    times = {}
-    for rounded in (False, True):
-        out = io.BytesIO()
-        write_directory_tar(tmp_path / "root", out, round_times=rounded)  # type: ignore[arg-type]
-        with tarfile.open(fileobj=io.BytesIO(out.getvalue())) as tar:
-            times[rounded] = {m.name: m.mtime for m in tar.getmembers()}
-    assert times[False] == {"late": 1_700_000_000, "early": 1_700_000_000}
-    assert times[True] == {"late": 1_700_000_001, "early": 1_700_000_000}

@@ -116,7 +116,7 @@ def export_tar(
         root.mkdir(mode=0o700)  # private: trusted content (set-id files, devices) lands here
         _fill(image, root, split, warn, trusted=True)
         out = stack.enter_context(open_file_dest(dest, stdout))
-        write_directory_tar(root, out, source_date_epoch=source_date_epoch, round_times=True)
+        write_directory_tar(root, out, source_date_epoch=source_date_epoch)
 
 
 __all__ = ["export_local", "export_tar", "platform_dir_name", "unpack_image"]

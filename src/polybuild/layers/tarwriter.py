@@ -126,21 +126,16 @@ def _is_whiteout_device(st: os.stat_result) -> bool:
 class _TarEmitter:
     """Writes entries with fixed metadata rules into one PAX tar stream."""
 
-    def __init__(
-        self, out: tarheader.ByteSink, source_date_epoch: int | None, *, round_times: bool = False
-    ) -> None:
+    def __init__(self, out: tarheader.ByteSink, source_date_epoch: int | None) -> None:
         self._out = out
         self._epoch = source_date_epoch
-        self._round = round_times
         self._links: dict[tuple[int, int], str] = {}
 
     def close(self) -> None:
         tarheader.end_of_archive(self._out)
 
-    def _clamp(self, mtime_ns: int) -> int:
-        # Go's archive/tar (BuildKit's tar exporter) rounds to the nearest second; layers
-        # keep containerd's truncation.
-        seconds = (mtime_ns + (500_000_000 if self._round else 0)) // 1_000_000_000
+    def _clamp(self, mtime: float) -> int:
+        seconds = int(mtime // 1)
         return seconds if self._epoch is None else min(seconds, self._epoch)
 
     def entry(self, name: str, path: str, st: os.stat_result, xattrs: dict[str, bytes]) -> None:
@@ -182,7 +177,7 @@ class _TarEmitter:
             uid=st.st_uid,
             gid=st.st_gid,
             size=size,
-            mtime=self._clamp(st.st_mtime_ns),
+            mtime=self._clamp(st.st_mtime),
             linkname=linkname,
             devmajor=devmajor,
             devminor=devminor,
@@ -217,15 +212,10 @@ class _TarEmitter:
 
 
 def write_directory_tar(
-    root: Path,
-    out: tarheader.ByteSink,
-    *,
-    source_date_epoch: int | None = None,
-    round_times: bool = False,
+    root: Path, out: tarheader.ByteSink, *, source_date_epoch: int | None = None
 ) -> None:
-    """Write every entry below `root` (not root itself) as a deterministic tar into `out`
-    (times to the nearest second with `round_times`, as `-o type=tar` of BuildKit)."""
-    emitter = _TarEmitter(out, source_date_epoch, round_times=round_times)
+    """Write every entry below `root` (not root itself) as a deterministic tar into `out`."""
+    emitter = _TarEmitter(out, source_date_epoch)
     for name, path, st in _walk(str(root)):
         emitter.entry(name, path, st, _read_xattrs(path))
     emitter.close()
