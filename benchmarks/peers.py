@@ -25,6 +25,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from benchmarks import runner  # noqa: E402
+
 from tests.buildkit.conftest import RUNC, BuildkitDaemon, BuildkitDaemons  # noqa: E402
 from tests.conftest import SHARED  # noqa: E402
 from tests.registry.conftest import Registry, run_registry  # noqa: E402

@@ -42,7 +42,6 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 import pytest  # noqa: E402 (the registry helper fails with pytest.fail)
-
 from benchmarks import nodes, peers, runner  # noqa: E402
 from benchmarks.build_tools import PolybuildTool  # noqa: E402
 
