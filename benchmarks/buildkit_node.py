@@ -30,7 +30,6 @@ import re
 import resource
 import statistics
 import sys
-import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -40,7 +39,6 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-import pytest  # noqa: E402 (the daemon and registry helpers fail with pytest.fail)
 from benchmarks import nodes, peers  # noqa: E402
 from benchmarks import runner as bench  # noqa: E402
 from benchmarks.peers import BUILDCTL, BuildkitDaemon  # noqa: E402
@@ -288,23 +286,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if missing:
         print(missing)
         return 1
-    work = Path(tempfile.mkdtemp(prefix="polybuild-bench-buildkit-"))
-    try:
-        with nodes.interruptible():
-            return 0 if run(args, work) else 1
-    except (bench.MeasurementError, nodes.MeasurementError) as exc:
-        print(f"FAILED: {exc}")
-        return 1
-    except pytest.fail.Exception as exc:
-        print(f"FAILED: {exc.msg}")
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted: daemon and registry stopped")
-        return 130
-    finally:
-        leaked = bench.remove_tree(work)
-        if leaked:
-            print(f"WARNING: mounts left under {work} (unmounted): {', '.join(leaked)}")
+    return peers.run_in_scratch(
+        "polybuild-bench-buildkit-", lambda work: 0 if run(args, work) else 1, "daemon and registry"
+    )
 
 
 if __name__ == "__main__":

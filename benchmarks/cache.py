@@ -41,7 +41,6 @@ import resource
 import socket
 import statistics
 import sys
-import tempfile
 import threading
 from collections.abc import Sequence
 from contextlib import ExitStack
@@ -54,7 +53,6 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-import pytest  # noqa: E402 (the daemon and registry helpers fail with pytest.fail)
 from benchmarks import nodes, peers, workloads  # noqa: E402
 from benchmarks import runner as bench  # noqa: E402
 from benchmarks.peers import BUILDKIT, RUNC, BuildkitDaemon  # noqa: E402
@@ -423,23 +421,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if (BUILDKIT / "buildkitd").exists() and not RUNC.exists():
         print(f"{RUNC} is missing: buildkitd needs it")
         return 1
-    work = Path(tempfile.mkdtemp(prefix="polybuild-bench-cache-"))
-    try:
-        with nodes.interruptible():
-            return 0 if run(args, work) else 1
-    except (bench.MeasurementError, nodes.MeasurementError) as exc:
-        print(f"FAILED: {exc}")
-        return 1
-    except pytest.fail.Exception as exc:
-        print(f"FAILED: {exc.msg}")
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted: daemon and registry stopped")
-        return 130
-    finally:
-        leaked = bench.remove_tree(work)
-        if leaked:
-            print(f"WARNING: mounts left under {work} (unmounted): {', '.join(leaked)}")
+    return peers.run_in_scratch(
+        "polybuild-bench-cache-", lambda work: 0 if run(args, work) else 1, "daemon and registry"
+    )
 
 
 if __name__ == "__main__":

@@ -15,7 +15,8 @@ import re
 import shutil
 import sys
 import tarfile
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from benchmarks import runner  # noqa: E402
+import pytest  # noqa: E402 (the daemon and registry helpers fail with pytest.fail)
+from benchmarks import nodes, runner  # noqa: E402
 
 from tests.buildkit.conftest import RUNC, BuildkitDaemon, BuildkitDaemons  # noqa: E402
 from tests.conftest import SHARED  # noqa: E402
@@ -46,6 +48,7 @@ __all__ = [
     "daemon_version",
     "oci_platforms",
     "push_busybox",
+    "run_in_scratch",
     "start_buildkitd",
     "start_registry",
 ]
@@ -198,3 +201,26 @@ def find_buildah(install: bool) -> tuple[str | None, str]:
         return None, "buildah is not installed (pass --install-peers to install it with apt)"
     _, proc = runner.run([path, "--version"], timeout=60)
     return path, proc.stdout.strip()
+
+
+def run_in_scratch(prefix: str, body: Callable[[Path], int], stopped: str) -> int:
+    """A benchmark's `main`: `body` in a fresh work directory, removed afterwards (mounts
+    left under it reported); a failed measurement exits 1 and Ctrl-C or SIGTERM 130, after
+    saying what was stopped (`stopped`: "daemon and registry")."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        with nodes.interruptible():
+            return body(work)
+    except (runner.MeasurementError, nodes.MeasurementError) as exc:
+        print(f"FAILED: {exc}")
+        return 1
+    except pytest.fail.Exception as exc:
+        print(f"FAILED: {exc.msg}")
+        return 1
+    except KeyboardInterrupt:
+        print(f"interrupted: {stopped} stopped")
+        return 130
+    finally:
+        leaked = runner.remove_tree(work)
+        if leaked:
+            print(f"WARNING: mounts left under {work} (unmounted): {', '.join(leaked)}")

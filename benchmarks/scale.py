@@ -29,7 +29,6 @@ import math
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from contextlib import ExitStack
@@ -41,8 +40,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-import pytest  # noqa: E402 (the registry helper fails with pytest.fail)
-from benchmarks import nodes, peers, runner  # noqa: E402
+from benchmarks import peers, runner  # noqa: E402
 from benchmarks.build_tools import PolybuildTool  # noqa: E402
 
 MIB = runner.MIB
@@ -353,27 +351,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if os.geteuid() != 0:
         print("run as root: polybuild's builds need it")
         return 1
-    work = Path(tempfile.mkdtemp(prefix="polybuild-bench-scale-"))
-    try:
-        with nodes.interruptible():
-            figures = run(args, work)
+
+    def measure(work: Path) -> int:
+        figures = run(args, work)
         if args.json:
             Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
             print(f"figures written to {args.json}")
         return 1 if figures["failed_points"] else 0
-    except runner.MeasurementError as exc:
-        print(f"FAILED: {exc}")
-        return 1
-    except pytest.fail.Exception as exc:
-        print(f"FAILED: {exc.msg}")
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted: registry stopped")
-        return 130
-    finally:
-        leaked = runner.remove_tree(work)
-        if leaked:
-            print(f"WARNING: mounts left under {work} (unmounted): {', '.join(leaked)}")
+
+    return peers.run_in_scratch("polybuild-bench-scale-", measure, "registry")
 
 
 if __name__ == "__main__":
