@@ -43,6 +43,8 @@ ARG EMPTY
 ARG QUOTED="a b & <c>"
 """
 
+# One secret per RUN line: BuildKit orders secrets by line with an unstable sort over a
+# Go map, so two on one line come in either order (polybuild keeps the line's order).
 SECRETS = """\
 FROM scratch AS tools
 ARG TOOLS_ONLY=1
@@ -50,7 +52,8 @@ RUN --mount=type=secret,id=token,required=true --mount=type=ssh true
 
 FROM scratch AS other
 RUN --mount=type=secret,id=optional --mount=type=ssh,id=github,required true
-RUN --mount=type=secret,target=/run/from-target --mount=type=secret,id=envonly,env=X true
+RUN --mount=type=secret,target=/run/from-target true
+RUN --mount=type=secret,id=envonly,env=X true
 
 # release is what ships
 FROM tools AS release
