@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import ssl
+import urllib.request
 
 import httpx
 
@@ -24,6 +25,43 @@ def _default_tls() -> ssl.SSLContext:
     """The verifying TLS context of hosts without TLS settings, shared: loading the CA bundle
     takes tens of milliseconds, too long to repeat for every registry host and client."""
     return httpx.create_ssl_context()
+
+
+class _TLSOnFirstUse(httpx.AsyncBaseTransport):
+    """A host's network transport that makes its TLS context when the first HTTPS request
+    goes out.
+
+    Plain-HTTP registries (loopback, `http = true`) never need one, and loading the CA
+    bundle for a verifying context costs about 55 ms here, more than the rest of a cached
+    pull. HTTP and HTTPS requests go through separate pools; an HTTPS request (a token
+    server, a redirect to storage) gets exactly the context it got before.
+    """
+
+    def __init__(self, host: str, config: RegistryConfig) -> None:
+        self._host = host
+        self._config = config
+        self._plain: httpx.AsyncHTTPTransport | None = None
+        self._tls: httpx.AsyncHTTPTransport | None = None
+
+    def _transport(self, scheme: str) -> httpx.AsyncHTTPTransport:
+        if scheme == "https":
+            if self._tls is None:
+                self._tls = httpx.AsyncHTTPTransport(
+                    verify=_verify(self._host, self._config), limits=_LIMITS
+                )
+            return self._tls
+        if self._plain is None:
+            # Plain HTTP never reads the context: an unverifying one costs under a millisecond.
+            self._plain = httpx.AsyncHTTPTransport(verify=False, limits=_LIMITS)
+        return self._plain
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self._transport(request.url.scheme).handle_async_request(request)
+
+    async def aclose(self) -> None:
+        for transport in (self._plain, self._tls):
+            if transport is not None:
+                await transport.aclose()
 
 
 def _verify(host: str, config: RegistryConfig) -> ssl.SSLContext | bool:
@@ -78,11 +116,16 @@ class Clients:
             return httpx.AsyncClient(
                 transport=self.transport, timeout=self.timeout, headers=_HEADERS
             )
+        if urllib.request.getproxies():
+            # httpx mounts a transport per proxy with the client's TLS settings, made now.
+            return httpx.AsyncClient(
+                verify=_verify(host, self.config),
+                timeout=self.timeout,
+                headers=_HEADERS,
+                limits=_LIMITS,
+            )
         return httpx.AsyncClient(
-            verify=_verify(host, self.config),
-            timeout=self.timeout,
-            headers=_HEADERS,
-            limits=_LIMITS,
+            transport=_TLSOnFirstUse(host, self.config), timeout=self.timeout, headers=_HEADERS
         )
 
     async def aclose(self) -> None:
