@@ -1,5 +1,5 @@
 """`python -m polybuild` runs the command-line interface."""
 
-from polybuild.cli import main
+from polybuild.cli import run
 
-main()
+run()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import faulthandler
 import importlib
 import os
 import signal
 import sys
+import threading
 import traceback
 from typing import Any
 
@@ -171,6 +173,40 @@ def main(argv: list[str] | None = None) -> None:
             click.secho(f"ERROR: internal error: {type(exc).__name__}: {exc}", err=True, fg="red")
             click.echo("hint: run again with --debug for a traceback and report it", err=True)
         sys.exit(1)
+
+
+def run() -> None:
+    """The `polybuild` program: `main`, then an exit without the interpreter's teardown.
+
+    After the command, Python's exit joins threads and runs atexit hooks (kept here, in
+    that order), then frees every module and object one by one: 40-130 ms here after a
+    build, about a tenth of a cached one, for memory the kernel takes back anyway. Every
+    file, lock and container is closed by `with` blocks before `main` returns.
+    """
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = _exit_status(exc.code)
+    threading._shutdown()  # type: ignore[attr-defined]  # what Py_Finalize calls first
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (`| head`): Python's own exit says 120
+            code = code or 120
+    os._exit(code)
+
+
+def _exit_status(code: object) -> int:
+    """The status `sys.exit(code)` gives: None 0, an int itself, anything else printed, 1."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF
+    with contextlib.suppress(OSError, ValueError):
+        print(code, file=sys.stderr)
+    return 1
 
 
 def option_value(ctx: click.Context, name: str) -> Any:
