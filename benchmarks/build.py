@@ -12,7 +12,8 @@ Workloads (benchmarks/workloads.py), each for linux/amd64,linux/arm64,linux/arm/
   big-context   COPY . /ctx of 10,000 x 1 KiB + 5 x 20 MiB files
 
 busybox (Debian's busybox-static, 3-platform index) is on a loopback docker-registry; every
-tool pulls it from there in its cold build. Cold: polybuild a fresh data root (so its base is
+tool pulls it from there in its cold build, told to use plain HTTP (buildkitd.toml and
+polybuild.toml both say `http = true` for it). Cold: polybuild a fresh data root (so its base is
 pulled again, as BuildKit's after `buildctl prune --all`), BuildKit `buildctl prune --all`,
 buildah a fresh root. Warm: the identical build right after. Outputs: `-o type=oci,dest=` /
 `--output type=oci,dest=` (buildah: its store, then `manifest push --all oci-archive:`, timed).
@@ -197,6 +198,7 @@ def run(args: argparse.Namespace, work: Path) -> bool:
     with ExitStack() as stack:
         registry = peers.start_registry(stack, work)
         base = f"{registry.host}/library/busybox:latest"
+        client.plain_http(work, registry.host)  # as start_buildkitd configures BuildKit
         peers.push_busybox(client, tarballs, base, work)
         tools: list[Tool] = [PolybuildTool(client, work)]
         versions = {"polybuild": str(executable)}

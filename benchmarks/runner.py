@@ -143,6 +143,13 @@ class Polybuild:
         self.executable = executable
         self.tarballs = tarballs
         self.pycache = pycache
+        self.config: Path | None = None  # $POLYBUILD_CONFIG, when set
+
+    def plain_http(self, work: Path, host: str) -> None:
+        """Reach registry `host` over plain HTTP, as the peers' daemons are told to
+        (`http = true` in buildkitd.toml): no HTTPS attempt before it."""
+        self.config = work / "polybuild.toml"
+        self.config.write_text(f'[registry."{host}"]\nhttp = true\n')
 
     def env(self, root: Path) -> dict[str, str]:
         drop = {"BUILDKIT_PROGRESS"}
@@ -152,6 +159,8 @@ class Polybuild:
         if self.pycache is not None:
             env["PYTHONPYCACHEPREFIX"] = str(self.pycache)
         env["POLYBUILD_ROOT"] = str(root)
+        if self.config is not None:
+            env["POLYBUILD_CONFIG"] = str(self.config)
         return env
 
     def warm_up(self, work: Path) -> None:

@@ -305,6 +305,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, object]:
     with ExitStack() as stack:
         registry = peers.start_registry(stack, work)
         base = f"{registry.host}/library/busybox:latest"
+        client.plain_http(work, registry.host)
         peers.push_busybox(client, tarballs, base, work, ALL_ARCHES)
         print(f"base: {base} ({', '.join(SIX)})", flush=True)
         if "rss" in args.only or "layer" in args.only:
