@@ -28,6 +28,8 @@ Base = int | str | LocalSource
 
 # Resolves a base image to its config (env, workdir, user, onbuild...); None: not known yet.
 ImageResolver = Callable[[str, Platform], ImageConfig | None]
+# Told every needed stage's base image before the first stage converts (to fetch it early).
+ImagePrefetch = Callable[[str, Platform], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +196,7 @@ def convert(
     target_platform: Platform | None = None,
     *,
     resolve_image: ImageResolver | None = None,
+    prefetch_image: ImagePrefetch | None = None,
 ) -> BuildGraph:
     """Convert a Dockerfile into the build graph and image config for one target platform."""
     options = options or BuildOptions()
@@ -211,6 +214,8 @@ def convert(
     deps = _dependencies(conv, bases)
     check_order(df.stages, deps, lambda message, at, hint: conv.error(message, at, hint))
     needed = needed_stages(target_stage.index, deps, len(df.stages), options.all_stages)
+    if prefetch_image is not None:
+        _prefetch(prefetch_image, bases, platforms, needed, target)
     context = LocalSource(options.context_name, build, tuple(options.ignore_patterns))
     graphs: dict[int, StageGraph] = {}
     for stage in df.stages:
@@ -231,6 +236,25 @@ def convert(
         global_args=tuple(sorted(scope.items())),
         warnings=df.warnings,
     )
+
+
+def _prefetch(
+    prefetch: ImagePrefetch,
+    bases: dict[int, Base],
+    platforms: dict[int, Platform | None],
+    needed: set[int],
+    target: Platform,
+) -> None:
+    """Name each needed stage's base image (as the stage will resolve it) to `prefetch`."""
+    for index in sorted(needed):
+        base = bases[index]
+        if not isinstance(base, str) or base == "scratch":
+            continue
+        try:
+            ref = normalize_reference(base)
+        except ValueError:
+            continue  # the stage's conversion reports it, with its line
+        prefetch(ref, platforms[index] or target)
 
 
 def _find_target(conv: _Converter, name: str) -> Stage:

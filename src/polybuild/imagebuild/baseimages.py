@@ -15,6 +15,8 @@ from polybuild.solver.scheduler import BaseImage
 
 # (store, reference, platform) -> selected variant, fetching it from a registry into the store.
 Puller = Callable[[ImageStore, str, Platform], Selected]
+# (store, reference, platform): begin fetching that, without waiting.
+Prefetcher = Callable[[ImageStore, str, Platform], None]
 
 
 @dataclass
@@ -32,6 +34,7 @@ class BaseImageResolver:
     # Images in the store's content by the reference the frontend knows them by, looked up
     # before the store and any registry (--build-context NAME=oci-layout://...)
     layouts: Mapping[str, Descriptor] = field(default_factory=dict)
+    prefetcher: Prefetcher | None = None
     _configs: dict[tuple[str, Platform], ImageConfig] = field(default_factory=dict)
 
     def __call__(self, ref: str, platform: Platform) -> ImageConfig:
@@ -50,6 +53,20 @@ class BaseImageResolver:
             config = selected.config.value.with_platform(platform)
             self._configs[key] = replace(config, diff_ids=())
         return self._configs[key]
+
+    def prefetch(self, ref: str, platform: Platform) -> None:
+        """Begin the pull that resolving (`ref`, `platform`) will need, if it will need one."""
+        if self.prefetcher is None or self.puller is None or ref in self.layouts:
+            return
+        if (ref, platform) in self._configs:
+            return
+        if not self.pull:
+            try:
+                self.store.resolve(ref)
+                return  # in the store: resolved from there (or its error told) when asked
+            except ImageNotFoundError:
+                pass
+        self.prefetcher(self.store, ref, platform)
 
     def _select(self, ref: str, platform: Platform) -> Selected:
         if ref in self.layouts:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -18,6 +17,7 @@ from polybuild.graph.devices import DeviceGrants
 from polybuild.image.platform_image import PlatformImage
 from polybuild.image.writer import store_platform_image
 from polybuild.imagebuild import internal_steps as steps
+from polybuild.imagebuild.base_pulls import BaseImagePuller
 from polybuild.imagebuild.baseimages import BaseImageResolver, Puller
 from polybuild.imagebuild.dockerfile_file import read_dockerfile
 from polybuild.imagebuild.named_contexts import (
@@ -32,7 +32,7 @@ from polybuild.platforms import Platform
 from polybuild.progress.writer import ProgressWriter
 from polybuild.runtime import Runtime
 from polybuild.solver.cache import CacheStore, cache_path
-from polybuild.solver.options import ImportedCache
+from polybuild.solver.options import ImportedCache, default_jobs
 from polybuild.solver.results import Chain
 from polybuild.solver.scheduler import FileOps, SolveOptions, Solver
 
@@ -69,7 +69,11 @@ async def convert_all(
         patterns = load_patterns(request.context, path)
     dockerfile = load(data, filename=name)
     layouts = await asyncio.to_thread(layout_images, request, runtime.store.content)
-    resolver = BaseImageResolver(runtime.store, puller, request.pull, layouts=layouts)
+    # A build's own puller also fetches every needed stage's base before its stage converts.
+    prefetcher = puller.start if isinstance(puller, BaseImagePuller) else None
+    resolver = BaseImageResolver(
+        runtime.store, puller, request.pull, layouts=layouts, prefetcher=prefetcher
+    )
     named_images, named_dirs = frontend_images(request), frontend_dirs(request)
     multi = multi_platform_requested(request.platforms, request.build_args)
     resolve = steps.metadata_steps(resolver, progress, multi)
@@ -85,7 +89,9 @@ async def convert_all(
             named_images=named_images,
             named_dirs=named_dirs,
         )
-        return convert(dockerfile, options, platform, resolve_image=resolve)
+        return convert(
+            dockerfile, options, platform, resolve_image=resolve, prefetch_image=resolver.prefetch
+        )
 
     # A pool of their own: a platform's frontend blocks while its base image is pulled, and
     # the pull needs the loop's default executor (to_thread); sharing that pool, six or
@@ -176,7 +182,7 @@ async def solve(
         named_dirs=solver_dirs(request),
         no_cache=request.no_cache,
         no_cache_ops=no_cache_ops(converted.graphs, request.no_cache_filter),
-        jobs=request.jobs or os.cpu_count() or 2,
+        jobs=request.jobs or default_jobs(),
         source_date_epoch=epoch,
         secrets=request.secrets,
         network=request.network,

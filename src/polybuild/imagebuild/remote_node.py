@@ -24,12 +24,12 @@ from polybuild.image.reference import Reference
 from polybuild.image.reference import parse as parse_reference
 from polybuild.image.select import Selected
 from polybuild.imagebuild.add_hosts import parse_add_hosts
+from polybuild.imagebuild.base_pulls import BaseImagePuller
 from polybuild.imagebuild.baseimages import Puller
 from polybuild.imagebuild.driver import LocalDriver
 from polybuild.imagebuild.remote_context import received_contexts
 from polybuild.imagebuild.request import BuildRequest, parse_entitlements
 from polybuild.imagebuild.run_limits import parse_shm_size, parse_ulimits
-from polybuild.imagebuild.stored_build import base_image_puller as _base_image_puller
 from polybuild.platforms import Platform, format_platform, parse
 from polybuild.progress.events import Event
 from polybuild.progress.writer import ProgressWriter
@@ -175,13 +175,16 @@ class LocalBackend:
         # Every FROM goes to the puller (pull=True): the client says which image it is.
         request = dataclasses.replace(build_request(solve, context_dir, dockerfile), pull=True)
         loop = asyncio.get_running_loop()
-        registry = _base_image_puller(loop)
+        registry = BaseImagePuller(loop)
         puller = _as_the_client_says(images, registry, loop, solve.pull)
         driver = LocalDriver(self.runtime, puller, cache_records=solve.cache_records)
         self.runtime.cleanup_stale()
         writer = ProgressWriter(_Forward(emit))
-        with self.runtime.in_use(), self.runtime.store.lease():
-            built = await driver.build(request, request.platforms, writer)
+        try:
+            with self.runtime.in_use(), self.runtime.store.lease():
+                built = await driver.build(request, request.platforms, writer)
+        finally:
+            await registry.aclose()
         results = tuple(
             BuiltImage(
                 format_platform(image.platform),

@@ -12,9 +12,8 @@ from polybuild.builders import Builder, Node
 from polybuild.dockerfile import graph_dump
 from polybuild.exporters.base import ExportContext
 from polybuild.exporters.export import ExportResult, check_outputs
-from polybuild.image import ImageStore
 from polybuild.image.platform_image import ExportSource, PlatformImage
-from polybuild.image.select import Selected
+from polybuild.imagebuild.base_pulls import BaseImagePuller
 from polybuild.imagebuild.build_history import recording
 from polybuild.imagebuild.build_reports import write_reports
 from polybuild.imagebuild.check_call import warn_build
@@ -24,7 +23,6 @@ from polybuild.imagebuild.pins import Pins
 from polybuild.imagebuild.pipeline import convert_all
 from polybuild.imagebuild.reproducible import Checked, check_reproducible
 from polybuild.imagebuild.request import BuildRequest, BuildResult
-from polybuild.platforms import Platform
 from polybuild.progress import make_renderer
 from polybuild.progress.writer import Fanout, ProgressWriter
 from polybuild.runtime import Runtime
@@ -35,26 +33,6 @@ async def _push(content: Any, target: Any, refs: Any, /, *, docker_media_types: 
     from polybuild.registry.transfer import push
 
     return await push(content, target, refs, docker_media_types=docker_media_types)
-
-
-def base_image_puller(loop: asyncio.AbstractEventLoop) -> Any:
-    """A puller for the frontend's worker threads that pulls on the build's event loop, each
-    (ref, platform) once however many platforms' frontends ask for it at the same time."""
-    pulls: dict[tuple[str, Platform], asyncio.Task[Selected]] = {}
-
-    async def shared(store: ImageStore, ref: str, platform: Platform) -> Selected:
-        # Imported only when a base image must be pulled (httpx is slow to import).
-        from polybuild.registry import resolve_base_image
-
-        key = (ref, platform)
-        if key not in pulls:
-            pulls[key] = asyncio.ensure_future(resolve_base_image(store, ref, platform))
-        return await asyncio.shield(pulls[key])
-
-    def pull(store: ImageStore, ref: str, platform: Platform) -> Selected:
-        return asyncio.run_coroutine_threadsafe(shared(store, ref, platform), loop).result()
-
-    return pull
 
 
 def _remote(runtime: Runtime, pins: Pins) -> Any:
@@ -99,7 +77,23 @@ async def build_stored(
         source_date_epoch=request.source_date_epoch,
     )
     check_outputs(request.outputs, export_context)
-    puller = base_image_puller(asyncio.get_running_loop())
+    puller = BaseImagePuller(asyncio.get_running_loop())
+    try:
+        return await _build(request, builder, err, runtime, export_context, puller)
+    finally:
+        await puller.aclose()
+
+
+async def _build(
+    request: BuildRequest,
+    builder: Builder,
+    err: TextIO,
+    runtime: Runtime,
+    export_context: ExportContext,
+    puller: BaseImagePuller,
+) -> BuildResult:
+    store = runtime.store
+    warn = export_context.warn
     local = LocalDriver(runtime, puller)
     remote = _remote(runtime, Pins(warn=warn))
     drivers = driver_for(local, remote)
@@ -188,4 +182,4 @@ def multi_platform(request: BuildRequest) -> bool:
     return value.lower() in ("1", "t", "true")
 
 
-__all__ = ["base_image_puller", "build_stored"]
+__all__ = ["build_stored"]

@@ -17,6 +17,13 @@ from polybuild.layers.layer import LayerFormat
 from polybuild.solver.secrets import BuildSecrets
 
 
+def default_jobs() -> int:
+    """Steps at once when `--jobs` is not given: twice the CPUs. Much of a step is waiting
+    (a container's start, a pull, the disk), and a 2-core machine ran the third platform's
+    RUN after the first two instead of beside them (BuildKit sets no limit at all)."""
+    return 2 * (os.cpu_count() or 1)
+
+
 @dataclass(frozen=True, slots=True)
 class SolveOptions:
     """How to solve: caching, parallelism, layer format and the build's private inputs."""
@@ -27,7 +34,7 @@ class SolveOptions:
     named_dirs: Mapping[str, Path] = field(default_factory=dict)
     no_cache: bool = False
     no_cache_ops: frozenset[str] = frozenset()  # op digests that must not use the cache
-    jobs: int = field(default_factory=lambda: os.cpu_count() or 2)
+    jobs: int = field(default_factory=default_jobs)
     source_date_epoch: int | None = None  # clamps new files' mtimes (and the layers')
     secrets: BuildSecrets = field(default_factory=BuildSecrets)
     network: str = "default"  # --network: the mode of RUN steps that do not choose one
