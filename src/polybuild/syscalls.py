@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 from functools import cache
 
@@ -20,7 +19,9 @@ MNT_DETACH = 0x2
 
 @cache
 def _libc() -> ctypes.CDLL:
-    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    """The C library this process already runs on: dlopen(NULL) finds its symbols without
+    `ctypes.util.find_library`, which imports subprocess and runs `ldconfig -p` twice."""
+    return ctypes.CDLL(None, use_errno=True)
 
 
 def mount(

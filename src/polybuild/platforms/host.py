@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-import platform as _stdlib_platform
+import os
 import sys
 from pathlib import Path
 
@@ -79,7 +79,7 @@ def host_platform() -> Platform:
     except OSError:
         cpuinfo = ""
     os_name = "darwin" if sys.platform == "darwin" else sys.platform.rstrip("0123456789")
-    return platform_from_uname(_stdlib_platform.machine(), cpuinfo, os_name)
+    return platform_from_uname(os.uname().machine, cpuinfo, os_name)
 
 
 def default_platform() -> Platform:
