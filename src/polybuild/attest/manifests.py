@@ -80,11 +80,14 @@ def attestation_manifest(
     oci_artifact: bool = True,
 ) -> AttestationManifest:
     """The attestation manifest of the image `subject` (its manifest's descriptor) holding
-    `statements`, in BuildKit's bytes (MarshalIndent). `oci_types=False` gives Docker media
-    types (and no layer annotations, as BuildKit); an OCI artifact needs OCI types."""
-    oci_artifact = oci_artifact and oci_types
-    manifest_type = mt.OCI_MANIFEST if oci_types else mt.DOCKER_MANIFEST
-    config_type = mt.OCI_CONFIG if oci_types else mt.DOCKER_CONFIG
+    `statements`, in BuildKit's bytes (MarshalIndent). Docker media types are refused as
+    BuildKit refuses them (`oci-mediatypes=false`)."""
+    if not oci_types:
+        raise ImageError(
+            'cannot export attestations with "oci-mediatypes=false"',
+            hint="attestation manifests need OCI media types",
+        )
+    manifest_type = mt.OCI_MANIFEST
     blobs: dict[Digest, bytes] = {}
     layers = []
     raws = []
@@ -92,7 +95,7 @@ def attestation_manifest(
         raw = statement.to_json()
         raws.append(raw)
         blobs[Digest.of(raw)] = raw
-        annotations = {PREDICATE_TYPE_ANNOTATION: statement.predicate_type} if oci_types else None
+        annotations = {PREDICATE_TYPE_ANNOTATION: statement.predicate_type}
         layers.append(_descriptor(mt.IN_TOTO, raw, annotations))
     document: dict[str, Any] = {"schemaVersion": 2, "mediaType": manifest_type}
     if oci_artifact:
@@ -101,7 +104,7 @@ def attestation_manifest(
         document["config"] = {**_descriptor(mt.OCI_EMPTY, config), "data": "e30="}
     else:
         config = _unknown_config(raws)
-        document["config"] = _descriptor(config_type, config)
+        document["config"] = _descriptor(mt.OCI_CONFIG, config)
     blobs[Digest.of(config)] = config
     document["layers"] = layers
     if oci_artifact:

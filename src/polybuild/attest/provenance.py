@@ -35,8 +35,10 @@ _HOST_SPECIFIC: Final = frozenset(
 
 @dataclass(frozen=True, slots=True)
 class ImageMaterial:
-    """A base image: its reference as the Dockerfile resolved it, platform and manifest digest;
-    `local`: from a local store or layout (purl type `oci`)."""
+    """A base image: its reference as the frontend resolved it (normalised, e.g.
+    `docker.io/library/busybox:latest`), the platform asked for, and the digest the reference
+    resolved to (an index's digest for a multi-platform image, as BuildKit records it, not the
+    platform's manifest); `local`: from a local store or layout (purl type `oci`)."""
 
     ref: str
     digest: Digest | None
