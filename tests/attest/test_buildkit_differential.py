@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from polybuild.attest import intoto, manifests, provenance
+from polybuild.attest import inspect, intoto, manifests, provenance
 from polybuild.attest.options import provenance_options
 from polybuild.image.digest import Digest
 from polybuild.image.manifest import parse_index, parse_manifest
@@ -173,3 +173,12 @@ def test_attestation_manifests_match_buildkits(
         assert attestation.entry == entry
         made.append(attestation)
     assert manifests.with_attestations(images, made) == index.manifests
+
+    # read back as buildx's loader reads them
+    found = inspect.read_attestations(index, lambda d: blob(layout, str(d.digest)))
+    assert sorted(found) == ["linux/amd64", "linux/arm64"]
+    for platform, attested in found.items():
+        (entry,) = manifests.attestations_of(index, attested.manifest.digest)
+        (layer,) = json.loads(blob(layout, str(entry.digest)))["layers"]
+        assert attested.provenance == json.loads(blob(layout, layer["digest"]))["predicate"]
+        assert attested.spdx == (), platform

@@ -29,9 +29,9 @@ def marshal(value: Any) -> bytes:
     return _escape(json.dumps(value, ensure_ascii=False, separators=(",", ":"))).encode()
 
 
-def marshal_indent(value: Any) -> bytes:
-    """json.MarshalIndent(v, "", "  ")."""
-    return _escape(json.dumps(value, ensure_ascii=False, indent=2)).encode()
+def marshal_indent(value: Any, *, sort_keys: bool = False) -> bytes:
+    """json.MarshalIndent(v, "", "  "); `sort_keys` for values Go holds as maps."""
+    return _escape(json.dumps(value, ensure_ascii=False, indent=2, sort_keys=sort_keys)).encode()
 
 
 def loads(raw: bytes) -> Any:
