@@ -183,3 +183,16 @@ def test_which_outputs_carry_an_attestation(
 
 def test_attestation_inline_false_keeps_a_single_platform_image_plain() -> None:
     assert not attached_to(True, "image", multi_platform=False, force_inline=False)
+
+
+def test_frontend_attrs_are_what_buildx_sends() -> None:
+    found = parse_attestations(
+        attests=['type=sbom,"generator=me/scan:1,x",scan-stage=true'],
+        provenance="mode=max,version=v0.2",
+        env={},
+    )
+    assert found.frontend_attrs() == {
+        "attest:sbom": 'type=sbom,"generator=me/scan:1,x",scan-stage=true',
+        "attest:provenance": "type=provenance,mode=max,version=v0.2",
+    }
+    assert parse_attestations(provenance="false", env={}).frontend_attrs() == {}

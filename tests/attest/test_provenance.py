@@ -185,3 +185,13 @@ def test_max_build_config_maps_steps_lines_and_layers() -> None:
     assert minimal["runDetails"]["metadata"]["buildkit_metadata"] == {
         "vcs": {"revision": COMMIT, "source": "https://user:xxxxx@git.example.com/r.git"}
     }
+
+
+def test_a_provenance_statement_carries_the_versions_predicate_type() -> None:
+    from polybuild.attest.intoto import image_subjects
+
+    subjects = image_subjects(["a.io/x:1"], Platform("linux", "amd64"), BASE)
+    made = pv.provenance_statement(RECORD, provenance_options({"version": "v0.2"}), subjects)
+    assert made.predicate_type == "https://slsa.dev/provenance/v0.2"
+    assert made.subjects == subjects
+    assert b"hunter2" in made.to_json()  # max (BuildKit's default mode) keeps build args

@@ -62,7 +62,7 @@ class Attest:
 
 def _csv_line(fields: list[str]) -> str:
     def quoted(f: str) -> str:
-        if any(c in f for c in ',"\n\r') or f != f.strip():
+        if "," in f or '"' in f:  # buildx's csvBuilder quotes only these
             return '"' + f.replace('"', '""') + '"'
         return f
 
@@ -151,45 +151,19 @@ class Attestations:
     provenance: ProvenanceOptions | None = None
     sbom: SBOMOptions | None = None
     provenance_is_default: bool = False
+    requested: Mapping[str, str] = field(default_factory=dict, hash=False)  # type -> CSV
 
     @property
     def any(self) -> bool:
         return self.provenance is not None or self.sbom is not None
 
     def frontend_attrs(self) -> dict[str, str]:
-        """`attest:provenance` / `attest:sbom` as buildx sends them to a BuildKit daemon."""
-        out: dict[str, str] = {}
-        if self.provenance is not None:
-            out["attest:provenance"] = (
-                "mode=min,inline-only=true"
-                if self.provenance_is_default
-                else _provenance_csv(self.provenance)
-            )
-        if self.sbom is not None:
-            out["attest:sbom"] = _sbom_csv(self.sbom)
+        """`attest:provenance` / `attest:sbom` as buildx sends them to a BuildKit daemon: each
+        enabled type's value as given (buildx's CSV), or the default provenance."""
+        out = {f"attest:{kind}": value for kind, value in self.requested.items()}
+        if self.provenance_is_default:
+            out["attest:provenance"] = "mode=min,inline-only=true"
         return out
-
-
-def _provenance_csv(p: ProvenanceOptions) -> str:
-    attrs = {"mode": p.mode, "version": p.version, **p.extra}
-    if p.builder_id:
-        attrs["builder-id"] = p.builder_id
-    if p.reproducible:
-        attrs["reproducible"] = "true"
-    if p.inline_only:
-        attrs["inline-only"] = "true"
-    if p.filename != "provenance.json":
-        attrs["filename"] = p.filename
-    return Attest("provenance", False, attrs).csv()
-
-
-def _sbom_csv(s: SBOMOptions) -> str:
-    attrs = {"generator": s.generator, **s.params}
-    if s.scan_stage is not None:
-        attrs["scan-stage"] = str(s.scan_stage).lower()
-    if s.scan_context is not None:
-        attrs["scan-context"] = str(s.scan_context).lower()
-    return Attest("sbom", False, attrs).csv()
 
 
 def _flag_bool(kind: str, key: str, value: str) -> bool:
@@ -302,7 +276,8 @@ def parse_attestations(
     elif not prov.disabled:
         result_prov = provenance_options(prov.attrs)
     result_sbom = sbom_options(sb.attrs) if sb is not None and not sb.disabled else None
-    return Attestations(result_prov, result_sbom, is_default)
+    requested = {kind: a.csv() for kind, a in chosen.items() if not a.disabled}
+    return Attestations(result_prov, result_sbom, is_default, requested)
 
 
 Exporter = Literal["image", "oci", "docker", "local", "tar"]

@@ -8,14 +8,14 @@ steps with their Dockerfile lines) and each step's layers."""
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
 from polybuild.attest import gojson
-from polybuild.attest.intoto import package_url
+from polybuild.attest.intoto import Statement, Subject, package_url
 from polybuild.attest.options import ProvenanceOptions
 from polybuild.image.descriptor import Descriptor
 from polybuild.image.digest import Digest
@@ -391,3 +391,10 @@ def _v02(
 def predicate_json(record: BuildRecord, options: ProvenanceOptions) -> bytes:
     """The predicate's bytes (BuildKit writes it with MarshalIndent; the statement compacts)."""
     return gojson.marshal_indent(predicate(record, options))
+
+
+def provenance_statement(
+    record: BuildRecord, options: ProvenanceOptions, subjects: Iterable[Subject]
+) -> Statement:
+    """The provenance statement of one platform's image (subjects: intoto.image_subjects)."""
+    return Statement(options.predicate_type, tuple(subjects), predicate_json(record, options))
