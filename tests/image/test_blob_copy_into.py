@@ -1,5 +1,6 @@
-"""BlobReader.copy_into: the whole blob, verified before a byte is written, into files, pipes
-and in-memory streams alike."""
+"""BlobReader.copy_into: the whole blob, verified, into files, pipes and in-memory streams
+alike; nothing reaches a pipe or a buffer before the blob is verified, and a large blob's copy
+into a file (a temporary the exporters discard on error) raises when its hash is wrong."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from polybuild.errors import DigestMismatchError
+from polybuild.exporters.destination import open_file_dest
 from polybuild.image.content import ContentStore
+from polybuild.image.digest import Digest
 
 DATA = os.urandom(3 << 20) + b"tail"
 
@@ -61,6 +64,56 @@ def test_a_corrupt_blob_writes_nothing(store: ContentStore, tmp_path: Path) -> N
     with open(out, "wb") as f, store.open(digest) as reader, pytest.raises(DigestMismatchError):
         reader.copy_into(f)
     assert out.read_bytes() == b""
+
+
+BIG = os.urandom(9 << 20)  # over copy_into's threshold for hashing beside the copy
+
+
+def _corrupt(store: ContentStore, data: bytes) -> Digest:
+    digest = store.put(data)
+    path = store.path(digest)
+    path.chmod(0o644)
+    with open(path, "r+b") as f:
+        f.seek(len(data) - 1000)
+        f.write(b"X" if data[-1000:-999] != b"X" else b"Y")
+    return digest
+
+
+def test_a_large_blob_into_a_file_is_copied_and_verified(
+    store: ContentStore, tmp_path: Path
+) -> None:
+    digest = store.put(BIG)
+    with open(tmp_path / "out", "wb") as f:
+        f.write(b"head")
+        with store.open(digest) as reader:
+            assert reader.copy_into(f) == len(BIG)
+    assert (tmp_path / "out").read_bytes() == b"head" + BIG
+
+
+def test_a_corrupt_large_blob_raises_and_its_archive_is_never_written(
+    store: ContentStore, tmp_path: Path
+) -> None:
+    digest = _corrupt(store, BIG)
+    memory = io.BytesIO()
+    with store.open(digest) as reader, pytest.raises(DigestMismatchError):
+        reader.copy_into(memory)
+    assert memory.getvalue() == b""  # a buffer (or a pipe) gets nothing
+    with (
+        open(tmp_path / "raw", "wb") as f,
+        store.open(digest) as reader,
+        pytest.raises(DigestMismatchError),
+    ):
+        reader.copy_into(f)
+    dest = tmp_path / "image.tar"
+    with (
+        pytest.raises(DigestMismatchError),
+        open_file_dest(str(dest), io.BytesIO()) as out,
+        store.open(digest) as reader,
+    ):
+        out.write(b"tar header")
+        reader.copy_into(out)
+    assert not dest.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["raw", "store"]  # no temporary left
 
 
 def test_an_empty_blob(store: ContentStore) -> None:

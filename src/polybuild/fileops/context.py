@@ -32,6 +32,7 @@ __all__ = [
 # (dev, inode, size, mtime_ns, ctime_ns) -> sha256 of the content; ctime catches rewrites
 # that restore the mtime. Bounded so a long-lived worker does not grow without end.
 _HASHES: dict[tuple[int, int, int, int, int], str] = {}
+_ADDED: list[int] = [0]  # hashes computed since the cache was loaded or saved
 _MAX_CACHED = 200_000
 _CHUNK = 1 << 20
 
@@ -50,7 +51,11 @@ def load_hash_cache(path: Path) -> None:
 
 
 def save_hash_cache(path: Path) -> None:
-    """Write the known file hashes for the next build (atomically; losing it only costs time)."""
+    """Write the known file hashes for the next build (atomically; losing it only costs time)
+    when this build hashed a file; a build that only found hashes leaves the file as it is."""
+    if not _ADDED[0] and path.exists():
+        return
+    _ADDED[0] = 0
     path.parent.mkdir(parents=True, exist_ok=True)
     text = "".join(
         f"{dev} {ino} {size} {mtime} {ctime} {digest}\n"
@@ -105,6 +110,7 @@ def _file_digest(host: str, st: os.stat_result) -> str:
     if len(_HASHES) >= _MAX_CACHED:
         _HASHES.clear()
     _HASHES[key] = value
+    _ADDED[0] += 1
     return value
 
 

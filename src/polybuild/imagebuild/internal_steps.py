@@ -146,9 +146,10 @@ def load_context(
         return
     with progress.vertex("internal:context", "[internal] load build context") as handle:
         size = 0
+        root = str(context)
         for rel in list_context_files(context, patterns):
             with contextlib.suppress(OSError):
-                st = os.lstat(context / rel)
+                st = os.lstat(os.path.join(root, rel))
                 size += st.st_size if stat.S_ISREG(st.st_mode) else 0
         _transferred(handle, "context", size, progress)
 
