@@ -25,6 +25,7 @@ from polybuild.registry.pull_progress import observing
 from polybuild.solver.options import BaseImage
 
 Resolve = Callable[[str, Platform], ImageConfig]
+Prefetch = Callable[[str, Platform], None]
 
 
 @contextlib.contextmanager
@@ -64,16 +65,25 @@ def load_dockerignore(progress: ProgressWriter | None, path: Path | None) -> Ite
 
 
 def metadata_steps(
-    resolve: Resolve, progress: ProgressWriter | None, multi_platform: bool
-) -> Resolve:
+    resolve: Resolve,
+    progress: ProgressWriter | None,
+    multi_platform: bool,
+    prefetch: Prefetch | None = None,
+) -> tuple[Resolve, Prefetch | None]:
     """`resolve` reporting `[internal] load metadata for REF` (`[linux/arm64 internal] ...`
-    when several platforms are built) the first time it is asked for each (REF, platform);
-    safe to call from the conversion's threads."""
+    when several platforms are built) the first time it is asked for each (REF, platform),
+    and `prefetch` with the same pull reporting (a pull begun early still shows its blobs
+    under its FROM step); safe to call from the conversion's threads."""
     if progress is None:
-        return resolve
+        return resolve, prefetch
     seen: set[tuple[str, Platform]] = set()
     lock = threading.Lock()
     pulls = PullSteps(progress)
+
+    def observed(ref: str, platform: Platform) -> None:
+        assert prefetch is not None
+        with observing(pulls.for_pull(ref, platform)):  # the pull task keeps this context
+            prefetch(ref, platform)
 
     def reported(ref: str, platform: Platform) -> ImageConfig:
         with lock:
@@ -90,7 +100,7 @@ def metadata_steps(
         ):
             return resolve(ref, platform)
 
-    return reported
+    return reported, observed if prefetch is not None else None
 
 
 def _pinned(store: ImageStore, ref: str, fallback: str) -> str:

@@ -76,7 +76,7 @@ async def convert_all(
     )
     named_images, named_dirs = frontend_images(request), frontend_dirs(request)
     multi = multi_platform_requested(request.platforms, request.build_args)
-    resolve = steps.metadata_steps(resolver, progress, multi)
+    resolve, prefetch = steps.metadata_steps(resolver, progress, multi, resolver.prefetch)
 
     def convert_one(platform: Platform) -> BuildGraph:
         options = BuildOptions(
@@ -90,7 +90,7 @@ async def convert_all(
             named_dirs=named_dirs,
         )
         return convert(
-            dockerfile, options, platform, resolve_image=resolve, prefetch_image=resolver.prefetch
+            dockerfile, options, platform, resolve_image=resolve, prefetch_image=prefetch
         )
 
     # A pool of their own: a platform's frontend blocks while its base image is pulled, and
