@@ -107,7 +107,9 @@ def both(
     ctx = context(tmp_path, dockerfile.format(base=base))
     args = [str(BUILDCTL), "--addr", daemon.address, "build", "--progress", "plain",
             "--frontend", "dockerfile.v0", "--local", f"context={ctx}",
-            "--local", f"dockerfile={ctx}"]  # fmt: skip
+            "--local", f"dockerfile={ctx}",
+            # what buildx adds by default, and polybuild too: so both attest alike
+            "--opt", "attest:provenance=mode=min,inline-only=true"]  # fmt: skip
     flags: list[str] = []
     if platforms:
         args += ["--opt", f"platform={','.join(platforms)}"]

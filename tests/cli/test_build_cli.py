@@ -53,7 +53,9 @@ def test_graph_dump_prints_shared_build_stage_digest(root: Path, tmp_path: Path)
         (["--cache-to", "type=s3,region=x"], "cache type s3"),
         (["--cache-from", "type=nope,ref=x"], "unknown cache type 'nope'"),
         (["--cgroup-parent", "x"], "--cgroup-parent is not supported"),
-        (["--provenance", "true"], "--provenance attestations are not supported"),
+        (["--provenance", "mode=huge"], 'invalid mode "huge"'),
+        (["--attest", "type=nope"], 'unknown attestation type "nope"'),
+        (["--sbom", "generator"], "invalid value generator"),
         (["--platform", "linux/arm/v7/x"], "invalid platform"),
         (["-o", "type=nope"], 'unknown type "nope"'),
         (["--call", "nope"], "nope"),
@@ -217,8 +219,10 @@ def test_buildkit_multi_platform_makes_an_index_for_one_platform(
     assert "layers" in top()  # one platform: the manifest itself
     index = top("--build-arg", "BUILDKIT_MULTI_PLATFORM=1")
     assert index["mediaType"] == "application/vnd.oci.image.index.v1+json"
-    (entry,) = index["manifests"]  # type: ignore[misc]
+    # an index, so buildx's default provenance goes in it (as BuildKit's oci exporter puts it)
+    entry, attestation = index["manifests"]  # type: ignore[misc]
     assert entry["platform"] == {"architecture": "amd64", "os": "linux"}
+    assert attestation["annotations"]["vnd.docker.reference.digest"] == entry["digest"]
 
 
 def test_ulimit_and_shm_size_reach_run_steps(root: Path, tmp_path: Path) -> None:

@@ -247,6 +247,8 @@ def test_an_inline_cache_travels_in_the_pushed_image(
         headers={"Accept": "application/vnd.oci.image.index.v1+json"},
     ).json()
     for entry in index["manifests"]:
+        if entry["platform"]["os"] == "unknown":
+            continue  # buildx's default provenance: an attestation manifest, no config
         manifest = httpx.get(
             f"http://{reg.host}/v2/cache/inline/manifests/{entry['digest']}",
             headers={"Accept": entry["mediaType"]},

@@ -106,8 +106,10 @@ def test_two_nodes_export_one_cache_that_a_fresh_machine_hits(
         )  # type: ignore[arg-type]
         got = {}
         for entry in top["manifests"]:
-            image = json.load(tar.extractfile("blobs/" + entry["digest"].replace(":", "/")))  # type: ignore[arg-type]
             p = entry["platform"]
+            if p["os"] == "unknown":
+                continue  # buildx's default provenance
+            image = json.load(tar.extractfile("blobs/" + entry["digest"].replace(":", "/")))  # type: ignore[arg-type]
             got[f"{p['os']}/{p['architecture']}"] = image["layers"][-1]["digest"]
     assert got == last_layers(built.images)
 

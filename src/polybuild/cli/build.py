@@ -12,10 +12,7 @@ import click
 
 from polybuild.errors import UsageError
 
-UNSUPPORTED = (
-    "attest",
-    "cgroup_parent",
-)
+UNSUPPORTED = ("cgroup_parent",)
 
 
 def _key_values(items: tuple[str, ...], flag: str, *, from_env: bool = True) -> dict[str, str]:
@@ -134,8 +131,15 @@ def _platforms(values: tuple[str, ...]) -> list[str]:
 )
 @click.option("--builder", default="", metavar="NAME", help="Build with this builder.")
 @click.option("-j", "--jobs", type=int, default=None, help="Steps at once (default: 2 x CPUs).")
-@click.option("--provenance", default=None, hidden=True)
-@click.option("--sbom", default=None, hidden=True)
+@click.option(
+    "--provenance",
+    default=None,
+    metavar="VALUE",
+    help="Shorthand for --attest=type=provenance (true, false, mode=min|max[,version=v1|v0.2]).",
+)
+@click.option(
+    "--sbom", default=None, metavar="VALUE", help="Shorthand for --attest=type=sbom (true, false)."
+)
 @click.option(
     "--cache-from",
     multiple=True,
@@ -148,7 +152,12 @@ def _platforms(values: tuple[str, ...]) -> list[str]:
     metavar="SPEC",
     help="Export build cache (type=registry,ref=R[,mode=max]; type=local,dest=DIR; type=inline).",
 )
-@click.option("--attest", multiple=True, hidden=True)
+@click.option(
+    "--attest",
+    multiple=True,
+    metavar="SPEC",
+    help='Attestation parameters ("type=provenance,mode=max", "type=sbom").',
+)
 @click.option(
     "--build-context",
     "build_contexts",
@@ -208,13 +217,13 @@ def _command(kw: dict[str, object], stack: contextlib.ExitStack[bool | None]) ->
                 f"{flag} is not supported by polybuild yet",
                 hint=f"drop {flag}; see the README for what is supported",
             )
-    for name in ("provenance", "sbom"):
-        value = kw.get(name)
-        if value not in (None, "false", "0"):
-            raise UsageError(
-                f"--{name} attestations are not supported yet",
-                hint=f"use --{name}=false or drop the flag",
-            )
+    from polybuild.attest.options import parse_attestations
+
+    attestations = parse_attestations(
+        tuple(kw["attest"]),  # type: ignore[arg-type]
+        str(kw["provenance"]) if kw["provenance"] is not None else None,
+        str(kw["sbom"]) if kw["sbom"] is not None else None,
+    )
     file_value = kw["file"]
     context, dockerfile, dockerfile_text = _context(str(kw["context"]), file_value, stack)
     call = str(kw["print_"] or kw["call"])  # buildx's hidden --print sets --call's value
@@ -263,6 +272,7 @@ def _command(kw: dict[str, object], stack: contextlib.ExitStack[bool | None]) ->
         add_hosts=tuple(kw["add_hosts"]),  # type: ignore[arg-type]
         ulimits=tuple(kw["ulimits"]),  # type: ignore[arg-type]
         shm_size=str(kw["shm_size"]) if kw["shm_size"] else None,
+        attestations=attestations,
     )
     if request.iidfile is not None:
         _check_iidfile(request.iidfile, [o.type.value for o in request.outputs])

@@ -20,7 +20,7 @@ from polybuild.image.convert import convert_descriptor
 from polybuild.image.descriptor import Descriptor
 from polybuild.image.digest import Digest
 from polybuild.image.manifest import Index, Manifest, Stored, encode_index, encode_manifest
-from polybuild.image.platform_image import ExportSource, PlatformImage
+from polybuild.image.platform_image import ExportSource, PlatformImage, Predicate
 from polybuild.layers import Compression, compression_for_media_type
 from polybuild.platforms import Platform, format_platform, normalize
 
@@ -39,6 +39,8 @@ class AssembledImage:
     platforms: tuple[PlatformImage, ...]
     docker_media_types: bool
     warnings: tuple[str, ...] = field(default=())
+    # Attestations a local or tar output writes as files beside each platform's files
+    attestation_files: tuple[Predicate, ...] = field(default=())
 
     @property
     def digest(self) -> Digest:

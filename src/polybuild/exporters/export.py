@@ -77,12 +77,22 @@ async def export_outputs(
     lease = context.store.lease() if context.store is not None else contextlib.nullcontext()
     with lease:
         for output in outputs:
-            if output.image not in assembled:
-                image = await asyncio.to_thread(assemble, source, output.image)
+            options = output.image
+            if source.predicates:
+                from polybuild.exporters.attach import media_types_for  # a build that attests
+
+                multi = len(source.platforms) > 1 or source.multi_platform
+                options = media_types_for(options, source.predicates, output, multi)
+            if options not in assembled:
+                image = await asyncio.to_thread(assemble, source, options)
                 for message in image.warnings:
                     context.warn(message)
-                assembled[output.image] = image
-            image = assembled[output.image]
+                assembled[options] = image
+            image = assembled[options]
+            if source.predicates:
+                from polybuild.exporters.attach import attested
+
+                image = await asyncio.to_thread(attested, image, source.predicates, output)
             warning = await exporters[output.type].export(output, image, context)
             if warning:
                 context.warn(warning)

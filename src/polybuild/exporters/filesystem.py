@@ -80,6 +80,11 @@ def _fill(
         target = root / platform_dir_name(platform_image.platform) if split else root
         target.mkdir(mode=0o755, exist_ok=True)
         skipped = unpack_image(image.content, platform_image, target, trusted=trusted)
+        mine = [a for a in image.attestation_files if a.platform == platform_image.platform]
+        if mine:
+            from polybuild.exporters.attestation_files import write_attestation_files
+
+            write_attestation_files(target, mine)
         if skipped:
             listed = ", ".join(f"{s.name} ({s.reason})" for s in skipped[:3])
             more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""

@@ -62,6 +62,9 @@ class ImageOptions:
     """How the image is assembled: media types, layer compression and annotations."""
 
     oci_mediatypes: bool = True
+    # oci-mediatypes given in the output: the docker exporter's default (Docker types)
+    # gives way to OCI types for attestations, as BuildKit's does, only when it is not
+    media_types_given: bool = False
     compression: Compression | None = None
     compression_level: int | None = None
     force_compression: bool = False
@@ -264,6 +267,7 @@ def _build(
     )
     image = ImageOptions(
         oci_mediatypes=oci,
+        media_types_given="oci-mediatypes" in values,
         compression=compression,
         compression_level=level,
         force_compression=_bool("force-compression", values.get("force-compression", "false")),

@@ -20,6 +20,19 @@ class PlatformImage:
 
 
 @dataclass(frozen=True, slots=True)
+class Predicate:
+    """An attestation about one platform's image before it has a subject: its in-toto
+    predicate type and JSON bytes, whether only an index may carry it (buildx's default
+    provenance: `inline-only`), and its file name in a local or tar export."""
+
+    platform: Platform
+    predicate_type: str
+    body: bytes
+    inline_only: bool = False
+    filename: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class ExportSource:
     """A build result to export: one image per target platform, in the order to list them."""
 
@@ -27,3 +40,5 @@ class ExportSource:
     platforms: tuple[PlatformImage, ...]
     # An index even for one platform (BUILDKIT_MULTI_PLATFORM=1, or several nodes: buildx)
     multi_platform: bool = False
+    # The attestations each output may carry (exporters/attach decides which it does)
+    predicates: tuple[Predicate, ...] = ()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from polybuild.errors import ImageNotFoundError, PolybuildError
+from polybuild.graph.ops import ImageSource
 from polybuild.image import Descriptor, ImageStore
 from polybuild.image.config import ImageConfig
+from polybuild.image.digest import Digest
 from polybuild.image.layer import Layer
 from polybuild.image.select import NoMatchingPlatformError, Selected, select_manifest
 from polybuild.platforms import Platform, format_platform
@@ -17,6 +19,17 @@ from polybuild.solver.scheduler import BaseImage
 Puller = Callable[[ImageStore, str, Platform], Selected]
 # (store, reference, platform): begin fetching that, without waiting.
 Prefetcher = Callable[[ImageStore, str, Platform], None]
+
+
+@dataclass(frozen=True, slots=True)
+class UsedImage:
+    """A base image a platform's build used: the reference as the frontend normalised it, the
+    platform asked of it, and the digest the reference resolved to (an index's for a
+    multi-platform image, as BuildKit's provenance records it)."""
+
+    ref: str
+    platform: Platform
+    digest: Digest
 
 
 @dataclass
@@ -35,12 +48,16 @@ class BaseImageResolver:
     # before the store and any registry (--build-context NAME=oci-layout://...)
     layouts: Mapping[str, Descriptor] = field(default_factory=dict)
     prefetcher: Prefetcher | None = None
+    # What each reference resolved to: the index (or manifest) its name pointed at.
+    targets: dict[str, Digest] = field(default_factory=dict)
     _configs: dict[tuple[str, Platform], ImageConfig] = field(default_factory=dict)
 
     def __call__(self, ref: str, platform: Platform) -> ImageConfig:
         key = (ref, platform)
         if key not in self._configs:
             selected = self._select(ref, platform)
+            if ref not in self.targets:
+                self.targets[ref] = self._target(ref, selected)
             # A built image lists its base's layers by media type, digest and size only.
             layers = tuple(
                 Layer(Descriptor(layer.media_type, layer.digest, layer.size), diff_id)
@@ -53,6 +70,24 @@ class BaseImageResolver:
             config = selected.config.value.with_platform(platform)
             self._configs[key] = replace(config, diff_ids=())
         return self._configs[key]
+
+    def _target(self, ref: str, selected: Selected) -> Digest:
+        if ref in self.layouts:
+            return self.layouts[ref].digest
+        try:
+            return self.store.resolve(ref).target.digest
+        except ImageNotFoundError:
+            return selected.descriptor.digest
+
+    def used(self, ops: Iterable[object]) -> tuple[UsedImage, ...]:
+        """The base images among a graph's `ops`, by what their references resolved to."""
+        found: list[UsedImage] = []
+        for op in ops:
+            if isinstance(op, ImageSource) and op.ref in self.targets:
+                used = UsedImage(op.ref, op.platform, self.targets[op.ref])
+                if used not in found:
+                    found.append(used)
+        return tuple(found)
 
     def prefetch(self, ref: str, platform: Platform) -> None:
         """Begin the pull that resolving (`ref`, `platform`) will need, if it will need one."""

@@ -24,7 +24,7 @@ from polybuild.progress.writer import ProgressWriter
 from polybuild.tasks import first_error
 
 if TYPE_CHECKING:
-    from polybuild.imagebuild.baseimages import Puller
+    from polybuild.imagebuild.baseimages import Puller, UsedImage
     from polybuild.runtime import Runtime
 
 
@@ -41,6 +41,9 @@ class NodeBuild:
     # Brings layers that an imported cache kept where they were into this machine's store
     # (False when it cannot); None: every layer this node made is here already.
     fetch: Callable[[tuple[Layer, ...]], Awaitable[bool]] | None = None
+    # The base images each platform's build used (for provenance); empty when the node
+    # does not say (ssh nodes and BuildKit daemons, for now)
+    bases: Mapping[Platform, tuple[UsedImage, ...]] = field(default_factory=dict)
 
 
 class Driver(Protocol):
@@ -120,7 +123,8 @@ class LocalDriver:
             every = self.cache_records == "max"
             records = {k: c for k, c in records.items() if (every and await fetch(c))
                        or all(solver.content.exists(x.blob) for x in c)}  # fmt: skip
-        return NodeBuild(tuple(images), tuple(solver.executed), emulated, records, fetch)
+        bases = {g.target_platform: converted.resolver.used(g.ops()) for g in converted.graphs}
+        return NodeBuild(tuple(images), tuple(solver.executed), emulated, records, fetch, bases)
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +223,7 @@ async def build_on_nodes(
         tuple(item for b in builds for item in b.emulated_seconds),
         {key: chain for b in builds for key, chain in b.records.items()},
         fetch if fetchers else None,
+        {platform: used for b in builds for platform, used in b.bases.items()},
     )
 
 

@@ -12,6 +12,7 @@ from polybuild.exporters import ExportResult, export_outputs
 from polybuild.exporters.assemble import AssembledImage
 from polybuild.exporters.base import ExportContext
 from polybuild.exporters.spec import OutputSpec, OutputType
+from polybuild.image import mediatypes as mt
 from polybuild.image.platform_image import ExportSource
 from polybuild.progress.writer import ProgressWriter, VertexHandle
 
@@ -52,9 +53,16 @@ def _report(
         done("copying files", started)
         return
     done("exporting layers", started)
+    attestations: dict[str, list[str]] = {}
+    for entry in image.index.value.manifests if image.index is not None else ():
+        if entry.annotations.get(mt.ANNOTATION_DOCKER_REFERENCE_TYPE) == mt.ATTESTATION_MANIFEST:
+            subject = entry.annotations.get(mt.ANNOTATION_DOCKER_REFERENCE_DIGEST, "")
+            attestations.setdefault(subject, []).append(str(entry.digest))
     for platform in image.platforms:
         done(f"exporting manifest {platform.manifest.digest}")
         done(f"exporting config {platform.config.digest}")
+        for attestation in attestations.get(str(platform.manifest.digest), ()):
+            done(f"exporting attestation manifest {attestation}")
     if image.index is not None:
         done(f"exporting manifest list {image.digest}")
     if output.type is not OutputType.IMAGE:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from polybuild.attest.options import Attestations
 from polybuild.cache.spec import CacheSpec, Direction, parse_caches
 from polybuild.errors import UsageError
 from polybuild.exporters.spec import OutputSpec, parse_outputs
@@ -64,6 +65,9 @@ class BuildRequest:
     context_source: str = ""
     ulimits: tuple[tuple[str, int, int], ...] = ()  # --ulimit: (name, soft, hard)
     shm_size: int | None = None  # --shm-size in bytes (None: 64 MiB, as Docker)
+    # --provenance/--sbom/--attest with buildx's default (min provenance; the CLI's); none
+    # for API callers that do not ask
+    attestations: Attestations = field(default_factory=Attestations)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +115,7 @@ def make_request(
     add_hosts: Sequence[str] = (),
     ulimits: Sequence[str] = (),
     shm_size: str | None = None,
+    attestations: Attestations | None = None,
 ) -> BuildRequest:
     """Parse `docker buildx build`'s flag values into a BuildRequest; UsageError naming the
     flag for a bad value. Every argument has that flag's syntax and meaning."""
@@ -170,6 +175,7 @@ def make_request(
         add_hosts=parse_add_hosts(add_hosts),
         ulimits=parse_ulimits(ulimits),
         shm_size=parse_shm_size(shm_size),
+        attestations=attestations or Attestations(),
     )
 
 

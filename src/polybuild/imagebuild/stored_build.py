@@ -5,6 +5,7 @@ result back), then each output is written from the store by polybuild's exporter
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any, BinaryIO, TextIO
 
 from polybuild import exporters
@@ -12,12 +13,20 @@ from polybuild.builders import Builder, Node
 from polybuild.dockerfile import graph_dump
 from polybuild.exporters.base import ExportContext
 from polybuild.exporters.export import ExportResult, check_outputs
-from polybuild.image.platform_image import ExportSource, PlatformImage
+from polybuild.image import ImageStore
+from polybuild.image.platform_image import ExportSource, PlatformImage, Predicate
 from polybuild.imagebuild.base_pulls import BaseImagePuller
 from polybuild.imagebuild.build_history import recording
 from polybuild.imagebuild.build_reports import write_reports
 from polybuild.imagebuild.check_call import warn_build
-from polybuild.imagebuild.driver import Driver, LocalDriver, build_on_nodes, driver_for, plan
+from polybuild.imagebuild.driver import (
+    Driver,
+    LocalDriver,
+    NodeBuild,
+    build_on_nodes,
+    driver_for,
+    plan,
+)
 from polybuild.imagebuild.export_steps import export_reported
 from polybuild.imagebuild.pins import Pins
 from polybuild.imagebuild.pipeline import convert_all
@@ -116,7 +125,9 @@ async def _build(
         try:
             warn_build(request, writer)  # BuildKit lints before it solves
             with runtime.in_use(), store.lease():
+                started = _now()
                 built = await build_on_nodes(request, planned, writer)
+                finished = _now()
                 if request.check_reproducible:
                     unique = list({id(d): d for d in map(drivers, builder.nodes)}.values())
                     checked = await check_reproducible(
@@ -126,7 +137,10 @@ async def _build(
                     from polybuild.imagebuild.cache_flow import ensure_layers
 
                     await ensure_layers(request, built.images, store.content, built.fetch)
-                results = await _export(list(built.images), request, export_context, writer)
+                predicates = await _attestations(request, built, store, started, finished)
+                results = await _export(
+                    list(built.images), request, export_context, writer, predicates
+                )
                 if request.cache_to and all(p.driver.cache_format == "polybuild" for p in planned):
                     # BuildKit daemons export their own; polybuild nodes' records go out once.
                     from polybuild.imagebuild.cache_flow import export_build_cache
@@ -163,15 +177,55 @@ def _label(driver: Driver) -> str:
     return driver.label
 
 
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def _attestations(
+    request: BuildRequest,
+    built: NodeBuild,
+    store: ImageStore,
+    started: datetime,
+    finished: datetime,
+) -> tuple[Predicate, ...]:
+    """The provenance and SBOM predicates the request asks for (its outputs decide which
+    they carry); nothing is made for a build without outputs."""
+    asked = request.attestations
+    if not request.outputs or not asked.any:
+        return ()
+    from polybuild.history.record import new_ref
+    from polybuild.imagebuild.attestations import provenance_predicates, sbom_predicates
+
+    out: tuple[Predicate, ...] = ()
+    if asked.sbom is not None:  # BuildKit's order: the scanner's, then the provenance
+        epoch = request.source_date_epoch
+        created = datetime.fromtimestamp(epoch, UTC) if epoch is not None else finished
+        out += await asyncio.to_thread(
+            sbom_predicates, store.content, built.images, created=created.replace(microsecond=0)
+        )
+    if asked.provenance is not None:
+        out += provenance_predicates(
+            request,
+            asked.provenance,
+            built.images,
+            built.bases,
+            started=started,
+            finished=finished,
+            invocation_id=new_ref(),
+        )
+    return out
+
+
 async def _export(
     images: list[PlatformImage],
     request: BuildRequest,
     context: ExportContext,
     progress: ProgressWriter,
+    predicates: tuple[Predicate, ...] = (),
 ) -> list[ExportResult]:
     if not request.outputs or context.store is None:
         return []
-    source = ExportSource(context.store.content, tuple(images), multi_platform(request))
+    source = ExportSource(context.store.content, tuple(images), multi_platform(request), predicates)
     return await export_reported(source, request.outputs, context, progress)
 
 

@@ -130,13 +130,14 @@ async def _attestations(
     provenance: tuple[Any, ...] = ()
     for attestation in walk.refs.get(digest, []):
         _, manifest = walk.manifests[attestation]
-        for layer in manifest.layers:
-            if not _is_in_toto(layer.media_type):
-                continue
-            kind = layer.annotations.get(_PREDICATE_TYPE, "")
-            if kind == SPDX:
+        layers = [x for x in manifest.layers if _is_in_toto(x.media_type)]
+        # As buildx: every SPDX layer, and the first SLSA layer of each manifest (two scans:
+        # an SBOM after the provenance in a manifest still counts).
+        for layer in layers:
+            if layer.annotations.get(_PREDICATE_TYPE, "") == SPDX:
                 spdx.append(await _predicate(client, ref, layer))
-            elif kind.startswith(SLSA_PREFIX):
+        for layer in layers:
+            if layer.annotations.get(_PREDICATE_TYPE, "").startswith(SLSA_PREFIX):
                 provenance = (await _predicate(client, ref, layer),)
                 break
     return tuple(spdx), provenance

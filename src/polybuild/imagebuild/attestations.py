@@ -1,0 +1,132 @@
+"""The attestations a build asks for, made for each platform's image once it is built: SLSA
+provenance (attest.provenance) from the request and the base images each platform used, and
+an SPDX SBOM (polybuild.sbom) from a scan of the image's root file system unpacked into a
+private scratch directory. The exporters then attach them to the outputs that carry them."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+
+from polybuild.attest.intoto import PREDICATE_SPDX
+from polybuild.attest.options import ProvenanceOptions
+from polybuild.attest.provenance import BuildRecord, ImageMaterial, SecretUse, predicate_json
+from polybuild.errors import UsageError
+from polybuild.image.content import ContentStore
+from polybuild.image.platform_image import PlatformImage, Predicate
+from polybuild.imagebuild.baseimages import UsedImage
+from polybuild.imagebuild.request import BuildRequest
+from polybuild.platforms import Platform, default_platform, format_platform
+
+SBOM_FILENAME = "sbom.spdx.json"  # BuildKit's scanner names its document so
+
+
+def frontend_attrs(request: BuildRequest, dockerfile_name: str) -> dict[str, str]:
+    """The frontend options buildx sends BuildKit for this request (what provenance lists)."""
+    attrs = {"filename": dockerfile_name}
+    if request.target:
+        attrs["target"] = request.target
+    for key, value in request.build_args.items():
+        attrs[f"build-arg:{key}"] = value
+    for key, value in request.labels.items():
+        attrs[f"label:{key}"] = value
+    if request.no_cache:
+        attrs["no-cache"] = ""
+    if request.context_source and request.context_source != "-":
+        attrs["context"] = request.context_source
+    for named in request.build_contexts:
+        attrs[f"context:{named.name}"] = named.value
+    return attrs
+
+
+def provenance_predicates(
+    request: BuildRequest,
+    options: ProvenanceOptions,
+    images: Sequence[PlatformImage],
+    bases: Mapping[Platform, tuple[UsedImage, ...]],
+    *,
+    started: datetime,
+    finished: datetime,
+    invocation_id: str,
+) -> tuple[Predicate, ...]:
+    """One provenance predicate per platform image, in `options`' mode and version."""
+    name = request.dockerfile.name if request.dockerfile is not None else "Dockerfile"
+    dockerfile = _dockerfile_bytes(request) if options.mode == "max" else None
+    local = not request.context_source or request.context_source == "-"
+    out = []
+    for image in images:
+        record = BuildRecord(
+            builder_platform=default_platform(),
+            started=started,
+            finished=finished,
+            invocation_id=invocation_id,
+            frontend_attrs=frontend_attrs(request, name),
+            locals=("context", "dockerfile") if local else ("dockerfile",),
+            images=tuple(
+                ImageMaterial(u.ref, u.digest, u.platform) for u in bases.get(image.platform, ())
+            ),
+            secrets=tuple(SecretUse(i) for i in sorted(request.secrets.secrets)),
+            ssh=tuple(SecretUse(i) for i in sorted(request.secrets.ssh)),
+            network_access=request.network != "none",
+            dockerfile=(name, dockerfile) if dockerfile is not None else None,
+            started_ns=started.microsecond * 1000,
+            finished_ns=finished.microsecond * 1000,
+        )
+        out.append(
+            Predicate(
+                image.platform,
+                options.predicate_type,
+                predicate_json(record, options),
+                inline_only=options.inline_only,
+                filename=options.filename,
+            )
+        )
+    return tuple(out)
+
+
+def _dockerfile_bytes(request: BuildRequest) -> bytes | None:
+    if request.dockerfile_text is not None:
+        return request.dockerfile_text
+    path = request.dockerfile or request.context / "Dockerfile"
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+def sbom_predicates(
+    content: ContentStore, images: Sequence[PlatformImage], *, created: datetime
+) -> tuple[Predicate, ...]:
+    """One SPDX document per platform image: its layers unpacked (as `-o type=local` does,
+    never trusting their paths) into a private directory, scanned, then removed."""
+    from polybuild.exporters.filesystem import unpack_image
+    from polybuild.sbom import scan_rootfs, spdx_document
+    from polybuild.scratch import scratch_dir
+
+    out = []
+    for image in images:
+        missing = [x for x in image.manifest.value.layers if not content.exists(x.digest)]
+        if missing:
+            raise UsageError(
+                f"--sbom: the {format_platform(image.platform)} image's layers are not on this "
+                f"machine ({missing[0].digest} ...): a node built and pushed it itself",
+                hint="build the SBOM's platforms on this machine or an ssh node, or drop --sbom",
+            )
+        with scratch_dir("sbom") as scratch:
+            root = scratch / "rootfs"
+            os.mkdir(root, 0o700)
+            unpack_image(content, image, root)
+            inventory = scan_rootfs(root)
+        document = spdx_document(inventory, name="sbom", created=created)
+        body = json.dumps(document, indent=2, sort_keys=False).encode()
+        out.append(Predicate(image.platform, PREDICATE_SPDX, body, filename=SBOM_FILENAME))
+    return tuple(out)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+__all__ = ["SBOM_FILENAME", "frontend_attrs", "now", "provenance_predicates", "sbom_predicates"]
