@@ -130,7 +130,7 @@ def _platforms(values: tuple[str, ...]) -> list[str]:
     help="As --call; `graph` prints polybuild's build graph for each platform.",
 )
 @click.option("--builder", default="", metavar="NAME", help="Build with this builder.")
-@click.option("-j", "--jobs", type=int, default=None, help="Steps at once (default: 2 x CPUs).")
+@click.option("-j", "--jobs", type=int, default=None, help="Steps at once (default: CPUs).")
 @click.option(
     "--provenance",
     default=None,
