@@ -282,3 +282,52 @@ def test_local_output_writes_statements_beside_each_platforms_files(tmp_path: Pa
             for ref in package_.get("externalRefs", [])
         }
         assert "pkg:npm/left-pad@1.3.0" in purls
+
+
+def test_sbom_scans_the_stages_that_ask_for_it(tmp_path: Path) -> None:
+    """BUILDKIT_SBOM_SCAN_STAGE in a stage adds that stage's SBOM (`sbom-NAME.spdx.json`)
+    beside the final image's; `scan-stage=true` scans every stage the target needs."""
+    require_root()
+    builder = tmp_path / "builder"
+    import_busybox(builder)
+    ctx = tmp_path / "ctx"
+    write(ctx / "app/node_modules/left-pad/package.json",
+          '{"name": "left-pad", "version": "1.3.0", "license": "WTFPL"}')  # fmt: skip
+    write(ctx / "py/attrs-23.1.0.dist-info/METADATA",
+          "Metadata-Version: 2.3\nName: attrs\nVersion: 23.1.0\n")  # fmt: skip
+    (ctx / "Dockerfile").write_text(
+        "FROM busybox AS deps\nARG BUILDKIT_SBOM_SCAN_STAGE=true\nCOPY app /app\n"
+        "FROM busybox AS tools\nCOPY py /usr/lib/python3/dist-packages\n"
+        "FROM busybox\nCOPY --from=deps /app/node_modules/left-pad/package.json /pkg.json\n"
+        "COPY --from=tools /usr/lib/python3/dist-packages /py\n"
+    )
+
+    def purls(document: Path) -> set[str]:
+        statement = json.loads(document.read_text())
+        return {
+            ref["referenceLocator"]
+            for package in statement["predicate"]["packages"]
+            for ref in package.get("externalRefs", [])
+        }
+
+    out = tmp_path / "out"
+    polybuild(builder, "build", "--sbom=true", "-o", f"type=local,dest={out}", str(ctx))
+    assert sorted(p.name for p in out.glob("sbom*.json")) == [
+        "sbom-deps.spdx.json",
+        "sbom.spdx.json",
+    ]
+    assert "pkg:npm/left-pad@1.3.0" in purls(out / "sbom-deps.spdx.json")
+    assert not any(p.startswith("pkg:npm/") for p in purls(out / "sbom.spdx.json"))
+    every = tmp_path / "every"
+    polybuild(builder, "build", "--attest", "type=sbom,scan-stage=true",
+              "-o", f"type=local,dest={every}", str(ctx))  # fmt: skip
+    assert sorted(p.name for p in every.glob("sbom*.json")) == [
+        "sbom-deps.spdx.json",
+        "sbom-tools.spdx.json",
+        "sbom.spdx.json",
+    ]
+    assert "pkg:pypi/attrs@23.1.0" in purls(every / "sbom-tools.spdx.json")
+    none = tmp_path / "none"
+    polybuild(builder, "build", "--sbom=true", "--build-arg", "BUILDKIT_SBOM_SCAN_STAGE=false",
+              "-o", f"type=local,dest={none}", str(ctx))  # fmt: skip
+    assert sorted(p.name for p in none.glob("sbom*.json")) == ["sbom.spdx.json"]

@@ -9,18 +9,21 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, BinaryIO, cast
 
 from polybuild.attest.intoto import PREDICATE_SPDX
 from polybuild.attest.options import ProvenanceOptions
 from polybuild.attest.provenance import BuildRecord, ImageMaterial, SecretUse, predicate_json
 from polybuild.errors import UsageError
 from polybuild.image.content import ContentStore
+from polybuild.image.layer import Layer
 from polybuild.image.platform_image import PlatformImage, Predicate
 from polybuild.imagebuild.baseimages import UsedImage
 from polybuild.imagebuild.request import BuildRequest
 from polybuild.platforms import Platform, default_platform, format_platform
 
-SBOM_FILENAME = "sbom.spdx.json"  # BuildKit's scanner names its document so
+if TYPE_CHECKING:
+    from polybuild.sbom import Inventory
 
 
 def frontend_attrs(request: BuildRequest, dockerfile_name: str) -> dict[str, str]:
@@ -97,36 +100,67 @@ def _dockerfile_bytes(request: BuildRequest) -> bytes | None:
 
 
 def sbom_predicates(
-    content: ContentStore, images: Sequence[PlatformImage], *, created: datetime
+    content: ContentStore,
+    images: Sequence[PlatformImage],
+    *,
+    created: datetime,
+    scanned: Mapping[Platform, tuple[tuple[str, tuple[Layer, ...]], ...]] | None = None,
 ) -> tuple[Predicate, ...]:
-    """One SPDX document per platform image: its layers unpacked (as `-o type=local` does,
-    never trusting their paths) into a private directory, scanned, then removed."""
-    from polybuild.exporters.filesystem import unpack_image
-    from polybuild.sbom import scan_rootfs, spdx_document
-    from polybuild.scratch import scratch_dir
-
+    """One SPDX document per platform image (`sbom.spdx.json`), then one per stage it also
+    scans (`sbom-STAGE.spdx.json`, BUILDKIT_SBOM_SCAN_STAGE): the layers unpacked (as
+    `-o type=local` does, never trusting their paths) into a private directory, scanned,
+    then removed."""
     out = []
     for image in images:
-        missing = [x for x in image.manifest.value.layers if not content.exists(x.digest)]
-        if missing:
-            raise UsageError(
-                f"--sbom: the {format_platform(image.platform)} image's layers are not on this "
-                f"machine ({missing[0].digest} ...): a node built and pushed it itself",
-                hint="build the SBOM's platforms on this machine or an ssh node, or drop --sbom",
+        layers = tuple(
+            Layer(descriptor, diff_id)
+            for descriptor, diff_id in zip(
+                image.manifest.value.layers, image.config.value.diff_ids, strict=True
             )
-        with scratch_dir("sbom") as scratch:
-            root = scratch / "rootfs"
-            os.mkdir(root, 0o700)
-            unpack_image(content, image, root)
-            inventory = scan_rootfs(root)
-        document = spdx_document(inventory, name="sbom", created=created)
-        body = json.dumps(document, indent=2, sort_keys=False).encode()
-        out.append(Predicate(image.platform, PREDICATE_SPDX, body, filename=SBOM_FILENAME))
+        )
+        targets = [("", layers), *(scanned or {}).get(image.platform, ())]
+        for stage, chain in targets:
+            missing = [x for x in chain if not content.exists(x.descriptor.digest)]
+            if missing:
+                raise UsageError(
+                    f"--sbom: the {format_platform(image.platform)} image's layers are not on "
+                    f"this machine ({missing[0].descriptor.digest} ...): a node built and "
+                    "pushed it itself",
+                    hint="build the SBOM's platforms on this machine or an ssh node, or drop "
+                    "--sbom",
+                )
+            name = f"sbom-{stage}" if stage else "sbom"
+            from polybuild.sbom import spdx_document  # only a build that asks for an SBOM
+
+            document = spdx_document(_scan(content, chain), name=name, created=created)
+            body = json.dumps(document, indent=2).encode()
+            out.append(
+                Predicate(image.platform, PREDICATE_SPDX, body, filename=f"{name}.spdx.json")
+            )
     return tuple(out)
+
+
+def _scan(content: ContentStore, layers: Sequence[Layer]) -> Inventory:
+    from polybuild.layers import UnpackMode, unpack_layer
+    from polybuild.sbom import scan_rootfs
+    from polybuild.scratch import scratch_dir
+
+    with scratch_dir("sbom") as scratch:
+        root = scratch / "rootfs"
+        os.mkdir(root, 0o700)
+        for layer in layers:
+            with content.open(layer.descriptor.digest) as blob:
+                unpack_layer(
+                    cast(BinaryIO, blob),
+                    root,
+                    mode=UnpackMode.MERGED,
+                    expected_diff_id=str(layer.diff_id),
+                )
+        return scan_rootfs(root)
 
 
 def now() -> datetime:
     return datetime.now(UTC)
 
 
-__all__ = ["SBOM_FILENAME", "frontend_attrs", "now", "provenance_predicates", "sbom_predicates"]
+__all__ = ["frontend_attrs", "now", "provenance_predicates", "sbom_predicates"]

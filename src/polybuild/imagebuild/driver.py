@@ -25,7 +25,9 @@ from polybuild.tasks import first_error
 
 if TYPE_CHECKING:
     from polybuild.imagebuild.baseimages import Puller, UsedImage
+    from polybuild.imagebuild.pipeline import Converted
     from polybuild.runtime import Runtime
+    from polybuild.solver.scheduler import Solver
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +46,11 @@ class NodeBuild:
     # The base images each platform's build used (for provenance); empty when the node
     # does not say (ssh nodes and BuildKit daemons, for now)
     bases: Mapping[Platform, tuple[UsedImage, ...]] = field(default_factory=dict)
+    # --sbom's extra stages (BUILDKIT_SBOM_SCAN_STAGE): each platform's (stage name, its
+    # layers, bottom first), the layers in this machine's store
+    scanned: Mapping[Platform, tuple[tuple[str, tuple[Layer, ...]], ...]] = field(
+        default_factory=dict
+    )
 
 
 class Driver(Protocol):
@@ -124,7 +131,34 @@ class LocalDriver:
             records = {k: c for k, c in records.items() if (every and await fetch(c))
                        or all(solver.content.exists(x.blob) for x in c)}  # fmt: skip
         bases = {g.target_platform: converted.resolver.used(g.ops()) for g in converted.graphs}
-        return NodeBuild(tuple(images), tuple(solver.executed), emulated, records, fetch, bases)
+        scanned = await _scanned_stages(mine, converted, solver)
+        return NodeBuild(
+            tuple(images), tuple(solver.executed), emulated, records, fetch, bases, scanned
+        )
+
+
+async def _scanned_stages(
+    request: BuildRequest, converted: Converted, solver: Solver
+) -> dict[Platform, tuple[tuple[str, tuple[Layer, ...]], ...]]:
+    """The layers of the stages `--sbom` also scans (none without --sbom), from the solver's
+    memoised results, each brought whole into the store."""
+    sbom = request.attestations.sbom
+    if sbom is None:
+        return {}
+    from polybuild.imagebuild.sbom_stages import scanned_stages
+    from polybuild.solver.results import Chain
+
+    found: dict[Platform, tuple[tuple[str, tuple[Layer, ...]], ...]] = {}
+    for graph in converted.graphs:
+        chains = []
+        for stage in scanned_stages(
+            graph, converted.dockerfile, request.build_args, sbom.scan_stage
+        ):
+            result = await solver.solve(stage.root)
+            if isinstance(result, Chain) and not await solver.materialize(result):
+                chains.append((stage.name or f"stage-{stage.index}", result.layers))
+        found[graph.target_platform] = tuple(chains)
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +258,7 @@ async def build_on_nodes(
         {key: chain for b in builds for key, chain in b.records.items()},
         fetch if fetchers else None,
         {platform: used for b in builds for platform, used in b.bases.items()},
+        {platform: stages for b in builds for platform, stages in b.scanned.items()},
     )
 
 

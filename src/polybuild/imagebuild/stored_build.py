@@ -201,7 +201,11 @@ async def _attestations(
         epoch = request.source_date_epoch
         created = datetime.fromtimestamp(epoch, UTC) if epoch is not None else finished
         out += await asyncio.to_thread(
-            sbom_predicates, store.content, built.images, created=created.replace(microsecond=0)
+            sbom_predicates,
+            store.content,
+            built.images,
+            created=created.replace(microsecond=0),
+            scanned=built.scanned,
         )
     if asked.provenance is not None:
         out += provenance_predicates(
