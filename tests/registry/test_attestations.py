@@ -331,3 +331,24 @@ def test_sbom_scans_the_stages_that_ask_for_it(tmp_path: Path) -> None:
     polybuild(builder, "build", "--sbom=true", "--build-arg", "BUILDKIT_SBOM_SCAN_STAGE=false",
               "-o", f"type=local,dest={none}", str(ctx))  # fmt: skip
     assert sorted(p.name for p in none.glob("sbom*.json")) == ["sbom.spdx.json"]
+
+
+def test_a_link_in_the_image_where_a_statement_goes_is_replaced_not_followed(
+    tmp_path: Path,
+) -> None:
+    """An image holding `provenance.json` as a link to a file outside the export: the local
+    output's statement replaces the link; the file it pointed at is untouched."""
+    require_root()
+    builder = tmp_path / "builder"
+    import_busybox(builder)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me\n")
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(f"FROM busybox\nRUN ln -s {victim} /provenance.json\n")
+    out = tmp_path / "out"
+    polybuild(builder, "build", "--provenance=true", "-o", f"type=local,dest={out}", str(ctx))
+    statement = out / "provenance.json"
+    assert statement.is_file() and not statement.is_symlink()
+    assert json.loads(statement.read_text())["predicateType"].startswith("https://slsa.dev/")
+    assert victim.read_text() == "keep me\n"
