@@ -15,6 +15,8 @@ from polybuild.exporters.base import ExportContext
 from polybuild.exporters.export import ExportResult, check_outputs
 from polybuild.image import ImageStore
 from polybuild.image.platform_image import ExportSource, PlatformImage, Predicate
+from polybuild.imagebuild.advice import METADATA_KEY as ADVICE_KEY
+from polybuild.imagebuild.advice import build_advice, render_advice
 from polybuild.imagebuild.base_pulls import BaseImagePuller
 from polybuild.imagebuild.build_history import recording
 from polybuild.imagebuild.build_reports import write_reports
@@ -154,6 +156,7 @@ async def _build(
             err.write(line + "\n")
         assembled = results[0].image if results else None
         outcome.image_digest = str(assembled.target.digest) if assembled is not None else ""
+        advice = build_advice(request, planned, recorder.events)
         if not request.outputs:
             warn(exporters.NO_OUTPUT_WARNING)
         if assembled is not None:
@@ -161,10 +164,13 @@ async def _build(
             if request.iidfile:
                 exporters.write_iidfile(request.iidfile, assembled)
             if request.metadata_file:
-                exporters.write_metadata_file(
-                    request.metadata_file, exporters.metadata(assembled, names)
-                )
+                data = exporters.metadata(assembled, names)
+                if advice:
+                    data[ADVICE_KEY] = [a.to_json() for a in advice]
+                exporters.write_metadata_file(request.metadata_file, data)
     write_reports(err, request, planned, recorder.events)
+    if request.progress != "quiet":
+        err.write(render_advice(advice))
     return BuildResult(
         index=assembled.target if assembled is not None else None,
         images=built.images,

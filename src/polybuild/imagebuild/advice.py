@@ -1,0 +1,58 @@
+"""The emulation advisor after a build (issue 17): which emulated RUN steps to cross-compile,
+from the build's own events and its Dockerfile, for the report after the progress and for
+`--metadata-file`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from polybuild.errors import PolybuildError
+from polybuild.history.capture import capture_steps
+from polybuild.history.record import BuildRecord, NodeRecord
+from polybuild.imagebuild.driver import Planned
+from polybuild.imagebuild.request import BuildRequest
+from polybuild.insight import Advice, advise
+from polybuild.platforms import format_platform
+from polybuild.progress.events import Event, VertexStarted
+
+METADATA_KEY = "polybuild.emulation.advice"
+
+
+def build_advice(
+    request: BuildRequest, planned: Sequence[Planned], events: Sequence[Event]
+) -> tuple[Advice, ...]:
+    """Advice for this build's emulated steps that ran natively for another platform (none
+    when nothing ran emulated, or the Dockerfile cannot be read again)."""
+    if not any(isinstance(e, VertexStarted) and e.emulated for e in events):
+        return ()
+    from polybuild.imagebuild.dockerfile_file import read_dockerfile
+
+    try:
+        data, name, _ = read_dockerfile(request)
+    except (PolybuildError, OSError):
+        return ()
+    nodes = tuple(
+        NodeRecord(p.driver.label, tuple(format_platform(x) for x in p.platforms),
+                   p.driver.vertex_prefix)
+        for p in planned
+    )  # fmt: skip
+    steps, _ = capture_steps(events, nodes)
+    record = BuildRecord(
+        ref="", name="", builder="", started=0.0, completed=0.0, status="completed", steps=steps
+    )
+    try:
+        return advise(record, data, filename=name)
+    except PolybuildError:  # a Dockerfile the build read differently (stdin, a URL context)
+        return ()
+
+
+def render_advice(advice: Sequence[Advice]) -> str:
+    """The report after the build: one line per step worth moving, most time saved first."""
+    if not advice:
+        return ""
+    lines = ["Cross-compile to save time (emulated steps, native times of the same steps):"]
+    lines += [f"  {a.message}" for a in advice]
+    return "\n".join(lines) + "\n"
+
+
+__all__ = ["METADATA_KEY", "build_advice", "render_advice"]

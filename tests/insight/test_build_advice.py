@@ -1,0 +1,91 @@
+"""The emulation advisor after a real build: an emulated RUN whose twin ran natively for
+another platform is reported with the ratio of the two steps' times as the build measured
+them (read back from the same build's rawjson progress), on stderr and in --metadata-file;
+a cross-compiled stage gets no advice."""
+
+from __future__ import annotations
+
+import calendar
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import import_busybox, require_platforms, require_root, run_cli
+
+pytestmark = [pytest.mark.root, pytest.mark.qemu]
+
+LOOP = "awk 'BEGIN { s = 0; for (i = 0; i < 400000; i++) s = (s + i * i) % 1000003; print s }'"
+
+
+def _seconds(stamp: str) -> float:
+    base, _, fraction = stamp.rstrip("Z").partition(".")
+    return calendar.timegm(time.strptime(base, "%Y-%m-%dT%H:%M:%S")) + float(f"0.{fraction or 0}")
+
+
+def _step_times(stderr: str) -> dict[str, float]:
+    """Each completed vertex's duration by name, from the rawjson progress."""
+    merged: dict[str, dict[str, str]] = {}
+    for line in stderr.splitlines():
+        try:
+            status = json.loads(line)
+        except ValueError:
+            continue
+        for vertex in status.get("vertexes") or []:
+            merged.setdefault(vertex["digest"], {}).update(vertex)
+    return {
+        v["name"]: _seconds(v["completed"]) - _seconds(v["started"])
+        for v in merged.values()
+        if v.get("started") and v.get("completed") and not v.get("cached")
+    }
+
+
+def test_an_emulated_step_with_a_native_twin_is_advised(tmp_path: Path) -> None:
+    require_root()
+    require_platforms("linux/arm64")
+    root = tmp_path / "root"
+    import_busybox(root, ("amd64", "arm64"))
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(f"FROM busybox\nRUN {LOOP} > /sum\n")
+    metadata = tmp_path / "metadata.json"
+    done = run_cli(root, "build", "--platform", "linux/amd64,linux/arm64", "--progress=rawjson",
+                   "--metadata-file", str(metadata), "-o", f"type=oci,dest={tmp_path / 'o.tar'}",
+                   str(ctx))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    times = _step_times(done.stderr)
+    emulated = next(t for name, t in times.items() if name.startswith("[linux/arm64 2/2] RUN"))
+    native = next(t for name, t in times.items() if name.startswith("[linux/amd64 2/2] RUN"))
+    assert emulated >= 1.0, times  # the advisor's threshold: QEMU makes the loop slow enough
+    (advice,) = json.loads(metadata.read_text())["polybuild.emulation.advice"]
+    assert (advice["file"], advice["line"], advice["platform"], advice["basis"]) == (
+        "Dockerfile",
+        2,
+        "linux/arm64",
+        "twin",
+    )
+    assert advice["emulatedSeconds"] == pytest.approx(emulated, abs=0.01)
+    assert advice["nativeSeconds"] == pytest.approx(native, abs=0.01)
+    assert advice["ratio"] == pytest.approx(emulated / native, rel=0.02)
+    assert "FROM --platform=$BUILDPLATFORM" in advice["message"]
+    assert advice["message"] in done.stderr  # the report after the build says the same
+
+
+def test_a_cross_compiled_stage_gets_no_advice(tmp_path: Path) -> None:
+    require_root()
+    root = tmp_path / "root"
+    import_busybox(root, ("amd64", "arm64"))
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(
+        f"FROM --platform=$BUILDPLATFORM busybox AS build\nRUN {LOOP} > /sum\n"
+        "FROM busybox\nCOPY --from=build /sum /sum\n"
+    )
+    metadata = tmp_path / "metadata.json"
+    done = run_cli(root, "build", "--platform", "linux/amd64,linux/arm64", "--progress=plain",
+                   "--metadata-file", str(metadata), "-o", f"type=oci,dest={tmp_path / 'o.tar'}",
+                   str(ctx))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "polybuild.emulation.advice" not in json.loads(metadata.read_text())
+    assert "Cross-compile to save time" not in done.stderr
