@@ -21,6 +21,7 @@ ERROR = "error"
 CANCELED = "canceled"
 STATUSES = (COMPLETED, ERROR, CANCELED)
 
+DOCKERFILE_SOURCE_LIMIT = 256 * 1024  # bytes of Dockerfile kept in a record, at most
 _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 REF_LENGTH = 25  # BuildKit's identity.NewID: 128 random bits in base 36
 
@@ -111,6 +112,9 @@ class BuildRecord:
     status: str  # completed, error or canceled
     context: str = ""
     dockerfile: str = ""
+    # the Dockerfile's text as the build read it (for the advisor and reports: the file may
+    # change or go); "" when it was not read or was larger than DOCKERFILE_SOURCE_LIMIT
+    dockerfile_source: str = ""
     target: str = ""
     platforms: tuple[str, ...] = ()
     nodes: tuple[NodeRecord, ...] = ()
@@ -161,6 +165,7 @@ def decode(data: bytes) -> BuildRecord:
 __all__ = [
     "CANCELED",
     "COMPLETED",
+    "DOCKERFILE_SOURCE_LIMIT",
     "ERROR",
     "BuildRecord",
     "LogChunk",

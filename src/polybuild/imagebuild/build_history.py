@@ -34,6 +34,7 @@ from polybuild.history import (
     capture_steps,
     new_ref,
 )
+from polybuild.history.record import DOCKERFILE_SOURCE_LIMIT
 from polybuild.imagebuild.driver import Planned
 from polybuild.imagebuild.request import BuildRequest
 from polybuild.platforms import format_platform
@@ -51,6 +52,7 @@ class Outcome:
     planned: Sequence[Planned] = ()
     recorder: Recorder = field(default_factory=Recorder)
     image_digest: str = ""
+    record: BuildRecord | None = None  # set once the build ended and was recorded
 
 
 def options(request: BuildRequest) -> dict[str, str]:
@@ -103,6 +105,22 @@ def _outputs(request: BuildRequest) -> tuple[str, ...]:
     return tuple(described)
 
 
+def dockerfile_source(request: BuildRequest) -> str:
+    """The Dockerfile's text as the build reads it; "" when unreadable, too large or binary."""
+    from polybuild.imagebuild.dockerfile_file import read_dockerfile
+
+    try:
+        data, _, _ = read_dockerfile(request)
+    except (PolybuildError, OSError):
+        return ""
+    if len(data) > DOCKERFILE_SOURCE_LIMIT:
+        return ""
+    try:
+        return data.decode()
+    except UnicodeDecodeError:
+        return ""
+
+
 def make_record(
     request: BuildRequest,
     builder: Builder,
@@ -114,6 +132,7 @@ def make_record(
     status: str,
     error: str = "",
     image_digest: str = "",
+    source: str = "",
 ) -> BuildRecord:
     """The record of one finished build (pure: no I/O)."""
     # `-`, a git reference or a URL as typed (the local directory is a temporary copy)
@@ -143,6 +162,7 @@ def make_record(
         status=status,
         context=context,
         dockerfile=dockerfile,
+        dockerfile_source=source,
         target=request.target,
         platforms=tuple(format_platform(p) for p in request.platforms),
         nodes=nodes,
@@ -174,6 +194,7 @@ def recording(
     """Record the build run in the block, however it ends; never raises for the record."""
     outcome = Outcome()
     started = time.time()
+    source = dockerfile_source(request)  # before the build: what it read, not a later edit
     failure: BaseException | None = None
     try:
         yield outcome
@@ -193,8 +214,10 @@ def recording(
                 status=status,
                 error=message,
                 image_digest=outcome.image_digest,
+                source=source,
             )
             HistoryStore(root, warn=warn).save(record)
+            outcome.record = record
         except Exception as exc:  # a record is never worth a failed build
             warn(f"the build was not recorded in the history: {exc}")
 
