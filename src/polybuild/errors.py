@@ -9,7 +9,7 @@ POLYBUILD_EXIT_CODES=detailed.
     PolybuildError                        1     any failure polybuild reports (message + hint);
     │                                           as is: runtime, solver/cache, solver/scheduler,
     │                                           cli/check, cli/builders, builders/model,
-    │                                           history/store
+    │                                           history/store, insight/factors
     ├── UsageError                        2     bad flags, arguments or options; cli/*,
     │                                           imagebuild/request, imagebuild/pipeline,
     │                                           exporters/*, progress, registry/config,
