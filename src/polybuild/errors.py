@@ -9,7 +9,8 @@ POLYBUILD_EXIT_CODES=detailed.
     PolybuildError                        1     any failure polybuild reports (message + hint);
     │                                           as is: runtime, solver/cache, solver/scheduler,
     │                                           cli/check, cli/builders, builders/model,
-    │                                           history/store, insight/factors
+    │                                           history/store, insight/factors,
+    │                                           qemu_bench
     ├── UsageError                        2     bad flags, arguments or options; cli/*,
     │                                           imagebuild/request, imagebuild/pipeline,
     │                                           exporters/*, progress, registry/config,
