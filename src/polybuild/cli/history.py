@@ -108,24 +108,69 @@ def ls_command(
     click.echo(ls_output(records, now, format_, trunc=not no_trunc), nl=False)
 
 
+def _report_inputs(
+    record: BuildRecord,
+) -> tuple[list[BuildRecord], dict[str, float]]:
+    """The earlier builds (newest first, for native twins) and QEMU's measured factors."""
+    from polybuild.insight.factors import load_factors
+
+    history = [r for r in _store().records() if r.ref != record.ref and r.started <= record.started]
+    return history, load_factors(data_root())
+
+
+def inspect_output(record: BuildRecord, format_: str, *, show_ref: bool) -> str:
+    """What `history inspect --format FORMAT` prints: buildx's text (pretty), its JSON with
+    the timeline report's data under "Report" (json), the report page (html), or a Go
+    template over buildx's JSON."""
+    from polybuild.history.show import inspect_json, inspect_text
+
+    if format_ == "pretty":
+        return inspect_text(record, show_ref=show_ref, cwd=os.getcwd())
+    if format_ in ("json", "html"):
+        from polybuild.insight.report_file import render_report
+
+        history, factors = _report_inputs(record)
+        if format_ == "html":
+            return render_report(record, "html", history=history, factors=factors)
+        from polybuild.insight.report_data import build_report, report_json
+
+        out = inspect_json(record, os.getcwd())
+        out["Report"] = report_json(build_report(record, history=history, factors=factors))
+        return json.dumps(out, indent=2, ensure_ascii=False) + "\n"
+    from polybuild.imagetools.gotemplate import render
+
+    return render(format_, inspect_json(record, os.getcwd())) + "\n"
+
+
 @command.command("inspect")
 @click.argument("ref", required=False, default="")
 @click.option(
-    "--format", "format_", default="pretty", help="Format the output (pretty, json, a Go template)."
+    "--format",
+    "format_",
+    default="pretty",
+    help="Format the output: pretty, json (buildx's fields and the timeline report's data "
+    'under "Report"), html (the timeline report: one self-contained page), or a Go template.',
 )
-def inspect_command(ref: str, format_: str) -> None:
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    default=None,
+    metavar="FILE",
+    help="Write the output to FILE (whole or not at all) instead of stdout.",
+)
+def inspect_command(ref: str, format_: str, output: str | None) -> None:
     """Inspect a build record (default: the latest)."""
-    from polybuild.history.show import inspect_json, inspect_text
-
     record = _store().find(ref)
-    if format_ == "json":
-        click.echo(json.dumps(inspect_json(record, os.getcwd()), indent=2, ensure_ascii=False))
-    elif format_ == "pretty":
-        click.echo(inspect_text(record, show_ref=not ref, cwd=os.getcwd()), nl=False)
-    else:  # a Go template over the JSON's fields, as buildx's over its inspect output
-        from polybuild.imagetools.gotemplate import render
+    text = inspect_output(record, format_, show_ref=not ref)
+    if output is None or output == "-":
+        click.echo(text, nl=False)
+        return
+    from pathlib import Path
 
-        click.echo(render(format_, inspect_json(record, os.getcwd())))
+    from polybuild.insight.report_file import write_atomically
+
+    write_atomically(Path(output), text)
 
 
 @command.command("logs")
