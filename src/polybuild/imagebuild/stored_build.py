@@ -119,7 +119,12 @@ async def _build(
         recorder = outcome.recorder
         writer = ProgressWriter(
             Fanout(
-                make_renderer(request.progress, err, instance=(builder.name, builder.driver)),
+                make_renderer(
+                    request.progress,
+                    err,
+                    instance=(builder.name, builder.driver),
+                    nodes=[(p.driver.vertex_prefix, p.driver.label) for p in planned],
+                ),
                 recorder,
             )
         )

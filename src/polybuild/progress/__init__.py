@@ -16,7 +16,7 @@ the emulation report.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TextIO
 
 from polybuild.errors import UsageError
@@ -70,6 +70,7 @@ def make_renderer(
     *,
     env: Mapping[str, str] | None = None,
     instance: tuple[str, str] | None = None,
+    nodes: Sequence[tuple[str, str]] = (),
 ) -> Progress:
     """The sink for `--progress=MODE` writing to `stream` (usually stderr).
 
@@ -77,6 +78,8 @@ def make_renderer(
     output when `stream` is not one; `quiet` shows nothing (the CLI still reports errors).
     `instance` (builder name, driver) is the build's description as buildx gives it: plain
     output's `#0 building with "NAME" instance using DRIVER driver`, the tty's `DRIVER:NAME`.
+    `nodes` are the builder's (vertex prefix, label): the tty names the node of each step
+    when there are several.
     """
     chosen = resolve_mode(mode, env)
     if chosen == "quiet":
@@ -84,10 +87,10 @@ def make_renderer(
     if chosen == "rawjson":
         return RawJSONRenderer(stream)
     if chosen in ("auto", "tty") and _isatty(stream):
-        from polybuild.progress.tty import TTYRenderer  # rich's Live only when drawn
+        from polybuild.progress.tty import TTYRenderer  # only when drawn
 
         console_desc = f"{instance[1]}:{instance[0]}" if instance else ""
-        return TTYRenderer(stream, desc=console_desc)
+        return TTYRenderer(stream, desc=console_desc, nodes=nodes)
     desc = f'building with "{instance[0]}" instance using {instance[1]} driver' if instance else ""
     return PlainRenderer(stream, desc=desc)
 
