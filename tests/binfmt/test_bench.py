@@ -173,3 +173,17 @@ def test_bench_without_a_native_variant_fails_and_stores_nothing(
     assert "could not be measured natively (linux/amd64)" in done.stderr
     assert "has no variant for linux/amd64" in done.stderr
     assert not (root / FACTORS_PATH).exists()
+
+
+@pytest.mark.root
+@pytest.mark.qemu
+def test_bench_uses_the_local_store_when_the_registry_is_unreachable(tmp_path: Path) -> None:
+    require_root()
+    require_platforms("linux/amd64", "linux/arm64")
+    root = tmp_path / "root"
+    name = "127.0.0.1:1/bench/busybox:latest"  # nothing listens on port 1
+    import_busybox(root, ("amd64", "arm64"), name=name)
+    done = run_cli(root, "binfmt", "--bench", "--image", name, "--bench-runs", "1", timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert set(load_factors(root)) == {"linux/amd64", "linux/arm64"}
+    assert load_factors(root)["linux/arm64"] > 1.5
