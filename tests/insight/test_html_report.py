@@ -1,0 +1,177 @@
+"""The report page on synthetic records, read back with the stdlib's HTML parser: hostile
+strings come out as text, nothing is fetched, the chart, table and advice carry the classes
+and ids the page promises, and a 100-step build's page stays under 300 KB."""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+
+import pytest
+
+from polybuild.history.record import BuildRecord, NodeRecord, StepRecord, new_ref
+from polybuild.insight.html_report import render_html
+from polybuild.insight.report_data import build_report
+
+AMD, ARM, ARM7 = "linux/amd64", "linux/arm64", "linux/arm/v7"
+T0 = 5_000.0
+HOSTILE = "<script>alert(1)</script><img src=x onerror=alert(2)>"
+DOCKERFILE = "FROM busybox AS build\nRUN make\nFROM busybox\nCOPY --from=build /app /app\n"
+
+
+class Page(HTMLParser):
+    """Every element as (tag, attributes) and the text between them."""
+
+    def __init__(self, source: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.elements: list[tuple[str, dict[str, str]]] = []
+        self.texts: list[str] = []
+        self.feed(source)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.elements.append((tag, {k: v or "" for k, v in attrs}))
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.handle_starttag(tag, attrs)
+
+    def handle_data(self, data: str) -> None:
+        self.texts.append(data)
+
+    def select(self, tag: str, *classes: str) -> list[dict[str, str]]:
+        return [
+            a
+            for t, a in self.elements
+            if t == tag and set(classes) <= set(a.get("class", "").split())
+        ]
+
+    def by_id(self, id_: str) -> tuple[str, dict[str, str]]:
+        (found,) = [(t, a) for t, a in self.elements if a.get("id") == id_]
+        return found
+
+
+def record(*steps: StepRecord, **fields: object) -> BuildRecord:
+    values: dict[str, object] = {
+        "ref": new_ref(),
+        "name": "app",
+        "builder": "default",
+        "started": T0,
+        "completed": T0 + 12.0,
+        "status": "completed",
+        "platforms": (AMD, ARM),
+        "nodes": (NodeRecord("this machine", (AMD, ARM)),),
+        "steps": steps,
+    }
+    values.update(fields)
+    return BuildRecord(**values)  # type: ignore[arg-type]
+
+
+def run(vertex: str, name: str, start: float, end: float, **fields: object) -> StepRecord:
+    platform = str(fields.pop("platform", AMD))
+    return StepRecord(
+        vertex, name, T0 + start, T0 + end, platform=platform, node="this machine", **fields
+    )  # type: ignore[arg-type]
+
+
+def advised() -> BuildRecord:
+    name = f"[{ARM} build 2/2] RUN make"
+    return record(
+        run("from", f"[{ARM} build 1/2] FROM busybox", 0, 0.2, platform=ARM, cached=True),
+        run("emu", name, 0.2, 9, platform=ARM, emulated=True, inputs=("from",)),
+        run("twin", name.replace(ARM, AMD), 0.2, 1.2),
+        run("bad", f"[{AMD} 3/3] RUN false", 1.2, 2, error="exit code: 1", inputs=("twin",)),
+        dockerfile="/ctx/Dockerfile",
+        dockerfile_source=DOCKERFILE,
+    )
+
+
+def test_the_page_has_the_chart_the_table_the_totals_and_the_advice() -> None:
+    page = Page(render_html(build_report(advised())))
+    assert page.by_id("timeline")[0] == "svg"
+    lanes = page.select("g", "lane")
+    assert [a["data-platform"] for a in lanes] == [AMD, ARM]
+    assert len(page.select("rect", "step")) == 4
+    assert len(page.select("rect", "step", "emulated")) == 1
+    assert len(page.select("rect", "step", "cached")) == 1
+    assert len(page.select("rect", "step", "error")) == 1
+    assert len(page.select("rect", "step", "critical")) == 2  # from -> emu
+    assert page.select("g", "axis") and page.by_id("legend")
+    assert page.by_id("slowest")[0] == "table"
+    assert page.by_id("advice")[0] == "ol"
+    (item,) = [a for t, a in page.elements if t == "li" and "data-line" in a]
+    assert item["data-line"] == "2"
+    text = "".join(page.texts)
+    assert "Dockerfile:2" in text and "Dockerfile:1" in text  # the RUN, and the FROM to change
+    assert "FROM --platform=$BUILDPLATFORM" in text
+    assert "8.8\u00d7" in text  # 8.8 s emulated vs 1.0 s native
+    assert page.by_id("cache-rate")[0] == "span"
+    assert "1 of 4 steps cached" in text
+
+
+def test_record_strings_are_inert_text() -> None:
+    hostile = record(
+        run("a", f"[{AMD} 1/1] RUN {HOSTILE}", 0, 1, error=HOSTILE + "\x1b[31m\x00"),
+        name=HOSTILE,
+        error=HOSTILE,
+        status="error",
+        dockerfile=HOSTILE,
+        builder=HOSTILE,
+        nodes=(NodeRecord(HOSTILE, (AMD,)),),
+    )
+    html = render_html(build_report(hostile))
+    page = Page(html)
+    tags = {t for t, _ in page.elements}
+    assert not tags & {"script", "img", "iframe", "object", "embed", "link"}
+    assert not any(k.startswith("on") for _, a in page.elements for k in a)
+    assert HOSTILE in "".join(page.texts)  # shown, as text
+    assert "\x1b" not in html and "\x00" not in html
+
+
+def test_nothing_is_fetched_from_anywhere() -> None:
+    html = render_html(build_report(advised()))
+    page = Page(html)
+    for marker in ("http:", "https:", "url(", "@import", "<script", "<link"):
+        assert marker not in html
+    assert not any({"src", "href"} & set(a) for _, a in page.elements)
+
+
+def test_a_build_with_no_dockerfile_says_why_there_is_no_advice() -> None:
+    page = Page(render_html(build_report(record(run("a", f"[{AMD} 1/1] RUN x", 0, 1)))))
+    assert page.by_id("advice-note")[0] == "p"
+    assert not any(a.get("id") == "advice" for _, a in page.elements)
+
+
+def hundred_steps() -> BuildRecord:
+    steps = []
+    platforms = (AMD, ARM, ARM7)
+    for i in range(100):
+        platform = platforms[i % 3]
+        text = f"RUN ./build.sh --target {i} " + "--with-a-long-option " * 5
+        steps.append(
+            run(
+                f"sha256:{i:064x}",
+                f"[{platform} build {i // 3 + 1}/34] {text}",
+                i * 0.3,
+                i * 0.3 + 2.5,
+                platform=platform,
+                emulated=platform != AMD,
+                cached=i % 7 == 0,
+                inputs=(f"sha256:{i - 3:064x}",) if i >= 3 else (),
+            )
+        )
+    return record(*steps, platforms=platforms, completed=T0 + 40)
+
+
+def test_a_hundred_step_build_is_well_under_300_kb() -> None:
+    html = render_html(build_report(hundred_steps()))
+    size = len(html.encode())
+    print(f"a 100-step build's page: {size} bytes")
+    assert size < 300_000
+    page = Page(html)
+    assert len(page.select("rect", "step")) == 100
+    assert len(page.select("g", "lane")) == 3
+
+
+@pytest.mark.parametrize("status", ["error", "canceled"])
+def test_a_failed_build_shows_its_status(status: str) -> None:
+    page = Page(render_html(build_report(record(status=status, error="boom"))))
+    assert page.select("span", f"status-{status}")
