@@ -228,3 +228,11 @@ def test_long_instructions_are_shortened_in_the_message_only() -> None:
     advice = Advice("Dockerfile", 2, 2, "b", 1, text, ARM, 10.0, 1.0, TWIN)
     assert advice.instruction == text
     assert "x" * 100 not in advice.message and "..." in advice.message
+
+
+def test_a_variant_not_measured_takes_another_variant_of_its_architecture() -> None:
+    name = "[linux/arm/v6 build 3/4] RUN ./configure"
+    armv6 = step(name, 12.0, platform="linux/arm/v6")
+    (advice,) = advise(record(armv6), DOCKERFILE, factors={"linux/arm/v7": 12.0, "linux/arm64": 2})
+    assert (advice.basis, advice.native_seconds) == (ESTIMATE, pytest.approx(1.0))
+    assert advise(record(armv6), DOCKERFILE, factors={"linux/arm64": 6.0}) == ()

@@ -89,3 +89,80 @@ def test_a_cross_compiled_stage_gets_no_advice(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "polybuild.emulation.advice" not in json.loads(metadata.read_text())
     assert "Cross-compile to save time" not in done.stderr
+
+
+def _one_platform(root: Path, ctx: Path, platform: str, metadata: Path) -> dict[str, object]:
+    done = run_cli(root, "build", "--platform", platform, "--progress=plain",
+                   "--metadata-file", str(metadata), "-o", f"type=oci,dest={ctx.parent / 'o.tar'}",
+                   str(ctx))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    data: dict[str, object] = json.loads(metadata.read_text())
+    return data
+
+
+def test_without_a_twin_the_native_time_comes_from_history_then_from_measured_factors(
+    tmp_path: Path,
+) -> None:
+    require_root()
+    require_platforms("linux/arm64")
+    from polybuild.insight.factors import save_factors
+
+    root = tmp_path / "root"
+    import_busybox(root, ("amd64", "arm64"))
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(f"FROM busybox\nRUN {LOOP} > /sum\n")
+    metadata = tmp_path / "metadata.json"
+    # arm64 alone, nothing known: an emulated step with no native time is not advised
+    assert "polybuild.emulation.advice" not in _one_platform(root, ctx, "linux/arm64", metadata)
+    # QEMU's factor measured (as `binfmt --bench` stores it): an estimate
+    save_factors(root, {"linux/amd64": 1.0, "linux/arm64": 10.0}, workload="test",
+                 native="linux/amd64", measured=0.0)  # fmt: skip
+    done = run_cli(root, "build", "--no-cache", "--platform", "linux/arm64", "--progress=plain",
+                   "--metadata-file", str(metadata), "-o", f"type=oci,dest={tmp_path / 'o.tar'}",
+                   str(ctx))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (advice,) = json.loads(metadata.read_text())["polybuild.emulation.advice"]
+    assert advice["basis"] == "estimate" and advice["ratio"] == pytest.approx(10.0, rel=0.01)
+    assert "estimated from QEMU's measured slow-down" in done.stderr
+    # the step once built natively for amd64: its time is the twin of the next arm64 build
+    _one_platform(root, ctx, "linux/amd64", metadata)
+    done = run_cli(root, "build", "--no-cache", "--platform", "linux/arm64", "--progress=plain",
+                   "--metadata-file", str(metadata), "-o", f"type=oci,dest={tmp_path / 'o.tar'}",
+                   str(ctx))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (advice,) = json.loads(metadata.read_text())["polybuild.emulation.advice"]
+    assert advice["basis"] == "history", advice
+    native_run = json.loads(run_cli(root, "history", "inspect", "^1", "--format", "json").stdout)
+    assert native_run["Platform"] == ["linux/amd64"]
+    assert "native time from an earlier build" in done.stderr
+
+
+def test_build_report_writes_the_timeline_page_and_its_json(tmp_path: Path) -> None:
+    require_root()
+    require_platforms("linux/arm64")
+    root = tmp_path / "root"
+    import_busybox(root, ("amd64", "arm64"))
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(f"FROM busybox\nRUN {LOOP} > /sum\n")
+    page, data = tmp_path / "report.html", tmp_path / "report.json"
+    done = run_cli(root, "build", "--platform", "linux/amd64,linux/arm64", "--progress=plain",
+                   "--report", str(page), str(ctx))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert page.read_text().startswith("<!DOCTYPE html>")
+    done = run_cli(root, "build", "--platform", "linux/amd64,linux/arm64", "--progress=plain",
+                   "--no-cache", "--report", str(data), str(ctx))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = json.loads(data.read_text())
+    latest = json.loads(run_cli(root, "history", "inspect", "--format", "json").stdout)
+    assert report == latest["Report"]  # the same data as the history's report of that build
+    (advice,) = report["advice"]
+    assert (advice["line"], advice["platform"]) == (2, "linux/arm64")
+    # a failed build still gets its report; a report that cannot be written is refused early
+    (ctx / "Dockerfile").write_text("FROM busybox\nRUN exit 3\n")
+    done = run_cli(root, "build", "--report", str(page), str(ctx))
+    assert done.returncode != 0 and page.read_text().startswith("<!DOCTYPE html>")
+    assert "exit code: 3" in page.read_text()
+    done = run_cli(root, "build", "--report", str(tmp_path / "missing" / "r.html"), str(ctx))
+    assert done.returncode != 0 and "--report" in done.stderr and "no directory" in done.stderr

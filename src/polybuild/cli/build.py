@@ -115,6 +115,12 @@ def _platforms(values: tuple[str, ...]) -> list[str]:
     "--metadata-file", type=click.Path(dir_okay=False), help="Write build metadata (JSON)."
 )
 @click.option(
+    "--report",
+    type=click.Path(dir_okay=False),
+    help="Write the build's timeline report: one self-contained HTML page (JSON for a .json "
+    "path), also after a failed build. polybuild's own flag.",
+)
+@click.option(
     "--call",
     default="build",
     metavar="METHOD",
@@ -262,6 +268,7 @@ def _command(kw: dict[str, object], stack: contextlib.ExitStack[bool | None]) ->
         progress=progress,
         iidfile=str(kw["iidfile"]) if kw["iidfile"] else None,
         metadata_file=str(kw["metadata_file"]) if kw["metadata_file"] else None,
+        report=str(kw["report"]) if kw["report"] else None,
         jobs=kw["jobs"],  # type: ignore[arg-type]
         call=call,
         builder=str(kw["builder"]),
@@ -276,6 +283,8 @@ def _command(kw: dict[str, object], stack: contextlib.ExitStack[bool | None]) ->
     )
     if request.iidfile is not None:
         _check_iidfile(request.iidfile, [o.type.value for o in request.outputs])
+    if request.report is not None:
+        _check_report(request.report)
     if kw["context"] == "-":
         request = dataclasses.replace(request, context_source="-")
     if call == "targets":
@@ -375,6 +384,14 @@ def _progress_mode(progress: str, quiet: bool) -> tuple[str, bool]:
             raise UsageError(f"progress={progress} and quiet cannot be used together")
         progress = "quiet"
     return progress, quiet
+
+
+def _check_report(path: Path) -> None:
+    """--report's file can be written once the build ends: checked before it starts."""
+    if path.is_dir():
+        raise UsageError(f"--report {path}: is a directory", hint="give the report's file name")
+    if not path.parent.is_dir():
+        raise UsageError(f"--report {path}: no directory {path.parent}")
 
 
 def _check_iidfile(path: Path, types: list[str]) -> None:

@@ -5,6 +5,7 @@ from the build's own events and its Dockerfile, for the report after the progres
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from polybuild.errors import PolybuildError
 from polybuild.history.capture import capture_steps
@@ -19,10 +20,12 @@ METADATA_KEY = "polybuild.emulation.advice"
 
 
 def build_advice(
-    request: BuildRequest, planned: Sequence[Planned], events: Sequence[Event]
+    request: BuildRequest, planned: Sequence[Planned], events: Sequence[Event], root: Path
 ) -> tuple[Advice, ...]:
-    """Advice for this build's emulated steps that ran natively for another platform (none
-    when nothing ran emulated, or the Dockerfile cannot be read again)."""
+    """Advice for this build's emulated steps, with native times from a twin in this build,
+    else in an earlier build of the data root's history, else estimated from QEMU's factors
+    that `binfmt --bench` measured (none when nothing ran emulated, or the Dockerfile cannot
+    be read again)."""
     if not any(isinstance(e, VertexStarted) and e.emulated for e in events):
         return ()
     from polybuild.imagebuild.dockerfile_file import read_dockerfile
@@ -40,8 +43,12 @@ def build_advice(
     record = BuildRecord(
         ref="", name="", builder="", started=0.0, completed=0.0, status="completed", steps=steps
     )
+    from polybuild.history import HistoryStore
+    from polybuild.insight.factors import load_factors
+
+    history = HistoryStore(root, warn=lambda _: None).records()
     try:
-        return advise(record, data, filename=name)
+        return advise(record, data, filename=name, history=history, factors=load_factors(root))
     except PolybuildError:  # a Dockerfile the build read differently (stdin, a URL context)
         return ()
 

@@ -177,6 +177,18 @@ def make_record(
     )
 
 
+def write_build_report(
+    record: BuildRecord, path: Path, root: Path, warn: Callable[[str], None]
+) -> None:
+    """`--report`: the build's timeline report at `path`, with the earlier builds of the
+    history (native twins) and QEMU's factors measured by `binfmt --bench`."""
+    from polybuild.insight.factors import load_factors
+    from polybuild.insight.report_file import write_report
+
+    earlier = [r for r in HistoryStore(root, warn=warn).records() if r.ref != record.ref]
+    write_report(record, path, history=earlier, factors=load_factors(root))
+
+
 def _ending(exc: BaseException | None) -> tuple[str, str]:
     if exc is None:
         return COMPLETED, ""
@@ -191,7 +203,9 @@ def _ending(exc: BaseException | None) -> tuple[str, str]:
 def recording(
     request: BuildRequest, builder: Builder, root: Path, warn: Callable[[str], None]
 ) -> Iterator[Outcome]:
-    """Record the build run in the block, however it ends; never raises for the record."""
+    """Record the build run in the block, however it ends; never raises for the record.
+    With --report, the record's report is written too: a failure to write it fails a build
+    that succeeded, and is a warning after one that failed (its own error comes first)."""
     outcome = Outcome()
     started = time.time()
     source = dockerfile_source(request)  # before the build: what it read, not a later edit
@@ -203,6 +217,7 @@ def recording(
         raise
     finally:
         status, message = _ending(failure)
+        record: BuildRecord | None = None
         try:
             record = make_record(
                 request,
@@ -220,6 +235,13 @@ def recording(
             outcome.record = record
         except Exception as exc:  # a record is never worth a failed build
             warn(f"the build was not recorded in the history: {exc}")
+        if record is not None and request.report is not None:
+            try:
+                write_build_report(record, request.report, root, warn)
+            except PolybuildError as exc:
+                if failure is None:
+                    raise
+                warn(exc.message)
 
 
-__all__ = ["Outcome", "make_record", "options", "recording"]
+__all__ = ["Outcome", "make_record", "options", "recording", "write_build_report"]

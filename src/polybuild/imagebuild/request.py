@@ -52,6 +52,7 @@ class BuildRequest:
     progress: str = "auto"
     iidfile: Path | None = None
     metadata_file: Path | None = None
+    report: Path | None = None  # --report: the build's timeline report (HTML, or .json)
     jobs: int | None = None
     call: str = "build"  # "build", or "graph" to print the build graph without building
     builder: str = ""  # --builder (default: $BUILDX_BUILDER or the one `polybuild use` chose)
@@ -105,6 +106,7 @@ def make_request(
     progress: str = "auto",
     iidfile: str | Path | None = None,
     metadata_file: str | Path | None = None,
+    report: str | Path | None = None,
     jobs: int | None = None,
     call: str = "build",
     builder: str = "",
@@ -165,6 +167,7 @@ def make_request(
         progress=progress,
         iidfile=Path(iidfile) if iidfile is not None else None,
         metadata_file=Path(metadata_file) if metadata_file is not None else None,
+        report=Path(report) if report is not None else None,
         jobs=jobs,
         call=call,
         builder=builder,

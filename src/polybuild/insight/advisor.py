@@ -127,12 +127,15 @@ def _history_twin(history: Sequence[BuildRecord], name: StepName) -> float | Non
 
 
 def _factor(factors: Mapping[str, float], platform: str) -> float | None:
-    """The platform's slow-down factor; `linux/arm/v7` falls back to `linux/arm`."""
-    for key in (platform, "/".join(platform.split("/")[:2])):
+    """The platform's slow-down factor; `linux/arm/v6` falls back to `linux/arm`, then to
+    another variant of the same architecture (`binfmt --bench` measures one per emulator)."""
+    base = "/".join(platform.split("/")[:2])
+    for key in (platform, base):
         factor = factors.get(key)
         if factor is not None and factor > 0:
             return factor
-    return None
+    same_arch = [f for key, f in sorted(factors.items()) if key.startswith(base + "/") and f > 0]
+    return same_arch[0] if same_arch else None
 
 
 def advise(
