@@ -147,13 +147,15 @@ def _slowest(report: Report) -> str:
 def _totals(report: Report) -> str:
     t, cache = report.transfers, report.cache
     rate = "-" if cache.rate is None else f"{cache.rate * 100:.0f}%"
-    pushed = _bytes(t.pushed_bytes)
-    if t.pushed_to:
-        pushed += " to " + ", ".join(t.pushed_to)
+    names = ", ".join(t.pushed_to)
+    if t.pushed_bytes is not None:
+        pushed = f"{names or 'layers'} ({size(t.pushed_bytes)})"
+    else:
+        pushed = f"{names} (bytes not recorded)" if names else "nothing"
     rows = [
         ("Pulled", f"{size(t.pulled_bytes)} in {t.pulled_blobs} layer blobs"),
         ("Context sent", size(t.context_bytes)),
-        ("Pushed", text(pushed) if t.pushed_to or t.pushed_bytes is not None else "nothing"),
+        ("Pushed", text(pushed)),
         ("Exported", _bytes(t.exported_bytes)),
         (
             "Cache hit rate",

@@ -22,7 +22,7 @@ from polybuild.insight.step_map import parse_step_name
 from polybuild.insight.transfers import Transfers, transfers
 
 SLOWEST = 10  # rows of the slowest-steps table
-SHARED_LANE = "build"  # the lane of steps of no platform: loads, metadata, exports
+SHARED_LANE = "shared steps"  # the lane of steps of no platform: loads, metadata, exports
 CACHEABLE = (
     "Dockerfile steps (FROM, RUN, COPY, ADD, WORKDIR); [internal] loads, exports and [auth] "
     "steps are never cached"

@@ -12,14 +12,14 @@ from polybuild.insight.step_map import parse_step_name
 from polybuild.insight.text import attr, clip, text
 
 WIDTH = 1160
-LABEL_WIDTH = 420  # the step names' column
+LABEL_WIDTH = 440  # the step names' column
 RIGHT = 16
 ROW = 16
 LANE_HEAD = 24
 AXIS = 28
 LEGEND = 30
 BAR = 11
-NAME_CHARS = 58
+NAME_CHARS = 54
 MIN_BAR = 1.5  # px: a cached or instant step still shows
 
 LEGEND_ITEMS = (
