@@ -175,3 +175,18 @@ def test_a_hundred_step_build_is_well_under_300_kb() -> None:
 def test_a_failed_build_shows_its_status(status: str) -> None:
     page = Page(render_html(build_report(record(status=status, error="boom"))))
     assert page.select("span", f"status-{status}")
+
+
+def test_one_line_emulated_for_two_platforms_is_one_suggestion_with_both() -> None:
+    name = f"[{ARM} build 2/2] RUN make"
+    built = record(
+        run("arm", name, 0, 9, platform=ARM, emulated=True),
+        run("arm7", name.replace(ARM, ARM7), 0, 12, platform=ARM7, emulated=True),
+        run("twin", name.replace(ARM, AMD), 0, 1),
+        platforms=(AMD, ARM, ARM7),
+        dockerfile_source=DOCKERFILE,
+    )
+    page = Page(render_html(build_report(built)))
+    (item,) = [a for t, a in page.elements if t == "li" and "data-line" in a]
+    assert item["data-line"] == "2"
+    assert [a["data-platform"] for a in page.select("li", "measured")] == [ARM7, ARM]

@@ -111,7 +111,7 @@ def test_the_report_of_a_real_build_in_a_browser(tmp_path: Path) -> None:
         assert float(seconds) == pytest.approx(data["slowest"][0]["seconds"], abs=0.01)
         assert factor == f"{data['slowest'][0]['factor']:.1f}\u00d7"
 
-        items = query("[...document.querySelectorAll('#advice li')].map(li => li.innerText)")
+        items = query("[...document.querySelectorAll('#advice > li')].map(li => li.innerText)")
         assert len(items) == 1
         assert "Dockerfile:6" in items[0] and "Change Dockerfile:4" in items[0]
         assert "FROM --platform=$BUILDPLATFORM" in items[0]

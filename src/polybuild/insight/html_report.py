@@ -8,6 +8,7 @@ same offline and from an attachment. Every string from the record is escaped.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from polybuild.insight.advisor import ESTIMATE, FIX, HISTORY, TWIN, Advice
@@ -24,7 +25,7 @@ dl.facts{display:grid;grid-template-columns:max-content auto;gap:2px 16px;margin
 dl.facts dt{color:#5b6875}dl.facts dd{margin:0;overflow-wrap:anywhere}
 .status-completed{color:#1d7a3c;font-weight:600}.status-error,.status-canceled{color:#c62828;
 font-weight:600}
-#advice{padding-left:22px}#advice li{margin:0 0 14px}
+#advice{padding-left:22px}#advice>li{margin:0 0 14px}ul.platforms{margin:2px 0;padding-left:18px}
 #advice .change{display:block;margin-top:4px;padding:6px 10px;background:#fff4e0;
 border-left:4px solid #e8890c}
 #advice .line{font-weight:700}pre.source{margin:4px 0;padding:4px 8px;background:#f4f6f8;
@@ -95,18 +96,28 @@ def _source(report: Report, first: int, last: int) -> str:
     return f'<pre class="source">{body}</pre>'
 
 
-def _advice_item(report: Report, advice: Advice) -> str:
+def _measured(advice: Advice) -> str:
     basis = _BASIS.get(advice.basis, advice.basis)
     native = ("~" if advice.basis == ESTIMATE else "") + f"{advice.native_seconds:.1f} s"
     return (
-        f'<li data-line="{advice.line}"><span class="line"><code>{text(advice.location)}</code>'
-        f" <code>{text(clip(advice.instruction, 160))}</code></span>"
-        f" &middot; {text(advice.platform)} &middot; {advice.emulated_seconds:.1f} s emulated"
-        f" vs {native} native (<b>{advice.ratio:.1f}&times;</b>, {text(basis)})"
-        f"{_source(report, advice.line, advice.end_line)}"
-        f'<span class="change">Change <code>{text(advice.filename)}:{advice.stage_line}</code>'
-        f" (stage <code>{text(advice.stage)}</code>): {text(FIX)}"
-        f"{_source(report, advice.stage_line, advice.stage_line)}</span></li>"
+        f'<li class="measured" data-platform="{text(advice.platform)}">{text(advice.platform)}:'
+        f" {advice.emulated_seconds:.1f} s emulated vs {native} native"
+        f" (<b>{advice.ratio:.1f}&times;</b>, {text(basis)})</li>"
+    )
+
+
+def _advice_item(report: Report, same_line: Sequence[Advice]) -> str:
+    """One RUN line to move, with each platform's measurement (most time saved first)."""
+    first = same_line[0]
+    measured = "".join(_measured(a) for a in same_line)
+    return (
+        f'<li data-line="{first.line}"><span class="line"><code>{text(first.location)}</code>'
+        f" <code>{text(clip(first.instruction, 160))}</code></span>"
+        f'<ul class="platforms">{measured}</ul>'
+        f"{_source(report, first.line, first.end_line)}"
+        f'<span class="change">Change <code>{text(first.filename)}:{first.stage_line}</code>'
+        f" (stage <code>{text(first.stage)}</code>): {text(FIX)}"
+        f"{_source(report, first.stage_line, first.stage_line)}</span></li>"
     )
 
 
@@ -116,7 +127,10 @@ def _advice(report: Report) -> str:
         return f'<section id="advice-section">{head}<p class="note" id="advice-note">' + (
             f"No suggestion: {text(report.advice_note)}.</p></section>"
         )
-    items = "".join(_advice_item(report, a) for a in report.advice)
+    lines: dict[tuple[str, int], list[Advice]] = {}
+    for advice in report.advice:
+        lines.setdefault((advice.filename, advice.line), []).append(advice)
+    items = "".join(_advice_item(report, same) for same in lines.values())
     return f'<section id="advice-section">{head}<ol id="advice">{items}</ol></section>'
 
 
