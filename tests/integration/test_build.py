@@ -293,7 +293,8 @@ def test_dockerfile_errors_name_file_and_line(root: Path, tmp_path: Path) -> Non
     assert proc.returncode != 0 and b"nosuchimage" in proc.stderr
 
 
-def test_ctrl_c_stops_running_steps_at_once(root: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGHUP"])  # Ctrl-C; the terminal closed
+def test_ctrl_c_stops_running_steps_at_once(root: Path, tmp_path: Path, sig: str) -> None:
     import signal
     import time
 
@@ -315,11 +316,12 @@ def test_ctrl_c_stops_running_steps_at_once(root: Path, tmp_path: Path) -> None:
         time.sleep(0.2)
     time.sleep(0.5)
     interrupted = time.monotonic()
-    child.send_signal(signal.SIGINT)
+    child.send_signal(getattr(signal, sig))
     child.wait(timeout=60)
     assert time.monotonic() - interrupted < 15
     assert child.returncode != 0
     assert list((root / "containers" / "bundles").iterdir()) == []
+    assert str(root) not in Path("/proc/self/mounts").read_text()  # no overlay or netns left
 
 
 def test_no_cache_filter_reruns_only_that_stage(root: Path, tmp_path: Path) -> None:
