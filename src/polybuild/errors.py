@@ -10,13 +10,14 @@ POLYBUILD_EXIT_CODES=detailed.
     │                                           as is: runtime, solver/cache, solver/scheduler,
     │                                           cli/check, cli/builders, builders/model,
     │                                           history/store, insight/factors,
-    │                                           qemu_bench
+    │                                           insight/report_file, qemu_bench
     ├── UsageError                        2     bad flags, arguments or options; cli/*,
     │                                           imagebuild/request, imagebuild/pipeline,
     │                                           exporters/*, progress, registry/config,
     │                                           registry/push_plan, binfmt/installer,
     │                                           builders/*, imagetools/*, buildkit/address,
-    │                                           executor/cdi (a device not granted)
+    │                                           executor/cdi (a device not granted),
+    │                                           insight/report_file
     ├── PlatformError                     2     a platform specifier that cannot be parsed;
     │                                           platforms/specifier
     ├── PrivilegeError                    4     needs root (or a capability) it does not have;
