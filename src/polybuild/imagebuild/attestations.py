@@ -19,29 +19,12 @@ from polybuild.image.content import ContentStore
 from polybuild.image.layer import Layer
 from polybuild.image.platform_image import PlatformImage, Predicate
 from polybuild.imagebuild.baseimages import UsedImage
+from polybuild.imagebuild.frontend_request import frontend_attrs
 from polybuild.imagebuild.request import BuildRequest
 from polybuild.platforms import Platform, default_platform, format_platform
 
 if TYPE_CHECKING:
     from polybuild.sbom import Inventory
-
-
-def frontend_attrs(request: BuildRequest, dockerfile_name: str) -> dict[str, str]:
-    """The frontend options buildx sends BuildKit for this request (what provenance lists)."""
-    attrs = {"filename": dockerfile_name}
-    if request.target:
-        attrs["target"] = request.target
-    for key, value in request.build_args.items():
-        attrs[f"build-arg:{key}"] = value
-    for key, value in request.labels.items():
-        attrs[f"label:{key}"] = value
-    if request.no_cache:
-        attrs["no-cache"] = ""
-    if request.context_source and request.context_source != "-":
-        attrs["context"] = request.context_source
-    for named in request.build_contexts:
-        attrs[f"context:{named.name}"] = named.value
-    return attrs
 
 
 def provenance_predicates(
@@ -163,4 +146,4 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-__all__ = ["frontend_attrs", "now", "provenance_predicates", "sbom_predicates"]
+__all__ = ["now", "provenance_predicates", "sbom_predicates"]

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
 import tempfile
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
@@ -42,8 +41,9 @@ from polybuild.imagebuild.buildkit_progress import StatusEvents
 from polybuild.imagebuild.context_url import UNFETCHED
 from polybuild.imagebuild.dockerfile_file import read_dockerfile
 from polybuild.imagebuild.driver import NodeBuild
+from polybuild.imagebuild.frontend_request import dockerfile_build
 from polybuild.imagebuild.request import BuildRequest
-from polybuild.platforms import Platform, format_platform
+from polybuild.platforms import Platform
 from polybuild.progress.writer import ProgressWriter
 from polybuild.prune_policy import PrunePolicy
 
@@ -299,42 +299,20 @@ def _dockerfile_build(
     request: BuildRequest, platforms: tuple[Platform, ...], dockerfile_dir: Path
 ) -> DockerfileBuild:
     """What the daemon builds; the Dockerfile staged in `dockerfile_dir` (stage_dockerfile)."""
-    from polybuild.buildkit.solve import DockerfileBuild
-
     if request.context == UNFETCHED:  # a git or HTTP(S) context: the daemon fetches it
         filename, local_dockerfile = stage_remote_dockerfile(request, dockerfile_dir)
         context = dockerfile_dir
     else:
         filename, local_dockerfile = stage_dockerfile(request, dockerfile_dir), True
         context = request.context.resolve()
-    return DockerfileBuild(
+    return dockerfile_build(
+        request,
+        platforms,
         context=context,
         dockerfile_dir=dockerfile_dir,
         filename=filename,
         remote_context=request.context_source if request.context == UNFETCHED else "",
         local_dockerfile=local_dockerfile,
-        platforms=tuple(format_platform(p) for p in platforms),
-        build_args=dict(request.build_args),
-        target=request.target,
-        labels=dict(request.labels),
-        no_cache=request.no_cache,
-        no_cache_filter=request.no_cache_filter,
-        pull=request.pull,
-        network=request.network,
-        entitlements=tuple(sorted(request.entitlements)),
-        secrets=dict(request.secrets.secrets),
-        ssh={ident: Path(socket) for ident, socket in request.secrets.ssh.items()},
-        shared_key=hashlib.sha256(str(context).encode()).hexdigest(),
-        source_date_epoch=request.source_date_epoch,
-        add_hosts=request.add_hosts,
-        ulimits=request.ulimits,
-        shm_size=request.shm_size,
-        named_contexts=named_sources(request),
-        named_directories={
-            local_name(n.name): n.directory for n in request.build_contexts if n.directory
-        },
-        cache_to=tuple((str(s.type), dict(s.attrs)) for s in request.cache_to),
-        cache_from=tuple((str(s.type), dict(s.attrs)) for s in request.cache_from),
     )
 
 
@@ -362,20 +340,6 @@ async def _fetch_pushed(
         for platform in platforms
         for selected in [select_manifest(store.content, top, platform)]
     )
-
-
-def local_name(name: str) -> str:
-    """The FileSync name of a named local context (never the build's own two, as buildx)."""
-    return f"_{name}" if name in ("context", "dockerfile") else name
-
-
-def named_sources(request: BuildRequest) -> dict[str, str]:
-    """The frontend's `context:NAME` values: `local:` for a directory sent over the session,
-    else the image or URL as given."""
-    return {
-        n.name: f"local:{local_name(n.name)}" if n.directory else n.value
-        for n in request.build_contexts
-    }
 
 
 def _read_images(
