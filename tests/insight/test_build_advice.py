@@ -91,10 +91,13 @@ def test_a_cross_compiled_stage_gets_no_advice(tmp_path: Path) -> None:
     assert "Cross-compile to save time" not in done.stderr
 
 
-def _one_platform(root: Path, ctx: Path, platform: str, metadata: Path) -> dict[str, object]:
+def _one_platform(
+    root: Path, ctx: Path, platform: str, metadata: Path, *, output: bool = True
+) -> dict[str, object]:
+    metadata.unlink(missing_ok=True)
+    out = ["-o", f"type=oci,dest={ctx.parent / 'o.tar'}"] if output else []
     done = run_cli(root, "build", "--platform", platform, "--progress=plain",
-                   "--metadata-file", str(metadata), "-o", f"type=oci,dest={ctx.parent / 'o.tar'}",
-                   str(ctx))  # fmt: skip
+                   "--metadata-file", str(metadata), *out, str(ctx))  # fmt: skip
     assert done.returncode == 0, done.stderr
     data: dict[str, object] = json.loads(metadata.read_text())
     return data
@@ -113,8 +116,10 @@ def test_without_a_twin_the_native_time_comes_from_history_then_from_measured_fa
     ctx.mkdir()
     (ctx / "Dockerfile").write_text(f"FROM busybox\nRUN {LOOP} > /sum\n")
     metadata = tmp_path / "metadata.json"
-    # arm64 alone, nothing known: an emulated step with no native time is not advised
-    assert "polybuild.emulation.advice" not in _one_platform(root, ctx, "linux/arm64", metadata)
+    # arm64 alone, nothing known: an emulated step with no native time is not advised (and
+    # the metadata file is written without any output, as buildx writes it)
+    first = _one_platform(root, ctx, "linux/arm64", metadata, output=False)
+    assert "polybuild.emulation.advice" not in first
     # QEMU's factor measured (as `binfmt --bench` stores it): an estimate
     save_factors(root, {"linux/amd64": 1.0, "linux/arm64": 10.0}, workload="test",
                  native="linux/amd64", measured=0.0)  # fmt: skip
@@ -166,3 +171,21 @@ def test_build_report_writes_the_timeline_page_and_its_json(tmp_path: Path) -> N
     assert "exit code: 3" in page.read_text()
     done = run_cli(root, "build", "--report", str(tmp_path / "missing" / "r.html"), str(ctx))
     assert done.returncode != 0 and "--report" in done.stderr and "no directory" in done.stderr
+
+
+def test_the_reports_after_a_build_never_print_a_dockerfiles_escape_sequences() -> None:
+    from polybuild.imagebuild.advice import render_advice
+    from polybuild.insight import TWIN, Advice
+    from polybuild.platforms import parse
+    from polybuild.progress import emulation_report
+    from polybuild.progress.events import VertexCompleted, VertexStarted
+
+    hostile = "RUN printf '\x1b]0;PWNED\x07\x1b[2J' && make"
+    advice = Advice("Dockerfile", 2, 2, "build", 1, hostile, "linux/arm64", 9.0, 1.0, TWIN)
+    text = render_advice([advice])
+    assert "\x1b" not in text and "\x07" not in text and "PWNED" not in text
+    assert "RUN printf '' && make" in text
+    name = f"[linux/arm64 2/2] {hostile}"
+    started = VertexStarted("v", name, 0.0, parse("linux/arm64"), True)
+    rendered = emulation_report([started, VertexCompleted("v", 9.0)]).render()
+    assert "\x1b" not in rendered and "RUN printf '' && make" in rendered

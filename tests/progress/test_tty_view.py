@@ -7,7 +7,13 @@ import re
 import time
 
 from polybuild.platforms import parse
-from polybuild.progress.events import VertexCompleted, VertexLog, VertexStarted, VertexStatus
+from polybuild.progress.events import (
+    BuildWarning,
+    VertexCompleted,
+    VertexLog,
+    VertexStarted,
+    VertexStatus,
+)
 from polybuild.progress.tty import LOG_LINES, TTYRenderer, clean, fit
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -135,3 +141,17 @@ def test_a_builder_of_several_nodes_names_the_node_of_each_step() -> None:
 def test_wide_characters_are_cut_by_columns() -> None:
     assert fit("日本語のテキスト", 5) == "日本"
     assert fit("abcdef", 4) == "abcd" and fit("abc", 10) == "abc"
+
+
+def test_a_failed_steps_block_and_warnings_are_cleaned_too() -> None:
+    out = _Terminal()
+    renderer = _renderer(out)
+    now = time.time()
+    renderer.emit(VertexStarted("v1", "[1/1] RUN false", now))
+    renderer.emit(VertexLog("v1", b"\x1b]52;c;ZXZpbA==\x07oops\n", now))
+    renderer.emit(VertexCompleted("v1", now + 1, error="exit code: 1\x1b[2J\nsecond line"))
+    renderer.emit(BuildWarning("JSONArgsRecommended: \x1b]0;title\x07 CMD", now))
+    renderer.close()
+    tail = out.getvalue().rpartition("\x1b[?25h")[2]  # what is printed after the display
+    assert "oops" in tail and "CMD" in tail
+    assert "\x1b" not in tail and "\x07" not in tail

@@ -124,6 +124,20 @@ def _terminate(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _shown(text: str) -> str:
+    """An error as printed: on a terminal without the escape sequences and control
+    characters a Dockerfile or a registry may have put in it (it quotes them)."""
+    try:
+        terminal = sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        terminal = False
+    if not terminal:
+        return text
+    from polybuild.progress.sanitize import clean
+
+    return clean(text, keep="\n")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the command, render errors as one line plus a hint."""
     # A crash in a C extension (SIGSEGV, SIGABRT...) prints every thread's Python stack.
@@ -155,17 +169,17 @@ def main(argv: list[str] | None = None) -> None:
             traceback.print_exc()
         # buildx's report of a failed solve: the Dockerfile lines, then the error wrapped as
         # its build command and BuildKit's solver wrap it (the step's output is above)
-        click.echo(exc.excerpt, err=True, nl=False)
-        click.secho(f"ERROR: failed to build: failed to solve: {exc}", err=True, fg="red")
+        click.echo(_shown(exc.excerpt), err=True, nl=False)
+        click.secho(_shown(f"ERROR: failed to build: failed to solve: {exc}"), err=True, fg="red")
         if exc.hint:
-            click.echo(f"hint: {exc.hint}", err=True)
+            click.echo(_shown(f"hint: {exc.hint}"), err=True)
         sys.exit(exit_code_for(exc, command))
     except PolybuildError as exc:
         if debug:
             traceback.print_exc()
-        click.secho(f"ERROR: {exc}", err=True, fg="red")
+        click.secho(_shown(f"ERROR: {exc}"), err=True, fg="red")
         if exc.hint:
-            click.echo(f"hint: {exc.hint}", err=True)
+            click.echo(_shown(f"hint: {exc.hint}"), err=True)
         sys.exit(exit_code_for(exc, command))
     except KeyboardInterrupt:
         sys.exit(exit_code_for(KeyboardInterrupt()))

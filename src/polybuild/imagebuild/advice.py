@@ -15,6 +15,7 @@ from polybuild.imagebuild.request import BuildRequest
 from polybuild.insight import Advice, advise
 from polybuild.platforms import format_platform
 from polybuild.progress.events import Event, VertexStarted
+from polybuild.progress.sanitize import clean
 
 METADATA_KEY = "polybuild.emulation.advice"
 
@@ -58,7 +59,8 @@ def render_advice(advice: Sequence[Advice]) -> str:
     if not advice:
         return ""
     lines = ["Cross-compile to save time (emulated steps, native times of the same steps):"]
-    lines += [f"  {a.message}" for a in advice]
+    # a message quotes the Dockerfile (hostile): no escape sequence reaches the terminal
+    lines += [f"  {clean(a.message)}" for a in advice]
     return "\n".join(lines) + "\n"
 
 

@@ -164,15 +164,14 @@ async def _build(
         advice = build_advice(request, planned, recorder.events, runtime.root)
         if not request.outputs:
             warn(exporters.NO_OUTPUT_WARNING)
-        if assembled is not None:
+        if assembled is not None and request.iidfile:
+            exporters.write_iidfile(request.iidfile, assembled)
+        if request.metadata_file:  # also with no image output, as buildx writes it
             names = [name for r in results for name in r.output.names]
-            if request.iidfile:
-                exporters.write_iidfile(request.iidfile, assembled)
-            if request.metadata_file:
-                data = exporters.metadata(assembled, names)
-                if advice:
-                    data[ADVICE_KEY] = [a.to_json() for a in advice]
-                exporters.write_metadata_file(request.metadata_file, data)
+            data = exporters.metadata(assembled, names) if assembled is not None else {}
+            if advice:
+                data[ADVICE_KEY] = [a.to_json() for a in advice]
+            exporters.write_metadata_file(request.metadata_file, data)
     write_reports(err, request, planned, recorder.events)
     if request.progress != "quiet":
         err.write(render_advice(advice))

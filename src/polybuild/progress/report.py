@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from polybuild.platforms import Platform, format_platform
 from polybuild.progress.events import Event, VertexCompleted, VertexStarted
+from polybuild.progress.sanitize import clean
 
 SLOW_SECONDS = 30.0
 
@@ -99,7 +100,7 @@ def emulation_report(
             begin = started.pop(event.vertex)
             steps.append(
                 EmulatedStep(
-                    begin.name,
+                    clean(begin.name),  # a Dockerfile's text: no escape reaches the terminal
                     begin.platform,
                     max(event.completed - begin.started, 0.0),
                     event.error is not None,

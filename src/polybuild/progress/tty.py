@@ -22,10 +22,8 @@ escape sequences never reach the terminal.
 from __future__ import annotations
 
 import os
-import re
 import threading
 import time
-import unicodedata
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +37,7 @@ from polybuild.progress.events import (
     VertexStatus,
 )
 from polybuild.progress.plain import error_blocks, format_bytes, warnings_block
+from polybuild.progress.sanitize import cells, clean, fit
 
 LOG_LINES = 6  # BuildKit's termHeightInitial
 ERROR_LOG_LINES = 20
@@ -48,37 +47,6 @@ _FALLBACK_SIZE = (80, 24)
 _BLUE, _RED, _YELLOW, _FAINT, _RESET = "\x1b[34m", "\x1b[31m", "\x1b[33m", "\x1b[2m", "\x1b[0m"
 _EMULATED, _NATIVE = "\x1b[35memulated\x1b[0m", "\x1b[32mnative\x1b[0m"
 _HIDE, _SHOW, _ERASE_LINE, _ERASE_BELOW = "\x1b[?25l", "\x1b[?25h", "\x1b[K", "\x1b[J"
-# ESC sequences (CSI, OSC/DCS/APC strings, two-byte), then any other C0/C1 control character
-_ESCAPES = re.compile(
-    r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[\]PX^_].*?(?:\x07|\x1b\\|$)|\x1b.?|[\x00-\x1f\x7f-\x9f]"
-)
-
-
-def clean(text: str) -> str:
-    """`text` safe to print on a terminal: no escape sequences, no control characters."""
-    return text if text.isprintable() else _ESCAPES.sub("", text)
-
-
-def cells(text: str) -> int:
-    """How many terminal columns `text` takes (wide East Asian characters take two)."""
-    if text.isascii():
-        return len(text)
-    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
-
-
-def fit(text: str, width: int) -> str:
-    """`text` cut to at most `width` columns."""
-    if cells(text) <= width:
-        return text
-    if text.isascii():
-        return text[: max(width, 0)]
-    out, used = [], 0
-    for char in text:
-        used += cells(char)
-        if used > width:
-            break
-        out.append(char)
-    return "".join(out)
 
 
 @dataclass(slots=True)
@@ -291,10 +259,14 @@ class TTYRenderer:
 
     def _print_errors(self) -> None:
         steps = (
-            (s.name, s.error, tuple(f"{_seconds(at)} {text}" for at, text in s.logs))
+            (
+                s.name,
+                clean(s.error, keep="\n") if s.error is not None else None,
+                tuple(f"{_seconds(at)} {text}" for at, text in s.logs),
+            )
             for s in self._steps.values()
         )
-        text = error_blocks(steps) + warnings_block(self._warnings)
+        text = error_blocks(steps) + clean(warnings_block(self._warnings), keep="\n")
         if text:
             try:
                 self._stream.write(text)
