@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ import pytest
 from polybuild.errors import PolybuildError, UsageError
 from polybuild.history.record import BuildRecord, NodeRecord, StatusRecord, StepRecord, new_ref
 from polybuild.insight.advisor import ESTIMATE, HISTORY, TWIN
-from polybuild.insight.report_data import SHARED_LANE, build_report, report_json
+from polybuild.insight.report_data import ALL_CACHED, SHARED_LANE, build_report, report_json
 from polybuild.insight.report_file import write_report
 
 AMD, ARM = "linux/amd64", "linux/arm64"
@@ -90,19 +91,35 @@ def test_the_critical_path_follows_the_input_that_ended_last() -> None:
         step("export:0", 10, 12, name="exporting to image", platform=""),
     )
     report = build_report(built)
-    assert report.critical_path == ("base", "long", "final")
+    # the export has no recorded inputs: it follows the graph's step that ended before it
+    assert report.critical_path == ("base", "long", "final", "export:0")
     marked = {b.vertex for lane in report.lanes for b in lane.steps if b.critical}
-    assert marked == {"base", "long", "final"}
+    assert marked == {"base", "long", "final", "export:0"}
+    without_export = record(*built.steps[:-1])
+    assert build_report(without_export).critical_path == ("base", "long", "final")
+
+
+def test_a_failed_build_s_path_ends_at_the_step_that_failed_not_a_canceled_one() -> None:
+    built = record(
+        step("base", 0, 1),
+        step("arm", 1, 6, platform=ARM, inputs=("base",), error="exit code: 1"),
+        step("amd", 1, 6.2, inputs=("base",), canceled=True, error="context canceled"),
+        step("late", 2, None, inputs=("base",), canceled=True),  # "ends" with the build
+        status="error",
+        error="exit code: 1",
+    )
+    assert build_report(built).critical_path == ("base", "arm")
 
 
 def test_an_unfinished_step_ends_with_the_build_and_cycles_stop() -> None:
     built = record(
         step("a", 0, 3, inputs=("b",)),
-        step("b", 1, None, inputs=("a",), canceled=True),
+        step("b", 1, 5, inputs=("a",)),
+        step("c", 1, None, inputs=("a",), canceled=True),
     )
     report = build_report(built)
-    assert report.critical_path == ("a", "b")
-    (bar,) = [b for lane in report.lanes for b in lane.steps if b.vertex == "b"]
+    assert report.critical_path == ("a", "b")  # c never ended the build
+    (bar,) = [b for lane in report.lanes for b in lane.steps if b.vertex == "c"]
     assert bar.end is None and bar.canceled
 
 
@@ -152,6 +169,33 @@ def test_the_slowest_steps_leave_out_cached_ones_and_carry_emulation_factors() -
     assert report.slowest[1].factor is None  # native
 
 
+def test_failed_and_canceled_steps_get_no_emulation_factor() -> None:
+    awk = f"[{ARM} 2/2] RUN awk"
+    built = record(
+        step("twin", 0, 3, name=awk.replace(ARM, AMD)),
+        step("v7", 0, 1.24, name=awk.replace(ARM, "linux/arm/v7"), platform="linux/arm/v7",
+             emulated=True, canceled=True, error="context canceled"),
+        step("arm", 0, 0.01, name=awk, platform=ARM, emulated=True, canceled=True),
+        step("bad", 0, 5, name=f"[{ARM} 3/3] RUN false", platform=ARM, emulated=True,
+             error="exit code: 1"),
+        status="error",
+    )  # fmt: skip
+    for factors in (None, {ARM: 12.3, "linux/arm/v7": 13.0}):
+        rows = {s.name: s for s in build_report(built, factors=factors).slowest}
+        assert {name: (s.factor, s.outcome) for name, s in rows.items()} == {
+            awk.replace(ARM, AMD): (None, ""),
+            awk.replace(ARM, "linux/arm/v7"): (None, "canceled"),
+            awk: (None, "canceled"),
+            f"[{ARM} 3/3] RUN false": (None, "failed"),
+        }
+    data = report_json(build_report(built, factors={ARM: 12.3}))
+    slowest = data["slowest"]
+    assert isinstance(slowest, list)
+    assert [(s["factor"], s["outcome"]) for s in slowest] == [
+        (None, "failed"), (None, ""), (None, "canceled"), (None, "canceled")
+    ]  # fmt: skip
+
+
 def test_without_a_twin_an_earlier_build_then_qemus_factor_else_none() -> None:
     name = f"[{ARM} build 2/2] RUN make"
     alone = record(step("emu", 0, 9, name=name, platform=ARM, emulated=True))
@@ -196,18 +240,46 @@ def test_bytes_pulled_sent_pushed_and_exported_come_from_the_statuses() -> None:
     assert (moved.exported_bytes, moved.pushed_bytes) == (4096, 700)
 
 
-def test_the_cache_hit_rate_counts_dockerfile_steps_only() -> None:
+def test_the_cache_hit_rate_counts_dockerfile_steps_but_from_only() -> None:
     built = record(
         step("load", 0, 0, name="[internal] load .dockerignore", platform=""),
-        step("from", 0, 0, name=f"[{AMD} 1/3] FROM busybox", cached=True),
-        step("copy", 0, 0, name=f"[{AMD} 2/3] COPY . .", cached=True),
-        step("run", 0, 1, name=f"[{AMD} 3/3] RUN make"),
+        step("from", 0, 0, name=f"[{AMD} 1/4] FROM busybox"),  # BuildKit: done, never cached
+        step("copy", 0, 0, name=f"[{AMD} 2/4] COPY . .", cached=True),
+        step("run", 0, 1, name=f"[{AMD} 3/4] RUN make"),
+        step("workdir", 0, 1, name=f"[{AMD} 4/4] WORKDIR /app", cached=True),
         step("export:0", 1, 2, name="exporting to image", platform=""),
     )
     cache = build_report(built).cache
     assert (cache.cached, cache.cacheable) == (2, 3)
     assert cache.rate == pytest.approx(2 / 3)
     assert build_report(record()).cache.rate is None
+    counts = report_json(build_report(built))["cache"]
+    assert isinstance(counts, dict) and "FROM steps" in str(counts["counts"])
+
+
+def test_a_fully_cached_rebuild_is_100_percent_and_the_note_says_cached() -> None:
+    name = f"[{ARM} build 2/2] RUN make"
+    built = record(
+        step("from", 0, 0.5, name=f"[{ARM} build 1/2] FROM busybox", platform=ARM),
+        step("from2", 0, 0.5, name=f"[{AMD} build 1/2] FROM busybox"),
+        step("emu", 0.5, 0.5, name=name, platform=ARM, emulated=True, cached=True),
+        step("twin", 0.5, 0.5, name=name.replace(ARM, AMD), cached=True),
+        dockerfile_source=DOCKERFILE,
+    )
+    report = build_report(built)
+    assert report.cache.rate == 1.0
+    assert report.advice == () and report.advice_note == ALL_CACHED
+    assert "cache" in ALL_CACHED
+    # BuildKit's cached steps do not always say they would have run emulated: every RUN
+    # cached is enough; an emulated step that ran is not
+    unmarked = replace(built, steps=(*built.steps[:2], replace(built.steps[2], emulated=False),
+                                     built.steps[3]))  # fmt: skip
+    assert build_report(unmarked).advice_note == ALL_CACHED
+    ran = replace(built, steps=(*built.steps[:2], replace(built.steps[2], cached=False),
+                                built.steps[3]))  # fmt: skip
+    assert build_report(ran).advice_note != ALL_CACHED
+    native = replace(unmarked, steps=(*unmarked.steps[:3], replace(built.steps[3], cached=False)))
+    assert build_report(native).advice_note != ALL_CACHED
 
 
 def _advised(source: str) -> BuildRecord:

@@ -33,20 +33,43 @@ def queued_seconds(steps: Sequence[StepRecord], build_end: float) -> dict[str, f
     return queued
 
 
+def _last(steps: Sequence[StepRecord], ends: dict[str, float]) -> StepRecord:
+    """The step the path ends at: the one that failed last (a failed build ends there; the
+    steps canceled after it do not count), else the last to finish, else the last of all."""
+    failed = [s for s in steps if s.error and not s.canceled]
+    finished = [s for s in steps if s.completed is not None and not s.canceled]
+    return max(failed or finished or steps, key=lambda s: (ends[s.vertex], s.started))
+
+
 def critical_path(steps: Sequence[StepRecord], build_end: float) -> tuple[str, ...]:
-    """The vertices of the critical path, first to last: from the last step of the graph to
-    end (steps with inputs, or inputs of others; every step when none has any), back through
-    the input that ended last, to a step with none."""
+    """The vertices of the critical path, first to last.
+
+    It ends at the step that failed (in a failed build) or else at the last step to finish
+    (canceled steps never end it), and runs back through the input that ended last to a
+    step with none. A last step with no recorded inputs that no step depends on (the final
+    `exporting to image`, which BuildKit lists without its inputs) is appended to the path
+    of the step of the graph (steps with inputs, or inputs of others) that ended last
+    before it started.
+    """
     if not steps:
         return ()
     ends = _ends(steps, build_end)
     by_vertex = {s.vertex: s for s in steps}
     linked = {i for s in steps for i in s.inputs if i in by_vertex}
     linked |= {s.vertex for s in steps if any(i in by_vertex for i in s.inputs)}
-    candidates = [s for s in steps if s.vertex in linked] or list(steps)
-    last = max(candidates, key=lambda s: (ends[s.vertex], s.started))
+    last = _last(steps, ends)
+    tail: list[str] = []
+    if last.vertex not in linked:
+        before = [
+            s
+            for s in steps
+            if s.vertex in linked and not s.canceled and ends[s.vertex] <= last.started + 1e-6
+        ]
+        if before:
+            tail = [last.vertex]
+            last = max(before, key=lambda s: (ends[s.vertex], s.started))
     path = [last.vertex]
-    seen = {last.vertex}
+    seen = {last.vertex, *tail}
     current = last
     while True:
         inputs = [i for i in current.inputs if i in by_vertex and i not in seen]
@@ -56,7 +79,7 @@ def critical_path(steps: Sequence[StepRecord], build_end: float) -> tuple[str, .
         path.append(previous)
         seen.add(previous)
         current = by_vertex[previous]
-    return tuple(reversed(path))
+    return (*reversed(path), *tail)
 
 
 __all__ = ["critical_path", "queued_seconds"]

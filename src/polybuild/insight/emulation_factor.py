@@ -22,8 +22,13 @@ class Factor:
     basis: str
 
 
+def _cut_short(step: StepRecord) -> bool:
+    """Whether the step did not run to its end: it failed, was canceled or never finished."""
+    return bool(step.error) or step.canceled or step.completed is None
+
+
 def _native_seconds(step: StepRecord) -> float | None:
-    if step.emulated or step.cached or step.error or step.canceled or step.completed is None:
+    if step.emulated or step.cached or step.completed is None or _cut_short(step):
         return None
     seconds = step.completed - step.started
     return seconds if seconds > 0 else None
@@ -68,9 +73,10 @@ class FactorFinder:
         return None
 
     def factor(self, step: StepRecord) -> Factor | None:
-        """The step's slow-down; None for a native, cached or unfinished step, or one with
-        neither a twin nor a measured factor."""
-        if not step.emulated or step.cached or step.completed is None:
+        """The step's slow-down; None for a native, cached, failed, canceled or unfinished
+        step (its time is not the step's whole run), or one with neither a twin nor a
+        measured factor."""
+        if not step.emulated or step.cached or step.completed is None or _cut_short(step):
             return None
         seconds = max(step.completed - step.started, 0.0)
         name = parse_step_name(step.name)

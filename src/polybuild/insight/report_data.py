@@ -24,9 +24,10 @@ from polybuild.insight.transfers import Transfers, transfers
 SLOWEST = 10  # rows of the slowest-steps table
 SHARED_LANE = "shared steps"  # the lane of steps of no platform: loads, metadata, exports
 CACHEABLE = (
-    "Dockerfile steps (FROM, RUN, COPY, ADD, WORKDIR); [internal] loads, exports and [auth] "
-    "steps are never cached"
+    "Dockerfile steps that can come from the cache (RUN, COPY, ADD, WORKDIR, ...); FROM "
+    "steps (never shown as cached), [internal] loads, exports and [auth] steps are left out"
 )
+ALL_CACHED = "the steps that would run emulated came from the cache: nothing ran under QEMU"
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +77,8 @@ class SlowStep:
     node: str
     seconds: float
     emulated: bool
-    factor: Factor | None
+    factor: Factor | None  # None for a failed or canceled step: its time is not a whole run
+    outcome: str = ""  # "failed", "canceled" or "" (it ran to its end)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +145,34 @@ def _lanes(record: BuildRecord, bars: Sequence[StepBar]) -> tuple[Lane, ...]:
     return tuple(lanes)
 
 
+def _cacheable(step: StepRecord) -> bool:
+    """Whether the step could have come from the cache: a Dockerfile step but FROM."""
+    name = parse_step_name(step.name)
+    return name is not None and name.text.split(None, 1)[:1] != ["FROM"]
+
+
+def _all_cached(steps: Sequence[StepRecord]) -> bool:
+    """Whether nothing ran under QEMU because the cache had it: no emulated step ran, and
+    some emulated step was cached, or every RUN step was (a cached step's record does not
+    always say it would have been emulated)."""
+    if any(s.emulated and not s.cached for s in steps):
+        return False
+    runs = [
+        s
+        for s in steps
+        if (name := parse_step_name(s.name)) is not None
+        and not name.cross
+        and name.text.startswith("RUN")
+    ]
+    return any(s.emulated and s.cached for s in steps) or bool(runs and all(s.cached for s in runs))
+
+
+def _outcome(step: StepRecord) -> str:
+    if step.canceled:
+        return "canceled"
+    return "failed" if step.error else ""
+
+
 def _advice(
     record: BuildRecord, factors: Mapping[str, float] | None, history: Sequence[BuildRecord]
 ) -> tuple[tuple[Advice, ...], str]:
@@ -159,6 +189,8 @@ def _advice(
         )
     except (PolybuildError, ValueError) as exc:
         return (), f"the recorded Dockerfile cannot be read again: {exc}"
+    if not found and _all_cached(record.steps):
+        return (), ALL_CACHED
     if not found:
         return (), "no emulated step of 1 s or more would run faster natively"
     return found, ""
@@ -209,11 +241,12 @@ def build_report(
             max((s.completed or s.started) - s.started, 0.0),
             s.emulated,
             finder.factor(s),
+            _outcome(s),
         )
         for s in ran[: max(slowest, 0)]
     )
-    dockerfile_steps = [s for s in steps if parse_step_name(s.name) is not None]
-    cache = CacheRate(sum(1 for s in dockerfile_steps if s.cached), len(dockerfile_steps))
+    cacheable = [s for s in steps if _cacheable(s)]
+    cache = CacheRate(sum(1 for s in cacheable if s.cached), len(cacheable))
     advice, note = _advice(record, factors, history)
     lines = record.dockerfile_source.splitlines()
     wanted = sorted(
@@ -305,6 +338,7 @@ def report_json(report: Report) -> dict[str, object]:
                 "emulated": s.emulated,
                 "factor": None if s.factor is None else round(s.factor.value, 2),
                 "factorBasis": "" if s.factor is None else s.factor.basis,
+                "outcome": s.outcome,
             }
             for s in report.slowest
         ],
@@ -328,6 +362,7 @@ def report_json(report: Report) -> dict[str, object]:
 
 
 __all__ = [
+    "ALL_CACHED",
     "CACHEABLE",
     "SHARED_LANE",
     "SLOWEST",
