@@ -4,6 +4,7 @@ and ids the page promises, and a 100-step build's page stays under 300 KB."""
 
 from __future__ import annotations
 
+import math
 from html.parser import HTMLParser
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from polybuild.history.record import BuildRecord, NodeRecord, StepRecord, new_ref
 from polybuild.insight.html_report import render_html
 from polybuild.insight.report_data import build_report
+from polybuild.insight.timeline_svg import LEGEND_ITEMS, timeline_svg
 
 AMD, ARM, ARM7 = "linux/amd64", "linux/arm64", "linux/arm/v7"
 T0 = 5_000.0
@@ -104,7 +106,7 @@ def test_the_page_has_the_chart_the_table_the_totals_and_the_advice() -> None:
     assert "FROM --platform=$BUILDPLATFORM" in text
     assert "8.8\u00d7" in text  # 8.8 s emulated vs 1.0 s native
     assert page.by_id("cache-rate")[0] == "span"
-    assert "1 of 4 steps cached" in text
+    assert "0 of 3 steps cached" in text  # the FROM is left out: it never shows as cached
 
 
 def test_record_strings_are_inert_text() -> None:
@@ -190,3 +192,72 @@ def test_one_line_emulated_for_two_platforms_is_one_suggestion_with_both() -> No
     (item,) = [a for t, a in page.elements if t == "li" and "data-line" in a]
     assert item["data-line"] == "2"
     assert [a["data-platform"] for a in page.select("li", "measured")] == [ARM7, ARM]
+
+
+def test_a_canceled_step_keeps_its_kind_s_colour_and_has_a_legend_entry() -> None:
+    built = record(
+        run("emu", f"[{ARM} 2/2] RUN awk", 0, 1.24, platform=ARM, emulated=True, canceled=True),
+        run("nat", f"[{AMD} 2/2] RUN awk", 0, 1.0, canceled=True),
+        run("bad", f"[{AMD} 3/3] RUN false", 0, 1.0, error="exit code: 1"),
+        status="error",
+    )
+    page = Page(render_html(build_report(built)))
+    assert len(page.select("rect", "step", "emulated", "canceled")) == 1
+    assert len(page.select("rect", "step", "native", "canceled")) == 1
+    assert len(page.select("rect", "step", "error")) == 1
+    assert not page.select("rect", "step", "error", "canceled")
+    assert "canceled" in [kind for kind, _ in LEGEND_ITEMS]
+    assert page.select("rect", "swatch", "canceled")
+    (style,) = [t for t in page.texts if ".canceled{" in t]
+    rule = style.split(".canceled{", 1)[1].split("}", 1)[0]
+    assert "fill-opacity" in rule and "fill:" not in rule  # its kind's fill, faded
+    rows = [t for t in page.texts if "not a whole run" in t]
+    assert rows == ["canceled: not a whole run"]
+
+
+def axis_labels(duration: float, *ends: float) -> list[str]:
+    steps = [run(f"s{i}", f"[{AMD} 1/1] RUN x", 0, end) for i, end in enumerate(ends)]
+    svg = timeline_svg(build_report(record(*steps, completed=T0 + duration)))
+    axis = svg.split('<g class="axis">', 1)[1].split("</g>", 1)[0]
+    return [t.rsplit(">", 1)[1] for t in axis.split("</text>")[:-1] if "unit" not in t]
+
+
+@pytest.mark.parametrize("duration", [0.0, 0.004, 0.02, 0.2, 1.0, 7.3, 12.5, 99.0, 731.0])
+def test_axis_labels_are_round_steps_never_repeated(duration: float) -> None:
+    labels = axis_labels(duration, duration)
+    assert len(labels) >= 2, labels
+    assert len(set(labels)) == len(labels), labels
+    values = [float(label.removesuffix(" s")) for label in labels]
+    step = values[1] - values[0]
+    mantissa = step / 10 ** math.floor(math.log10(step) + 1e-9)
+    assert round(mantissa, 6) in (1.0, 2.0, 5.0), labels
+    assert values[0] == 0 and values[-1] <= max(duration, 0.01) + 1e-9, labels
+
+
+def test_the_chart_scales_to_the_window() -> None:
+    page = Page(render_html(build_report(advised())))
+    svg = page.by_id("timeline")[1]
+    assert "width" not in svg and svg["viewbox"].startswith("0 0 ")
+    style = "".join(t for t in page.texts if "#timeline{" in t)
+    assert "width:100%" in style.split("#timeline{", 1)[1].split("}", 1)[0]
+
+
+def test_two_flagged_steps_of_one_stage_are_one_change_with_both_lines() -> None:
+    source = "FROM busybox AS build\nRUN make\nRUN make test\nFROM busybox\n"
+    make, check = f"[{ARM} build 2/3] RUN make", f"[{ARM} build 3/3] RUN make test"
+    built = record(
+        run("a", make, 0, 9, platform=ARM, emulated=True),
+        run("b", check, 9, 15, platform=ARM, emulated=True),
+        run("ta", make.replace(ARM, AMD), 0, 1),
+        run("tb", check.replace(ARM, AMD), 1, 2),
+        dockerfile_source=source,
+    )
+    report = build_report(built)
+    assert len(report.advice) == 2
+    page = Page(render_html(report))
+    (stage,) = page.select("li", "stage")
+    assert stage["data-stage-line"] == "1"
+    assert [a["data-line"] for t, a in page.elements if t == "li" and "data-line" in a] == [
+        "2", "3"
+    ]  # fmt: skip
+    assert len(page.select("span", "change")) == 1

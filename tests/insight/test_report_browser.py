@@ -8,15 +8,17 @@ from __future__ import annotations
 import json
 import struct
 import zlib
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from polybuild.insight.html_report import render_html
+from polybuild.insight.report_data import build_report
 from tests.conftest import import_busybox, require_platforms, require_root, run_cli
 from tests.insight.browser import browser, find_browser
-
-pytestmark = [pytest.mark.integration, pytest.mark.root, pytest.mark.qemu]
+from tests.insight.test_html_report import hundred_steps, run
 
 LOOP = "awk 'BEGIN { s = 0; for (i = 0; i < 400000; i++) s = (s + i * i) % 1000003; print s }'"
 DOCKERFILE = f"""\
@@ -47,6 +49,9 @@ def png_facts(data: bytes) -> tuple[int, int, int]:
     return width, height, len(set(zlib.decompress(b"".join(chunks))))
 
 
+@pytest.mark.integration
+@pytest.mark.root
+@pytest.mark.qemu
 def test_the_report_of_a_real_build_in_a_browser(tmp_path: Path) -> None:
     require_root()
     require_platforms(ARM)
@@ -90,7 +95,7 @@ def test_the_report_of_a_real_build_in_a_browser(tmp_path: Path) -> None:
         assert count(f'g.lane[data-platform="{ARM}"] rect.step.cross') == 1
         assert count("rect.step") == sum(len(lane["steps"]) for lane in data["lanes"])
         assert count("rect.step.critical") == len(data["criticalPath"]) >= 2
-        assert count("#legend rect.swatch") == 7
+        assert count("#legend rect.swatch") == 8
         tooltip = query("document.querySelector('rect.step.emulated > title').textContent")
         assert f"[{ARM} stage-1 3/3] RUN awk" in tooltip and "emulated under QEMU" in tooltip
         # at a glance: the emulated RUN is the widest bar of its lane
@@ -123,3 +128,25 @@ def test_the_report_of_a_real_build_in_a_browser(tmp_path: Path) -> None:
     assert width == 1240 and 600 <= height <= 5000, (width, height)
     assert 20_000 < len(png) < 5_000_000
     assert values > 40, "the screenshot is blank"
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("width", [800, 1000, 1240, 1600])
+def test_only_the_chart_may_scroll_sideways_and_it_fills_the_window(
+    tmp_path: Path, width: int
+) -> None:
+    built = hundred_steps()
+    pinned = f"FROM docker.io/library/busybox:latest@sha256:{'e3' * 32}"  # nowhere to wrap
+    long = run("long", f"[{AMD} build 1/34] {pinned}", 0, 30)
+    page = tmp_path / "report.html"
+    page.write_text(render_html(build_report(replace(built, steps=(*built.steps, long)))))
+    with browser(width=width) as chromium:
+        chromium.open(page)
+        inner, scrolled, chart, svg = chromium.evaluate(
+            "[window.innerWidth, document.documentElement.scrollWidth,"
+            " document.querySelector('.chart').getBoundingClientRect().width,"
+            " document.querySelector('svg#timeline').getBoundingClientRect().width]"
+        )
+    assert scrolled <= inner, f"the page scrolls sideways at {width} px: {scrolled} > {inner}"
+    assert chart <= inner
+    assert svg >= chart - 2  # the chart fills its box (scrolling inside it when narrower)

@@ -31,15 +31,17 @@ border-left:4px solid #e8890c}
 #advice .line{font-weight:700}pre.source{margin:4px 0;padding:4px 8px;background:#f4f6f8;
 overflow-x:auto}
 .note{color:#5b6875}
-.chart{overflow-x:auto;border:1px solid #dde3e9}
+.chart{overflow-x:auto;border:1px solid #dde3e9}#timeline{display:block;width:100%;
+height:auto;min-width:640px}td code{overflow-wrap:anywhere}
+#advice ol.lines{padding-left:18px;margin:4px 0}#advice ol.lines>li{margin:0 0 8px}
 svg text{font:11px ui-monospace,"DejaVu Sans Mono",monospace;fill:#1d2733}
 svg .name{text-anchor:end}svg .lane-label{font-weight:700;font-size:12px}
 svg .lane-bg{fill:#fbfcfd}svg .lane-bg.odd{fill:#f2f5f8}
 svg .axis line{stroke:#d3dae1;stroke-width:1}svg .axis text{text-anchor:middle;fill:#5b6875}
 svg .axis .unit{text-anchor:end}
 .queued{fill:#c9d3dd}.native{fill:#3f7fcf}.cross{fill:#2a9d8f}.emulated{fill:#e8890c}
-.cached{fill:#a9b4bf}.error{fill:#d32f2f}.canceled{fill:#ffffff;stroke:#8a96a3;
-stroke-dasharray:3 2}
+.cached{fill:#a9b4bf}.error{fill:#d32f2f}.canceled{fill-opacity:.35;stroke:#5b6875;
+stroke-dasharray:2 2}.swatch.canceled{fill:#8a96a3}
 rect.critical{stroke:#111;stroke-width:1.6}.swatch.critical{fill:#fff}
 table{border-collapse:collapse;margin:6px 0}th,td{padding:3px 10px;text-align:left;
 border-bottom:1px solid #e3e8ed;vertical-align:top}td.num,th.num{text-align:right}
@@ -106,15 +108,27 @@ def _measured(advice: Advice) -> str:
     )
 
 
-def _advice_item(report: Report, same_line: Sequence[Advice]) -> str:
-    """One RUN line to move, with each platform's measurement (most time saved first)."""
+def _line_item(report: Report, same_line: Sequence[Advice]) -> str:
+    """One RUN line, with each platform's measurement (most time saved first)."""
     first = same_line[0]
     measured = "".join(_measured(a) for a in same_line)
     return (
         f'<li data-line="{first.line}"><span class="line"><code>{text(first.location)}</code>'
         f" <code>{text(clip(first.instruction, 160))}</code></span>"
         f'<ul class="platforms">{measured}</ul>'
-        f"{_source(report, first.line, first.end_line)}"
+        f"{_source(report, first.line, first.end_line)}</li>"
+    )
+
+
+def _stage_item(report: Report, same_stage: Sequence[Advice]) -> str:
+    """One stage's FROM line to change, once, with its RUN lines to move under it."""
+    first = same_stage[0]
+    lines: dict[int, list[Advice]] = {}
+    for advice in same_stage:
+        lines.setdefault(advice.line, []).append(advice)
+    items = "".join(_line_item(report, same) for same in lines.values())
+    return (
+        f'<li class="stage" data-stage-line="{first.stage_line}"><ol class="lines">{items}</ol>'
         f'<span class="change">Change <code>{text(first.filename)}:{first.stage_line}</code>'
         f" (stage <code>{text(first.stage)}</code>): {text(FIX)}"
         f"{_source(report, first.stage_line, first.stage_line)}</span></li>"
@@ -127,10 +141,10 @@ def _advice(report: Report) -> str:
         return f'<section id="advice-section">{head}<p class="note" id="advice-note">' + (
             f"No suggestion: {text(report.advice_note)}.</p></section>"
         )
-    lines: dict[tuple[str, int], list[Advice]] = {}
-    for advice in report.advice:
-        lines.setdefault((advice.filename, advice.line), []).append(advice)
-    items = "".join(_advice_item(report, same) for same in lines.values())
+    stages: dict[tuple[str, int], list[Advice]] = {}
+    for advice in report.advice:  # most time saved first, so is the first stage
+        stages.setdefault((advice.filename, advice.stage_line), []).append(advice)
+    items = "".join(_stage_item(report, same) for same in stages.values())
     return f'<section id="advice-section">{head}<ol id="advice">{items}</ol></section>'
 
 
@@ -142,6 +156,8 @@ def _slowest(report: Report) -> str:
             factor = f'<span title="{text(basis)}">{step.factor.value:.1f}&times;</span>'
         else:
             factor = "emulated, no native time" if step.emulated else "native"
+        if step.outcome:
+            factor = f"{step.outcome}: not a whole run" if step.emulated else step.outcome
         kind = ' class="emulated"' if step.emulated else ""
         rows.append(
             f"<tr{kind}><td><code>{text(clip(step.name, 140))}</code></td>"

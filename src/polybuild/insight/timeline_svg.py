@@ -1,6 +1,8 @@
 """The report's Gantt chart as inline SVG: one lane per platform (and node), one row per step
-with its queued lead-in and its bar (native, cross-compiled, emulated, cached, failed), the
-critical path outlined, an axis in seconds and a legend. Every string from the record is
+with its queued lead-in and its bar (native, cross-compiled, emulated, cached, failed; a
+canceled or unfinished step keeps its kind's colour, faded, in a dotted outline), the
+critical path outlined, an axis in seconds and a legend. The SVG has a viewBox and no fixed
+width: the page scales it to the window. Every string from the record is
 escaped (step names and errors are the build's, so hostile)."""
 
 from __future__ import annotations
@@ -29,26 +31,39 @@ LEGEND_ITEMS = (
     ("emulated", "emulated (QEMU)"),
     ("cached", "cached"),
     ("error", "failed"),
+    ("canceled", "canceled"),
     ("critical", "critical path"),
 )
 
 
+MIN_SPAN = 0.01  # seconds: the axis of an instant build
+
+
 def _tick_step(span: float) -> float:
     """A round step (1, 2 or 5 x 10^k seconds) giving at most about 10 ticks."""
-    raw = max(span / 10, 1e-3)
+    raw = max(span, MIN_SPAN) / 10
     power = 10.0 ** math.floor(math.log10(raw))
-    return next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    return next(m * power for m in (1, 2, 5, 10) if m * power >= raw * (1 - 1e-9))
 
 
-def _seconds(value: float) -> str:
-    return f"{value:.2f}".rstrip("0").rstrip(".") + " s" if value < 10 else f"{value:.1f} s"
+def _decimals(step: float) -> int:
+    """Enough decimals that ticks `step` apart never print alike (0.005 -> 3, 2 -> 0)."""
+    return max(0, -math.floor(math.log10(step) + 1e-9))
+
+
+def _seconds(value: float, decimals: int) -> str:
+    return f"{value:.{decimals}f} s"
+
+
+def _cut(bar: StepBar) -> bool:
+    """A canceled step, or one that never finished (not one that failed)."""
+    return bar.canceled or (bar.end is None and not bar.error)
 
 
 def _kind(bar: StepBar) -> str:
+    """What the bar's colour says: its outcome when it failed, else how it ran."""
     if bar.error and not bar.canceled:
         return "error"
-    if bar.canceled or bar.end is None:
-        return "canceled"
     if bar.cached:
         return "cached"
     if bar.emulated:
@@ -73,16 +88,18 @@ def _tooltip(bar: StepBar) -> str:
         f"queued {bar.queued:.2f} s, ran {bar.start:.2f} s to {end} ({bar.seconds:.2f} s)",
     ]
     kind = _kind(bar)
-    lines.append(
-        {
-            "emulated": "emulated under QEMU",
-            "cross": "ran on the build platform for this target",
-            "cached": "cached",
-            "error": "failed: " + clip(bar.error, 300),
-            "canceled": "canceled" if bar.canceled else "never finished",
-            "native": "native",
-        }[kind]
-    )
+    if _cut(bar):
+        lines.append(f"{'canceled' if bar.canceled else 'never finished'} ({kind})")
+    else:
+        lines.append(
+            {
+                "emulated": "emulated under QEMU",
+                "cross": "ran on the build platform for this target",
+                "cached": "cached",
+                "error": "failed: " + clip(bar.error, 300),
+                "native": "native",
+            }[kind]
+        )
     if bar.critical:
         lines.append("on the critical path")
     return "\n".join(lines)
@@ -94,8 +111,9 @@ def _row(bar: StepBar, y: float, scale: float) -> str:
     end = x0 + max(bar.end if bar.end is not None else bar.start, bar.start, 0.0) * scale
     ready = x0 + max(min(bar.ready, bar.start), 0.0) * scale
     kind = _kind(bar)
-    classes = f"step {kind}" + (" critical" if bar.critical else "")
-    if bar.end is None and kind == "canceled":
+    classes = f"step {kind}" + (" canceled" if _cut(bar) else "")
+    classes += " critical" if bar.critical else ""
+    if bar.end is None:
         classes += " unfinished"
     parts = [f'<g class="row" data-vertex="{attr(bar.vertex)}">']
     parts.append(
@@ -118,13 +136,14 @@ def _row(bar: StepBar, y: float, scale: float) -> str:
 
 def _axis(span: float, scale: float, top: float, height: float) -> str:
     step = _tick_step(span)
+    decimals = _decimals(step)
     parts = ['<g class="axis">']
     count = int(span / step + 1e-9)
     for i in range(count + 1):
         value = i * step
         x = LABEL_WIDTH + value * scale
         parts.append(f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{top + height:.1f}"/>')
-        parts.append(f'<text x="{x:.1f}" y="{top - 6}">{_seconds(value)}</text>')
+        parts.append(f'<text x="{x:.1f}" y="{top - 6}">{_seconds(value, decimals)}</text>')
     parts.append(f'<text class="unit" x="{LABEL_WIDTH - 24}" y="{top - 6}">seconds</text>')
     parts.append("</g>")
     return "".join(parts)
@@ -146,7 +165,7 @@ def _legend() -> str:
 def timeline_svg(report: Report) -> str:
     """The chart as one `<svg id="timeline">` element."""
     ends = [b.end for lane in report.lanes for b in lane.steps if b.end is not None]
-    span = max([report.duration, *ends, 1e-3])
+    span = max([report.duration, *ends, MIN_SPAN])
     scale = (WIDTH - LABEL_WIDTH - RIGHT) / span
     rows = sum(len(lane.steps) for lane in report.lanes)
     top = LEGEND + AXIS
@@ -171,8 +190,8 @@ def timeline_svg(report: Report) -> str:
         body.append("</g>")
     return "".join(
         [
-            f'<svg id="timeline" role="img" aria-label="Build timeline" width="{WIDTH}" '
-            f'height="{height:.0f}" viewBox="0 0 {WIDTH} {height:.0f}">',
+            f'<svg id="timeline" role="img" aria-label="Build timeline" '
+            f'viewBox="0 0 {WIDTH} {height:.0f}">',
             _legend(),
             *body,
             _axis(span, scale, top, height - top),
