@@ -10,6 +10,10 @@ in 10 ms). A platform's time is the median of its runs; its factor is that time 
 native platform's. Each run's sum is checked, so an emulator that computes wrongly is not
 measured. A platform whose variant the image lacks, or that fails to run, is reported and
 skipped; the bench fails only when the native platform or every emulated one fails.
+
+The image's index is fetched once, with one attempt: the platforms it lacks are skipped
+without a pull, the others pulled; when its registry cannot be reached (or has no such
+image) the local store's image of that name is used as it is, with no further attempt.
 """
 
 from __future__ import annotations
@@ -23,11 +27,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from polybuild.binfmt.probe import ProbeResult, ProbeStatus, cached_probe
-from polybuild.errors import PolybuildError, RegistryError
+from polybuild.errors import PolybuildError
 from polybuild.executor import Process
+from polybuild.image import mediatypes as mt
+from polybuild.image.descriptor import Descriptor
+from polybuild.image.manifest import Index, Manifest, Stored, is_attestation
 from polybuild.image.select import Selected, select_manifest
 from polybuild.insight.factors import MAX_FACTOR, save_factors
-from polybuild.platforms import default_platform, format_platform, parse
+from polybuild.platforms import Platform, default_platform, format_platform, only, parse
 from polybuild.runtime import Runtime
 
 DEFAULT_IMAGE = "busybox"
@@ -150,33 +157,109 @@ def format_table(result: BenchResult) -> list[str]:
     return lines
 
 
-async def _variant(runtime: Runtime, image: str, platform: str) -> Selected:
-    """The image's variant for `platform`: pulled, or the local store's when the registry
-    cannot be reached. Its architecture must be the platform's (containerd would give an
-    arm/v7 variant for linux/arm64, which another emulator runs)."""
+def _has(listed: Sequence[Platform], platform: str) -> bool:
+    """Whether an image listing `listed` has a variant for `platform` of its architecture
+    (containerd would give an arm/v7 variant for linux/arm64, which another emulator runs)."""
+    wanted = parse(platform)
+    matcher = only(wanted)
+    return any(
+        (p.os, p.architecture) == (wanted.os, wanted.architecture) and matcher.rank(p) is not None
+        for p in listed
+    )
+
+
+def _listed(top: Stored[Manifest] | Stored[Index]) -> tuple[Platform, ...] | None:
+    """The platforms an index lists; None when it cannot say (one image manifest, or an
+    entry without its platform): then every platform is pulled and checked."""
+    if not isinstance(top.value, Index):
+        return None
+    entries = [
+        e for e in top.value.manifests if mt.is_manifest(e.media_type) and not is_attestation(e)
+    ]
+    if any(e.platform is None for e in entries):
+        return None
+    return tuple(e.platform for e in entries if e.platform is not None)
+
+
+async def _index(image: str) -> Stored[Manifest] | Stored[Index]:
+    """The image's index (or manifest) from its registry, one attempt only."""
+    from polybuild.image.reference import parse as parse_reference
+    from polybuild.registry.client import RegistryClient
+    from polybuild.registry.retry import RetryPolicy
+
+    async with RegistryClient(retry=RetryPolicy(attempts=1)) as client:
+        return await client.get_manifest(parse_reference(image))
+
+
+async def _pull(runtime: Runtime, image: str, platform: str) -> Selected:
+    """The image's variant for `platform`, pulled (its architecture checked)."""
     from polybuild.registry import resolve_base_image
 
-    wanted = parse(platform)
-    try:
-        selected = await resolve_base_image(runtime.store, image, wanted)
-    except RegistryError as exc:
-        try:
-            record = runtime.store.resolve(image)
-            selected = select_manifest(runtime.store.content, record.target, wanted)
-        except PolybuildError:
-            raise exc from None
-    found = selected.platform
+    return _checked(
+        await resolve_base_image(runtime.store, image, parse(platform)), image, platform
+    )
+
+
+def _checked(selected: Selected, image: str, platform: str) -> Selected:
+    found, wanted = selected.platform, parse(platform)
     if (found.os, found.architecture) != (wanted.os, wanted.architecture):
         raise PolybuildError(f"{image} has no variant for {platform}")
     return selected
 
 
-async def _variants(
-    runtime: Runtime, image: str, platforms: Sequence[str]
-) -> list[Selected | BaseException]:
-    return await asyncio.gather(
-        *(_variant(runtime, image, platform) for platform in platforms), return_exceptions=True
+def _local(runtime: Runtime, target: Descriptor, image: str, platform: str) -> Selected:
+    if not _has(runtime.store.platforms(target), platform):
+        raise PolybuildError(f"{image} has no variant for {platform} (in the local store)")
+    return _checked(
+        select_manifest(runtime.store.content, target, parse(platform)), image, platform
     )
+
+
+def resolve_variants(
+    runtime: Runtime, image: str, platforms: Sequence[str], report: Report = lambda m: None
+) -> list[Selected | PolybuildError]:
+    """Each platform's variant of `image`, or why there is none: the index is fetched once
+    (one attempt); platforms it lacks are not pulled. When the registry cannot give it, the
+    local store's image of that name is used, else the registry's error is raised."""
+    try:
+        top = asyncio.run(_index(image))
+    except PolybuildError as exc:
+        try:
+            record = runtime.store.resolve(image)
+        except PolybuildError:
+            raise exc from None
+        report(f"{image}: {_reason(exc)}; using the local store's image")
+        found: list[Selected | PolybuildError] = []
+        for platform in platforms:
+            try:
+                found.append(_local(runtime, record.target, image, platform))
+            except PolybuildError as missing:
+                found.append(missing)
+        return found
+    listed = _listed(top)
+    present = [p for p in platforms if listed is None or _has(listed, p)]
+    if present:
+        report(f"pulling {image} for {', '.join(present)}")
+    pulled = iter(asyncio.run(_pulls(runtime, image, present)))
+    have = ", ".join(sorted({format_platform(p) for p in listed or ()}))
+    return [
+        next(pulled)
+        if p in present
+        else PolybuildError(f"{image} has no variant for {p} (it has {have})")
+        for p in platforms
+    ]
+
+
+async def _pulls(
+    runtime: Runtime, image: str, platforms: Sequence[str]
+) -> list[Selected | PolybuildError]:
+    done = await asyncio.gather(
+        *(_pull(runtime, image, platform) for platform in platforms), return_exceptions=True
+    )
+    for outcome in done:
+        if isinstance(outcome, BaseException) and not isinstance(outcome, PolybuildError):
+            raise outcome
+    return [o for o in done if not isinstance(o, BaseException) or isinstance(o, PolybuildError)]
 
 
 def _measure(runtime: Runtime, selected: Selected, platform: str, runs: int) -> Measured:
@@ -223,14 +306,11 @@ def run_bench(
     runtime = runtime or Runtime()
     native = format_platform(default_platform())
     platforms = bench_platforms(cached_probe(), native)
-    report(f"pulling {image} for {', '.join(platforms)}")
-    variants = asyncio.run(_variants(runtime, image, platforms))
+    variants = resolve_variants(runtime, image, platforms, report)
     measured: list[Measured] = []
     skipped: list[Skipped] = []
     for platform, variant in zip(platforms, variants, strict=True):
-        if isinstance(variant, BaseException):
-            if not isinstance(variant, PolybuildError):
-                raise variant
+        if isinstance(variant, PolybuildError):
             skipped.append(Skipped(platform, _reason(variant)))
         else:
             report(f"{platform}: running the workload {runs} time(s)")
@@ -272,5 +352,6 @@ __all__ = [
     "Skipped",
     "format_table",
     "parse_output",
+    "resolve_variants",
     "run_bench",
 ]

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import json
 import re
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +18,7 @@ from click.testing import CliRunner
 from polybuild import qemu_bench
 from polybuild.binfmt.probe import ProbeResult, ProbeStatus
 from polybuild.cli import binfmt as binfmt_cli
+from polybuild.errors import PolybuildError
 from polybuild.insight.factors import FACTORS_PATH, load_factors
 from polybuild.platforms import Platform
 from polybuild.qemu_bench import (
@@ -24,7 +28,9 @@ from polybuild.qemu_bench import (
     expected_sum,
     format_table,
     parse_output,
+    resolve_variants,
 )
+from polybuild.runtime import Runtime
 from tests.conftest import import_busybox, require_platforms, require_root, run_cli
 from tests.registry.conftest import Registry, registry  # noqa: F401 (fixture)
 
@@ -104,6 +110,65 @@ def test_bench_options_need_bench(args: list[str]) -> None:
     result = CliRunner().invoke(binfmt_cli.command, args)
     assert result.exit_code != 0
     assert "options of --bench" in str(result.exception)
+
+
+@pytest.fixture
+def hanging_up() -> Iterator[tuple[int, list[float]]]:
+    """A loopback port that accepts connections and closes them at once (no registry
+    answers), and the moments it accepted one."""
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.1)
+    accepted: list[float] = []
+    done = threading.Event()
+
+    def serve() -> None:
+        while not done.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            accepted.append(time.monotonic())
+            conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield server.getsockname()[1], accepted
+    done.set()
+    thread.join(timeout=5)
+    server.close()
+
+
+def test_an_unreachable_registry_is_asked_once_then_the_local_store(
+    tmp_path: Path, hanging_up: tuple[int, list[float]]
+) -> None:
+    port, accepted = hanging_up
+    name = f"127.0.0.1:{port}/bench/busybox:latest"
+    import_busybox(tmp_path / "root", ("amd64", "arm64"), name=name)
+    platforms = ["linux/amd64", "linux/arm64", "linux/riscv64", "linux/s390x", "linux/ppc64le"]
+    heard: list[str] = []
+    started = time.monotonic()
+    found = resolve_variants(Runtime(tmp_path / "root"), name, platforms, heard.append)
+    took = time.monotonic() - started
+    assert 1 <= len(accepted) <= 2, f"{len(accepted)} connections: retried"  # https, http
+    assert took < 5.0
+    assert [f.platform.architecture for f in found if not isinstance(f, PolybuildError)] == [
+        "amd64", "arm64"
+    ]  # fmt: skip
+    for platform, outcome in zip(platforms[2:], found[2:], strict=True):
+        assert isinstance(outcome, PolybuildError)
+        assert f"has no variant for {platform}" in str(outcome)
+    assert len(heard) == 1 and "using the local store's image" in heard[0], heard
+    assert not any("pulling" in line for line in heard)
+
+
+def test_an_unreachable_registry_and_no_local_image_is_the_registry_s_error(
+    tmp_path: Path, hanging_up: tuple[int, list[float]]
+) -> None:
+    port, accepted = hanging_up
+    name = f"127.0.0.1:{port}/bench/busybox:latest"
+    with pytest.raises(PolybuildError, match=f"127.0.0.1:{port}"):
+        resolve_variants(Runtime(tmp_path / "root"), name, ["linux/amd64", "linux/arm64"])
+    assert 1 <= len(accepted) <= 2
 
 
 # A real bench: busybox images for three platforms pushed to a local registry.

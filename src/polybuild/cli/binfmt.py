@@ -68,7 +68,9 @@ def command(
     emulated platform runs a fixed CPU workload (busybox awk, timed inside the container)
     than the native one, print PLATFORM, SECONDS (median) and FACTOR, and store the factors
     in the data root (insight/qemu-factors.json), where the emulation advisor estimates
-    native times from them. A platform the image lacks or that fails is skipped.
+    native times from them. The image's index is fetched once (one attempt; without its
+    registry, the local store's image of that name is used): a platform it lacks is
+    skipped without a pull, as is one that fails.
     """
     from polybuild import binfmt
 
