@@ -33,7 +33,8 @@ overflow-x:auto}
 .note{color:#5b6875}
 .chart{overflow-x:auto;border:1px solid #dde3e9}#timeline{display:block;width:100%;
 height:auto;min-width:640px}td code{overflow-wrap:anywhere}
-#advice ol.lines{padding-left:18px;margin:4px 0}#advice ol.lines>li{margin:0 0 8px}
+#advice ol.lines{list-style:none;padding-left:0;margin:0}#advice ol.lines>li{margin:0 0 6px}
+#advice ul.platforms{list-style:circle}
 svg text{font:11px ui-monospace,"DejaVu Sans Mono",monospace;fill:#1d2733}
 svg .name{text-anchor:end}svg .lane-label{font-weight:700;font-size:12px}
 svg .lane-bg{fill:#fbfcfd}svg .lane-bg.odd{fill:#f2f5f8}
