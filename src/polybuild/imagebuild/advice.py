@@ -4,8 +4,10 @@ from the build's own events and its Dockerfile, for the report after the progres
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from functools import cached_property
 from pathlib import Path
+from typing import overload
 
 from polybuild.errors import PolybuildError
 from polybuild.history.capture import capture_steps
@@ -20,21 +22,48 @@ from polybuild.progress.sanitize import clean
 METADATA_KEY = "polybuild.emulation.advice"
 
 
+class _Earlier(Sequence[BuildRecord]):
+    """The data root's build records, newest first, read only if the advisor looks at them
+    (a step with no native twin in this build)."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = root
+
+    @cached_property
+    def _records(self) -> list[BuildRecord]:
+        from polybuild.history import HistoryStore
+
+        return HistoryStore(self._root, warn=lambda _: None).records()
+
+    @overload
+    def __getitem__(self, index: int) -> BuildRecord: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[BuildRecord]: ...
+    def __getitem__(self, index: int | slice) -> BuildRecord | Sequence[BuildRecord]:
+        return self._records[index]
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def __iter__(self) -> Iterator[BuildRecord]:
+        return iter(self._records)
+
+
 def build_advice(
-    request: BuildRequest, planned: Sequence[Planned], events: Sequence[Event], root: Path
+    request: BuildRequest,
+    planned: Sequence[Planned],
+    events: Sequence[Event],
+    root: Path,
+    dockerfile: str,
 ) -> tuple[Advice, ...]:
     """Advice for this build's emulated steps, with native times from a twin in this build,
     else in an earlier build of the data root's history, else estimated from QEMU's factors
-    that `binfmt --bench` measured (none when nothing ran emulated, or the Dockerfile cannot
-    be read again)."""
-    if not any(isinstance(e, VertexStarted) and e.emulated for e in events):
+    that `binfmt --bench` measured. `dockerfile` is the text the build read (none: no
+    advice, as when nothing ran emulated)."""
+    if not dockerfile or not any(isinstance(e, VertexStarted) and e.emulated for e in events):
         return ()
-    from polybuild.imagebuild.dockerfile_file import read_dockerfile
-
-    try:
-        data, name, _ = read_dockerfile(request)
-    except (PolybuildError, OSError):
-        return ()
+    given = request.dockerfile if request.dockerfile_text is None else None
+    name = given.name if given is not None else "Dockerfile"
     nodes = tuple(
         NodeRecord(p.driver.label, tuple(format_platform(x) for x in p.platforms),
                    p.driver.vertex_prefix)
@@ -44,12 +73,12 @@ def build_advice(
     record = BuildRecord(
         ref="", name="", builder="", started=0.0, completed=0.0, status="completed", steps=steps
     )
-    from polybuild.history import HistoryStore
     from polybuild.insight.factors import load_factors
 
-    history = HistoryStore(root, warn=lambda _: None).records()
     try:
-        return advise(record, data, filename=name, history=history, factors=load_factors(root))
+        return advise(
+            record, dockerfile, filename=name, history=_Earlier(root), factors=load_factors(root)
+        )
     except PolybuildError:  # a Dockerfile the build read differently (stdin, a URL context)
         return ()
 

@@ -53,6 +53,7 @@ class Outcome:
     recorder: Recorder = field(default_factory=Recorder)
     image_digest: str = ""
     record: BuildRecord | None = None  # set once the build ended and was recorded
+    dockerfile_source: str = ""  # the Dockerfile's text as the build read it ("" unread)
 
 
 def options(request: BuildRequest) -> dict[str, str]:
@@ -206,9 +207,9 @@ def recording(
     """Record the build run in the block, however it ends; never raises for the record.
     With --report, the record's report is written too: a failure to write it fails a build
     that succeeded, and is a warning after one that failed (its own error comes first)."""
-    outcome = Outcome()
     started = time.time()
     source = dockerfile_source(request)  # before the build: what it read, not a later edit
+    outcome = Outcome(dockerfile_source=source)
     failure: BaseException | None = None
     try:
         yield outcome

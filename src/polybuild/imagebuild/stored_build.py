@@ -161,7 +161,9 @@ async def _build(
             err.write(line + "\n")
         assembled = results[0].image if results else None
         outcome.image_digest = str(assembled.target.digest) if assembled is not None else ""
-        advice = build_advice(request, planned, recorder.events, runtime.root)
+        advice = build_advice(
+            request, planned, recorder.events, runtime.root, outcome.dockerfile_source
+        )
         if not request.outputs:
             warn(exporters.NO_OUTPUT_WARNING)
         if assembled is not None and request.iidfile:
