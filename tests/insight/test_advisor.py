@@ -234,5 +234,5 @@ def test_a_variant_not_measured_takes_another_variant_of_its_architecture() -> N
     name = "[linux/arm/v6 build 3/4] RUN ./configure"
     armv6 = step(name, 12.0, platform="linux/arm/v6")
     (advice,) = advise(record(armv6), DOCKERFILE, factors={"linux/arm/v7": 12.0, "linux/arm64": 2})
-    assert (advice.basis, advice.native_seconds) == (ESTIMATE, pytest.approx(1.0))
+    assert advice.basis == ESTIMATE and advice.native_seconds == pytest.approx(1.0)
     assert advise(record(armv6), DOCKERFILE, factors={"linux/arm64": 6.0}) == ()

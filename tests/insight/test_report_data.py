@@ -363,7 +363,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "fsync", full)
-    with pytest.raises(PolybuildError, match=f"{target}: No space left on device"):
+    with pytest.raises(PolybuildError, match=f"no space left .*: cannot write {target}$"):
         write_report(record(), target)
     assert target.read_text() == "the previous report"
     assert [p.name for p in tmp_path.iterdir()] == ["report.html"]

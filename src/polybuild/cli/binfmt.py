@@ -96,9 +96,13 @@ def command(
 
 
 def _bench(image: str, runs: int) -> None:
+    from polybuild.progress.sanitize import clean
     from polybuild.qemu_bench import format_table, run_bench
 
-    result = run_bench(image, runs, report=lambda message: click.echo(message, err=True))
+    def report(message: str) -> None:  # quotes a container's output and registry errors
+        click.echo(clean(message), err=True)
+
+    result = run_bench(image, runs, report=report)
     for line in format_table(result):
         click.echo(line)
     click.echo(f"factors stored in {result.path}", err=True)

@@ -239,10 +239,11 @@ def recording(
         if record is not None and request.report is not None:
             try:
                 write_build_report(record, request.report, root, warn)
-            except PolybuildError as exc:
+            except Exception as exc:
                 if failure is None:
                     raise
-                warn(exc.message)
+                # never instead of the build's own error
+                warn(exc.message if isinstance(exc, PolybuildError) else f"--report: {exc}")
 
 
 __all__ = ["Outcome", "make_record", "options", "recording", "write_build_report"]

@@ -126,7 +126,7 @@ def _history_twin(history: Sequence[BuildRecord], name: StepName) -> float | Non
     return None
 
 
-def _factor(factors: Mapping[str, float], platform: str) -> float | None:
+def platform_factor(factors: Mapping[str, float], platform: str) -> float | None:
     """The platform's slow-down factor; `linux/arm/v6` falls back to `linux/arm`, then to
     another variant of the same architecture (`binfmt --bench` measures one per emulator)."""
     base = "/".join(platform.split("/")[:2])
@@ -169,7 +169,7 @@ def advise(
         if native is None:
             native, basis = _history_twin(history, name), HISTORY
         if native is None:
-            factor = _factor(factors or {}, step.platform)
+            factor = platform_factor(factors or {}, step.platform)
             native, basis = (seconds / factor if factor else None), ESTIMATE
         if native is None or native >= seconds:
             continue
@@ -191,4 +191,13 @@ def advise(
     return tuple(advice)
 
 
-__all__ = ["ESTIMATE", "FIX", "HISTORY", "MIN_SECONDS", "TWIN", "Advice", "advise"]
+__all__ = [
+    "ESTIMATE",
+    "FIX",
+    "HISTORY",
+    "MIN_SECONDS",
+    "TWIN",
+    "Advice",
+    "advise",
+    "platform_factor",
+]

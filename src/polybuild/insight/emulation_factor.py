@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from polybuild.history.record import BuildRecord, StepRecord
-from polybuild.insight.advisor import ESTIMATE, HISTORY, TWIN
+from polybuild.insight.advisor import ESTIMATE, HISTORY, TWIN, platform_factor
 from polybuild.insight.step_map import parse_step_name
 
 
@@ -66,11 +66,7 @@ class FactorFinder:
         return None
 
     def _measured(self, platform: str) -> float | None:
-        for key in (platform, "/".join(platform.split("/")[:2])):
-            value = self._factors.get(key)
-            if value is not None and value > 0:
-                return value
-        return None
+        return platform_factor(self._factors, platform)  # the advisor's rule, variants too
 
     def factor(self, step: StepRecord) -> Factor | None:
         """The step's slow-down; None for a native, cached, failed, canceled or unfinished
@@ -78,7 +74,9 @@ class FactorFinder:
         measured factor."""
         if not step.emulated or step.cached or step.completed is None or _cut_short(step):
             return None
-        seconds = max(step.completed - step.started, 0.0)
+        seconds = step.completed - step.started
+        if seconds <= 0:  # an instant step (or a clock that went back): no ratio to give
+            return None
         name = parse_step_name(step.name)
         if name is not None:
             native = self._twins.get((name.stage, name.number))

@@ -4,15 +4,13 @@ target, then a rename)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import secrets
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from polybuild.errors import PolybuildError, UsageError
+from polybuild.errors import UsageError
 from polybuild.history.record import BuildRecord
+from polybuild.image.content import write_file_atomic
 from polybuild.insight.html_report import render_html
 from polybuild.insight.report_data import build_report, report_json
 
@@ -52,18 +50,9 @@ def write_atomically(path: Path, data: str) -> None:
     parent = path.parent
     if not parent.is_dir():
         raise UsageError(f"cannot write the report to {path}: no directory {parent}")
-    temporary = parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
-    try:
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            temporary.unlink()
-        raise PolybuildError(f"cannot write the report to {path}: {exc.strerror or exc}") from exc
+    # a record's text may hold lone surrogates (undecodable file names): written as "?"
+    encoded = data.encode("utf-8", "replace")
+    write_file_atomic(path, encoded, 0o644)  # the store's errors: disk full, permissions
 
 
 def write_report(

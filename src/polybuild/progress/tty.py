@@ -124,7 +124,10 @@ class TTYRenderer:
 
     def _loop(self, refresh: float) -> None:
         while not self._wake.wait(refresh):
-            self._draw(final=False)
+            try:
+                self._draw(final=False)
+            except Exception:  # a frame that cannot be drawn: the next one, or the final
+                continue
 
     def _node(self, vertex: str) -> str:
         for prefix, label in self._nodes:
@@ -192,7 +195,7 @@ class TTYRenderer:
         header = f"[+] Building {elapsed:.1f}s ({done}/{len(steps)})"
         if final and steps and done == len(steps) and not any(s.error for s in steps):
             header += " FINISHED"
-        header = _align(header, self._desc, width - 1)
+        header = fit(_align(header, self._desc, width - 1), width - 1)
         colour = _BLUE if finished else ""
         lines = [f"{colour}{header}{_RESET if colour else ''}"]
         blocks = [self._step_lines(step, width, now, final=final) for step in steps]
