@@ -88,7 +88,7 @@ class Advice:
         }
 
 
-def _seconds(step: StepRecord) -> float | None:
+def whole_run_seconds(step: StepRecord) -> float | None:
     """How long a step ran, None unless it ran to the end (not cached, no error)."""
     if step.completed is None or step.cached or step.error or step.canceled:
         return None
@@ -96,10 +96,12 @@ def _seconds(step: StepRecord) -> float | None:
 
 
 def _native(step: StepRecord) -> float | None:
-    return None if step.emulated else _seconds(step)
+    """A native step's whole run; None for an instant one too (no time to compare with)."""
+    seconds = None if step.emulated else whole_run_seconds(step)
+    return seconds if seconds else None
 
 
-def _twins(record: BuildRecord) -> dict[tuple[str, int], float]:
+def native_twins(record: BuildRecord) -> dict[tuple[str, int], float]:
     """(stage label, step number) -> the longest native run of that step in a build: the
     conservative twin (it never overstates what moving the step saves)."""
     found: dict[tuple[str, int], float] = {}
@@ -111,7 +113,7 @@ def _twins(record: BuildRecord) -> dict[tuple[str, int], float]:
     return found
 
 
-def _history_twin(history: Sequence[BuildRecord], name: StepName) -> float | None:
+def history_twin(history: Sequence[BuildRecord], name: StepName) -> float | None:
     """The native time of the same stage's same text in the newest earlier build that has it."""
     for record in history:
         times = [
@@ -154,10 +156,10 @@ def advise(
     parsed = (
         dockerfile if isinstance(dockerfile, Dockerfile) else load(dockerfile, filename=filename)
     )
-    twins = _twins(record)
+    twins = native_twins(record)
     advice: list[Advice] = []
     for step in record.steps:
-        seconds = _seconds(step)
+        seconds = whole_run_seconds(step)
         name = parse_step_name(step.name)
         if not step.emulated or seconds is None or seconds < min_seconds or name is None:
             continue
@@ -167,7 +169,7 @@ def advise(
         stage, run = found
         native, basis = twins.get((name.stage, name.number)), TWIN
         if native is None:
-            native, basis = _history_twin(history, name), HISTORY
+            native, basis = history_twin(history, name), HISTORY
         if native is None:
             factor = platform_factor(factors or {}, step.platform)
             native, basis = (seconds / factor if factor else None), ESTIMATE
@@ -199,5 +201,8 @@ __all__ = [
     "TWIN",
     "Advice",
     "advise",
+    "history_twin",
+    "native_twins",
     "platform_factor",
+    "whole_run_seconds",
 ]
