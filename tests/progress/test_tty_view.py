@@ -155,3 +155,21 @@ def test_a_failed_steps_block_and_warnings_are_cleaned_too() -> None:
     tail = out.getvalue().rpartition("\x1b[?25h")[2]  # what is printed after the display
     assert "oops" in tail and "CMD" in tail
     assert "\x1b" not in tail and "\x07" not in tail
+
+
+def test_a_warning_printed_above_the_live_display_is_never_drawn_over() -> None:
+    out = _Terminal()
+    renderer = _renderer(out)
+    now = time.time()
+    renderer.emit(VertexStarted("v1", "[1/2] RUN make", now))
+    renderer.emit(VertexStarted("v2", "[2/2] RUN test", now))
+    _frame(renderer, out)  # three lines drawn
+    renderer.print_above("WARNING: registry \x1b]0;x\x07answered slowly\n")
+    _frame(renderer, out)
+    written = out.getvalue()
+    warning = written.index("WARNING: registry answered slowly\n")
+    # the warning replaced the three lines drawn (up 3, erased), and the next frame starts
+    # below it instead of moving up over it
+    assert written[:warning].endswith("\x1b[3A\r\x1b[J")
+    assert written[warning:].split("\n", 1)[1].startswith("\x1b[?25l\r[+] Building")
+    renderer.close()

@@ -5,6 +5,7 @@ result back), then each output is written from the store by polybuild's exporter
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, BinaryIO, TextIO
 
@@ -77,8 +78,12 @@ async def build_stored(
     runtime.cleanup_stale()
     store = runtime.store
 
+    # while the tty view is live, a warning is printed above it (else the next frame would
+    # draw over it)
+    above: list[Callable[[str], None]] = []
+
     def warn(message: str) -> None:
-        err.write(f"WARNING: {message}\n")
+        (above[-1] if above else err.write)(f"WARNING: {message}\n")
 
     export_context = ExportContext(
         stdout=stdout,
@@ -90,7 +95,7 @@ async def build_stored(
     check_outputs(request.outputs, export_context)
     puller = BaseImagePuller(asyncio.get_running_loop())
     try:
-        return await _build(request, builder, err, runtime, export_context, puller)
+        return await _build(request, builder, err, runtime, export_context, puller, above)
     finally:
         await puller.aclose()
 
@@ -102,6 +107,7 @@ async def _build(
     runtime: Runtime,
     export_context: ExportContext,
     puller: BaseImagePuller,
+    above: list[Callable[[str], None]],
 ) -> BuildResult:
     store = runtime.store
     warn = export_context.warn
@@ -117,17 +123,16 @@ async def _build(
     with recording(request, builder, runtime.root, warn) as outcome:
         outcome.planned = planned
         recorder = outcome.recorder
-        writer = ProgressWriter(
-            Fanout(
-                make_renderer(
-                    request.progress,
-                    err,
-                    instance=(builder.name, builder.driver),
-                    nodes=[(p.driver.vertex_prefix, p.driver.label) for p in planned],
-                ),
-                recorder,
-            )
+        shown = make_renderer(
+            request.progress,
+            err,
+            instance=(builder.name, builder.driver),
+            nodes=[(p.driver.vertex_prefix, p.driver.label) for p in planned],
         )
+        print_above = getattr(shown, "print_above", None)
+        if print_above is not None:
+            above.append(print_above)
+        writer = ProgressWriter(Fanout(shown, recorder))
         checked: list[Checked] = []
         try:
             warn_build(request, writer)  # BuildKit lints before it solves
@@ -157,6 +162,7 @@ async def _build(
                     )
         finally:
             writer.close()
+            above.clear()  # the display is done: warnings go to the stream again
         for line in (c.line() for c in checked):
             err.write(line + "\n")
         assembled = results[0].image if results else None

@@ -94,7 +94,8 @@ class TTYRenderer:
         self._desc = clean(desc)
         self._nodes = sorted(nodes, key=lambda n: -len(n[0])) if len(nodes) > 1 else []
         self._size = size or (lambda: _terminal_size(stream))
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the state
+        self._output = threading.Lock()  # the terminal: one frame or message at a time
         self._steps: dict[str, _Step] = {}
         self._warnings: list[BuildWarning] = []
         self._first: float | None = None
@@ -170,17 +171,30 @@ class TTYRenderer:
 
     # -- drawing ----------------------------------------------------------------------
 
+    def print_above(self, text: str) -> None:
+        """Print `text` (whole lines, such as a warning) where the display is, which is then
+        drawn again below it: a frame never moves up over it."""
+        with self._output:
+            with self._lock:
+                up, self._drawn = self._drawn, 0
+            move = f"\x1b[{up}A\r{_ERASE_BELOW}" if up else ""
+            self._write(move + clean(text, keep="\n"))
+
     def _draw(self, *, final: bool) -> None:
         width, height = self._size()
         width = max(width, 20)
-        with self._lock:
-            lines = self._frame(width, height, final=final)
-            up = self._drawn
-            self._drawn = 0 if final else len(lines)
-        move = f"\x1b[{up}A\r" if up else "\r"
-        body = "".join(f"{line}{_ERASE_LINE}\n" for line in lines)
+        with self._output:
+            with self._lock:
+                lines = self._frame(width, height, final=final)
+                up = self._drawn
+                self._drawn = 0 if final else len(lines)
+            move = f"\x1b[{up}A\r" if up else "\r"
+            body = "".join(f"{line}{_ERASE_LINE}\n" for line in lines)
+            self._write(f"{_HIDE}{move}{body}{_ERASE_BELOW}{_SHOW}")
+
+    def _write(self, text: str) -> None:
         try:
-            self._stream.write(f"{_HIDE}{move}{body}{_ERASE_BELOW}{_SHOW}")
+            self._stream.write(text)
             self._stream.flush()
         except (OSError, ValueError):  # the terminal went away: nothing more to show
             self._wake.set()
