@@ -9,10 +9,11 @@ from html.parser import HTMLParser
 
 import pytest
 
-from polybuild.history.record import BuildRecord, NodeRecord, StepRecord, new_ref
+from polybuild.history.record import BuildRecord, NodeRecord, StepRecord
 from polybuild.insight.html_report import render_html
 from polybuild.insight.report_data import build_report
 from polybuild.insight.timeline_svg import LEGEND_ITEMS, timeline_svg
+from tests.insight.records import build_record
 
 AMD, ARM, ARM7 = "linux/amd64", "linux/arm64", "linux/arm/v7"
 T0 = 5_000.0
@@ -52,19 +53,7 @@ class Page(HTMLParser):
 
 
 def record(*steps: StepRecord, **fields: object) -> BuildRecord:
-    values: dict[str, object] = {
-        "ref": new_ref(),
-        "name": "app",
-        "builder": "default",
-        "started": T0,
-        "completed": T0 + 12.0,
-        "status": "completed",
-        "platforms": (AMD, ARM),
-        "nodes": (NodeRecord("this machine", (AMD, ARM)),),
-        "steps": steps,
-    }
-    values.update(fields)
-    return BuildRecord(**values)  # type: ignore[arg-type]
+    return build_record(T0, 12.0, *steps, **fields)
 
 
 def run(vertex: str, name: str, start: float, end: float, **fields: object) -> StepRecord:

@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 
 from polybuild.errors import PolybuildError, UsageError
-from polybuild.history.record import BuildRecord, NodeRecord, StatusRecord, StepRecord, new_ref
+from polybuild.history.record import BuildRecord, NodeRecord, StatusRecord, StepRecord
 from polybuild.insight.advisor import ESTIMATE, HISTORY, TWIN
 from polybuild.insight.report_data import ALL_CACHED, SHARED_LANE, build_report, report_json
 from polybuild.insight.report_file import write_report
+from tests.insight.records import build_record
 
 AMD, ARM = "linux/amd64", "linux/arm64"
 T0 = 1_000.0
@@ -45,19 +46,7 @@ def step(
 
 
 def record(*steps: StepRecord, **fields: object) -> BuildRecord:
-    values: dict[str, object] = {
-        "ref": new_ref(),
-        "name": "app",
-        "builder": "default",
-        "started": T0,
-        "completed": T0 + 20.0,
-        "status": "completed",
-        "platforms": (AMD, ARM),
-        "nodes": (NodeRecord("this machine", (AMD, ARM)),),
-        "steps": steps,
-    }
-    values.update(fields)
-    return BuildRecord(**values)  # type: ignore[arg-type]
+    return build_record(T0, 20.0, *steps, **fields)
 
 
 def bars(report_record: BuildRecord) -> dict[str, object]:
